@@ -1,0 +1,3 @@
+from qa_scorer.cli import main
+
+main()
