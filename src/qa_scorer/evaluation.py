@@ -1,0 +1,108 @@
+"""Compare scorecards with a human reviewer's labels: per-item precision, recall and F1.
+
+Labels are CSV with the header ``call_id,item,expected`` and ``expected`` one of pass / fail /
+na. A call is *flagged* for an item when the item failed, or, for reward items, was earned;
+precision and recall are computed on flagged calls, exact-status agreement is reported too.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa_scorer.models import Kind, Scorecard
+
+STATUSES = ("pass", "fail", "na")
+
+
+class LabelError(Exception):
+    pass
+
+
+@dataclass
+class ItemStats:
+    item: str
+    kind: Kind
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    agree: int = 0
+    total: int = 0
+    mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # call, expected, got
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def positives(self) -> int:
+        return self.tp + self.fn
+
+
+def read_labels(path: str | Path) -> dict[tuple[str, str], str]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise LabelError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    rows = csv.reader(text.splitlines())
+    header = next(rows, None)
+    if header is None or [h.strip() for h in header[:3]] != ["call_id", "item", "expected"]:
+        raise LabelError(f"{p}:1: header must be call_id,item,expected")
+    labels: dict[tuple[str, str], str] = {}
+    for line, row in enumerate(rows, 2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise LabelError(f"{p}:{line}: expected 3 columns, got {len(row)}")
+        call_id, item, expected = (c.strip() for c in row[:3])
+        if expected not in STATUSES:
+            raise LabelError(f"{p}:{line}: expected must be pass, fail or na, not {expected!r}")
+        labels[(call_id, item)] = expected
+    return labels
+
+
+def _flag(kind: str, status: str) -> bool:
+    return status == "pass" if kind == "reward" else status == "fail"
+
+
+def compare(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> dict[str, ItemStats]:
+    stats: dict[str, ItemStats] = {}
+    for card in cards:
+        for it in card.items:
+            expected = labels.get((card.call_id, it.id))
+            if expected is None:
+                continue
+            s = stats.setdefault(it.id, ItemStats(it.id, it.kind))
+            s.total += 1
+            if expected == it.status:
+                s.agree += 1
+            else:
+                s.mismatches.append((card.call_id, expected, it.status))
+            want, got = _flag(it.kind, expected), _flag(it.kind, it.status)
+            if want and got:
+                s.tp += 1
+            elif got:
+                s.fp += 1
+            elif want:
+                s.fn += 1
+            else:
+                s.tn += 1
+    return stats
+
+
+def unlabelled(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> list[str]:
+    """Labelled call ids that no scorecard matched (a typo in the labels or a missing file)."""
+    scored = {c.call_id for c in cards}
+    return sorted({call for call, _ in labels if call not in scored})

@@ -1,0 +1,289 @@
+"""Text normalisation before matching.
+
+Every segment (and every rubric phrase) goes through the same pipeline so that they meet on
+common ground:
+
+1. Unicode NFKC (full-width letters, digits and punctuation fold to half-width), lower case.
+2. Traditional → simplified Chinese (OpenCC ``t2s``).
+3. Punctuation and whitespace removed; the places they were become clause breaks.
+4. Chinese numerals that denote quantities become Arabic digits (``三天`` → ``3天``,
+   ``二十四小时`` → ``24小时``), so ``3天`` and ``三天`` match the same rule. Words that merely
+   contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
+5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference.
+
+The result keeps, for every normalised character, the span of original text it came from, so
+evidence can point at the exact characters in the segment as written.
+
+Optional views, computed lazily and cached on the object: toneless pinyin codes (one code
+character per normalised character, for homophone-tolerant matching) and jieba word
+boundaries (so that a banned ``滚`` does not fire inside ``滚筒``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Optional
+
+__all__ = ["NormText", "normalize", "normalize_phrase", "pinyin_key", "to_simplified"]
+
+# Characters that end a clause. Everything else that is not a letter or digit is dropped silently.
+_CLAUSE_BREAK = set(",.!?;:、，。！？；：…\n\r\t ~～")
+_QUESTION = set("?？")
+_KEEP = re.compile(r"[^\W_]", re.UNICODE)
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+           "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
+_NUM_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
+# A single numeral followed by one of these is a quantity ("三天", "两个小时", "一号").
+_MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
+_MEASURE_WORDS = ("小时", "分钟", "星期", "工作日", "礼拜", "月")
+
+_FOLD = str.maketrans({"您": "你"})
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese."""
+    return _converter().convert(text)
+
+
+def _parse_cn_number(run: str) -> Optional[int]:
+    """Value of a Chinese numeral like 二十四 / 一百零五 / 十二, or None if not well formed."""
+    if not any(c in _UNITS for c in run):
+        return None
+    if run[0] not in _DIGITS and run[0] != "十":
+        return None
+    total, section, digit = 0, 0, None
+    for c in run:
+        if c in _DIGITS:
+            if digit is not None:  # two digits in a row without a unit: not a simple number
+                return None
+            digit = _DIGITS[c]
+        else:
+            unit = _UNITS[c]
+            if unit == 10000:
+                section = (section + (digit or 0)) * unit
+                total += section
+                section = 0
+            else:
+                section += (1 if digit is None else digit) * unit
+            digit = None
+    return total + section + (digit or 0)
+
+
+def _numeral_value(run: str, following: str) -> Optional[str]:
+    value = _parse_cn_number(run)
+    if value is not None:
+        return str(value)
+    if any(c in _UNITS for c in run):
+        return None
+    if len(run) >= 2 or following.startswith(_MEASURE) or following.startswith(_MEASURE_WORDS):
+        return "".join(str(_DIGITS[c]) for c in run)  # digit by digit: phone and order numbers
+    return None
+
+
+class NormText:
+    """A normalised string with a map back to the original text."""
+
+    __slots__ = ("text", "src_start", "src_end", "breaks", "questions", "_pinyin", "_bounds")
+
+    def __init__(self, text: str, src_start: list[int], src_end: list[int],
+                 breaks: frozenset[int], questions: frozenset[int]):
+        self.text = text
+        self.src_start = src_start  # original offset where each normalised char begins
+        self.src_end = src_end  # original offset where each normalised char ends
+        self.breaks = breaks  # normalised offsets where a clause begins (punctuation was before)
+        self.questions = questions  # normalised offsets of clause ends marked with ? / ？
+        self._pinyin: Optional[str] = None
+        self._bounds: Optional[frozenset[int]] = None
+
+    def __repr__(self) -> str:
+        return f"NormText({self.text!r})"
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """Character span in the original text for normalised [start, end)."""
+        if not self.text or end <= start:
+            return (0, 0)
+        return (self.src_start[start], self.src_end[end - 1])
+
+    def clause(self, pos: int) -> tuple[int, int]:
+        """The clause [start, end) containing normalised offset pos."""
+        start = pos
+        while start > 0 and start not in self.breaks:
+            start -= 1
+        end = pos + 1
+        n = len(self.text)
+        while end < n and end not in self.breaks:
+            end += 1
+        return (start, min(end, n))
+
+    def is_question(self, start: int, end: int) -> bool:
+        """Whether the clause [start, end) is a question (ends in ? or 吗/么)."""
+        if end in self.questions:
+            return True
+        return end > start and self.text[end - 1] in "吗么"
+
+    @property
+    def pinyin(self) -> str:
+        if self._pinyin is None:
+            self._pinyin = pinyin_key(self.text)
+        return self._pinyin
+
+    @property
+    def bounds(self) -> frozenset[int]:
+        """Offsets where a jieba word begins or ends."""
+        if self._bounds is None:
+            self._bounds = _word_bounds(self.text)
+        return self._bounds
+
+
+def normalize(text: str) -> NormText:
+    """Normalise one segment's text, keeping the map back to the original."""
+    # Steps 1-2 keep length in the common case; fall back to char-by-char mapping when not.
+    folded = unicodedata.normalize("NFKC", text).lower()
+    if len(folded) == len(text):
+        chars = to_simplified(folded)
+        if len(chars) != len(folded):  # phrase conversion changed length: convert per char
+            chars = "".join(to_simplified(c) for c in folded)
+        starts = list(range(len(text)))
+        ends = list(range(1, len(text) + 1))
+    else:
+        pieces, starts, ends = [], [], []
+        for i, c in enumerate(text):
+            n = unicodedata.normalize("NFKC", c).lower()
+            for ch in n:
+                pieces.append(ch)
+                starts.append(i)
+                ends.append(i + 1)
+        chars = to_simplified("".join(pieces))
+        if len(chars) != len(pieces):
+            chars = "".join(to_simplified(c) for c in pieces)
+
+    out: list[str] = []
+    o_start: list[int] = []
+    o_end: list[int] = []
+    breaks: set[int] = set()
+    questions: set[int] = set()
+    for i, c in enumerate(chars):
+        if _KEEP.match(c):
+            out.append(c)
+            o_start.append(starts[i])
+            o_end.append(ends[i])
+        else:
+            if out and c in _CLAUSE_BREAK:
+                breaks.add(len(out))
+                if c in _QUESTION:
+                    questions.add(len(out))
+    s = "".join(out).translate(_FOLD)
+    if _NUM_RUN.search(s):
+        s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
+    return NormText(s, o_start, o_end, frozenset(breaks), frozenset(questions))
+
+
+def _convert_numerals(s, o_start, o_end, breaks, questions):
+    out: list[str] = []
+    n_start: list[int] = []
+    n_end: list[int] = []
+    remap: dict[int, int] = {}
+    pos = 0
+    for m in _NUM_RUN.finditer(s):
+        value = _numeral_value(m.group(), s[m.end():m.end() + 3])
+        if value is None:
+            continue
+        for i in range(pos, m.start()):
+            remap[i] = len(out)
+            out.append(s[i])
+            n_start.append(o_start[i])
+            n_end.append(o_end[i])
+        remap[m.start()] = len(out)
+        for ch in value:
+            out.append(ch)
+            n_start.append(o_start[m.start()])
+            n_end.append(o_end[m.end() - 1])
+        pos = m.end()
+    if pos == 0 and not out:
+        return s, o_start, o_end, breaks, questions
+    for i in range(pos, len(s)):
+        remap[i] = len(out)
+        out.append(s[i])
+        n_start.append(o_start[i])
+        n_end.append(o_end[i])
+    remap[len(s)] = len(out)
+    nb = {remap[b] for b in breaks if b in remap}
+    nq = {remap[q] for q in questions if q in remap}
+    return "".join(out), n_start, n_end, nb, nq
+
+
+def normalize_phrase(phrase: str) -> str:
+    """The matching form of a rubric phrase (same pipeline as segment text)."""
+    return normalize(phrase).text
+
+
+# --- pinyin -----------------------------------------------------------------------------------
+
+_SYLLABLE_CODES: dict[str, str] = {}
+_PUA = 0xE000
+
+
+def _fold_syllable(py: str) -> str:
+    """Merge the distinctions ASR and accents blur most: zh/z, ch/c, sh/s and -ng/-n."""
+    for a, b in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+        if py.startswith(a):
+            py = b + py[2:]
+            break
+    if py.endswith("ng") and len(py) > 2 and py[-3] in "aeio":
+        py = py[:-1]
+    return py
+
+
+@lru_cache(maxsize=65536)
+def _char_code(c: str) -> str:
+    if not ("\u3400" <= c <= "\u9fff"):
+        return c
+    from pypinyin import Style, lazy_pinyin
+
+    py = lazy_pinyin(c, style=Style.NORMAL, errors="ignore")
+    if not py:
+        return c
+    key = _fold_syllable(py[0])
+    code = _SYLLABLE_CODES.get(key)
+    if code is None:
+        code = chr(_PUA + len(_SYLLABLE_CODES))
+        _SYLLABLE_CODES[key] = code
+    return code
+
+
+def pinyin_key(text: str) -> str:
+    """One code character per input character; homophones share a code (抱歉 == 报歉)."""
+    return "".join(map(_char_code, text))
+
+
+# --- word boundaries --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def _word_bounds(text: str) -> frozenset[int]:
+    bounds = {0, len(text)}
+    for _, start, end in _jieba().tokenize(text):
+        bounds.add(start)
+        bounds.add(end)
+    return frozenset(bounds)

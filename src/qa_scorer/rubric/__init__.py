@@ -1,0 +1,1 @@
+"""The rubric language: schema, loader, one check module per rule type, and the engine."""

@@ -1,0 +1,97 @@
+"""A transcript prepared for the checks: normalised segments, turns, timing facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from qa_scorer.models import Evidence, Status, Transcript
+from qa_scorer.normalize import NormText, normalize
+from qa_scorer.rubric.schema import Hit, Scope
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check concluded; the engine turns it into an ItemResult."""
+
+    status: Status
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+class Call:
+    """Read-only view of one transcript for the checks. Nothing here is mutated by a check."""
+
+    def __init__(self, transcript: Transcript):
+        self.transcript = transcript
+        self.segments = transcript.segments
+        self.norms: list[NormText] = [normalize(s.text) for s in self.segments]
+        self.timed = transcript.timed
+        self.channel = transcript.channel
+        self._turns: dict[str, list[list[int]]] = {}
+
+    def indices(self, speaker: str) -> list[int]:
+        return [i for i, s in enumerate(self.segments) if speaker == "any" or s.speaker == speaker]
+
+    def turns(self, speaker: str) -> list[list[int]]:
+        """Runs of consecutive segments by one speaker (all speakers' runs for 'any')."""
+        if speaker not in self._turns:
+            runs: list[list[int]] = []
+            prev: Optional[str] = None
+            for i, s in enumerate(self.segments):
+                if s.speaker != prev:
+                    runs.append([])
+                    prev = s.speaker
+                runs[-1].append(i)
+            self._turns[speaker] = [
+                r for r in runs if speaker == "any" or self.segments[r[0]].speaker == speaker
+            ]
+        return self._turns[speaker]
+
+    def turn_of(self, speaker: str, index: int) -> int:
+        """Position of the turn containing segment ``index`` among ``speaker``'s turns (-1 if none)."""
+        for n, run in enumerate(self.turns(speaker)):
+            if index in run:
+                return n
+        return -1
+
+    def select(self, speaker: str, scope: Optional[Scope]) -> Optional[list[int]]:
+        """Segment indices a scoped rule looks at; None when the scope needs timings we lack."""
+        if scope is None:
+            return self.indices(speaker)
+        if scope.needs_timing and not self.timed:
+            return None
+        chosen: set[int] = set()
+        parts = 0
+        turns = self.turns(speaker)
+        if scope.first_turns:
+            parts += 1
+            chosen.update(i for run in turns[: scope.first_turns] for i in run)
+        if scope.last_turns:
+            parts += 1
+            chosen.update(i for run in turns[-scope.last_turns:] for i in run)
+        if scope.first_seconds:
+            parts += 1
+            chosen.update(i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds)
+        if scope.last_seconds:
+            parts += 1
+            end = self.transcript.duration or 0
+            chosen.update(i for i in self.indices(speaker) if self.segments[i].end > end - scope.last_seconds)
+        if not parts:
+            return self.indices(speaker)
+        return sorted(chosen)
+
+    def evidence(self, index: int, hit: Optional[Hit] = None, note: str = "") -> Evidence:
+        seg = self.segments[index]
+        if hit is not None:
+            span = self.norms[index].source_span(hit.start, hit.end)
+            text = seg.text[span[0]:span[1]]
+        else:
+            span, text = None, seg.text
+        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                        text=text, span=span, note=note)
+
+
+def quote(text: str, limit: int = 30) -> str:
+    text = text.strip()
+    return f"“{text if len(text) <= limit else text[:limit] + '…'}”"

@@ -1,0 +1,81 @@
+"""``conditional``: when one speaker says X, the other must say Y within K turns.
+
+Example: the customer reports a problem → the agent apologises within 4 of their turns.
+``na`` when the trigger never occurs; ``pass`` when some trigger is answered in time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from qa_scorer.rubric.call import Call, Outcome, quote
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, Strict
+
+
+class Side(Strict):
+    speaker: Literal["agent", "customer"]
+    match: Match
+    scope: Optional[Scope] = None
+
+
+class Item(ItemBase):
+    type: Literal["conditional"]
+    trigger: Side
+    response: Side
+    # How many of the responder's turns after the trigger may carry the response.
+    within_turns: int = Field(default=3, ge=1)
+    # Responder turns just before the trigger that also count (already soothing, say).
+    lookback_turns: int = Field(default=0, ge=0)
+
+    def compile(self, ctx: CompileContext) -> None:
+        self.trigger.match.compile(ctx)
+        self.response.match.compile(ctx)
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        return self.response.match.expanded_phrases(ctx)
+
+
+def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
+    """Segments of the responder's turns that may answer the trigger at ``trigger_index``."""
+    turns = call.turns(item.response.speaker)
+    after = [t for t in turns if t[0] > trigger_index][: item.within_turns]
+    before = [t for t in turns if t[-1] < trigger_index]
+    before = before[-item.lookback_turns:] if item.lookback_turns else []
+    return [i for t in before + after for i in t]
+
+
+def run(item: Item, call: Call) -> Outcome:
+    candidates = call.select(item.trigger.speaker, item.trigger.scope)
+    if candidates is None:
+        return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
+    triggers = []
+    for i in candidates:
+        hit = item.trigger.match.search(call.norms[i])
+        if hit is not None:
+            triggers.append((i, hit))
+    if not triggers:
+        return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
+    who = item.response.speaker
+    for i, hit in triggers:
+        for j in _window(item, call, i):
+            answer = item.response.match.search(call.norms[j])
+            if answer is not None:
+                return Outcome(
+                    "pass",
+                    f"{quote(call.segments[j].text[slice(*call.evidence(j, answer).span)])} answered "
+                    f"{quote(hit.text)}",
+                    (call.evidence(i, hit, note="trigger"), call.evidence(j, answer, note="response")),
+                )
+    i, hit = triggers[0]
+    window = [j for j in _window(item, call, i) if j > i]
+    ev = [call.evidence(i, hit, note="trigger")]
+    if window:
+        ev.append(call.evidence(window[0], note=f"no response in the {who}'s next {item.within_turns} turn(s)"))
+    return Outcome(
+        "fail",
+        f"the {item.trigger.speaker} said {quote(hit.text)} and the {who} did not respond as required "
+        f"within {item.within_turns} turn(s)",
+        tuple(ev),
+    )

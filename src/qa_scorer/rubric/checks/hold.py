@@ -1,0 +1,84 @@
+"""``hold`` etiquette: a long silence inside the call must be announced and closed politely.
+
+For every gap of at least ``min_silence`` seconds between consecutive segments, the agent's
+last turn before it must ask the customer to wait (请您稍等) and the agent's first turn after it
+must thank them (谢谢您的耐心等待). ``na`` without timings or without such a gap.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from qa_scorer.rubric.call import Call, Outcome
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match
+
+
+class Item(ItemBase):
+    type: Literal["hold"]
+    min_silence: float = Field(default=10.0, gt=0)
+    before: Match
+    after: Match
+
+    def compile(self, ctx: CompileContext) -> None:
+        self.before.compile(ctx)
+        self.after.compile(ctx)
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        return self.before.expanded_phrases(ctx) + self.after.expanded_phrases(ctx)
+
+
+def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]:
+    """(last index before, first index after, gap start, gap end) for each long silence."""
+    order = sorted(range(len(call.segments)), key=lambda i: call.segments[i].start)
+    out = []
+    last_end, last_i = None, None
+    for i in order:
+        seg = call.segments[i]
+        if last_end is not None and seg.start - last_end >= min_silence:
+            out.append((last_i, i, last_end, seg.start))
+        if last_end is None or seg.end >= last_end:
+            last_end, last_i = seg.end, i
+    return out
+
+
+def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
+    """Segments of the agent's turn ending at/before (or starting at/after) segment ``around``."""
+    turns = call.turns("agent")
+    if before:
+        prior = [t for t in turns if t[0] <= around]
+        return prior[-1] if prior else []
+    later = [t for t in turns if t[-1] >= around]
+    return later[0] if later else []
+
+
+def run(item: Item, call: Call) -> Outcome:
+    if not call.timed:
+        return Outcome("na", "needs segment timings; this transcript has none")
+    gaps = _gaps(call, item.min_silence)
+    if not gaps:
+        return Outcome("na", f"no silence of {item.min_silence:g} s or more")
+    problems, good = [], []
+    for before_i, after_i, g0, g1 in gaps:
+        asked = next(((i, h) for i in _agent_turn(call, before_i, True)
+                      for h in item.before.find(call.norms[i])), None)
+        thanked = next(((i, h) for i in _agent_turn(call, after_i, False)
+                        for h in item.after.find(call.norms[i])), None)
+        label = f"{g1 - g0:.0f} s silence at {g0:.0f}–{g1:.0f} s"
+        if asked and thanked:
+            good.append(call.evidence(asked[0], asked[1], note=f"asked to wait before the {label}"))
+            good.append(call.evidence(thanked[0], thanked[1], note="thanked after it"))
+            continue
+        missing = []
+        if not asked:
+            missing.append("did not ask the customer to wait before it")
+            problems.append(call.evidence(before_i, note=f"{label}: last words before it"))
+        else:
+            problems.append(call.evidence(asked[0], asked[1], note=f"asked to wait before the {label}"))
+        if not thanked:
+            missing.append("did not thank the customer for waiting after it")
+            problems.append(call.evidence(after_i, note=f"{label}: first words after it"))
+        problems_reason = f"{label}: " + " and ".join(missing)
+        return Outcome("fail", problems_reason, tuple(problems))
+    return Outcome("pass", f"{len(gaps)} hold(s), each announced and closed with thanks", tuple(good))

@@ -1,0 +1,83 @@
+"""``interruption`` (抢话): the agent starts talking while the customer is still talking.
+
+A finding needs real overlap (``min_overlap`` seconds of the customer's segment still to run),
+a real utterance (not a backchannel such as 嗯 / 对 / 好的) and no polite interruption phrasing
+(不好意思打断一下) at the start of what the agent said. ``na`` without timings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import Field, PrivateAttr
+
+from qa_scorer.normalize import normalize_phrase
+from qa_scorer.rubric.call import Call, Outcome, quote
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty
+
+DEFAULT_BACKCHANNELS = [
+    "嗯", "嗯嗯", "对", "对对", "是", "是的", "好", "好的", "行", "哦", "噢", "喔", "啊", "呃",
+    "明白", "了解", "没错", "对的", "可以", "ok", "唉", "哎",
+]
+
+
+class Item(ItemBase):
+    type: Literal["interruption"]
+    interrupter: Literal["agent", "customer"] = "agent"
+    min_overlap: float = Field(default=1.0, gt=0)
+    backchannels: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_BACKCHANNELS))
+    # At most this many characters may remain once backchannel words are removed.
+    backchannel_rest: int = Field(default=1, ge=0)
+    polite: Match
+    # The polite phrase must begin within this many characters of the interrupting segment.
+    polite_window: int = Field(default=12, ge=1)
+
+    _bc: Optional[re.Pattern] = PrivateAttr(default=None)
+
+    def compile(self, ctx: CompileContext) -> None:
+        self.polite.compile(ctx)
+        words = sorted({normalize_phrase(b) for b in self.backchannels if normalize_phrase(b)},
+                       key=len, reverse=True)
+        self._bc = re.compile("|".join(map(re.escape, words))) if words else None
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        return self.polite.expanded_phrases(ctx)
+
+    def is_backchannel(self, text: str) -> bool:
+        rest = self._bc.sub("", text) if self._bc is not None else text
+        return len(rest) <= self.backchannel_rest
+
+
+def run(item: Item, call: Call) -> Outcome:
+    if not call.timed:
+        return Outcome("na", "needs segment timings; this transcript has none")
+    other = "customer" if item.interrupter == "agent" else "agent"
+    theirs = [(i, call.segments[i]) for i in call.indices(other)]
+    found = []
+    polite = 0
+    for i in call.indices(item.interrupter):
+        seg = call.segments[i]
+        for j, o in theirs:
+            if not (o.start < seg.start < o.end) or o.end - seg.start < item.min_overlap:
+                continue
+            norm = call.norms[i]
+            if item.is_backchannel(norm.text):
+                break
+            hit = next((h for h in item.polite.find(norm) if h.start < item.polite_window), None)
+            if hit is not None:
+                polite += 1
+                break
+            overlap = min(o.end, seg.end) - seg.start
+            found.append(call.evidence(
+                i, note=f"started at {seg.start:.1f} s while the {other} spoke until {o.end:.1f} s "
+                        f"({overlap:.1f} s overlap)"))
+            found.append(call.evidence(j, note=f"the {other} was cut into"))
+            break
+    if found:
+        first = found[0]
+        return Outcome("fail", f"talked over the {other} {len(found) // 2} time(s) without polite "
+                               f"phrasing, first with {quote(first.text)}", tuple(found))
+    if polite:
+        return Outcome("pass", f"{polite} interruption(s), each opened politely")
+    return Outcome("pass", f"never talked over the {other}")

@@ -1,0 +1,71 @@
+"""``phrase``: a phrase must (or must not) appear in what a speaker says, within a scope.
+
+Required and reward items expect the phrase to be present; prohibited and fatal items expect it
+to be absent (``expect`` overrides). A phrase that is due but never said is a finding pinned to
+the window where it was due.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import Field
+
+from qa_scorer.rubric.call import Call, Outcome, quote
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, SpeakerSel
+
+
+class Item(ItemBase):
+    type: Literal["phrase"]
+    speaker: SpeakerSel = "agent"
+    scope: Optional[Scope] = None
+    # One matcher, or several (a hit from any of them counts), each with its own exclusions.
+    match: Union[Match, list[Match]]
+    expect: Optional[Literal["present", "absent"]] = None
+    # With expect: present, how many different segments must carry a hit.
+    min_count: int = Field(default=1, ge=1)
+
+    @property
+    def matchers(self) -> list[Match]:
+        return self.match if isinstance(self.match, list) else [self.match]
+
+    def compile(self, ctx: CompileContext) -> None:
+        for m in self.matchers:
+            m.compile(ctx)
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
+
+    @property
+    def expects_present(self) -> bool:
+        if self.expect is not None:
+            return self.expect == "present"
+        return self.kind in ("required", "reward")
+
+
+def run(item: Item, call: Call) -> Outcome:
+    where = item.scope.describe(item.speaker) if item.scope else f"what the {item.speaker} said"
+    if item.speaker == "any":
+        where = item.scope.describe("any") if item.scope else "the call"
+    chosen = call.select(item.speaker, item.scope)
+    if chosen is None:
+        return Outcome("na", f"needs timings to find {where}; this transcript has none")
+    if not chosen:
+        return Outcome("na", f"nothing in {where}")
+    found = []
+    for i in chosen:
+        for m in item.matchers:
+            for hit in m.find(call.norms[i]):
+                found.append(call.evidence(i, hit))
+    if item.expects_present:
+        segs = {e.segment for e in found}
+        if len(segs) >= item.min_count:
+            return Outcome("pass", f"found {quote(found[0].text)} in {where}", tuple(found[:3]))
+        window = (call.evidence(chosen[0], note=f"due in {where}"),)
+        if len(chosen) > 1:
+            window += (call.evidence(chosen[-1], note=f"end of {where}"),)
+        return Outcome("fail", f"not found in {where}", window)
+    if found:
+        said = "、".join(dict.fromkeys(quote(e.text) for e in found))
+        return Outcome("fail", f"said {said} in {where}", tuple(found))
+    return Outcome("pass", f"nothing of the kind in {where}")

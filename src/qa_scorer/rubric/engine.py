@@ -1,0 +1,27 @@
+"""Run every enabled rubric item over one call. Pure: (rubric, transcript) → item results."""
+
+from __future__ import annotations
+
+from qa_scorer.models import ItemResult, Transcript
+from qa_scorer.rubric.call import Call
+from qa_scorer.rubric.registry import Rubric, run_check
+
+
+def evaluate(rubric: Rubric, transcript: Transcript) -> list[ItemResult]:
+    call = Call(transcript)
+    results = []
+    for item in rubric.items:
+        if not item.enabled:
+            continue
+        if transcript.channel not in item.channels:
+            status, reason, evidence = "na", f"does not apply to {transcript.channel}", ()
+        else:
+            out = run_check(item, call)
+            status, reason, evidence = out.status, out.reason, out.evidence
+            if item.kind == "reward" and status == "fail":
+                status, reason, evidence = "na", f"not earned: {reason}", ()
+        results.append(ItemResult(
+            id=item.id, name=item.name, kind=item.kind, status=status, weight=item.points,
+            evidence=list(evidence), reason=reason, doc=item.doc,
+        ))
+    return results

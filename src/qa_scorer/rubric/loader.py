@@ -1,0 +1,151 @@
+"""YAML → :class:`Rubric`, with every mistake reported as ``file:line:col: message``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from qa_scorer.rubric.registry import RULE_TYPES, Rubric
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "data" / "default.yaml"
+
+
+class RubricError(Exception):
+    """A mistake in a rubric file (the user's, not a bug). ``problems`` are ``file:line:col: msg``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if hasattr(node, "isoformat"):
+        return node.isoformat()
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _locate(root: Any, loc: Iterable[Any]) -> tuple[int, int, list[Any]]:
+    """1-based line and column of the YAML node at ``loc`` (or its nearest known parent), and
+    the part of ``loc`` that names real YAML keys (pydantic adds union tags to the path)."""
+    node = root
+    line, col = 0, 0
+    path: list[Any] = []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            try:
+                line, col = node.lc.key(part)
+            except (AttributeError, KeyError, TypeError):
+                pass
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            try:
+                line, col = node.lc.item(part)
+            except (AttributeError, KeyError, TypeError):
+                pass
+            node = node[part]
+            path.append(part)
+        elif isinstance(part, str) and (isinstance(node, (dict, list)) and (
+                part in RULE_TYPES or "[" in part or part in ("str", "int", "float"))):
+            continue  # a union tag or branch pydantic put in the path
+        else:
+            path.append(part)
+            break
+    return line + 1, col + 1, path
+
+
+def _position(root: Any, loc: Iterable[Any]) -> tuple[int, int]:
+    line, col, _ = _locate(root, loc)
+    return line, col
+
+
+def _describe(err: dict, path: list[Any]) -> str:
+    field = ".".join(str(p) for p in path) or "rubric"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {path[-1]!r}" if path else "unknown key"
+    if kind == "missing":
+        return f"missing required key {path[-1]!r}" if path else "missing key"
+    if kind == "union_tag_invalid":
+        return f"unknown rule type {err.get('ctx', {}).get('tag', err.get('input'))!r} (known: {', '.join(RULE_TYPES)})"
+    if kind == "union_tag_not_found":
+        return f"missing 'type' (one of: {', '.join(RULE_TYPES)})"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{field}: {msg}"
+
+
+def _branch_noise(err: dict) -> bool:
+    """Errors from the list branch of ``match: Match | [Match]`` when a mapping was given."""
+    return any(isinstance(p, str) and p.startswith("list[") for p in err["loc"]) and err["type"] == "list_type"
+
+
+def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        root = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise RubricError([f"{path}:{line}:{col}: YAML syntax: {exc.problem or exc.context}"]) from None
+    except YAMLError as exc:
+        raise RubricError([f"{path}:1:1: YAML: {exc}"]) from None
+    if not isinstance(root, dict):
+        raise RubricError([f"{path}:1:1: a rubric is a mapping with 'id' and 'items'"])
+    try:
+        rubric = Rubric.model_validate(_plain(root))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            if _branch_noise(err):
+                continue
+            loc = tuple(err["loc"]) + (("type",) if err["type"].startswith("union_tag") else ())
+            line, col, keys = _locate(root, loc)
+            problems.append(f"{path}:{line}:{col}: {_describe(err, keys)}")
+        raise RubricError(problems) from None
+    problems = []
+    seen: dict[str, int] = {}
+    for n, item in enumerate(rubric.items):
+        if item.id in seen:
+            line, col = _position(root, ["items", n, "id"])
+            problems.append(f"{path}:{line}:{col}: duplicate item id {item.id!r}")
+        seen[item.id] = n
+        try:
+            item.compile(rubric.context())
+        except ValueError as exc:
+            line, col = _position(root, ["items", n])
+            problems.append(f"{path}:{line}:{col}: item {item.id!r}: {exc}")
+    if problems:
+        raise RubricError(problems)
+    rubric.version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    rubric.path = path
+    return rubric
+
+
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """Load and validate a rubric file (the bundled default when ``path`` is None)."""
+    p = Path(path) if path is not None else DEFAULT_RUBRIC
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RubricError([f"{p}:0:0: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError([f"{p}:0:0: cannot read: {exc}"]) from None
+    return parse_rubric(text, str(p))

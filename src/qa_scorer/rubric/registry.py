@@ -1,0 +1,52 @@
+"""The one table of rule types: ``type`` → (rubric model, check). Add a type here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable, Union
+
+from pydantic import Field
+
+from qa_scorer.rubric.call import Call, Outcome
+from qa_scorer.rubric.checks import conditional, hold, interruption, phrase, speech_rate
+from qa_scorer.rubric.schema import ItemBase, RubricBase
+
+_MODULES = (phrase, conditional, interruption, hold, speech_rate)
+
+CHECKS: dict[type, Callable[[ItemBase, Call], Outcome]] = {m.Item: m.run for m in _MODULES}
+RULE_TYPES: list[str] = [m.Item.model_fields["type"].annotation.__args__[0] for m in _MODULES]
+
+AnyItem = Annotated[Union[tuple(m.Item for m in _MODULES)], Field(discriminator="type")]
+
+
+class Rubric(RubricBase):
+    """A validated rubric; build it with :func:`qa_scorer.rubric.loader.load_rubric`."""
+
+    items: list[AnyItem] = Field(min_length=1)
+    # Set by the loader: a hash of the rubric's text, so history keeps versions apart.
+    version: str = ""
+    path: str = ""
+
+    def compile(self) -> None:
+        ctx = self.context()
+        for item in self.items:
+            item.compile(ctx)
+
+    def hotwords(self, limit: int = 40) -> list[str]:
+        """Distinct phrases the rubric listens for, shortest lists first (bounded)."""
+        ctx = self.context()
+        out: dict[str, None] = {}
+        for item in self.items:
+            for p in item.phrases(ctx):
+                if 2 <= len(p) <= 12:
+                    out.setdefault(p, None)
+        return list(out)[:limit]
+
+    def item(self, item_id: str) -> ItemBase:
+        for it in self.items:
+            if it.id == item_id:
+                return it
+        raise KeyError(item_id)
+
+
+def run_check(item: ItemBase, call: Call) -> Outcome:
+    return CHECKS[type(item)](item, call)

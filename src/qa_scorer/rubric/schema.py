@@ -1,0 +1,276 @@
+"""Rubric records shared by every rule type: the item base, phrase matchers, scopes.
+
+Rule types extend :class:`ItemBase` in their own module under ``checks/``; ``registry.py``
+collects them. Patterns are compiled once, when the rubric is loaded; checks only match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+
+from qa_scorer.models import Channel, ItemDoc, Kind
+from qa_scorer.normalize import NormText, normalize_phrase, pinyin_key
+
+SpeakerSel = Literal["agent", "customer", "any"]
+
+DEFAULT_NEGATORS = [
+    "不能", "不会", "不敢", "不可能", "不一定", "没法", "没办法", "无法", "不是", "没有", "并非",
+    "别", "不要", "不用", "未", "不", "没", "非",
+]
+# Words that start with a negator character but negate nothing.
+DEFAULT_FALSE_NEGATORS = [
+    "不好意思", "不客气", "不错", "不断", "不过", "不用谢", "不如", "不便", "没关系", "没事",
+    "不少", "非常",
+]
+DEFAULT_HEDGES = [
+    "预计", "一般", "大概", "大约", "可能", "应该", "尽量", "争取", "估计", "原则上", "正常情况",
+    "如果", "的话", "左右", "力争", "尽可能", "通常", "初步", "暂定", "理论上",
+]
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_check_regex)]
+def _numbers_as_text(value):
+    # `12315` written bare in YAML is a phrase, not a number.
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+NonEmpty = Annotated[str, BeforeValidator(_numbers_as_text), Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One match in a segment's normalised text."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class CompileContext:
+    """Rubric-level settings a matcher needs when it is compiled."""
+
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    negators: list[str] = field(default_factory=lambda: list(DEFAULT_NEGATORS))
+    false_negators: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
+    hedges: list[str] = field(default_factory=lambda: list(DEFAULT_HEDGES))
+
+
+def _alternation(words: list[str]) -> Optional[re.Pattern]:
+    words = sorted({w for w in words if w}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words))) if words else None
+
+
+class Match(Strict):
+    """What to look for in a segment.
+
+    ``phrases`` are literal (normalised like the text: simplified, no punctuation, 您→你,
+    numerals as digits); ``regex`` runs on that normalised text. An entry ``@name`` in a phrase
+    list pulls in the rubric's list ``name``.
+    """
+
+    phrases: list[NonEmpty] = Field(default_factory=list)
+    regex: list[Regex] = Field(default_factory=list)
+    # A hit is dropped when an ``exclude`` phrase overlaps it (滚 inside 滚筒).
+    exclude: list[NonEmpty] = Field(default_factory=list)
+    # A hit is dropped when its clause contains any of these (抱歉 makes a refusal polite).
+    unless: list[NonEmpty] = Field(default_factory=list)
+    # Drop hits preceded by a negator in the same clause (我不能保证 is not a promise).
+    negation: bool = False
+    negation_window: int = Field(default=4, ge=1, le=20)
+    # Drop hits whose clause carries a hedge (预计 / 尽量 / 如果…的话).
+    hedges: bool = False
+    # Drop hits in a question (能保证明天到吗?).
+    questions: bool = False
+    # Also match phrases by toneless pinyin, so ASR homophones (报歉 for 抱歉) still count.
+    pinyin: bool = False
+    # Require jieba word boundaries around literal hits: 'auto' does so for one-character phrases.
+    word_boundary: Literal["auto", "always", "never"] = "auto"
+
+    _literal: Optional[re.Pattern] = PrivateAttr(default=None)
+    _regex: Optional[re.Pattern] = PrivateAttr(default=None)
+    _pinyin: Optional[re.Pattern] = PrivateAttr(default=None)
+    _exclude: Optional[re.Pattern] = PrivateAttr(default=None)
+    _unless: Optional[re.Pattern] = PrivateAttr(default=None)
+    _negators: Optional[re.Pattern] = PrivateAttr(default=None)
+    _false_neg: Optional[re.Pattern] = PrivateAttr(default=None)
+    _hedges: Optional[re.Pattern] = PrivateAttr(default=None)
+    _short: frozenset = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Match":
+        if not self.phrases and not self.regex:
+            raise ValueError("a match needs at least one entry in 'phrases' or 'regex'")
+        return self
+
+    def expanded_phrases(self, ctx: CompileContext) -> list[str]:
+        out: list[str] = []
+        for p in self.phrases:
+            if p.startswith("@"):
+                name = p[1:]
+                if name not in ctx.lists:
+                    raise ValueError(f"unknown list {p!r} (define it under 'lists')")
+                out.extend(ctx.lists[name])
+            else:
+                out.append(p)
+        return out
+
+    def compile(self, ctx: CompileContext) -> None:
+        phrases = [normalize_phrase(p) for p in self.expanded_phrases(ctx)]
+        phrases = [p for p in phrases if p]
+        self._literal = _alternation(phrases)
+        self._regex = re.compile("|".join(f"(?:{r})" for r in self.regex)) if self.regex else None
+        if self.pinyin:
+            self._pinyin = _alternation([pinyin_key(p) for p in phrases if len(p) >= 2])
+        if self.word_boundary == "always":
+            self._short = frozenset(phrases)
+        elif self.word_boundary == "auto":
+            self._short = frozenset(p for p in phrases if len(p) == 1)
+        self._exclude = _alternation([normalize_phrase(p) for p in self.exclude])
+        self._unless = _alternation([normalize_phrase(p) for p in self.unless])
+        if self.negation:
+            self._negators = _alternation([normalize_phrase(p) for p in ctx.negators])
+            self._false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
+        if self.hedges:
+            self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
+
+    # -- matching -------------------------------------------------------------------------
+
+    def find(self, norm: NormText) -> list[Hit]:
+        """All hits in one normalised segment that survive the exclusions."""
+        text = norm.text
+        if not text:
+            return []
+        raw: list[tuple[int, int]] = []
+        if self._literal is not None:
+            for m in self._literal.finditer(text):
+                if m.group() in self._short:
+                    bounds = norm.bounds
+                    if m.start() not in bounds or m.end() not in bounds:
+                        continue
+                raw.append(m.span())
+        if self._regex is not None:
+            raw.extend(m.span() for m in self._regex.finditer(text) if m.end() > m.start())
+        if self._pinyin is not None:
+            raw.extend(m.span() for m in self._pinyin.finditer(norm.pinyin))
+        if not raw:
+            return []
+        hits: list[Hit] = []
+        taken: list[tuple[int, int]] = []
+        for start, end in sorted(set(raw)):
+            if any(start < e and s < end for s, e in taken):
+                continue
+            if self._rejected(norm, start, end):
+                continue
+            taken.append((start, end))
+            hits.append(Hit(start, end, text[start:end]))
+        return hits
+
+    def _rejected(self, norm: NormText, start: int, end: int) -> bool:
+        text = norm.text
+        if self._exclude is not None:
+            for m in self._exclude.finditer(text):
+                if m.start() < end and start < m.end():
+                    return True
+        need_clause = self._unless or self._hedges or self.questions or self._negators
+        if not need_clause:
+            return False
+        c_start, c_end = norm.clause(start)
+        c_end = max(c_end, norm.clause(end - 1)[1])
+        clause = text[c_start:c_end]
+        if self._unless is not None and self._unless.search(clause):
+            return True
+        if self._hedges is not None and self._hedges.search(clause):
+            return True
+        if self.questions and norm.is_question(c_start, c_end):
+            return True
+        if self._negators is not None:
+            window = text[max(c_start, start - self.negation_window):start]
+            if self._false_neg is not None:
+                window = self._false_neg.sub("", window)
+            if window and self._negators.search(window):
+                return True
+        return False
+
+    def search(self, norm: NormText) -> Optional[Hit]:
+        hits = self.find(norm)
+        return hits[0] if hits else None
+
+
+class Scope(Strict):
+    """Where in the call a phrase rule looks: the first/last N turns or seconds."""
+
+    first_turns: Optional[int] = Field(default=None, ge=1)
+    last_turns: Optional[int] = Field(default=None, ge=1)
+    first_seconds: Optional[float] = Field(default=None, gt=0)
+    last_seconds: Optional[float] = Field(default=None, gt=0)
+
+    @property
+    def needs_timing(self) -> bool:
+        return self.first_seconds is not None or self.last_seconds is not None
+
+    def describe(self, speaker: str) -> str:
+        who = {"agent": "the agent's", "customer": "the customer's", "any": "the"}[speaker]
+        parts = []
+        if self.first_turns:
+            parts.append(f"{who} first {self.first_turns} turn(s)")
+        if self.last_turns:
+            parts.append(f"{who} last {self.last_turns} turn(s)")
+        if self.first_seconds:
+            parts.append(f"the first {self.first_seconds:g} s")
+        if self.last_seconds:
+            parts.append(f"the last {self.last_seconds:g} s")
+        return " and ".join(parts) or "the whole call"
+
+
+ITEM_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class ItemBase(Strict):
+    """Fields every rubric item has, whatever its rule type."""
+
+    id: Annotated[str, Field(pattern=ITEM_ID)]
+    name: str = ""
+    kind: Kind
+    points: float = Field(default=0, ge=0)
+    doc: ItemDoc = Field(default_factory=ItemDoc)
+    channels: list[Channel] = Field(default_factory=lambda: ["phone", "chat"])
+    enabled: bool = True
+
+    def compile(self, ctx: CompileContext) -> None:
+        """Compile patterns once; rule types with matchers override this."""
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        """Literal phrases this item listens for (used as ASR hotwords)."""
+        return []
+
+
+class RubricBase(Strict):
+    id: Annotated[str, Field(min_length=1)]
+    name: str = ""
+    description: str = ""
+    base_score: float = Field(default=100, gt=0)
+    lists: dict[str, list[NonEmpty]] = Field(default_factory=dict)
+    negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_NEGATORS))
+    false_negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
+    hedges: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
+
+    def context(self) -> CompileContext:
+        return CompileContext(lists=dict(self.lists), negators=list(self.negators),
+                              false_negators=list(self.false_negators), hedges=list(self.hedges))

@@ -1,0 +1,39 @@
+"""Item results → scorecard: base score, deductions, the reward ledger and fatal items."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qa_scorer.models import ItemResult, Scorecard, Transcript
+from qa_scorer.rubric.engine import evaluate
+from qa_scorer.rubric.registry import Rubric
+
+
+def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], float, float, bool]:
+    """Points per item, the score (floored at 0, 0 when a fatal item failed), bonus and fatal flag."""
+    out = []
+    deducted = bonus = 0.0
+    fatal = False
+    for r in results:
+        points = 0.0
+        if r.status == "fail" and r.kind != "reward":
+            points = -r.weight if r.weight else 0.0
+            deducted += r.weight
+            fatal = fatal or r.kind == "fatal"
+        elif r.status == "pass" and r.kind == "reward":
+            points = r.weight
+            bonus += r.weight
+        out.append(r.model_copy(update={"points": points}))
+    score = 0.0 if fatal else max(0.0, base - deducted)
+    return out, score, bonus, fatal
+
+
+def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[str] = None) -> Scorecard:
+    """Judge every rubric item on one transcript and total the scorecard."""
+    items, score, bonus, fatal = tally(evaluate(rubric, transcript), rubric.base_score)
+    return Scorecard(
+        call_id=transcript.call_id, agent_id=transcript.agent_id, channel=transcript.channel,
+        started_at=transcript.started_at, audio=transcript.audio, source=source,
+        duration=transcript.duration, rubric_id=rubric.id, rubric_version=rubric.version,
+        base=rubric.base_score, score=score, bonus=bonus, fatal=fatal, items=items,
+    )
