@@ -91,10 +91,13 @@ class Match(Strict):
     exclude: list[NonEmpty] = Field(default_factory=list)
     # A hit is dropped when its clause contains any of these (抱歉 makes a refusal polite).
     unless: list[NonEmpty] = Field(default_factory=list)
+    # Where ``unless`` looks: the hit's clause, or the whole segment (a polite refusal often
+    # apologises in one clause and refuses in the next).
+    unless_scope: Literal["clause", "segment"] = "clause"
     # Drop hits preceded by a negator in the same clause (我不能保证 is not a promise).
     negation: bool = False
     negation_window: int = Field(default=4, ge=1, le=20)
-    # Drop hits whose clause carries a hedge (预计 / 尽量 / 如果…的话).
+    # Drop hits whose clause, or the clause before it, carries a hedge (预计 / 尽量 / 如果…的话).
     hedges: bool = False
     # Drop hits in a question (能保证明天到吗?).
     questions: bool = False
@@ -194,10 +197,13 @@ class Match(Strict):
         c_start, c_end = norm.clause(start)
         c_end = max(c_end, norm.clause(end - 1)[1])
         clause = text[c_start:c_end]
-        if self._unless is not None and self._unless.search(clause):
-            return True
-        if self._hedges is not None and self._hedges.search(clause):
-            return True
+        if self._unless is not None:
+            if self._unless.search(text if self.unless_scope == "segment" else clause):
+                return True
+        if self._hedges is not None:
+            p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
+            if self._hedges.search(text[p_start:c_end]):
+                return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
         if self._negators is not None:

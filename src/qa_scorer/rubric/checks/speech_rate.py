@@ -41,7 +41,11 @@ def run(item: Item, call: Call) -> Outcome:
     if cpm < item.min_cpm:
         return Outcome("fail", f"too slow: {fig} (at least {item.min_cpm:g})")
     if cpm > item.max_cpm:
-        fastest = max(idx, key=lambda i: len(call.norms[i].text) / max(call.segments[i].end - call.segments[i].start, 0.1))
+        def rate(i: int) -> float:
+            seg = call.segments[i]
+            return len(call.norms[i].text) / max(seg.end - seg.start, 0.1) * 60
+
+        fast = sorted((i for i in idx if rate(i) > item.max_cpm), key=rate, reverse=True)[:3]
         return Outcome("fail", f"too fast: {fig} (at most {item.max_cpm:g})",
-                       (call.evidence(fastest, note="fastest segment"),))
+                       tuple(call.evidence(i, note=f"{rate(i):.0f} characters/min") for i in sorted(fast)))
     return Outcome("pass", f"{fig}, within {item.min_cpm:g}–{item.max_cpm:g}")
