@@ -1,0 +1,63 @@
+import pytest
+
+from qa_scorer.normalize import normalize, normalize_phrase, pinyin_key
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("您好，請問您是張先生嗎？", "你好请问你是张先生吗"),
+    ("ＡＢＣ１２３，好的！", "abc123好的"),
+    ("我保證三天內送到", "我保证3天内送到"),
+    ("二十四小時之內", "24小时之内"),
+    ("两个小时", "2个小时"),
+    ("訂單號是一三八零零", "订单号是13800"),
+    ("一定给您处理", "一定给你处理"),  # 一定 is not a quantity
+    ("万一不行", "万一不行"),
+    ("百分之百能修好", "百分之百能修好"),
+    ("  好 的 ", "好的"),
+])
+def test_normalize_text(raw, norm):
+    assert normalize(raw).text == norm
+
+
+def test_spans_map_back_to_the_original_text():
+    raw = "先生，我保證三天內到貨！"
+    n = normalize(raw)
+    start = n.text.index("3天")
+    s, e = n.source_span(start, start + 2)
+    assert raw[s:e] == "三天"
+    start = n.text.index("保证")
+    s, e = n.source_span(start, start + 2)
+    assert raw[s:e] == "保證"
+
+
+def test_full_width_text_keeps_its_spans():
+    raw = "ＯＫ，您好"
+    n = normalize(raw)
+    s, e = n.source_span(n.text.index("你好"), n.text.index("你好") + 2)
+    assert raw[s:e] == "您好"
+
+
+def test_clauses_and_questions():
+    n = normalize("你好，能保证明天到吗？好的")
+    c = n.clause(n.text.index("保证"))
+    assert n.text[c[0]:c[1]] == "能保证明天到吗"
+    assert n.is_question(*c)
+    c2 = n.clause(len(n.text) - 1)
+    assert n.text[c2[0]:c2[1]] == "好的" and not n.is_question(*c2)
+
+
+def test_pinyin_homophones():
+    assert pinyin_key("抱歉") == pinyin_key("报歉")
+    assert pinyin_key("稍等") == pinyin_key("烧等")  # sh/s folded
+    assert pinyin_key("抱歉") != pinyin_key("道歉")
+    assert len(pinyin_key("你好ok1")) == len("你好ok1")
+
+
+def test_word_bounds_keep_words_whole():
+    n = normalize("滚筒洗衣机坏了你滚")
+    assert 1 not in n.bounds  # no boundary inside 滚筒
+    assert len(n.text) - 1 in n.bounds
+
+
+def test_phrases_go_through_the_same_pipeline():
+    assert normalize_phrase("請您稍等！") == "请你稍等"

@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import pytest
+
+from qa_scorer.rubric.loader import RubricError, load_rubric, parse_rubric
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+id: mini
+items:
+  - id: hello
+    kind: required
+    points: 5
+    type: phrase
+    match: {phrases: [你好]}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(RubricError) as exc:
+        parse_rubric(text, "r.yaml")
+    return exc.value.problems
+
+
+def test_default_rubric_has_the_contract_items(default_rubric):
+    ids = [i.id for i in default_rubric.items]
+    for required in ["greeting", "identity_check", "apology", "banned_phrases", "interruption",
+                     "false_promise", "closing", "customer_praise", "complaint_soothing", "hold_etiquette"]:
+        assert required in ids
+    assert default_rubric.item("customer_praise").kind == "reward"
+    assert default_rubric.item("complaint_soothing").kind == "fatal"
+    for item in default_rubric.items:
+        assert item.doc.what and item.doc.why and item.doc.example and item.doc.instead, item.id
+
+
+def test_bundled_default_is_the_repository_rubric():
+    assert load_rubric(None).version == load_rubric(ROOT / "rubrics" / "default.yaml").version
+
+
+def test_version_is_a_hash_of_the_text():
+    assert parse_rubric(GOOD).version == parse_rubric(GOOD).version
+    assert parse_rubric(GOOD).version != parse_rubric(GOOD + "# changed\n").version
+
+
+def test_unknown_key_is_reported_with_line_and_column():
+    text = GOOD.replace("match: {phrases: [你好]}", "match: {phrass: [你好]}")
+    assert problems(text) == ["r.yaml:7:13: unknown key 'phrass'"]
+
+
+def test_unknown_rule_type():
+    (p,) = problems(GOOD.replace("type: phrase", "type: phrasee"))
+    assert p.startswith("r.yaml:6:5: unknown rule type 'phrasee'")
+
+
+def test_bad_kind_and_missing_match():
+    text = GOOD.replace("kind: required", "kind: optional").replace("    match: {phrases: [你好]}\n", "")
+    ps = problems(text)
+    assert any(p.startswith("r.yaml:4:5: items.0.kind") for p in ps)
+    assert any("missing required key 'match'" in p for p in ps)
+
+
+def test_invalid_regex_points_at_the_entry():
+    text = GOOD.replace("match: {phrases: [你好]}", "match:\n      regex:\n        - '(open'")
+    (p,) = problems(text)
+    assert p.startswith("r.yaml:9:11:") and "invalid regular expression" in p
+
+
+def test_unknown_list_reference():
+    (p,) = problems(GOOD.replace("[你好]", "['@greetings']"))
+    assert p.startswith("r.yaml:3:5:") and "unknown list '@greetings'" in p
+
+
+def test_duplicate_ids():
+    text = GOOD + GOOD.split("items:\n")[1]
+    (p,) = problems(text)
+    assert p.startswith("r.yaml:8:5:") and "duplicate item id 'hello'" in p
+
+
+def test_yaml_syntax_error():
+    (p,) = problems("id: x\nitems:\n  - id: a\n   kind: b\n")
+    assert p.startswith("r.yaml:4:") and "YAML syntax" in p
+
+
+def test_missing_file():
+    with pytest.raises(RubricError) as exc:
+        load_rubric(ROOT / "nope.yaml")
+    assert "nope.yaml" in str(exc.value) and "not found" in str(exc.value)
+
+
+def test_numbers_in_phrase_lists_are_text():
+    r = parse_rubric(GOOD.replace("[你好]", "[12315]"))
+    assert r.items[0].match.phrases == ["12315"]
