@@ -1,0 +1,74 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from qa_scorer.ingest import TranscriptError, find_transcripts, load_transcript
+from qa_scorer.models import Transcript
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return p
+
+
+def test_published_schema_matches_the_model():
+    published = json.loads((ROOT / "schema" / "transcript-v1.json").read_text(encoding="utf-8"))
+    published.pop("$schema")
+    published.pop("$id")
+    assert published == Transcript.model_json_schema()
+
+
+def test_minimal_chat_transcript(tmp_path):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "agent_id": "a1", "channel": "chat",
+                                   "segments": [{"speaker": "customer", "text": "在吗"},
+                                                {"speaker": "agent", "text": "您好，在的"}]})
+    t = load_transcript(p)
+    assert t.channel == "chat" and not t.timed and t.duration is None
+
+
+def test_speaker_aliases(tmp_path):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [
+        {"speaker": "客服", "text": "您好"}, {"speaker": "Customer", "text": "你好"}]})
+    assert [s.speaker for s in load_transcript(p).segments] == ["agent", "customer"]
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"version": 1, "call_id": "x", "segments": [{"speaker": "bot", "text": "hi"}]}, "$.segments[0].speaker"),
+    ({"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "hi", "start": 3, "end": 1}]}, "$.segments[0]"),
+    ({"version": 2, "call_id": "x", "segments": []}, "$.version"),
+    ({"version": 1, "segments": []}, "$.call_id"),
+    ({"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "hi", "start": -1}]}, "$.segments[0].start"),
+    ([1, 2], "$: expected a JSON object"),
+])
+def test_errors_name_file_and_json_path(tmp_path, data, fragment):
+    p = write(tmp_path, "bad.json", data)
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert str(p) in str(exc.value) and fragment in str(exc.value)
+
+
+def test_invalid_json_names_line_and_column(tmp_path):
+    p = write(tmp_path, "broken.json", '{"version": 1,\n "call_id": }')
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert "broken.json" in str(exc.value) and "line 2" in str(exc.value)
+
+
+def test_not_utf8(tmp_path):
+    p = tmp_path / "gbk.json"
+    p.write_bytes('{"call_id": "您好"}'.encode("gbk"))
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert "UTF-8" in str(exc.value)
+
+
+def test_find_transcripts_recurses_and_dedupes(tmp_path):
+    (tmp_path / "sub").mkdir()
+    a = write(tmp_path, "a.json", "{}")
+    b = write(tmp_path / "sub", "b.json", "{}")
+    write(tmp_path, "notes.txt", "x")
+    assert find_transcripts([tmp_path, a]) == [a, b]
