@@ -1,0 +1,483 @@
+"""SQLite history of scored calls: every scorecard, its items and their evidence.
+
+One row per (call, rubric version): re-scoring a call with the same rubric version
+replaces its rows in one transaction; scoring it with a new version keeps the old
+result beside the new one, so managers can compare rubric versions. The schema
+changes only through the named migrations in ``MIGRATIONS``, each recorded in the
+``migrations`` table when applied.
+
+The database runs in WAL mode and commits once per call, so killing the process
+mid-batch loses no call whose ``record`` returned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from qa_scorer.models import Scorecard, Transcript
+
+__all__ = [
+    "CallRow",
+    "History",
+    "ItemCount",
+    "MIGRATIONS",
+    "RubricVersion",
+    "StoreError",
+    "StoredCall",
+    "call_date",
+    "iso_week",
+]
+
+
+class StoreError(Exception):
+    """The history database cannot be opened, read or written (corrupt, locked, not SQLite)."""
+
+
+# Named, ordered schema migrations. Append new ones; never edit or reorder applied ones.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_calls_items_evidence",
+        """
+        CREATE TABLE calls (
+            pk             INTEGER PRIMARY KEY,
+            call_id        TEXT NOT NULL,
+            rubric_id      TEXT NOT NULL,
+            rubric_version TEXT NOT NULL,
+            agent_id       TEXT NOT NULL,
+            channel        TEXT NOT NULL,
+            started_at     TEXT,
+            call_date      TEXT NOT NULL,  -- YYYY-MM-DD: started_at's date, else the recorded date
+            iso_week       TEXT NOT NULL,  -- YYYY-Www of call_date
+            audio          TEXT,
+            source         TEXT,
+            duration       REAL,
+            base           REAL NOT NULL,
+            score          REAL NOT NULL,
+            bonus          REAL NOT NULL,
+            fatal          INTEGER NOT NULL,
+            recorded_at    TEXT NOT NULL,
+            transcript     TEXT NOT NULL,  -- Transcript as JSON
+            scorecard      TEXT NOT NULL,  -- Scorecard as JSON
+            UNIQUE (call_id, rubric_version)
+        );
+        CREATE INDEX calls_agent_date ON calls (agent_id, call_date);
+        CREATE INDEX calls_date ON calls (call_date);
+        CREATE TABLE items (
+            call_pk  INTEGER NOT NULL REFERENCES calls (pk) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            item_id  TEXT NOT NULL,
+            name     TEXT NOT NULL,
+            kind     TEXT NOT NULL,
+            status   TEXT NOT NULL,
+            flagged  INTEGER NOT NULL,
+            points   REAL NOT NULL,
+            weight   REAL NOT NULL,
+            reason   TEXT NOT NULL,
+            PRIMARY KEY (call_pk, position)
+        );
+        CREATE INDEX items_item ON items (item_id, status);
+        CREATE TABLE evidence (
+            call_pk    INTEGER NOT NULL,
+            position   INTEGER NOT NULL,
+            n          INTEGER NOT NULL,
+            segment    INTEGER,
+            speaker    TEXT,
+            start      REAL,
+            "end"      REAL,
+            text       TEXT NOT NULL,
+            span_start INTEGER,
+            span_end   INTEGER,
+            note       TEXT NOT NULL,
+            PRIMARY KEY (call_pk, position, n),
+            FOREIGN KEY (call_pk, position) REFERENCES items (call_pk, position) ON DELETE CASCADE
+        );
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """One recorded call: what was scored, its scorecard, and when it was recorded."""
+
+    transcript: Transcript
+    scorecard: Scorecard
+    recorded_at: str  # ISO 8601, UTC
+    call_date: date
+    week: str  # ISO week of call_date, e.g. "2024-W19"
+    source: Optional[str] = None  # the input file the call was scored from, when known
+
+    @property
+    def call_id(self) -> str:
+        return self.scorecard.call_id
+
+    @property
+    def agent_id(self) -> str:
+        return self.scorecard.agent_id
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """The scalar facts of one recorded call, without transcript or items (cheap to load)."""
+
+    call_id: str
+    agent_id: str
+    channel: str
+    call_date: date
+    week: str
+    rubric_id: str
+    rubric_version: str
+    score: float
+    bonus: float
+    fatal: bool
+    duration: Optional[float]
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class RubricVersion:
+    rubric_id: str
+    version: str
+    first_recorded: str
+    last_recorded: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class ItemCount:
+    """How many calls had one item in one status, for one agent, week and rubric version."""
+
+    agent_id: str
+    week: str
+    rubric_version: str
+    item_id: str
+    name: str
+    kind: str
+    status: str
+    count: int
+
+    @property
+    def flagged(self) -> bool:
+        return self.status == "pass" if self.kind == "reward" else self.status == "fail"
+
+
+def call_date(started_at: Optional[str], recorded_at: str) -> date:
+    """The date a call belongs to: its start date when known, else the day it was recorded."""
+    for value in (started_at, recorded_at):
+        if value:
+            try:
+                return date.fromisoformat(value.strip()[:10])
+            except ValueError:
+                continue
+    return datetime.now(timezone.utc).date()
+
+
+def iso_week(d: date) -> str:
+    year, week, _ = d.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _as_text(d: Optional[date | str]) -> Optional[str]:
+    if d is None:
+        return None
+    if isinstance(d, str):
+        return date.fromisoformat(d).isoformat()
+    return d.isoformat()
+
+
+class History:
+    """The SQLite history of scored calls. Use as a context manager, or call ``close()``."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 5.0):
+        self.path = Path(path)
+        if self.path.exists() and self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, not a history database")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create its folder: {exc}") from exc
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open history database: {exc}") from exc
+        try:
+            with self._errors("open"):
+                self._db.execute("PRAGMA foreign_keys = ON")
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path}: cannot switch the database to WAL mode ({mode})")
+                # WAL + NORMAL: a committed transaction survives a killed process.
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except sqlite3.OperationalError as exc:
+            msg = str(exc)
+            if "locked" in msg or "busy" in msg:
+                raise StoreError(
+                    f"{self.path}: the history database is locked by another process ({doing}); "
+                    "wait for it to finish or use another --db file"
+                ) from exc
+            raise StoreError(f"{self.path}: cannot {doing} the history database: {msg}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: not a usable SQLite history database ({exc}); "
+                "it may be corrupt or another kind of file"
+            ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        applied = {r[0] for r in self._db.execute("SELECT name FROM migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        unknown = sorted(applied - known)
+        if unknown:
+            raise StoreError(
+                f"{self.path}: written by a newer qa-scorer (unknown migrations: {', '.join(unknown)})"
+            )
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            with self._transaction() as db:
+                # Re-check inside the write lock: another process may have just applied it.
+                if db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    continue
+                for statement in _statements(sql):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    (name, _now()),
+                )
+
+    def migrations(self) -> list[str]:
+        """Names of the applied migrations, in order of application."""
+        with self._errors("read"):
+            return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None) -> None:
+        """Record one scored call in one transaction, replacing a result of the same rubric version."""
+        if transcript.call_id != scorecard.call_id:
+            raise ValueError(
+                f"transcript {transcript.call_id!r} and scorecard {scorecard.call_id!r} are different calls"
+            )
+        recorded = _now()
+        day = call_date(scorecard.started_at or transcript.started_at, recorded)
+        with self._errors("write to"), self._transaction() as db:
+            db.execute(
+                "DELETE FROM calls WHERE call_id = ? AND rubric_version = ?",
+                (scorecard.call_id, scorecard.rubric_version),
+            )
+            cur = db.execute(
+                """INSERT INTO calls (call_id, rubric_id, rubric_version, agent_id, channel, started_at,
+                       call_date, iso_week, audio, source, duration, base, score, bonus, fatal,
+                       recorded_at, transcript, scorecard)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    scorecard.call_id, scorecard.rubric_id, scorecard.rubric_version,
+                    scorecard.agent_id, scorecard.channel, scorecard.started_at,
+                    day.isoformat(), iso_week(day), scorecard.audio or transcript.audio,
+                    source if source is not None else scorecard.source, scorecard.duration,
+                    scorecard.base, scorecard.score, scorecard.bonus, int(scorecard.fatal),
+                    recorded, transcript.model_dump_json(), scorecard.model_dump_json(),
+                ),
+            )
+            pk = cur.lastrowid
+            db.executemany(
+                """INSERT INTO items (call_pk, position, item_id, name, kind, status, flagged,
+                       points, weight, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (pk, i, it.id, it.name, it.kind, it.status, int(it.flagged), it.points,
+                     it.weight, it.reason)
+                    for i, it in enumerate(scorecard.items)
+                ],
+            )
+            db.executemany(
+                """INSERT INTO evidence (call_pk, position, n, segment, speaker, start, "end", text,
+                       span_start, span_end, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (pk, i, n, ev.segment, ev.speaker, ev.start, ev.end, ev.text,
+                     ev.span[0] if ev.span else None, ev.span[1] if ev.span else None, ev.note)
+                    for i, it in enumerate(scorecard.items)
+                    for n, ev in enumerate(it.evidence)
+                ],
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _where(
+        self,
+        since: Optional[date | str],
+        until: Optional[date | str],
+        agent: Optional[str],
+        rubric_version: Optional[str],
+        latest_only: bool,
+        alias: str = "c",
+    ) -> tuple[str, list]:
+        clauses: list[str] = []
+        params: list = []
+        if rubric_version is not None:
+            clauses.append(f"{alias}.rubric_version = ?")
+            params.append(rubric_version)
+        if latest_only:
+            # The most recently recorded result of each call (among the selected rubric version).
+            inner = "SELECT MAX(pk) FROM calls"
+            if rubric_version is not None:
+                inner += " WHERE rubric_version = ?"
+                params.append(rubric_version)
+            clauses.append(f"{alias}.pk IN ({inner} GROUP BY call_id)")
+        if since is not None:
+            clauses.append(f"{alias}.call_date >= ?")
+            params.append(_as_text(since))
+        if until is not None:
+            clauses.append(f"{alias}.call_date <= ?")
+            params.append(_as_text(until))
+        if agent is not None:
+            clauses.append(f"{alias}.agent_id = ?")
+            params.append(agent)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def calls(
+        self,
+        since: Optional[date | str] = None,
+        until: Optional[date | str] = None,
+        agent: Optional[str] = None,
+        rubric_version: Optional[str] = None,
+        latest_only: bool = True,
+    ) -> list[StoredCall]:
+        """Recorded calls matching the filters (dates inclusive), ordered by date then call id.
+
+        ``latest_only`` keeps one result per call: the most recently recorded one (of
+        ``rubric_version`` when given). Without it, every rubric version's result is returned.
+        """
+        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT transcript, scorecard, recorded_at, call_date, iso_week, source FROM calls c"
+                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                params,
+            ).fetchall()
+        try:
+            return [
+                StoredCall(
+                    transcript=Transcript.model_validate_json(t),
+                    scorecard=Scorecard.model_validate_json(s),
+                    recorded_at=rec,
+                    call_date=date.fromisoformat(d),
+                    week=w,
+                    source=src,
+                )
+                for t, s, rec, d, w, src in rows
+            ]
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: a stored call cannot be read back: {exc}") from exc
+
+    def call_rows(
+        self,
+        since: Optional[date | str] = None,
+        until: Optional[date | str] = None,
+        agent: Optional[str] = None,
+        rubric_version: Optional[str] = None,
+        latest_only: bool = True,
+    ) -> list[CallRow]:
+        """Like ``calls`` but only the scalar facts of each call: fast for aggregates."""
+        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
+                " score, bonus, fatal, duration, recorded_at FROM calls c"
+                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                params,
+            ).fetchall()
+        return [
+            CallRow(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8],
+                    bool(r[9]), r[10], r[11])
+            for r in rows
+        ]
+
+    def item_counts(
+        self,
+        since: Optional[date | str] = None,
+        until: Optional[date | str] = None,
+        agent: Optional[str] = None,
+        rubric_version: Optional[str] = None,
+        latest_only: bool = True,
+    ) -> list[ItemCount]:
+        """Calls per (agent, ISO week, rubric version, item, status): the dashboard's raw counts."""
+        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
+                " i.status, COUNT(*) FROM items i JOIN calls c ON c.pk = i.call_pk"
+                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status"
+                " ORDER BY c.agent_id, c.iso_week, c.rubric_version, MIN(i.position), i.status",
+                params,
+            ).fetchall()
+        return [ItemCount(*r) for r in rows]
+
+    def agents(self) -> list[str]:
+        """Every agent id in the history, sorted."""
+        with self._errors("read"):
+            return [r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM calls ORDER BY 1")]
+
+    def rubric_versions(self) -> list[RubricVersion]:
+        """Every rubric version in the history, oldest first."""
+        with self._errors("read"):
+            return [
+                RubricVersion(*r)
+                for r in self._db.execute(
+                    "SELECT rubric_id, rubric_version, MIN(recorded_at), MAX(recorded_at), COUNT(*)"
+                    " FROM calls GROUP BY rubric_id, rubric_version ORDER BY 3, 2"
+                )
+            ]
+
+    def count(self) -> int:
+        """Number of stored results (every rubric version counted)."""
+        with self._errors("read"):
+            return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+def _statements(sql: str) -> Sequence[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
