@@ -92,22 +92,50 @@ def _numeral_value(run: str, following: str) -> Optional[str]:
 
 
 class NormText:
-    """A normalised string with a map back to the original text."""
+    """A normalised string with a map back to the original text.
 
-    __slots__ = ("text", "src_start", "src_end", "breaks", "questions", "_pinyin", "_bounds")
+    Only ``text`` is computed up front; the map back to the original, the clause breaks, the
+    pinyin and the word boundaries are worked out the first time a match needs them.
+    """
 
-    def __init__(self, text: str, src_start: list[int], src_end: list[int],
-                 breaks: frozenset[int], questions: frozenset[int]):
+    __slots__ = ("text", "original", "_map", "_pinyin", "_bounds")
+
+    def __init__(self, text: str, original: str):
         self.text = text
-        self.src_start = src_start  # original offset where each normalised char begins
-        self.src_end = src_end  # original offset where each normalised char ends
-        self.breaks = breaks  # normalised offsets where a clause begins (punctuation was before)
-        self.questions = questions  # normalised offsets of clause ends marked with ? / ？
+        self.original = original
+        self._map: Optional[tuple] = None
         self._pinyin: Optional[str] = None
         self._bounds: Optional[frozenset[int]] = None
 
     def __repr__(self) -> str:
         return f"NormText({self.text!r})"
+
+    def _mapping(self) -> tuple:
+        if self._map is None:
+            text, starts, ends, breaks, questions = _build(self.original)
+            assert text == self.text
+            self._map = (starts, ends, breaks, questions)
+        return self._map
+
+    @property
+    def src_start(self) -> list[int]:
+        """Original offset where each normalised character begins."""
+        return self._mapping()[0]
+
+    @property
+    def src_end(self) -> list[int]:
+        """Original offset where each normalised character ends."""
+        return self._mapping()[1]
+
+    @property
+    def breaks(self) -> frozenset[int]:
+        """Normalised offsets where a clause begins (punctuation stood before them)."""
+        return self._mapping()[2]
+
+    @property
+    def questions(self) -> frozenset[int]:
+        """Normalised offsets of clause ends marked with ? or ？."""
+        return self._mapping()[3]
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """Character span in the original text for normalised [start, end)."""
@@ -117,12 +145,13 @@ class NormText:
 
     def clause(self, pos: int) -> tuple[int, int]:
         """The clause [start, end) containing normalised offset pos."""
+        breaks = self.breaks
         start = pos
-        while start > 0 and start not in self.breaks:
+        while start > 0 and start not in breaks:
             start -= 1
         end = pos + 1
         n = len(self.text)
-        while end < n and end not in self.breaks:
+        while end < n and end not in breaks:
             end += 1
         return (start, min(end, n))
 
@@ -146,8 +175,19 @@ class NormText:
         return self._bounds
 
 
+_DROP = re.compile(r"[\W_]+", re.UNICODE)
+
+
 def normalize(text: str) -> NormText:
-    """Normalise one segment's text, keeping the map back to the original."""
+    """Normalise one segment's text, keeping (lazily) the map back to the original."""
+    s = _DROP.sub("", to_simplified(unicodedata.normalize("NFKC", text).lower())).translate(_FOLD)
+    if _NUM_RUN.search(s):
+        s = _build(text)[0]
+    return NormText(s, text)
+
+
+def _build(text: str):
+    """The full normalisation: text, per-character source spans, clause breaks, questions."""
     # Steps 1-2 keep length in the common case; fall back to char-by-char mapping when not.
     folded = unicodedata.normalize("NFKC", text).lower()
     if len(folded) == len(text):
@@ -186,7 +226,7 @@ def normalize(text: str) -> NormText:
     s = "".join(out).translate(_FOLD)
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
-    return NormText(s, o_start, o_end, frozenset(breaks), frozenset(questions))
+    return s, o_start, o_end, frozenset(breaks), frozenset(questions)
 
 
 def _convert_numerals(s, o_start, o_end, breaks, questions):

@@ -106,15 +106,7 @@ class Match(Strict):
     # Require jieba word boundaries around literal hits: 'auto' does so for one-character phrases.
     word_boundary: Literal["auto", "always", "never"] = "auto"
 
-    _literal: Optional[re.Pattern] = PrivateAttr(default=None)
-    _regex: Optional[re.Pattern] = PrivateAttr(default=None)
-    _pinyin: Optional[re.Pattern] = PrivateAttr(default=None)
-    _exclude: Optional[re.Pattern] = PrivateAttr(default=None)
-    _unless: Optional[re.Pattern] = PrivateAttr(default=None)
-    _negators: Optional[re.Pattern] = PrivateAttr(default=None)
-    _false_neg: Optional[re.Pattern] = PrivateAttr(default=None)
-    _hedges: Optional[re.Pattern] = PrivateAttr(default=None)
-    _short: frozenset = PrivateAttr(default=frozenset())
+    _matcher: Optional["Matcher"] = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Match":
@@ -135,43 +127,75 @@ class Match(Strict):
         return out
 
     def compile(self, ctx: CompileContext) -> None:
-        phrases = [normalize_phrase(p) for p in self.expanded_phrases(ctx)]
-        phrases = [p for p in phrases if p]
-        self._literal = _alternation(phrases)
-        self._regex = re.compile("|".join(f"(?:{r})" for r in self.regex)) if self.regex else None
-        if self.pinyin:
-            self._pinyin = _alternation([pinyin_key(p) for p in phrases if len(p) >= 2])
-        if self.word_boundary == "always":
-            self._short = frozenset(phrases)
-        elif self.word_boundary == "auto":
-            self._short = frozenset(p for p in phrases if len(p) == 1)
-        self._exclude = _alternation([normalize_phrase(p) for p in self.exclude])
-        self._unless = _alternation([normalize_phrase(p) for p in self.unless])
-        if self.negation:
-            self._negators = _alternation([normalize_phrase(p) for p in ctx.negators])
-            self._false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
-        if self.hedges:
-            self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
-
-    # -- matching -------------------------------------------------------------------------
+        self._matcher = Matcher(self, ctx)
 
     def find(self, norm: NormText) -> list[Hit]:
         """All hits in one normalised segment that survive the exclusions."""
+        return self._matcher.find(norm)
+
+    def search(self, norm: NormText) -> Optional[Hit]:
+        hits = self._matcher.find(norm)
+        return hits[0] if hits else None
+
+
+class Matcher:
+    """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
+
+    __slots__ = ("literal", "regex", "pinyin", "short", "exclude", "unless", "unless_segment",
+                 "negators", "false_neg", "negation_window", "hedges", "questions")
+
+    def __init__(self, spec: Match, ctx: CompileContext):
+        phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
+        phrases = [p for p in phrases if p]
+        self.literal = _alternation(phrases)
+        self.regex = re.compile("|".join(f"(?:{r})" for r in spec.regex)) if spec.regex else None
+        self.pinyin = _alternation([pinyin_key(p) for p in phrases if len(p) >= 2]) if spec.pinyin else None
+        if spec.word_boundary == "always":
+            self.short = frozenset(phrases)
+        elif spec.word_boundary == "auto":
+            self.short = frozenset(p for p in phrases if len(p) == 1)
+        else:
+            self.short = frozenset()
+        self.exclude = _alternation([normalize_phrase(p) for p in spec.exclude])
+        self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
+        self.unless_segment = spec.unless_scope == "segment"
+        self.negators = self.false_neg = self.hedges = None
+        if spec.negation:
+            self.negators = _alternation([normalize_phrase(p) for p in ctx.negators])
+            self.false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
+        self.negation_window = spec.negation_window
+        if spec.hedges:
+            self.hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
+        self.questions = spec.questions
+
+    @staticmethod
+    def _expand(words: list[str], ctx: CompileContext) -> list[str]:
+        out = []
+        for w in words:
+            if w.startswith("@"):
+                if w[1:] not in ctx.lists:
+                    raise ValueError(f"unknown list {w!r} (define it under 'lists')")
+                out.extend(ctx.lists[w[1:]])
+            else:
+                out.append(w)
+        return out
+
+    def find(self, norm: NormText) -> list[Hit]:
         text = norm.text
         if not text:
             return []
         raw: list[tuple[int, int]] = []
-        if self._literal is not None:
-            for m in self._literal.finditer(text):
-                if m.group() in self._short:
+        if self.literal is not None:
+            for m in self.literal.finditer(text):
+                if self.short and m.group() in self.short:
                     bounds = norm.bounds
                     if m.start() not in bounds or m.end() not in bounds:
                         continue
                 raw.append(m.span())
-        if self._regex is not None:
-            raw.extend(m.span() for m in self._regex.finditer(text) if m.end() > m.start())
-        if self._pinyin is not None:
-            raw.extend(m.span() for m in self._pinyin.finditer(norm.pinyin))
+        if self.regex is not None:
+            raw.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
+        if self.pinyin is not None:
+            raw.extend(m.span() for m in self.pinyin.finditer(norm.pinyin))
         if not raw:
             return []
         hits: list[Hit] = []
@@ -187,36 +211,31 @@ class Match(Strict):
 
     def _rejected(self, norm: NormText, start: int, end: int) -> bool:
         text = norm.text
-        if self._exclude is not None:
-            for m in self._exclude.finditer(text):
+        if self.exclude is not None:
+            for m in self.exclude.finditer(text):
                 if m.start() < end and start < m.end():
                     return True
-        need_clause = self._unless or self._hedges or self.questions or self._negators
-        if not need_clause:
+        if not (self.unless or self.hedges or self.questions or self.negators):
             return False
         c_start, c_end = norm.clause(start)
         c_end = max(c_end, norm.clause(end - 1)[1])
         clause = text[c_start:c_end]
-        if self._unless is not None:
-            if self._unless.search(text if self.unless_scope == "segment" else clause):
+        if self.unless is not None:
+            if self.unless.search(text if self.unless_segment else clause):
                 return True
-        if self._hedges is not None:
+        if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if self._hedges.search(text[p_start:c_end]):
+            if self.hedges.search(text[p_start:c_end]):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
-        if self._negators is not None:
+        if self.negators is not None:
             window = text[max(c_start, start - self.negation_window):start]
-            if self._false_neg is not None:
-                window = self._false_neg.sub("", window)
-            if window and self._negators.search(window):
+            if self.false_neg is not None:
+                window = self.false_neg.sub("", window)
+            if window and self.negators.search(window):
                 return True
         return False
-
-    def search(self, norm: NormText) -> Optional[Hit]:
-        hits = self.find(norm)
-        return hits[0] if hits else None
 
 
 class Scope(Strict):
