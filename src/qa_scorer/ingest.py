@@ -1,14 +1,18 @@
-"""Find inputs and load transcripts (format v1)."""
+"""Find inputs, read manifests, load transcripts (format v1), decode audio and split channels."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal, Optional
 
+import numpy as np
 from pydantic import ValidationError
 
-from qa_scorer.models import Transcript
+from qa_scorer.models import InputError, Transcript
 
 TRANSCRIPT_SUFFIXES = {".json"}
 
@@ -75,3 +79,246 @@ def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:
                 seen.add(key)
                 found.append(f)
     return found
+
+
+# --- Audio inputs -------------------------------------------------------------------------------
+
+AUDIO_SUFFIXES = {
+    ".wav", ".wave", ".mp3", ".m4a", ".mp4", ".aac", ".flac", ".ogg", ".oga", ".opus",
+    ".wma", ".amr", ".webm", ".au", ".aif", ".aiff", ".gsm", ".3gp", ".mka",
+}
+AGENT_CHANNELS = ("left", "right", "auto", "mono")
+MANIFEST_COLUMNS = ("call_id", "agent_id", "audio", "started_at", "agent_channel")
+
+
+class AudioError(Exception):
+    """An audio file that cannot be used (corrupt, empty, no samples); names the file."""
+
+    def __init__(self, path: str | Path, message: str):
+        self.path = str(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
+@dataclass
+class CallInput:
+    """One call to process: an audio recording or a transcript file, with what is known about it."""
+
+    path: Path
+    kind: Literal["audio", "transcript"]
+    call_id: str
+    agent_id: str = "unknown"
+    started_at: Optional[str] = None
+    agent_channel: str = "left"  # "left" | "right" | "auto" | "mono"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # True when a manifest named the agent channel; otherwise the transcription options decide.
+    channel_from_manifest: bool = False
+
+
+def _kind_of(path: Path) -> Optional[str]:
+    suffix = path.suffix.lower()
+    if suffix in TRANSCRIPT_SUFFIXES:
+        return "transcript"
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    return None
+
+
+def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[InputError]]:
+    """Rows of a manifest CSV keyed by the resolved audio path; errors name the file and line."""
+    rows: dict[Path, dict[str, Any]] = {}
+    errors: list[InputError] = []
+    where = str(manifest)
+    try:
+        text = manifest.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        return rows, [InputError(path=where, message=f"cannot read manifest: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return rows, [InputError(path=where, message=f"manifest is not UTF-8 text (byte {exc.start})")]
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("call_id", "audio") if c not in header]
+    if missing:
+        return rows, [InputError(path=f"{where}:1", message=f"manifest header lacks column(s) {', '.join(missing)}; "
+                                                          f"expected {','.join(MANIFEST_COLUMNS)}")]
+    seen_ids: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if None in raw:  # more cells than header columns
+            errors.append(InputError(path=f"{where}:{line}", message="more cells than header columns"))
+            continue
+        call_id, audio = row.get("call_id", ""), row.get("audio", "")
+        if not call_id or not audio:
+            errors.append(InputError(path=f"{where}:{line}", message="call_id and audio must not be empty"))
+            continue
+        given = (row.get("agent_channel") or "").lower()
+        channel = given or "left"
+        if channel not in AGENT_CHANNELS:
+            errors.append(InputError(path=f"{where}:{line}",
+                                     message=f"agent_channel '{channel}' is not one of {', '.join(AGENT_CHANNELS)}"))
+            continue
+        if call_id in seen_ids:
+            errors.append(InputError(path=f"{where}:{line}",
+                                     message=f"call_id '{call_id}' already used on line {seen_ids[call_id]}"))
+            continue
+        seen_ids[call_id] = line
+        audio_path = Path(audio)
+        if not audio_path.is_absolute():
+            audio_path = manifest.parent / audio_path
+        if not audio_path.is_file():
+            errors.append(InputError(path=f"{where}:{line}", message=f"audio file not found: {audio}"))
+            continue
+        rows[audio_path.resolve()] = {
+            "call_id": call_id,
+            "agent_id": row.get("agent_id") or "unknown",
+            "started_at": row.get("started_at") or None,
+            "agent_channel": channel,
+            "channel_given": bool(given),
+            "path": audio_path,
+            "metadata": {k: v for k, v in row.items() if k not in MANIFEST_COLUMNS and k},
+        }
+    return rows, errors
+
+
+def discover_inputs(
+    paths: list[str | Path], manifest: Optional[Path] = None
+) -> tuple[list[CallInput], list[InputError]]:
+    """Expand files and folders (recursively) into calls: audio recordings and transcript JSON files.
+
+    With a manifest CSV (columns call_id,agent_id,audio,started_at,agent_channel; other columns are
+    kept as metadata) audio files get their call id, agent and channel from it, and the manifest's
+    audio files are inputs even when ``paths`` is empty. Without one, the call id is the file stem.
+    Problems (missing files, unknown file types, manifest mistakes) are returned, not raised.
+    """
+    errors: list[InputError] = []
+    rows: dict[Path, dict[str, Any]] = {}
+    if manifest is not None:
+        rows, errors = _read_manifest(Path(manifest))
+
+    files: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(f: Path) -> None:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(f)
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and _kind_of(f) is not None:
+                    add(f)
+        elif p.is_file():
+            if _kind_of(p) is None:
+                errors.append(InputError(path=str(p), message=f"unknown file type '{p.suffix or '(none)'}'; "
+                                                            "expected .json or an audio file"))
+            else:
+                add(p)
+        else:
+            errors.append(InputError(path=str(p), message="no such file or folder"))
+    for key, row in rows.items():
+        if key not in seen:
+            add(row["path"])
+
+    inputs: list[CallInput] = []
+    ids: dict[str, Path] = {}
+    for f in files:
+        kind = _kind_of(f)
+        row = rows.get(f.resolve()) if kind == "audio" else None
+        if row is not None:
+            inp = CallInput(path=f, kind="audio", call_id=row["call_id"], agent_id=row["agent_id"],
+                            started_at=row["started_at"], agent_channel=row["agent_channel"],
+                            metadata=dict(row["metadata"]), channel_from_manifest=row["channel_given"])
+        else:
+            inp = CallInput(path=f, kind=kind, call_id=f.stem)  # type: ignore[arg-type]
+        if inp.kind == "audio" and inp.call_id in ids:
+            errors.append(InputError(path=str(f), message=f"call id '{inp.call_id}' is also used by {ids[inp.call_id]}; "
+                                                         "rename the file or give it a call_id in a manifest"))
+            continue
+        if inp.kind == "audio":
+            ids[inp.call_id] = f
+        inputs.append(inp)
+    return inputs, errors
+
+
+def probe_duration(path: str | Path) -> Optional[float]:
+    """The recording's duration in seconds from its header (no decoding); None when unknown."""
+    import av  # PyAV, bundled FFmpeg
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / 1_000_000
+    except Exception:  # noqa: BLE001 - probing is best effort; decode_audio reports the error
+        return None
+    return None
+
+
+def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
+    """Decode a recording into one float32 array per channel (mono: one, stereo: two), at ``sr`` Hz.
+
+    Recordings with more than two channels keep their first two. Raises AudioError naming the
+    file for anything unusable: missing, empty, corrupt, not audio, or without samples.
+    """
+    import av  # PyAV, bundled FFmpeg: wav (PCM, mu-law, A-law), mp3, m4a, flac, ogg, ...
+
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise AudioError(p, f"cannot read file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise AudioError(p, "empty file (0 bytes)")
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(p), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioError(p, "no audio stream in file")
+            stream = container.streams.audio[0]
+            n_in = stream.codec_context.channels or 1
+            layout = "mono" if n_in == 1 else "stereo"
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            if n_in > 2:
+                resampler = None  # take the first two channels by hand, then resample each
+            for frame in container.decode(stream):
+                frame.pts = None
+                if resampler is None:
+                    chunks.append(frame.to_ndarray()[:2].astype(np.float32))
+                    continue
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    chunks.append(out.to_ndarray())
+            elif chunks:
+                native = stream.codec_context.sample_rate or sr
+                chunks = [_resample(np.concatenate(chunks, axis=1), native, sr)]
+    except AudioError:
+        raise
+    except av.error.FFmpegError as exc:
+        raise AudioError(p, f"cannot decode audio ({exc.strerror or type(exc).__name__}); "
+                            "the file is corrupt or not a supported audio format") from None
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise AudioError(p, f"cannot decode audio: {exc}") from None
+    if not chunks:
+        raise AudioError(p, "no audio samples (zero-length recording)")
+    data = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if data.shape[1] == 0:
+        raise AudioError(p, "no audio samples (zero-length recording)")
+    return [np.ascontiguousarray(ch) for ch in data]
+
+
+def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Linear-interpolation resampling of (channels, samples); only for > 2-channel files."""
+    if rate_in == rate_out:
+        return data
+    n_out = int(round(data.shape[1] * rate_out / rate_in))
+    x_out = np.arange(n_out) * (rate_in / rate_out)
+    x_in = np.arange(data.shape[1])
+    return np.stack([np.interp(x_out, x_in, ch) for ch in data]).astype(np.float32)

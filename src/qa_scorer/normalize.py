@@ -182,8 +182,12 @@ def normalize(text: str) -> NormText:
     """Normalise one segment's text, keeping (lazily) the map back to the original."""
     s = _DROP.sub("", to_simplified(unicodedata.normalize("NFKC", text).lower())).translate(_FOLD)
     if _NUM_RUN.search(s):
-        s = _build(text)[0]
+        s = _NUM_RUN.sub(_numeral_sub, s)
     return NormText(s, text)
+
+
+def _numeral_sub(m: re.Match) -> str:
+    return _numeral_value(m.group(), m.string[m.end():m.end() + 3]) or m.group()
 
 
 def _build(text: str):
@@ -208,21 +212,29 @@ def _build(text: str):
         if len(chars) != len(pieces):
             chars = "".join(to_simplified(c) for c in pieces)
 
-    out: list[str] = []
+    # Drop punctuation and spaces run by run; each run that holds a clause mark is a break.
+    pieces: list[str] = []
     o_start: list[int] = []
     o_end: list[int] = []
     breaks: set[int] = set()
     questions: set[int] = set()
-    for i, c in enumerate(chars):
-        if _KEEP.match(c):
-            out.append(c)
-            o_start.append(starts[i])
-            o_end.append(ends[i])
-        else:
-            if out and c in _CLAUSE_BREAK:
-                breaks.add(len(out))
-                if c in _QUESTION:
-                    questions.add(len(out))
+    kept = prev = 0
+    for m in _DROP.finditer(chars):
+        if m.start() > prev:
+            pieces.append(chars[prev:m.start()])
+            o_start.extend(starts[prev:m.start()])
+            o_end.extend(ends[prev:m.start()])
+            kept += m.start() - prev
+        run = m.group()
+        if kept and not _CLAUSE_BREAK.isdisjoint(run):
+            breaks.add(kept)
+            if not _QUESTION.isdisjoint(run):
+                questions.add(kept)
+        prev = m.end()
+    pieces.append(chars[prev:])
+    o_start.extend(starts[prev:])
+    o_end.extend(ends[prev:])
+    out = pieces
     s = "".join(out).translate(_FOLD)
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)

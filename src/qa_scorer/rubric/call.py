@@ -7,7 +7,7 @@ from typing import Optional
 
 from qa_scorer.models import Evidence, Status, Transcript
 from qa_scorer.normalize import NormText, normalize
-from qa_scorer.rubric.schema import Hit, Scope
+from qa_scorer.rubric.schema import Hit, Joined, Scope
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,15 @@ class Call:
         self.timed = transcript.timed
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}
+        self._joined: dict[tuple[int, ...], Joined] = {}
+
+    def joined(self, indices: list[int]) -> Joined:
+        """The normalised text of these segments joined for one regex pass (cached)."""
+        key = tuple(indices)
+        j = self._joined.get(key)
+        if j is None:
+            j = self._joined[key] = Joined([self.norms[i] for i in indices])
+        return j
 
     def indices(self, speaker: str) -> list[int]:
         return [i for i, s in enumerate(self.segments) if speaker == "any" or s.speaker == speaker]

@@ -7,6 +7,7 @@ collects them. Patterns are compiled once, when the rubric is loaded; checks onl
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Optional
 
@@ -129,6 +130,11 @@ class Match(Strict):
     def compile(self, ctx: CompileContext) -> None:
         self._matcher = Matcher(self, ctx)
 
+    @property
+    def matcher(self) -> "Matcher":
+        """The compiled matcher; fetch it once outside loops over segments."""
+        return self._matcher
+
     def find(self, norm: NormText) -> list[Hit]:
         """All hits in one normalised segment that survive the exclusions."""
         return self._matcher.find(norm)
@@ -148,7 +154,8 @@ class Matcher:
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
         phrases = [p for p in phrases if p]
         self.literal = _alternation(phrases)
-        self.regex = re.compile("|".join(f"(?:{r})" for r in spec.regex)) if spec.regex else None
+        # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
+        self.regex = re.compile("|".join(f"(?:{r})" for r in spec.regex), re.M) if spec.regex else None
         self.pinyin = _alternation([pinyin_key(p) for p in phrases if len(p) >= 2]) if spec.pinyin else None
         if spec.word_boundary == "always":
             self.short = frozenset(phrases)
@@ -178,6 +185,33 @@ class Matcher:
                 out.extend(ctx.lists[w[1:]])
             else:
                 out.append(w)
+        return out
+
+    def search(self, norm: NormText) -> Optional[Hit]:
+        hits = self.find(norm)
+        return hits[0] if hits else None
+
+    def find_in(self, joined: "Joined") -> list[tuple[int, Hit]]:
+        """Hits in many segments at once: one regex pass over their text joined by newlines.
+
+        Returns (position in ``joined.indices``, hit) pairs in segment order."""
+        text = joined.text
+        if not text.strip("\n"):
+            return []
+        spans: list[tuple[int, int]] = []
+        if self.literal is not None:
+            spans.extend(m.span() for m in self.literal.finditer(text))
+        if self.regex is not None:
+            spans.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
+        if self.pinyin is not None:
+            spans.extend(m.span() for m in self.pinyin.finditer(joined.pinyin))
+        if not spans:
+            return []
+        touched = sorted({joined.locate(start) for start, _ in spans})
+        out = []
+        for k in touched:
+            for hit in self.find(joined.norms[k]):
+                out.append((k, hit))
         return out
 
     def find(self, norm: NormText) -> list[Hit]:
@@ -236,6 +270,32 @@ class Matcher:
             if window and self.negators.search(window):
                 return True
         return False
+
+
+class Joined:
+    """Several segments' normalised text joined by newlines, for one regex pass per matcher."""
+
+    __slots__ = ("norms", "text", "starts", "_pinyin")
+
+    def __init__(self, norms: list[NormText]):
+        self.norms = norms
+        self.starts: list[int] = []
+        pos = 0
+        for n in norms:
+            self.starts.append(pos)
+            pos += len(n.text) + 1
+        self.text = "\n".join(n.text for n in norms)
+        self._pinyin: Optional[str] = None
+
+    @property
+    def pinyin(self) -> str:
+        if self._pinyin is None:
+            self._pinyin = "\n".join(n.pinyin for n in self.norms)
+        return self._pinyin
+
+    def locate(self, offset: int) -> int:
+        """Position (in ``norms``) of the segment holding joined offset ``offset``."""
+        return bisect_right(self.starts, offset) - 1
 
 
 class Scope(Strict):

@@ -50,17 +50,19 @@ def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
         return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
+    trigger, response = item.trigger.match.matcher, item.response.match.matcher
     triggers = []
-    for i in candidates:
-        hit = item.trigger.match.search(call.norms[i])
-        if hit is not None:
-            triggers.append((i, hit))
+    seen = set()
+    for k, hit in trigger.find_in(call.joined(candidates)):
+        if k not in seen:  # the first hit in each segment
+            seen.add(k)
+            triggers.append((candidates[k], hit))
     if not triggers:
         return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
     who = item.response.speaker
     for i, hit in triggers:
         for j in _window(item, call, i):
-            answer = item.response.match.search(call.norms[j])
+            answer = response.search(call.norms[j])
             if answer is not None:
                 return Outcome(
                     "pass",

@@ -53,10 +53,11 @@ def run(item: Item, call: Call) -> Outcome:
     if not chosen:
         return Outcome("na", f"nothing in {where}")
     found = []
-    for i in chosen:
-        for m in item.matchers:
-            for hit in m.find(call.norms[i]):
-                found.append(call.evidence(i, hit))
+    joined = call.joined(chosen)
+    for m in item.matchers:
+        for k, hit in m.matcher.find_in(joined):
+            found.append((chosen[k], hit))
+    found = [call.evidence(i, hit) for i, hit in sorted(found, key=lambda f: (f[0], f[1].start))]
     if item.expects_present:
         segs = {e.segment for e in found}
         if len(segs) >= item.min_count:
