@@ -73,9 +73,19 @@ class CompileContext:
     hedges: list[str] = field(default_factory=lambda: list(DEFAULT_HEDGES))
 
 
+def _literal(word: str) -> str:
+    """A literal phrase as a pattern; numbers only match whole (12315 not inside a phone number)."""
+    pattern = re.escape(word)
+    if word[0].isdigit():
+        pattern = r"(?<!\d)" + pattern
+    if word[-1].isdigit():
+        pattern += r"(?!\d)"
+    return pattern
+
+
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
     words = sorted({w for w in words if w}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, words))) if words else None
+    return re.compile("|".join(map(_literal, words))) if words else None
 
 
 class Match(Strict):
@@ -88,8 +98,10 @@ class Match(Strict):
 
     phrases: list[NonEmpty] = Field(default_factory=list)
     regex: list[Regex] = Field(default_factory=list)
-    # A hit is dropped when an ``exclude`` phrase overlaps it (滚 inside 滚筒).
+    # A hit is dropped when an ``exclude`` phrase (or ``exclude_regex`` match) overlaps it
+    # (滚 inside 滚筒).
     exclude: list[NonEmpty] = Field(default_factory=list)
+    exclude_regex: list[Regex] = Field(default_factory=list)
     # A hit is dropped when its clause contains any of these (抱歉 makes a refusal polite).
     unless: list[NonEmpty] = Field(default_factory=list)
     # Where ``unless`` looks: the hit's clause, or the whole segment (a polite refusal often
@@ -147,7 +159,7 @@ class Match(Strict):
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
-    __slots__ = ("literal", "regex", "pinyin", "short", "exclude", "unless", "unless_segment",
+    __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
                  "negators", "false_neg", "negation_window", "hedges", "questions")
 
     def __init__(self, spec: Match, ctx: CompileContext):
@@ -156,14 +168,22 @@ class Matcher:
         self.literal = _alternation(phrases)
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
         self.regex = re.compile("|".join(f"(?:{r})" for r in spec.regex), re.M) if spec.regex else None
-        self.pinyin = _alternation([pinyin_key(p) for p in phrases if len(p) >= 2]) if spec.pinyin else None
+        self.pinyin = None
+        self.sounds: dict[str, list[str]] = {}
+        if spec.pinyin:
+            for p in phrases:
+                if len(p) >= 2:
+                    self.sounds.setdefault(pinyin_key(p), []).append(p)
+            self.pinyin = _alternation(list(self.sounds))
         if spec.word_boundary == "always":
             self.short = frozenset(phrases)
         elif spec.word_boundary == "auto":
             self.short = frozenset(p for p in phrases if len(p) == 1)
         else:
             self.short = frozenset()
-        self.exclude = _alternation([normalize_phrase(p) for p in spec.exclude])
+        parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
+        parts += [f"(?:{r})" for r in spec.exclude_regex]
+        self.exclude = re.compile("|".join(parts)) if parts else None
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
@@ -229,7 +249,9 @@ class Matcher:
         if self.regex is not None:
             raw.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
         if self.pinyin is not None:
-            raw.extend(m.span() for m in self.pinyin.finditer(norm.pinyin))
+            for m in self.pinyin.finditer(norm.pinyin):
+                if self._sounds_like(text[m.start():m.end()], m.group()):
+                    raw.append(m.span())
         if not raw:
             return []
         hits: list[Hit] = []
@@ -242,6 +264,15 @@ class Matcher:
             taken.append((start, end))
             hits.append(Hit(start, end, text[start:end]))
         return hits
+
+    def _sounds_like(self, said: str, key: str) -> bool:
+        """A homophone counts when it keeps at least half the phrase's characters in place
+        (报歉 for 抱歉), so that unrelated words that merely sound alike (之前 / 致歉) do not."""
+        for phrase in self.sounds.get(key, ()):
+            same = sum(a == b for a, b in zip(said, phrase))
+            if same * 2 >= len(phrase):
+                return True
+        return False
 
     def _rejected(self, norm: NormText, start: int, end: int) -> bool:
         text = norm.text
