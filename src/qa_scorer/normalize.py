@@ -41,7 +41,6 @@ _NUM_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
 _MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
 _MEASURE_WORDS = ("小时", "分钟", "星期", "工作日", "礼拜", "月")
 
-_FOLD = str.maketrans({"您": "你"})
 
 
 @lru_cache(maxsize=1)
@@ -180,7 +179,8 @@ _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 def normalize(text: str) -> NormText:
     """Normalise one segment's text, keeping (lazily) the map back to the original."""
-    s = _DROP.sub("", to_simplified(unicodedata.normalize("NFKC", text).lower())).translate(_FOLD)
+    folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    s = _DROP.sub("", to_simplified(folded.lower())).replace("您", "你")
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
     return NormText(s, text)
@@ -235,7 +235,7 @@ def _build(text: str):
     o_start.extend(starts[prev:])
     o_end.extend(ends[prev:])
     out = pieces
-    s = "".join(out).translate(_FOLD)
+    s = "".join(out).replace("您", "你")
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
     return s, o_start, o_end, frozenset(breaks), frozenset(questions)

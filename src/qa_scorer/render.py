@@ -149,10 +149,19 @@ def _env() -> jinja2.Environment:
     return env
 
 
+@lru_cache(maxsize=8192)
+def _macro(name: str, *args: object) -> Markup:
+    """A macro of macros.html rendered once per distinct arguments (badges and docs repeat a lot)."""
+    return Markup(getattr(_env().get_template("macros.html").module, name)(*args))
+
+
 def _write(path: Path, template: str, **context: object) -> None:
     html = _env().get_template(template).render(generated=_GENERATED.value, **context)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    # Write a new file and rename it over the old one: a page hard-linked elsewhere keeps its content.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class _Generated:
@@ -375,23 +384,21 @@ def _highlight(text: str, marks: list[_Mark]) -> Markup:
     # Empty spans (empty text) still need their anchor.
     for m in marks:
         if m.start == m.end == 0:
-            out.append(str(Markup('<span id="{}" class="anchor"></span>').format(m.anchor)))
+            out.append(f'<span id="{escape(m.anchor)}" class="anchor"></span>')
             anchored.add(m.anchor)
     for a, b in zip(cuts, cuts[1:]):
-        piece = text[a:b]
+        piece = escape(text[a:b])
         cover = [m for m in marks if m.start <= a and b <= m.end]
         if not cover:
-            out.append(str(escape(piece)))
+            out.append(piece)
             continue
         anchors = "".join(
-            str(Markup('<span id="{}" class="anchor"></span>').format(m.anchor))
-            for m in cover if m.anchor not in anchored
+            f'<span id="{escape(m.anchor)}" class="anchor"></span>' for m in cover if m.anchor not in anchored
         )
         anchored.update(m.anchor for m in cover)
         cls = max((m.cls for m in cover), key=lambda c: _SEVERITY[c])
-        title = "；".join(dict.fromkeys(m.label for m in cover))
-        out.append(str(Markup('<mark class="ev {}" title="{}">{}{}</mark>').format(
-            cls, title, Markup(anchors), piece)))
+        title = escape("；".join(dict.fromkeys(m.label for m in cover)))
+        out.append(f'<mark class="ev {cls}" title="{title}">{anchors}{piece}</mark>')
     return Markup("".join(out))
 
 
@@ -441,7 +448,15 @@ def _call_context(call: StoredCall) -> dict:
                 "end": ev.end,
                 "window": seg is None,
             })
-        items.append({"idx": i, "item": item, "evidence": evs})
+        doc = item.doc
+        items.append({
+            "idx": i, "item": item, "evidence": evs,
+            "status_html": _macro("status_badge", item.kind, item.status),
+            "kind_html": _macro("kind_badge", item.kind),
+            "points_html": _macro("points", item.points),
+            "doc_html": _macro("doc_html", doc.what, doc.why, doc.example, doc.instead, False,
+                               item.flagged and item.kind not in REWARD_KINDS),
+        })
     segments = [
         {
             "idx": k,
@@ -500,14 +515,23 @@ def _copy(src: Path, dst: Path) -> bool:
     return True
 
 
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link src to dst (same bytes, no extra disk), copying where links are not supported."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def render_call(
     call: StoredCall,
     out_path: Path,
     *,
     audio_file: Optional[Path] = None,
     back_href: str = "../index.html",
-    back_label: str = "全部通话 All calls",
-    agent_href: Optional[str] = None,
+    back_label: str = "通话列表 Calls",
 ) -> Path:
     """Write one scorecard page to ``out_path``.
 
@@ -531,7 +555,7 @@ def render_call(
         audio_href = "/".join(quote(p) for p in Path(rel).parts)
     if not _GENERATED.value:
         _stamp()
-    _write(out_path, "call.html", back_href=back_href, back_label=back_label, agent_href=agent_href,
+    _write(out_path, "call.html", back_href=back_href, back_label=back_label,
            audio_href=audio_href, audio_missing=audio_missing, **_call_context(call))
     return out_path
 
@@ -806,26 +830,23 @@ def _item_choices(calls: Sequence[StoredCall]) -> list[tuple[str, str]]:
     return sorted(seen.items())
 
 
-def _render_agent(agent: str, calls: list[StoredCall], folder: Path, audio: dict[str, Path],
-                  filters: str, *, bundle: bool = False) -> int:
-    """Write one agent's folder: index.html and calls/. Returns the number of pages.
+def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Path, audio: dict[str, Path],
+                  filters: str) -> int:
+    """Write one agent's folder: index.html, calls/ and audio/. Returns the number of pages.
 
-    In the report the pages play the shared ``out_dir/audio`` files; a ``bundle`` gets its own
-    copy of the agent's recordings in ``folder/audio/`` so the folder can be handed over alone.
+    A scorecard page is the same file in ``out_dir/calls/`` and in the agent's ``calls/``
+    (``../index.html`` and ``../audio/`` resolve inside whichever folder holds it), so the
+    agent's copies are hard links to the pages already written, and so is their audio: the
+    folder is whole on its own and costs next to no disk.
     """
     if folder.exists():
         shutil.rmtree(folder)
-    pages = 0
     for c in calls:
-        page = folder / "calls" / (safe_name(c.call_id) + ".html")
-        audio_file = audio.get(c.call_id)
-        if bundle and audio_file is not None:
-            own = folder / "audio" / audio_file.name
-            _copy(audio_file, own)
-            audio_file = own
-        render_call(c, page, audio_file=audio_file, back_href="../index.html",
-                    back_label="我的通话 My calls")
-        pages += 1
+        name = safe_name(c.call_id)
+        _link(out_dir / "calls" / f"{name}.html", folder / "calls" / f"{name}.html")
+        if c.call_id in audio:
+            _link(audio[c.call_id], folder / "audio" / audio[c.call_id].name)
+    pages = len(calls)
     rows = [_row(c, _href("calls", safe_name(c.call_id) + ".html"), None) for c in calls]
     scores = [c.scorecard.score for c in calls]
 
@@ -897,6 +918,34 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, audio: dict
     return pages + 1
 
 
+def _render_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], generated: str) -> int:
+    """Render a chunk of scorecards (runs in a worker process for big batches)."""
+    _GENERATED.value = generated
+    for call, page, audio_file in jobs:
+        render_call(call, page, audio_file=audio_file)
+    return len(jobs)
+
+
+_PARALLEL_FROM = 400  # calls; below this, starting worker processes costs more than it saves
+
+
+def _render_all_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], workers: Optional[int]) -> None:
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if len(jobs) >= _PARALLEL_FROM else 1
+    if workers <= 1 or len(jobs) < 2:
+        _render_calls(jobs, _GENERATED.value)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(jobs) // (workers * 4))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    # "spawn": safe even when the caller holds threads (a transcription model, say).
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in pool.map(_render_calls, chunks, [_GENERATED.value] * len(chunks)):
+            pass
+
+
 def render_reports(
     history: History,
     out_dir: Path,
@@ -905,8 +954,13 @@ def render_reports(
     until: Optional[date | str] = None,
     agent: Optional[str] = None,
     agent_bundles: bool = False,
+    workers: Optional[int] = None,
 ) -> RenderSummary:
-    """Render every page for the calls of the history matching the filters into ``out_dir``."""
+    """Render every page for the calls of the history matching the filters into ``out_dir``.
+
+    Scorecards are rendered in ``workers`` processes (default: one per CPU, up to 8, for
+    batches of 400 calls or more).
+    """
     t0 = time.perf_counter()
     _stamp()
     out_dir = Path(out_dir)
@@ -935,16 +989,23 @@ def render_reports(
     by_agent: dict[str, list[StoredCall]] = defaultdict(list)
     for c in calls:
         by_agent[c.agent_id].append(c)
-        render_call(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio_file=audio.get(c.call_id),
-                    agent_href=_href("..", "agents", safe_name(c.agent_id), "index.html"))
-        summary.pages += 1
+    (out_dir / "calls").mkdir(exist_ok=True)
+    _render_all_calls(
+        [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id)) for c in calls], workers)
+    summary.pages += len(calls)
     summary.agents = len(by_agent)
 
     for a, cs in by_agent.items():
-        summary.pages += _render_agent(a, cs, out_dir / "agents" / safe_name(a), audio, filters)
+        folder = out_dir / "agents" / safe_name(a)
+        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters)
         if agent_bundles:
             bundle = out_dir / "agent-bundles" / safe_name(a)
-            summary.pages += _render_agent(a, cs, bundle, audio, filters, bundle=True)
+            if bundle.exists():
+                shutil.rmtree(bundle)
+            shutil.copytree(folder, bundle, copy_function=lambda src, dst: _link(Path(src), Path(dst)))
+            summary.pages += len(cs) + 1
+    if not (since or until or agent):
+        _prune(out_dir, {safe_name(c.call_id) for c in calls}, {safe_name(a) for a in by_agent})
 
     rows = [
         _row(c, _href("calls", safe_name(c.call_id) + ".html"),
@@ -968,6 +1029,20 @@ def render_reports(
     summary.pages += 1
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _prune(out_dir: Path, call_names: set[str], agent_names: set[str]) -> None:
+    """After a full render, remove the pages and folders of calls and agents no longer in the history."""
+    for p in (out_dir / "calls").glob("*.html"):
+        if p.stem not in call_names:
+            p.unlink()
+    for p in (out_dir / "audio").glob("*"):
+        if p.is_file() and p.name.rsplit(".", 1)[0] not in call_names:
+            p.unlink()
+    for sub in ("agents", "agent-bundles"):
+        for p in (out_dir / sub).glob("*"):
+            if p.is_dir() and p.name not in agent_names:
+                shutil.rmtree(p)
 
 
 def _pct(x: Optional[float]) -> str:

@@ -74,6 +74,9 @@ class TranscribeOptions(BaseModel):
     vad_min_silence_ms: int = Field(500, ge=50)
     vad_speech_pad_ms: int = Field(200, ge=0)
     beam_size: int = Field(5, ge=1)
+    # Mild penalty against repetition loops (fast speech without pauses sends base into loops).
+    repetition_penalty: float = Field(1.05, ge=1.0)
+    no_repeat_ngram_size: int = Field(0, ge=0)
     initial_prompt: Optional[str] = DEFAULT_PROMPT
     condition_on_previous_text: bool = False
     hotwords: Optional[list[str]] = None  # e.g. rubric phrases; bounded by max_hotword_chars
@@ -178,6 +181,8 @@ def _run_model(model, audio: np.ndarray, options: TranscribeOptions):
     kwargs = dict(
         language=options.language,
         beam_size=options.beam_size,
+        repetition_penalty=options.repetition_penalty,
+        no_repeat_ngram_size=options.no_repeat_ngram_size,
         vad_filter=options.vad,
         vad_parameters={"min_silence_duration_ms": options.vad_min_silence_ms,
                         "speech_pad_ms": options.vad_speech_pad_ms},

@@ -83,9 +83,77 @@ def _literal(word: str) -> str:
     return pattern
 
 
+def _trie(words: list[str]) -> str:
+    """One pattern for many literal words, shaped as a character trie: matching walks the trie
+    instead of trying every word at every position; the longest word wins."""
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alts, singles = [], []
+        for ch in sorted(k for k in node if k):
+            rest = build(node[ch])
+            if rest:
+                alts.append(re.escape(ch) + rest)
+            else:
+                singles.append(re.escape(ch))
+        if singles:
+            alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:
+            body = "(?:" + body + ")?"
+        return body
+
+    return build(root)
+
+
+def _alternation_pattern(words: list[str]) -> str:
+    words = sorted({w for w in words if w})
+    plain = [w for w in words if not (w[0].isdigit() or w[-1].isdigit())]
+    numbers = sorted((w for w in words if w not in plain), key=len, reverse=True)
+    parts = [_literal(w) for w in numbers]
+    if plain:
+        parts.append(_trie(plain))
+    return "|".join(parts)
+
+
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
-    words = sorted({w for w in words if w}, key=len, reverse=True)
-    return re.compile("|".join(map(_literal, words))) if words else None
+    pattern = _alternation_pattern(words)
+    return re.compile(pattern) if pattern else None
+
+
+_META = set(".^$*+?{}[]\\|()")
+
+
+def _split_alternatives(regex: str) -> list[str]:
+    """Top-level alternatives of a regular expression."""
+    parts, depth, klass, esc, cur = [], 0, False, False, []
+    for ch in regex:
+        if esc:
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif klass:
+            klass = ch != "]"
+        elif ch == "[":
+            klass = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return parts
 
 
 class Match(Strict):
@@ -165,9 +233,17 @@ class Matcher:
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
         phrases = [p for p in phrases if p]
-        self.literal = _alternation(phrases)
+        # Plain-word alternatives inside the regexes join the phrases' trie; the rest stay regex.
+        words, patterns = list(phrases), []
+        for r in spec.regex:
+            for alt in _split_alternatives(r):
+                if alt and not _META.intersection(alt):
+                    words.append(alt)
+                elif alt:
+                    patterns.append(alt)
+        self.literal = _alternation(words)
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
-        self.regex = re.compile("|".join(f"(?:{r})" for r in spec.regex), re.M) if spec.regex else None
+        self.regex = re.compile("|".join(f"(?:{r})" for r in patterns), re.M) if patterns else None
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:
@@ -214,54 +290,58 @@ class Matcher:
     def find_in(self, joined: "Joined") -> list[tuple[int, Hit]]:
         """Hits in many segments at once: one regex pass over their text joined by newlines.
 
-        Returns (position in ``joined.indices``, hit) pairs in segment order."""
+        Returns (position in ``joined.norms``, hit) pairs in segment order."""
         text = joined.text
-        if not text.strip("\n"):
+        if len(text) < len(joined.norms):  # nothing but separators
             return []
-        spans: list[tuple[int, int]] = []
-        if self.literal is not None:
-            spans.extend(m.span() for m in self.literal.finditer(text))
-        if self.regex is not None:
-            spans.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
-        if self.pinyin is not None:
-            spans.extend(m.span() for m in self.pinyin.finditer(joined.pinyin))
-        if not spans:
+        raw = self._spans(text, joined.pinyin if self.pinyin is not None else "")
+        if not raw:
             return []
-        touched = sorted({joined.locate(start) for start, _ in spans})
+        per_segment: dict[int, list[tuple[int, int]]] = {}
+        starts = joined.starts
+        for start, end in raw:
+            k = joined.locate(start)
+            base = starts[k]
+            if end - base > len(joined.norms[k].text):
+                continue  # ran across a segment boundary
+            per_segment.setdefault(k, []).append((start - base, end - base))
         out = []
-        for k in touched:
-            for hit in self.find(joined.norms[k]):
+        for k in sorted(per_segment):
+            for hit in self._accept(joined.norms[k], per_segment[k]):
                 out.append((k, hit))
         return out
 
     def find(self, norm: NormText) -> list[Hit]:
-        text = norm.text
-        if not text:
+        """All hits in one normalised segment that survive the exclusions."""
+        if not norm.text:
             return []
+        raw = self._spans(norm.text, norm.pinyin if self.pinyin is not None else "")
+        return self._accept(norm, raw) if raw else []
+
+    def _spans(self, text: str, pinyin: str) -> list[tuple[int, int]]:
         raw: list[tuple[int, int]] = []
         if self.literal is not None:
-            for m in self.literal.finditer(text):
-                if self.short and m.group() in self.short:
-                    bounds = norm.bounds
-                    if m.start() not in bounds or m.end() not in bounds:
-                        continue
-                raw.append(m.span())
+            raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:
             raw.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
         if self.pinyin is not None:
-            for m in self.pinyin.finditer(norm.pinyin):
-                if self._sounds_like(text[m.start():m.end()], m.group()):
-                    raw.append(m.span())
-        if not raw:
-            return []
+            raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
+                       if self._sounds_like(text[m.start():m.end()], m.group()))
+        return raw
+
+    def _accept(self, norm: NormText, raw: list[tuple[int, int]]) -> list[Hit]:
+        """Spans in one segment → hits, after word boundaries, overlaps and exclusions."""
+        text = norm.text
         hits: list[Hit] = []
-        taken: list[tuple[int, int]] = []
         for start, end in sorted(set(raw)):
-            if any(start < e and s < end for s, e in taken):
+            if hits and start < hits[-1].end:
                 continue
+            if self.short and text[start:end] in self.short:
+                bounds = norm.bounds
+                if start not in bounds or end not in bounds:
+                    continue
             if self._rejected(norm, start, end):
                 continue
-            taken.append((start, end))
             hits.append(Hit(start, end, text[start:end]))
         return hits
 

@@ -61,15 +61,17 @@ def run(item: Item, call: Call) -> Outcome:
         return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
     who = item.response.speaker
     for i, hit in triggers:
-        for j in _window(item, call, i):
-            answer = response.search(call.norms[j])
-            if answer is not None:
-                return Outcome(
-                    "pass",
-                    f"{quote(call.segments[j].text[slice(*call.evidence(j, answer).span)])} answered "
-                    f"{quote(hit.text)}",
-                    (call.evidence(i, hit, note="trigger"), call.evidence(j, answer, note="response")),
-                )
+        window = _window(item, call, i)
+        answers = response.find_in(call.joined(window)) if window else []
+        if answers:
+            k, answer = answers[0]
+            j = window[k]
+            ev = call.evidence(j, answer, note="response")
+            return Outcome(
+                "pass",
+                f"{quote(ev.text)} answered {quote(hit.text)}",
+                (call.evidence(i, hit, note="trigger"), ev),
+            )
     i, hit = triggers[0]
     window = [j for j in _window(item, call, i) if j > i]
     ev = [call.evidence(i, hit, note="trigger")]
