@@ -56,33 +56,171 @@ def _summary(cards) -> None:
     out.print(table)
 
 
+def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
+    from qa_scorer.transcribe import TranscribeOptions
+
+    fields = {"model": model, "device": device, "compute_type": compute_type,
+              "agent_channel": agent_channel, "workers": workers, "cpu_threads": threads}
+    return TranscribeOptions(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _store_error(exc) -> None:
+    err.print(f"[bold red]history database error:[/] {exc}")
+    raise typer.Exit(EXIT_STORE)
+
+
+ModelOpt = typer.Option(None, "--model", help="Whisper model: base (default, bundled), small, a CTranslate2 folder or a hub name.")
+DeviceOpt = typer.Option(None, "--device", help="cpu (default), cuda or auto.")
+ComputeOpt = typer.Option(None, "--compute-type", help="CTranslate2 compute type (default int8).")
+ChannelOpt = typer.Option(None, "--agent-channel", help="Which stereo channel is the agent: left (default), right, auto, or mono.")
+WorkersOpt = typer.Option(None, "--workers", help="Transcription worker processes (default: chosen from the core count).")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads per worker (default: cores / workers).")
+ManifestOpt = typer.Option(None, "--manifest", help="CSV with call_id,agent_id,audio,started_at,agent_channel (extra columns kept).")
+DbOpt = typer.Option(None, "--db", help="History database (default: OUT/qa.sqlite).")
+
+
 @app.command()
 def score(
-    paths: List[Path] = typer.Argument(..., help="Transcript JSON files or folders of them."),
+    paths: List[Path] = typer.Argument(..., help="Transcript JSON files, recordings, or folders of them."),
     rubric: Optional[Path] = RubricOpt,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write all scorecards to this file as a JSON list."),
-    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder: one JSON scorecard per call under scorecards/."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write all scorecards to this file as a JSON list."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder: scorecards/, transcripts/, calls/, agents/, index.html, dashboard.html."),
+    db: Optional[Path] = DbOpt,
+    manifest: Optional[Path] = ManifestOpt,
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+    compute_type: Optional[str] = ComputeOpt,
+    agent_channel: Optional[str] = ChannelOpt,
+    workers: Optional[int] = WorkersOpt,
+    threads: Optional[int] = ThreadsOpt,
+    retranscribe: bool = typer.Option(False, "--retranscribe", help="Transcribe recordings again even when a cached transcript exists."),
+    no_render: bool = typer.Option(False, "--no-render", help="Record and write scorecards without rendering HTML."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table."),
 ) -> None:
-    """Score calls against a rubric and write scorecards."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Score calls (transcripts or recordings) against a rubric, record them in the history
+    and render the HTML reports."""
+    from pydantic import ValidationError
 
-    from qa_scorer.pipeline import score_transcript_files, write_json, write_scorecards
+    from qa_scorer.pipeline import score_batch
+    from qa_scorer.store import StoreError
 
     r = _load_rubric(rubric)
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=quiet, transient=True) as bar:
-        task = bar.add_task("score", total=None)
-        result = score_transcript_files(paths, r, on_progress=lambda n, total: bar.update(task, completed=n, total=total))
-    write_scorecards(result.calls, out_dir)
-    if json_path is not None:
-        write_json(result.scorecards, json_path)
+    try:
+        options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
+    except ValidationError as exc:
+        err.print(f"invalid transcription option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2)
+    try:
+        result = score_batch(paths, r, out_dir=out_dir, db=db, json_path=json_path, manifest=manifest,
+                             transcribe_options=options, retranscribe=retranscribe,
+                             render=not no_render, progress=not quiet)
+    except StoreError as exc:
+        _store_error(exc)
     if not quiet:
         _summary(result.scorecards)
-        out.print(f"scorecards written to {out_dir}" + (f" and {json_path}" if json_path else ""))
+        where = f"{out_dir}/index.html" if result.rendered else f"{out_dir}/scorecards/"
+        out.print(f"{len(result.calls)} scorecard(s) in {where}; history {result.db}"
+                  + (f"; JSON list {json_path}" if json_path else ""))
     _report_errors(result.errors)
     if result.errors:
         raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def transcribe(
+    paths: List[Path] = typer.Argument(..., help="Recordings or folders of them."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the transcript JSON files (one per call)."),
+    rubric: Optional[Path] = typer.Option(None, "--rubric", "-r", help="Rubric whose phrases are used as ASR hotwords (default: bundled)."),
+    manifest: Optional[Path] = ManifestOpt,
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+    compute_type: Optional[str] = ComputeOpt,
+    agent_channel: Optional[str] = ChannelOpt,
+    workers: Optional[int] = WorkersOpt,
+    threads: Optional[int] = ThreadsOpt,
+    retranscribe: bool = typer.Option(False, "--retranscribe", help="Ignore cached transcripts."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Transcribe recordings into transcript v1 JSON files without scoring."""
+    from qa_scorer.pipeline import transcribe_only
+
+    r = _load_rubric(rubric)
+    options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
+    written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
+                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords())
+    if not quiet:
+        out.print(f"{len(written)} transcript(s) written to {out_dir}")
+    _report_errors(errors)
+    if errors:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def models() -> None:
+    """List the Whisper models installed for offline use."""
+    from qa_scorer.transcribe import list_models
+
+    table = Table(title="speech recognition models")
+    rows = list_models()
+    keys = list(rows[0].keys()) if rows else ["name"]
+    for k in keys:
+        table.add_column(k)
+    for row in rows:
+        table.add_row(*(str(row.get(k, "")) for k in keys))
+    out.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder to render into."),
+    db: Optional[Path] = DbOpt,
+    since: Optional[str] = typer.Option(None, "--since", help="Only calls on or after this date (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Only calls on or before this date (YYYY-MM-DD)."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
+    agent_bundles: bool = typer.Option(False, "--agent-bundles", help="Also write one self-contained folder per agent under agent-bundles/."),
+) -> None:
+    """Re-render index, scorecards, agents' pages and dashboard from the history (no re-scoring)."""
+    from qa_scorer.pipeline import report
+    from qa_scorer.store import StoreError
+
+    try:
+        summary = report(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"),
+                         agent=agent, agent_bundles=agent_bundles)
+    except StoreError as exc:
+        _store_error(exc)
+    out.print(f"rendered {summary.calls} call(s), {summary.agents} agent(s) into {out_dir}/index.html")
+
+
+@app.command("export")
+def export_cmd(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the CSV files."),
+    db: Optional[Path] = DbOpt,
+    since: Optional[str] = typer.Option(None, "--since", help="Only calls on or after this date (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Only calls on or before this date (YYYY-MM-DD)."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
+) -> None:
+    """Export the dashboard's tables (rewards, penalties, scores per agent and week) as CSV."""
+    from qa_scorer.pipeline import export
+    from qa_scorer.store import StoreError
+
+    try:
+        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent)
+    except StoreError as exc:
+        _store_error(exc)
+    for f in files:
+        out.print(str(f), markup=False)
+
+
+def _date(value: Optional[str], flag: str):
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"{flag}: expected a date like 2026-11-01, got {value!r}")
+        raise typer.Exit(2)
 
 
 @rubric_app.command("check")

@@ -1,7 +1,8 @@
-"""The batch job behind ``qa-scorer score``: inputs → transcripts → scorecards → files.
+"""The batch jobs behind the CLI: inputs → transcripts → scorecards → history → reports.
 
 Every stage is called from here in order; a bad input is recorded as an error and the batch
-goes on.
+goes on. Each call is written to the history as soon as it is scored, so a batch that is
+stopped loses nothing already done.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from qa_scorer.models import InputError, Scorecard, Transcript
 from qa_scorer.rubric.registry import Rubric
 from qa_scorer.score import score_transcript
 
+DEFAULT_OUT = Path("reports")
+
 
 @dataclass
 class ScoredCall:
@@ -28,6 +31,9 @@ class ScoredCall:
 class BatchResult:
     calls: list[ScoredCall] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    out_dir: Optional[Path] = None
+    db: Optional[Path] = None
+    rendered: Optional[object] = None  # render.RenderSummary when reports were rendered
 
     @property
     def scorecards(self) -> list[Scorecard]:
@@ -40,7 +46,7 @@ def score_transcript_files(
     *,
     on_progress: Optional[Callable[[int, int], None]] = None,
 ) -> BatchResult:
-    """Load and score transcript files (directories are searched recursively)."""
+    """Load and score transcript files (directories are searched recursively). No files written."""
     result = BatchResult()
     files = find_transcripts(paths)
     for n, path in enumerate(files, 1):
@@ -56,26 +62,164 @@ def score_transcript_files(
     return result
 
 
+def file_stem(call_id: str) -> str:
+    """A safe file name for a call id (the same one the HTML reports use)."""
+    from qa_scorer.render import safe_name
+
+    return safe_name(call_id)
+
+
 def write_json(cards: list[Scorecard], path: Path) -> None:
+    """All scorecards as one JSON list."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = [c.model_dump(mode="json") for c in cards]
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _file_stem(call_id: str) -> str:
-    import hashlib
-    import re
+def write_call_files(call: ScoredCall, out_dir: Path) -> None:
+    """The call's scorecard under scorecards/ and its transcript under transcripts/ (for hand
+    correction and re-scoring)."""
+    stem = file_stem(call.scorecard.call_id)
+    for folder, record in (("scorecards", call.scorecard), ("transcripts", call.transcript)):
+        path = Path(out_dir) / folder / f"{stem}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(record.model_dump_json(indent=1, exclude_none=folder == "transcripts"), encoding="utf-8")
+        tmp.replace(path)
 
-    stem = re.sub(r"[^\w.-]+", "_", call_id).strip("._") or "call"
-    if stem != call_id:
-        stem = f"{stem[:80]}-{hashlib.sha1(call_id.encode('utf-8')).hexdigest()[:8]}"
-    return stem
+
+def score_batch(
+    paths: Iterable[str | Path],
+    rubric: Rubric,
+    *,
+    out_dir: Path = DEFAULT_OUT,
+    db: Optional[Path] = None,
+    json_path: Optional[Path] = None,
+    manifest: Optional[Path] = None,
+    transcribe_options=None,
+    retranscribe: bool = False,
+    render: bool = True,
+    progress: bool = True,
+) -> BatchResult:
+    """Score transcripts and recordings: transcribe what needs it, score, record to the
+    history, write per-call files, and render the reports into ``out_dir``.
+
+    Raises ``store.StoreError`` when the history database cannot be used (before any work).
+    """
+    from qa_scorer.ingest import discover_inputs
+    from qa_scorer.store import History
+    from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
+
+    out_dir = Path(out_dir)
+    db = Path(db) if db is not None else out_dir / "qa.sqlite"
+    result = BatchResult(out_dir=out_dir, db=db)
+    with History(db) as history:
+        inputs, errors = discover_inputs(list(paths), manifest)
+        result.errors.extend(errors)
+        options = transcribe_options or TranscribeOptions()
+        if options.hotwords is None:
+            options = options.model_copy(update={"hotwords": rubric.hotwords()})
+        pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
+                                         retranscribe=retranscribe, progress=progress)
+        result.errors.extend(errors)
+        for inp, transcript in _with_progress(pairs, "scoring", progress):
+            source = str(inp.path)
+            card = score_transcript(transcript, rubric, source=source)
+            call = ScoredCall(transcript, card, source)
+            history.record(transcript, card, source=source)
+            write_call_files(call, out_dir)
+            result.calls.append(call)
+        if json_path is not None:
+            write_json(result.scorecards, json_path)
+        if render and result.calls:
+            from qa_scorer.render import render_reports
+
+            result.rendered = render_reports(history, out_dir)
+    return result
 
 
-def write_scorecards(calls: list[ScoredCall], out_dir: Path) -> None:
-    """One JSON scorecard per call under out_dir/scorecards/."""
-    folder = Path(out_dir) / "scorecards"
-    folder.mkdir(parents=True, exist_ok=True)
-    for c in calls:
-        path = folder / f"{_file_stem(c.scorecard.call_id)}.json"
-        path.write_text(c.scorecard.model_dump_json(indent=1), encoding="utf-8")
+def transcribe_only(
+    paths: Iterable[str | Path],
+    out_dir: Path,
+    *,
+    manifest: Optional[Path] = None,
+    transcribe_options=None,
+    retranscribe: bool = False,
+    progress: bool = True,
+    hotwords: Optional[list[str]] = None,
+) -> tuple[list[Path], list[InputError]]:
+    """Transcribe recordings into transcript v1 files (one per call) without scoring."""
+    from qa_scorer.ingest import discover_inputs
+    from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
+
+    out_dir = Path(out_dir)
+    inputs, errors = discover_inputs(list(paths), manifest)
+    options = transcribe_options or TranscribeOptions()
+    if hotwords is not None and options.hotwords is None:
+        options = options.model_copy(update={"hotwords": hotwords})
+    audio = [i for i in inputs if i.kind == "audio"]
+    pairs, more = transcribe_batch(audio, options, out_dir / ".cache",
+                                   retranscribe=retranscribe, progress=progress)
+    written = []
+    for _, transcript in pairs:
+        path = out_dir / f"{file_stem(transcript.call_id)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(transcript.model_dump_json(indent=1, exclude_none=True), encoding="utf-8")
+        written.append(path)
+    return written, errors + more
+
+
+def report(
+    out_dir: Path,
+    *,
+    db: Optional[Path] = None,
+    since=None,
+    until=None,
+    agent: Optional[str] = None,
+    agent_bundles: bool = False,
+):
+    """Re-render index, scorecards, agents' pages and dashboard from the history."""
+    from qa_scorer.render import render_reports
+    from qa_scorer.store import History
+
+    out_dir = Path(out_dir)
+    db = Path(db) if db is not None else out_dir / "qa.sqlite"
+    _must_exist(db)
+    with History(db) as history:
+        return render_reports(history, out_dir, since=since, until=until, agent=agent,
+                              agent_bundles=agent_bundles)
+
+
+def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
+           agent: Optional[str] = None) -> list[Path]:
+    """The dashboard's tables as CSV files for Excel."""
+    from qa_scorer.render import export_csv
+    from qa_scorer.store import History
+
+    out_dir = Path(out_dir)
+    db = Path(db) if db is not None else out_dir / "qa.sqlite"
+    _must_exist(db)
+    with History(db) as history:
+        return export_csv(history, out_dir, since=since, until=until, agent=agent)
+
+
+def _must_exist(db: Path) -> None:
+    from qa_scorer.store import StoreError
+
+    if not db.exists():
+        raise StoreError(f"{db}: no history database here; score some calls first (qa-scorer score ... --out DIR)")
+
+
+def _with_progress(items: list, label: str, enabled: bool):
+    if not enabled or len(items) < 50:
+        yield from items
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)
