@@ -263,8 +263,8 @@ def eval_cmd(
     result = score_transcript_files(paths, r)
     stats = compare(result.scorecards, gold)
     table = Table(title=f"{len(result.calls)} call(s) against {labels}")
-    for col in ("item", "kind", "flagged", "precision", "recall", "F1", "status agree"):
-        table.add_column(col, justify="left" if col in ("item", "kind") else "right")
+    for col in ("item", "kind", "flagged", "precision", "recall", "F1", "agree"):
+        table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=col == "item")
     for item in r.items:
         s = stats.get(item.id)
         if s is None:

@@ -1,0 +1,114 @@
+"""The command line: every command documented, exit codes, a bad input never stops the batch."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_scorer.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "transcripts"
+runner = CliRunner()
+
+
+def commands():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    out = []
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            out += [f"{name} {sub}" for sub in cmd.commands]
+        else:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_and_a_readme_entry(command):
+    res = runner.invoke(app, command.split() + ["--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage" in res.output
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"qa-scorer {command}" in readme, f"README lacks an entry for 'qa-scorer {command}'"
+
+
+def test_score_goes_on_after_a_bad_transcript(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in sorted(SAMPLES.glob("*.json"))[:3]:
+        shutil.copy(f, inputs / f.name)
+    (inputs / "broken.json").write_text('{"version": 1, "call_id": "x", "segments": [{"speaker": "robot", "text": "hi"}]}', encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(out), "--json", str(tmp_path / "all.json"), "-q"])
+    assert res.exit_code == 1
+    assert "broken.json" in res.output and "$.segments[0].speaker" in res.output
+    cards = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert len(cards) == 3
+    for card in cards:
+        assert {"call_id", "agent_id", "score", "fatal", "bonus", "items"} <= card.keys()
+        for item in card["items"]:
+            assert {"id", "kind", "status", "points", "evidence", "reason"} <= item.keys()
+            assert item["status"] in ("pass", "fail", "na")
+        assert (out / "scorecards" / f"{card['call_id']}.json").exists()
+        assert (out / "transcripts" / f"{card['call_id']}.json").exists()
+    assert (out / "qa.sqlite").exists() and (out / "index.html").exists()
+
+
+def test_rescoring_a_written_transcript_gives_the_same_scorecard(tmp_path):
+    src = sorted(SAMPLES.glob("*.json"))[0]
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["score", str(src), "--out", str(out), "-q", "--no-render"]).exit_code == 0
+    first = json.loads(next((out / "scorecards").glob("*.json")).read_text(encoding="utf-8"))
+    written = next((out / "transcripts").glob("*.json"))
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["score", str(written), "--out", str(again), "-q", "--no-render"]).exit_code == 0
+    second = json.loads(next((again / "scorecards").glob("*.json")).read_text(encoding="utf-8"))
+    assert [i["status"] for i in first["items"]] == [i["status"] for i in second["items"]]
+    assert first["score"] == second["score"]
+
+
+def test_rubric_check_exit_codes(tmp_path):
+    assert runner.invoke(app, ["rubric", "check", str(ROOT / "rubrics" / "default.yaml")]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nitems:\n  - id: a\n    kind: required\n    type: phrase\n    macth: {phrases: [x]}\n", encoding="utf-8")
+    res = runner.invoke(app, ["rubric", "check", str(bad)])
+    assert res.exit_code == 3
+    assert re.search(r"bad\.yaml:6:5: unknown key 'macth'", res.output)
+
+
+def test_score_with_a_broken_rubric_stops_before_any_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: [\n", encoding="utf-8")
+    res = runner.invoke(app, ["score", str(SAMPLES), "--rubric", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 3 and "bad.yaml:" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_rubric_explain_prints_docs():
+    res = runner.invoke(app, ["rubric", "explain"])
+    assert res.exit_code == 0
+    assert "greeting" in res.output and "instead:" in res.output
+
+
+def test_eval_reports_per_item_scores():
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv")])
+    assert res.exit_code == 0, res.output
+    for item in ("greeting", "banned_phrases", "complaint_soothing"):
+        assert item in res.output
+
+
+def test_eval_rejects_bad_labels(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\ns01,greeting,maybe\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)])
+    assert res.exit_code == 5 and "labels.csv:2" in res.output
+
+
+def test_report_without_history_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["report", "--out", str(tmp_path / "nothing")])
+    assert res.exit_code == 4 and "no history database" in res.output
