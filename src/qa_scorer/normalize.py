@@ -177,8 +177,12 @@ class NormText:
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 
+@lru_cache(maxsize=8192)
 def normalize(text: str) -> NormText:
-    """Normalise one segment's text, keeping (lazily) the map back to the original."""
+    """Normalise one segment's text, keeping (lazily) the map back to the original.
+
+    Results are cached: scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls,
+    and a NormText is never changed once made (its lazy views are pure functions of the text)."""
     folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
     s = _DROP.sub("", to_simplified(folded.lower())).replace("您", "你")
     if _NUM_RUN.search(s):

@@ -457,22 +457,26 @@ def _call_context(call: StoredCall) -> dict:
             "doc_html": _macro("doc_html", doc.what, doc.why, doc.example, doc.instead, False,
                                item.flagged and item.kind not in REWARD_KINDS),
         })
-    segments = [
-        {
-            "idx": k,
-            "speaker": seg.speaker,
-            "start": seg.start,
-            "end": seg.end,
-            "html": _highlight(seg.text, marks.get(k, [])),
-            "refs": [{"idx": i, "label": lab} for i, lab in refs.get(k, {}).items()],
-        }
-        for k, seg in enumerate(segs)
-    ]
+    # The transcript lanes are built here rather than in the template: they are most of a
+    # scorecard's markup and this is several times faster. Every text goes through escape().
+    turns = []
+    for k, seg in enumerate(segs):
+        timed = seg.start is not None and seg.end is not None
+        data = f' data-start="{seg.start}" data-end="{seg.end}"' if timed else ""
+        stamp = (f'<a class="seek t" href="#seg-{k}" data-t="{seg.start}" data-seg="seg-{k}">{_clock(seg.start)}</a>'
+                 if seg.start is not None else f'<span class="t">#{k + 1}</span>')
+        seg_refs = "".join(f'<a href="#item-{i}" class="ref">↑ {escape(lab)}</a>' for i, lab in refs.get(k, {}).items())
+        turns.append(
+            f'<div class="turn {escape(seg.speaker)}" id="seg-{k}" style="grid-row:{k + 2}"{data}>{stamp} '
+            f'<span class="text">{_highlight(seg.text, marks.get(k, []))}</span>'
+            + (f'<span class="refs">{seg_refs}</span>' if seg_refs else "") + "</div>"
+        )
     duration = sc.duration if sc.duration is not None else tr.duration
     return {
         "sc": sc,
         "items": items,
-        "segments": segments,
+        "segments": segs,
+        "transcript_html": Markup("\n".join(turns)),
         "fatal_items": [it for it in items if it["item"].kind == "fatal" and it["item"].status == "fail"],
         "flagged_count": sum(1 for it in sc.items if it.flagged),
         "started": sc.started_at or tr.started_at or call.call_date.isoformat(),

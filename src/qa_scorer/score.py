@@ -10,8 +10,9 @@ from qa_scorer.rubric.registry import Rubric
 
 
 def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], float, float, bool]:
-    """Points per item, the score (floored at 0, 0 when a fatal item failed), bonus and fatal flag."""
-    out = []
+    """Points per item, the score (floored at 0, 0 when a fatal item failed), bonus and fatal flag.
+
+    Sets ``points`` on the given (freshly made) results."""
     deducted = bonus = 0.0
     fatal = False
     for r in results:
@@ -23,9 +24,9 @@ def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], flo
         elif r.status == "pass" and r.kind == "reward":
             points = r.weight
             bonus += r.weight
-        out.append(r.model_copy(update={"points": points}))
+        r.points = points
     score = 0.0 if fatal else max(0.0, base - deducted)
-    return out, score, bonus, fatal
+    return results, score, bonus, fatal
 
 
 def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[str] = None) -> Scorecard:

@@ -30,6 +30,7 @@ class Call:
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
+        self._indices: dict[str, list[int]] = {}
 
     def joined(self, indices: list[int]) -> Joined:
         """The normalised text of these segments joined for one regex pass (cached)."""
@@ -40,7 +41,12 @@ class Call:
         return j
 
     def indices(self, speaker: str) -> list[int]:
-        return [i for i, s in enumerate(self.segments) if speaker == "any" or s.speaker == speaker]
+        """Segment indices of one speaker ('any': all), in order (cached)."""
+        got = self._indices.get(speaker)
+        if got is None:
+            got = self._indices[speaker] = [
+                i for i, s in enumerate(self.segments) if speaker == "any" or s.speaker == speaker]
+        return got
 
     def turns(self, speaker: str) -> list[list[int]]:
         """Runs of consecutive segments by one speaker (all speakers' runs for 'any')."""
@@ -97,8 +103,9 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
-        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                        text=text, span=span, note=note)
+        # Built from validated parts, so skip re-validation (this is on the hot path).
+        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                                        text=text, span=span, note=note)
 
 
 def quote(text: str, limit: int = 30) -> str:
