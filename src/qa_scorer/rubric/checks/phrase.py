@@ -57,16 +57,17 @@ def run(item: Item, call: Call) -> Outcome:
     for m in item.matchers:
         for k, hit in m.matcher.find_in(joined):
             found.append((chosen[k], hit))
-    found = [call.evidence(i, hit) for i, hit in sorted(found, key=lambda f: (f[0], f[1].start))]
+    found.sort(key=lambda f: (f[0], f[1].start))
     if item.expects_present:
-        segs = {e.segment for e in found}
-        if len(segs) >= item.min_count:
-            return Outcome("pass", f"found {quote(found[0].text)} in {where}", tuple(found[:3]))
+        if len({i for i, _ in found}) >= item.min_count:
+            shown = tuple(call.evidence(i, hit) for i, hit in found[:3])
+            return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown)
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
         if len(chosen) > 1:
             window += (call.evidence(chosen[-1], note=f"end of {where}"),)
         return Outcome("fail", f"not found in {where}", window)
     if found:
-        said = "、".join(dict.fromkeys(quote(e.text) for e in found))
-        return Outcome("fail", f"said {said} in {where}", tuple(found))
+        evidence = tuple(call.evidence(i, hit) for i, hit in found)
+        said = "、".join(dict.fromkeys(quote(e.text) for e in evidence))
+        return Outcome("fail", f"said {said} in {where}", evidence)
     return Outcome("pass", f"nothing of the kind in {where}")
