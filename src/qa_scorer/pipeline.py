@@ -125,6 +125,10 @@ def score_batch(
         result.errors.extend(errors)
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
+            if inp.kind == "audio":
+                # The recording itself: an absolute path stays valid from the history, the
+                # reports and the transcript written beside the scorecard.
+                transcript = transcript.model_copy(update={"audio": str(Path(inp.path).resolve())})
             card = score_transcript(transcript, rubric, source=source)
             call = ScoredCall(transcript, card, source)
             history.record(transcript, card, source=source)
