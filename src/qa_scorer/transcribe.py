@@ -75,7 +75,9 @@ class TranscribeOptions(BaseModel):
     vad_speech_pad_ms: int = Field(200, ge=0)
     beam_size: int = Field(5, ge=1)
     # Mild penalty against repetition loops (fast speech without pauses sends base into loops).
-    repetition_penalty: float = Field(1.05, ge=1.0)
+    repetition_penalty: float = Field(1.0, ge=1.0)
+    # A segment caught in a loop is decoded again on its own with this penalty.
+    loop_retry_penalty: float = Field(1.1, ge=1.0)
     no_repeat_ngram_size: int = Field(0, ge=0)
     initial_prompt: Optional[str] = DEFAULT_PROMPT
     condition_on_previous_text: bool = False
@@ -246,29 +248,54 @@ def _guard_words(words: list[Word], max_repeats: int) -> list[Word]:
     return [w for i, w in enumerate(words) if i not in bad and not loop[i]]
 
 
+def _segment_words(seg, options: TranscribeOptions, dropped: dict, duration: float,
+                   offset: float) -> Optional[list[Word]]:
+    """A decoded segment's words (simplified, times shifted by ``offset``); None if it is dropped."""
+    if seg.avg_logprob < options.drop_log_prob or (
+        seg.no_speech_prob > options.no_speech_threshold and seg.avg_logprob < options.log_prob_threshold + 0.3
+    ):
+        dropped["low_confidence"] += 1
+        return None
+    words = [
+        Word(word=to_simplified(w.word), start=round(max(0.0, w.start + offset), 2),
+             end=round(min(duration, max(w.end, w.start) + offset), 2),
+             probability=round(float(w.probability), 3))
+        for w in (seg.words or [])
+    ]
+    if not words and seg.text.strip():
+        words = [Word(word=to_simplified(seg.text.strip()), start=round(seg.start + offset, 2),
+                      end=round(min(duration, seg.end + offset), 2))]
+    return words
+
+
 def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> tuple[list[_Utt], dict]:
     """Utterances of one voice channel, guarded and in simplified Chinese, and what was dropped."""
-    dropped = {"low_confidence": 0, "hallucination_words": 0}
+    dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0}
     if audio.size == 0 or float(np.abs(audio).max()) < 1e-4:  # digital silence
         return [], dropped
     raw = _run_model(model, audio, options)
     duration = len(audio) / SR
     words: list[Word] = []
     for seg in raw:
-        if seg.avg_logprob < options.drop_log_prob or (
-            seg.no_speech_prob > options.no_speech_threshold and seg.avg_logprob < options.log_prob_threshold + 0.3
-        ):
-            dropped["low_confidence"] += 1
+        seg_words = _segment_words(seg, options, dropped, duration, 0.0)
+        if seg_words is None:
             continue
-        seg_words = [
-            Word(word=to_simplified(w.word), start=round(max(0.0, w.start), 2),
-                 end=round(min(duration, max(w.end, w.start)), 2),
-                 probability=round(float(w.probability), 3))
-            for w in (seg.words or [])
-        ]
-        if not seg_words and seg.text.strip():
-            seg_words = [Word(word=to_simplified(seg.text.strip()), start=round(seg.start, 2),
-                              end=round(min(duration, seg.end), 2))]
+        if any(_is_loop([_norm(w.word) for w in seg_words], options.max_repeats)):
+            # Caught in a loop: decode this stretch again, one speech region at a time, with a
+            # repetition penalty (short windows give the decoder less room to run away).
+            retry_opts = options.model_copy(update={"repetition_penalty": options.loop_retry_penalty,
+                                                    "vad": False})
+            retried: list[Word] = []
+            lo, hi = seg.start, min(duration, seg.end)
+            for ra, rb in speech_regions(audio, options.split_pause):
+                ra, rb = max(ra, lo - 0.2), min(rb, hi + 0.2)
+                if rb - ra < 0.2:
+                    continue
+                piece = audio[int(ra * SR):int(rb * SR)]
+                for rseg in _run_model(model, piece, retry_opts):
+                    retried += _segment_words(rseg, options, dropped, duration, ra) or []
+            dropped["loop_retries"] += 1
+            seg_words = retried
         kept = _guard_words(seg_words, options.max_repeats)
         dropped["hallucination_words"] += len(seg_words) - len(kept)
         words.extend(kept)
@@ -344,7 +371,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     requested = _effective_channel(inp, options)
     stereo = len(channels) >= 2 and requested != "mono" and not _same_signal(channels[0], channels[1])
     roles: dict[str, Any]
-    dropped_total = {"low_confidence": 0, "hallucination_words": 0}
+    dropped_total = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0}
     segments: list[Segment] = []
     if stereo:
         per = []
