@@ -71,7 +71,6 @@ class TranscribeOptions(BaseModel):
     compute_type: str = "int8"  # int8 on CPU; float16 / int8_float16 on CUDA
     language: str = "zh"
     vad: bool = True
-    vad_min_silence_ms: int = Field(500, ge=50)
     vad_speech_pad_ms: int = Field(200, ge=0)
     beam_size: int = Field(5, ge=1)
     # Mild penalty against repetition loops (fast speech without pauses sends base into loops).
@@ -179,15 +178,16 @@ def _hotword_string(options: TranscribeOptions) -> Optional[str]:
     return " ".join(out) or None
 
 
-def _run_model(model, audio: np.ndarray, options: TranscribeOptions):
+def _run_model(model, audio: np.ndarray, options: TranscribeOptions,
+               chunks: Optional[list[tuple[float, float]]] = None):
+    """Decoded segments (with words) of ``audio``; with ``chunks`` only those stretches are decoded
+    (concatenated, as faster-whisper's own VAD filter does) and times are mapped back."""
     kwargs = dict(
         language=options.language,
         beam_size=options.beam_size,
         repetition_penalty=options.repetition_penalty,
         no_repeat_ngram_size=options.no_repeat_ngram_size,
-        vad_filter=options.vad,
-        vad_parameters={"min_silence_duration_ms": options.vad_min_silence_ms,
-                        "speech_pad_ms": options.vad_speech_pad_ms},
+        vad_filter=False,
         initial_prompt=options.initial_prompt,
         condition_on_previous_text=options.condition_on_previous_text,
         hotwords=_hotword_string(options),
@@ -195,12 +195,24 @@ def _run_model(model, audio: np.ndarray, options: TranscribeOptions):
         no_speech_threshold=options.no_speech_threshold,
         log_prob_threshold=options.log_prob_threshold,
     )
+    STATS["model_runs"] += 1
+    spans = [{"start": int(a * SR), "end": int(b * SR)} for a, b in chunks] if chunks is not None else None
     if type(model).__name__ == "BatchedInferencePipeline":
         kwargs.pop("condition_on_previous_text")
         kwargs["batch_size"] = options.batch_size
-    STATS["model_runs"] += 1
-    segments, _info = model.transcribe(audio, **kwargs)
-    return list(segments)
+        if spans is not None:
+            kwargs["clip_timestamps"] = spans
+        segments, _info = model.transcribe(audio, **kwargs)
+        return list(segments)
+    if spans is None:
+        segments, _info = model.transcribe(audio, **kwargs)
+        return list(segments)
+    from faster_whisper.transcribe import restore_speech_timestamps
+    from faster_whisper.vad import collect_chunks
+
+    pieces, _meta = collect_chunks(audio, spans, sampling_rate=SR)
+    segments, _info = model.transcribe(np.concatenate(pieces), **kwargs)
+    return list(restore_speech_timestamps(segments, spans, SR))
 
 
 def _is_loop(words: Sequence[str], max_repeats: int) -> list[bool]:
@@ -273,8 +285,12 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> 
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0}
     if audio.size == 0 or float(np.abs(audio).max()) < 1e-4:  # digital silence
         return [], dropped
-    raw = _run_model(model, audio, options)
     duration = len(audio) / SR
+    regions = speech_regions(audio, options.split_pause) if options.vad else []
+    if options.vad and not regions:
+        return [], dropped
+    chunks = _pad_regions(regions, options, duration) if options.vad else None
+    raw = _run_model(model, audio, options, chunks)
     words: list[Word] = []
     for seg in raw:
         seg_words = _segment_words(seg, options, dropped, duration, 0.0)
@@ -287,7 +303,7 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> 
                                                     "vad": False})
             retried: list[Word] = []
             lo, hi = seg.start, min(duration, seg.end)
-            for ra, rb in speech_regions(audio, options.split_pause):
+            for ra, rb in regions or [(lo, hi)]:
                 ra, rb = max(ra, lo - 0.2), min(rb, hi + 0.2)
                 if rb - ra < 0.2:
                     continue
@@ -299,26 +315,71 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> 
         kept = _guard_words(seg_words, options.max_repeats)
         dropped["hallucination_words"] += len(seg_words) - len(kept)
         words.extend(kept)
-    utts = _split_utterances(words, speech_regions(audio, options.split_pause))
+    utts = _split_utterances(words, regions, options.split_pause)
     # Drop utterances with no content left (only punctuation).
     return [u for u in utts if _norm(u.text)], dropped
 
 
+VAD_BLOCK_S = 30.0
+
+
 def speech_regions(audio: np.ndarray, min_pause: float) -> list[tuple[float, float]]:
-    """Where the channel has speech, as (start, end) seconds, merged across pauses < min_pause."""
+    """Where the channel has speech, as (start, end) seconds, merged across pauses < min_pause.
+
+    The speech detector runs on 30-second blocks: run over a long stretch at once, faster-whisper's
+    Silero VAD stops detecting speech that follows a minute or more of silence or noise (a long hold
+    would swallow the rest of the call).
+    """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    ts = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=int(min_pause * 1000),
-                                                 speech_pad_ms=30, min_speech_duration_ms=100))
-    return [(t["start"] / SR, t["end"] / SR) for t in ts]
+    vad = VadOptions(min_silence_duration_ms=int(min_pause * 1000), speech_pad_ms=30,
+                     min_speech_duration_ms=100)
+    block = int(VAD_BLOCK_S * SR)
+    found: list[tuple[float, float]] = []
+    for b0 in range(0, len(audio), block):
+        piece = audio[b0:b0 + block]
+        if len(piece) < SR // 10 or float(np.abs(piece).max()) < 1e-4:
+            continue
+        for t in get_speech_timestamps(piece, vad):
+            a, b = (t["start"] + b0) / SR, (t["end"] + b0) / SR
+            if found and a - found[-1][1] < min_pause:
+                found[-1] = (found[-1][0], b)
+            else:
+                found.append((a, b))
+    return [(round(a, 3), round(b, 3)) for a, b in found]
 
 
-def _split_utterances(words: list[Word], regions: list[tuple[float, float]]) -> list[_Utt]:
+def _pad_regions(regions: list[tuple[float, float]], options: TranscribeOptions,
+                 duration: float) -> list[tuple[float, float]]:
+    """Stretches handed to the decoder: speech regions with some context, overlaps merged."""
+    pad = options.vad_speech_pad_ms / 1000
+    out: list[tuple[float, float]] = []
+    for a, b in regions:
+        a, b = max(0.0, a - pad), min(duration, b + pad)
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _split_utterances(words: list[Word], regions: list[tuple[float, float]],
+                      split_pause: float) -> list[_Utt]:
     """Group words into utterances: one per speech region (regions are split at pauses).
 
     An utterance's start and end come from the speech detector where the words sit inside the
-    region (more precise than word timestamps at turn edges), else from the words.
+    region (more precise than word timestamps at turn edges), else from the words. Without
+    regions (VAD off) a pause of ``split_pause`` between words starts a new utterance.
     """
+    if not regions:
+        plain: list[_Utt] = []
+        for w in words:
+            if plain and w.start - plain[-1].end < split_pause:
+                plain[-1].words.append(w)
+                plain[-1].end = max(plain[-1].end, w.end)
+            else:
+                plain.append(_Utt(w.start, w.end, [w]))
+        return plain
     groups: dict[int, list[Word]] = {}
     for w in words:
         mid = (w.start + w.end) / 2
