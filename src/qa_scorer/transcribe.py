@@ -84,6 +84,8 @@ class TranscribeOptions(BaseModel):
     max_hotword_chars: int = 120
     # Utterances: a new one starts where the voice pauses at least this long (VAD on the channel).
     split_pause: float = Field(0.5, gt=0)
+    # Mono: turns are only told apart by pauses, so split finer (voices are clustered afterwards).
+    mono_split_pause: float = Field(0.25, gt=0)
     # Hallucination guard.
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -257,7 +259,8 @@ def _guard_words(words: list[Word], max_repeats: int) -> list[Word]:
             bad.update(owner[start:start + len(phrase)])
             start = flat.find(phrase, start + 1)
     loop = _is_loop([t for t in normed], max_repeats)
-    return [w for i, w in enumerate(words) if i not in bad and not loop[i]]
+    kept = [w for i, w in enumerate(words) if i not in bad and not loop[i]]
+    return kept if any(_norm(w.word) for w in kept) else []
 
 
 def _segment_words(seg, options: TranscribeOptions, dropped: dict, duration: float,
@@ -280,13 +283,15 @@ def _segment_words(seg, options: TranscribeOptions, dropped: dict, duration: flo
     return words
 
 
-def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> tuple[list[_Utt], dict]:
+def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions,
+                       split_pause: Optional[float] = None) -> tuple[list[_Utt], dict]:
     """Utterances of one voice channel, guarded and in simplified Chinese, and what was dropped."""
+    split_pause = split_pause or options.split_pause
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0}
     if audio.size == 0 or float(np.abs(audio).max()) < 1e-4:  # digital silence
         return [], dropped
     duration = len(audio) / SR
-    regions = speech_regions(audio, options.split_pause) if options.vad else []
+    regions = speech_regions(audio, split_pause) if options.vad else []
     if options.vad and not regions:
         return [], dropped
     chunks = _pad_regions(regions, options, duration) if options.vad else None
@@ -315,7 +320,7 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions) -> 
         kept = _guard_words(seg_words, options.max_repeats)
         dropped["hallucination_words"] += len(seg_words) - len(kept)
         words.extend(kept)
-    utts = _split_utterances(words, regions, options.split_pause)
+    utts = _split_utterances(words, regions, split_pause)
     # Drop utterances with no content left (only punctuation).
     return [u for u in utts if _norm(u.text)], dropped
 
@@ -454,9 +459,17 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             segments += [_seg(u, speaker, conf) for u in utts]
     else:
         mono = channels[0] if len(channels) == 1 else (channels[0] + channels[1]) * 0.5
-        utts, dropped_total = transcribe_channel(model, mono, options)
+        utts, dropped_total = transcribe_channel(model, mono, options, options.mono_split_pause)
         sep = diarize.separate_mono(mono, [(u.start, u.end, u.text) for u in utts])
-        segments = [_seg(u, sp, c) for u, sp, c in zip(utts, sep.speakers, sep.confidence)]
+        # Rejoin consecutive pieces of one voice that only a short pause separates.
+        merged: list[tuple[_Utt, str, float]] = []
+        for u, sp, c in zip(utts, sep.speakers, sep.confidence):
+            if merged and merged[-1][1] == sp and u.start - merged[-1][0].end < options.split_pause:
+                prev, _, pc = merged[-1]
+                merged[-1] = (_Utt(prev.start, max(prev.end, u.end), prev.words + u.words), sp, min(pc, c))
+            else:
+                merged.append((u, sp, c))
+        segments = [_seg(u, sp, c) for u, sp, c in merged]
         roles = {"method": sep.method, "agent_channel": None,
                  "confidence": round(float(np.mean(sep.confidence)), 2) if sep.confidence else None,
                  "note": sep.note + "; roles and overlap timings are estimates"}
