@@ -179,8 +179,10 @@ class Match(Strict):
     # Drop hits preceded by a negator in the same clause (我不能保证 is not a promise).
     negation: bool = False
     negation_window: int = Field(default=4, ge=1, le=20)
-    # Drop hits whose clause, or the clause before it, carries a hedge (预计 / 尽量 / 如果…的话).
+    # Drop hits with a hedge nearby (预计 / 尽量 / 如果…): in the hit's clause or the one before,
+    # at most ``hedge_window`` characters before the hit or a few after it.
     hedges: bool = False
+    hedge_window: int = Field(default=12, ge=1, le=60)
     # Drop hits in a question (能保证明天到吗?).
     questions: bool = False
     # Also match phrases by toneless pinyin, so ASR homophones (报歉 for 抱歉) still count.
@@ -229,7 +231,7 @@ class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "questions")
+                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -239,7 +241,7 @@ class Matcher:
         for r in spec.regex:
             for alt in _split_alternatives(r):
                 if alt and not _META.intersection(alt):
-                    words.append(alt)
+                    words.append(normalize_phrase(alt) or alt)
                 elif alt:
                     patterns.append(alt)
         self.literal = _alternation(words)
@@ -268,6 +270,7 @@ class Matcher:
             self.negators = _alternation([normalize_phrase(p) for p in ctx.negators])
             self.false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
         self.negation_window = spec.negation_window
+        self.hedge_window = spec.hedge_window
         if spec.hedges:
             self.hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
         self.questions = spec.questions
@@ -371,7 +374,7 @@ class Matcher:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if self.hedges.search(text[p_start:c_end]):
+            if self.hedges.search(text[max(p_start, start - self.hedge_window):min(c_end, end + 4)]):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
@@ -408,6 +411,18 @@ class Joined:
     def locate(self, offset: int) -> int:
         """Position (in ``norms``) of the segment holding joined offset ``offset``."""
         return bisect_right(self.starts, offset) - 1
+
+
+def find_any(matchers: list["Match"], norm_or_joined, joined: bool = False):
+    """Hits of several matchers (any of them counts), in order, overlapping ones dropped."""
+    if len(matchers) == 1:
+        m = matchers[0].matcher
+        return m.find_in(norm_or_joined) if joined else m.find(norm_or_joined)
+    hits = []
+    for spec in matchers:
+        m = spec.matcher
+        hits.extend(m.find_in(norm_or_joined) if joined else m.find(norm_or_joined))
+    return sorted(hits, key=(lambda h: (h[0], h[1].start)) if joined else (lambda h: h.start))
 
 
 class Scope(Strict):

@@ -6,18 +6,23 @@ Example: the customer reports a problem → the agent apologises within 4 of the
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, Strict
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, Strict, find_any
 
 
 class Side(Strict):
     speaker: Literal["agent", "customer"]
-    match: Match
+    # One matcher, or several (a hit from any of them counts), each with its own exclusions.
+    match: Union[Match, list[Match]]
     scope: Optional[Scope] = None
+
+    @property
+    def matchers(self) -> list[Match]:
+        return self.match if isinstance(self.match, list) else [self.match]
 
 
 class Item(ItemBase):
@@ -30,11 +35,11 @@ class Item(ItemBase):
     lookback_turns: int = Field(default=0, ge=0)
 
     def compile(self, ctx: CompileContext) -> None:
-        self.trigger.match.compile(ctx)
-        self.response.match.compile(ctx)
+        for m in self.trigger.matchers + self.response.matchers:
+            m.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
-        return self.response.match.expanded_phrases(ctx)
+        return [p for m in self.response.matchers for p in m.expanded_phrases(ctx)]
 
 
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
@@ -50,10 +55,9 @@ def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
         return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
-    trigger, response = item.trigger.match.matcher, item.response.match.matcher
     triggers = []
     seen = set()
-    for k, hit in trigger.find_in(call.joined(candidates)):
+    for k, hit in find_any(item.trigger.matchers, call.joined(candidates), joined=True):
         if k not in seen:  # the first hit in each segment
             seen.add(k)
             triggers.append((candidates[k], hit))
@@ -62,7 +66,7 @@ def run(item: Item, call: Call) -> Outcome:
     who = item.response.speaker
     for i, hit in triggers:
         window = _window(item, call, i)
-        answers = response.find_in(call.joined(window)) if window else []
+        answers = find_any(item.response.matchers, call.joined(window), joined=True) if window else []
         if answers:
             k, answer = answers[0]
             j = window[k]
