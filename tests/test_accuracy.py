@@ -12,6 +12,7 @@ from qa_scorer.pipeline import score_transcript_files
 ROOT = Path(__file__).resolve().parents[1]
 SETS = {
     "samples": (ROOT / "samples" / "transcripts", ROOT / "samples" / "labels.csv"),
+    "sample-calls": (ROOT / "samples" / "calls" / "src", ROOT / "samples" / "calls" / "labels.csv"),
 }
 for folder in sorted((ROOT / "tests" / "data").glob("heldout*")):
     SETS[folder.name] = (folder, folder / "labels.csv")
