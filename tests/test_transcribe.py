@@ -24,8 +24,8 @@ CALLS = ROOT / "samples" / "calls"
 REAL = ROOT / "tests" / "data" / "realaudio"
 OPTS = tr.TranscribeOptions(cpu_threads=2, workers=1)
 
-# Measured with base int8 on these five clips: 16.9% (see bench/RESULTS.md); bound leaves a margin.
-CER_BOUND = 0.22
+# Measured with base int8 on these five clips: 14.8% (bench/RESULTS.md); the bound leaves a margin.
+CER_BOUND = 0.19
 
 
 @pytest.fixture(scope="session")
