@@ -1,7 +1,8 @@
 """``interruption`` (抢话): the agent starts talking while the customer is still talking.
 
 A finding needs real overlap (``min_overlap`` seconds of the customer's segment still to run),
-a real utterance (not a backchannel such as 嗯 / 对 / 好的) and no polite interruption phrasing
+a real utterance (not a backchannel such as 嗯 / 对 / 好的, nor shorter than ``min_utterance``
+seconds) and no polite interruption phrasing
 (不好意思打断一下) at the start of what the agent said. ``na`` without timings.
 """
 
@@ -29,6 +30,8 @@ class Item(ItemBase):
     backchannels: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_BACKCHANNELS))
     # At most this many characters may remain once backchannel words are removed.
     backchannel_rest: int = Field(default=1, ge=0)
+    # Shorter utterances do not take the floor: a backchannel (or a sound ASR misheard as words).
+    min_utterance: float = Field(default=0.5, ge=0)
     polite: Match
     # The polite phrase must begin within this many characters of the interrupting segment.
     polite_window: int = Field(default=12, ge=1)
@@ -58,6 +61,8 @@ def run(item: Item, call: Call) -> Outcome:
     polite = 0
     for i in call.indices(item.interrupter):
         seg = call.segments[i]
+        if seg.end - seg.start < item.min_utterance:
+            continue
         for j, o in theirs:
             if not (o.start < seg.start < o.end) or o.end - seg.start < item.min_overlap:
                 continue

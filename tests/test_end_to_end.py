@@ -1,0 +1,73 @@
+"""End to end on the sample recordings: `qa-scorer score` on the stereo audio gives the same item
+results as scoring the transcripts the audio was rendered from, for every item the audio can
+carry. Where ASR loses the words an item depends on, the difference is listed below with the
+reason, and the test fails if any other item differs (or if a listed one stops differing, so
+the list stays true)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_scorer.cli import app
+from qa_scorer.ingest import load_transcript
+from qa_scorer.score import score_transcript
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = ROOT / "samples" / "calls"
+
+# (call, item): why the audio's result differs from the source transcript's.
+ASR_LIMITS = {
+    ("c07_repair_booking", "apology"): (
+        "Whisper base hears the customer's 热水器不出热水了 as 认识 记不出认识轮, so no problem "
+        "is reported in the audio's transcript and the apology item is na instead of pass"),
+}
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    stereo = sorted(p for p in CALLS.glob("*.wav") if not p.stem.endswith("-mono"))
+    res = CliRunner().invoke(app, ["score", *map(str, stereo), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out, [p.stem for p in stereo]
+
+
+def test_audio_scores_like_its_source_transcript(scored, default_rubric):
+    out, calls = scored
+    assert len(calls) >= 8
+    differences = {}
+    for call_id in calls:
+        card = json.loads((out / "scorecards" / f"{call_id}.json").read_text(encoding="utf-8"))
+        source = score_transcript(load_transcript(CALLS / "src" / f"{call_id}.json"), default_rubric)
+        for item, want in zip(card["items"], source.items):
+            assert item["id"] == want.id
+            if item["status"] != want.status:
+                differences[(call_id, item["id"])] = f"audio {item['status']}, source {want.status}: {item['reason']}"
+    unexpected = {k: v for k, v in differences.items() if k not in ASR_LIMITS}
+    assert not unexpected, unexpected
+    assert set(differences) == set(ASR_LIMITS), "a listed ASR limit no longer differs; update ASR_LIMITS"
+
+
+def test_reports_play_the_recordings(scored):
+    out, calls = scored
+    page = (out / "calls" / f"{calls[0]}.html").read_text(encoding="utf-8")
+    assert "<audio" in page
+    assert any((out / "audio").glob(f"{calls[0]}*"))
+
+
+def test_rescoring_with_an_edited_rubric_does_not_transcribe_again(scored, tmp_path):
+    from qa_scorer import transcribe as tr
+
+    out, calls = scored
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text((ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8").replace(
+        "points: 10", "points: 15", 1), encoding="utf-8")
+    before = tr.STATS["model_runs"]
+    res = CliRunner().invoke(app, ["score", str(CALLS / f"{calls[0]}.wav"), "--rubric", str(rubric),
+                                   "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert tr.STATS["model_runs"] == before
