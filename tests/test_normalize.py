@@ -61,3 +61,10 @@ def test_word_bounds_keep_words_whole():
 
 def test_phrases_go_through_the_same_pipeline():
     assert normalize_phrase("請您稍等！") == "请你稍等"
+
+
+def test_cantonese_function_characters_fold_to_mandarin():
+    assert normalize("收咗我两百蚊，我唔想投訴你哋").text == "收了我2百蚊我不想投诉你们"
+    raw = "佢冇嚟"
+    n = normalize(raw)
+    assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)

@@ -9,7 +9,9 @@ common ground:
 4. Chinese numerals that denote quantities become Arabic digits (``三天`` → ``3天``,
    ``二十四小时`` → ``24小时``), so ``3天`` and ``三天`` match the same rule. Words that merely
    contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
-5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference.
+5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
+   Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
+   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些), so a rule written once covers both.
 
 The result keeps, for every normalised character, the span of original text it came from, so
 evidence can point at the exact characters in the segment as written.
@@ -177,6 +179,16 @@ class NormText:
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 
+_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲]")
+_FOLD = str.maketrans({"您": "你", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
+                       "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些"})
+
+
+def _fold(s: str) -> str:
+    s = s.replace("您", "你")
+    return s.translate(_FOLD) if _CANTONESE.search(s) else s
+
+
 @lru_cache(maxsize=8192)
 def normalize(text: str) -> NormText:
     """Normalise one segment's text, keeping (lazily) the map back to the original.
@@ -184,7 +196,7 @@ def normalize(text: str) -> NormText:
     Results are cached: scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls,
     and a NormText is never changed once made (its lazy views are pure functions of the text)."""
     folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
-    s = _DROP.sub("", to_simplified(folded.lower())).replace("您", "你")
+    s = _fold(_DROP.sub("", to_simplified(folded.lower())))
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
     return NormText(s, text)
@@ -239,7 +251,7 @@ def _build(text: str):
     o_start.extend(starts[prev:])
     o_end.extend(ends[prev:])
     out = pieces
-    s = "".join(out).replace("您", "你")
+    s = _fold("".join(out))
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
     return s, o_start, o_end, frozenset(breaks), frozenset(questions)
