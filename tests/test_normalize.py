@@ -64,7 +64,7 @@ def test_phrases_go_through_the_same_pipeline():
 
 
 def test_cantonese_function_characters_fold_to_mandarin():
-    assert normalize("收咗我两百蚊，我唔想投訴你哋").text == "收了我2百蚊我不想投诉你们"
+    assert normalize("收咗我两百蚊，我唔想投訴你哋").text == "收了我200蚊我不想投诉你们"
     raw = "佢冇嚟"
     n = normalize(raw)
     assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)
