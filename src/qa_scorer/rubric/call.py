@@ -49,19 +49,21 @@ class Call:
         return got
 
     def turns(self, speaker: str) -> list[list[int]]:
-        """Runs of consecutive segments by one speaker (all speakers' runs for 'any')."""
-        if speaker not in self._turns:
-            runs: list[list[int]] = []
-            prev: Optional[str] = None
-            for i, s in enumerate(self.segments):
-                if s.speaker != prev:
-                    runs.append([])
-                    prev = s.speaker
-                runs[-1].append(i)
-            self._turns[speaker] = [
-                r for r in runs if speaker == "any" or self.segments[r[0]].speaker == speaker
-            ]
-        return self._turns[speaker]
+        """Runs of consecutive segments by one speaker (all speakers' runs for 'any'), cached."""
+        got = self._turns.get(speaker)
+        if got is None:
+            runs = self._turns.get("any")
+            if runs is None:
+                runs, prev = [], None
+                for i, s in enumerate(self.segments):
+                    if s.speaker != prev:
+                        runs.append([])
+                        prev = s.speaker
+                    runs[-1].append(i)
+                self._turns["any"] = runs
+            got = runs if speaker == "any" else [r for r in runs if self.segments[r[0]].speaker == speaker]
+            self._turns[speaker] = got
+        return got
 
     def turn_of(self, speaker: str, index: int) -> int:
         """Position of the turn containing segment ``index`` among ``speaker``'s turns (-1 if none)."""

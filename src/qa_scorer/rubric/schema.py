@@ -132,6 +132,29 @@ def _alternation(words: list[str]) -> Optional[re.Pattern]:
 _META = set(".^$*+?{}[]\\|()")
 
 
+def _non_capturing(regex: str) -> str:
+    """The same pattern with plain groups made non-capturing: matching never reads groups, and
+    capturing ones make Python's regex engine several times slower. Patterns with back
+    references are left alone."""
+    if re.search(r"\\[1-9]|\(\?P=", regex):
+        return regex
+    out, klass, esc = [], False, False
+    for i, ch in enumerate(regex):
+        if esc:
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif klass:
+            klass = ch != "]"
+        elif ch == "[":
+            klass = True
+        elif ch == "(" and not regex.startswith("?", i + 1):
+            out.append("(?:")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
 def _split_alternatives(regex: str) -> list[str]:
     """Top-level alternatives of a regular expression."""
     parts, depth, klass, esc, cur = [], 0, False, False, []
@@ -246,7 +269,8 @@ class Matcher:
                     patterns.append(alt)
         self.literal = _alternation(words)
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
-        self.regex = re.compile("|".join(f"(?:{r})" for r in patterns), re.M) if patterns else None
+        self.regex = (re.compile("|".join(f"(?:{_non_capturing(r)})" for r in patterns), re.M)
+                      if patterns else None)
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:
@@ -261,7 +285,7 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        parts += [f"(?:{r})" for r in spec.exclude_regex]
+        parts += [f"(?:{_non_capturing(r)})" for r in spec.exclude_regex]
         self.exclude = re.compile("|".join(parts)) if parts else None
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
