@@ -112,3 +112,16 @@ def test_eval_rejects_bad_labels(tmp_path):
 def test_report_without_history_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["report", "--out", str(tmp_path / "nothing")])
     assert res.exit_code == 4 and "no history database" in res.output
+
+
+def test_a_call_given_twice_is_scored_once_and_reported(tmp_path):
+    src = sorted(SAMPLES.glob("*.json"))[0]
+    inputs = tmp_path / "in"
+    (inputs / "a").mkdir(parents=True)
+    (inputs / "b").mkdir()
+    shutil.copy(src, inputs / "a" / src.name)
+    shutil.copy(src, inputs / "b" / src.name)
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "out"), "-q", "--no-render"])
+    assert res.exit_code == 1
+    assert "is also given by" in res.output
+    assert len(list((tmp_path / "out" / "scorecards").glob("*.json"))) == 1

@@ -117,6 +117,8 @@ def score_batch(
     with History(db) as history:
         inputs, errors = discover_inputs(list(paths), manifest)
         result.errors.extend(errors)
+        inputs, errors = unique_calls(inputs)
+        result.errors.extend(errors)
         options = transcribe_options or TranscribeOptions()
         if options.hotwords is None:
             options = options.model_copy(update={"hotwords": rubric.hotwords()})
@@ -141,6 +143,25 @@ def score_batch(
 
             result.rendered = render_reports(history, out_dir)
     return result
+
+
+def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
+    """One input per call id. When a recording and a transcript share an id (a recording with
+    its hand-corrected transcript beside it), the transcript is scored; any other repeat is
+    reported and skipped, so no call silently replaces another in the history."""
+    chosen: dict[str, object] = {}
+    for inp in inputs:
+        first = chosen.get(inp.call_id)
+        if first is None or (first.kind == "audio" and inp.kind == "transcript"):
+            chosen[inp.call_id] = inp
+    errors = []
+    for inp in inputs:
+        kept = chosen[inp.call_id]
+        if inp is not kept:
+            errors.append(InputError(path=str(inp.path), message=(
+                f"call id {inp.call_id!r} is also given by {kept.path}; that one was scored, this one skipped")))
+    kept_ids = {id(i) for i in chosen.values()}
+    return [i for i in inputs if id(i) in kept_ids], errors
 
 
 def transcribe_only(
