@@ -155,6 +155,59 @@ def _non_capturing(regex: str) -> str:
     return "".join(out)
 
 
+def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
+    """Every string a small regex matches, when it matches only a few (literals, character
+    classes of literals, alternatives, optional parts); None otherwise. Such alternatives go into
+    the character trie, which is much faster than Python's regex engine trying them one by one."""
+    try:
+        from re import _constants as C, _parser as P  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_constants as C
+        import sre_parse as P
+    try:
+        parsed = P.parse(regex)
+    except Exception:
+        return None
+
+    def expand(items) -> Optional[list[str]]:
+        out = [""]
+        for op, av in items:
+            if op is C.LITERAL:
+                opts = [chr(av)]
+            elif op is C.SUBPATTERN:
+                opts = expand(av[-1])
+            elif op is C.BRANCH:
+                opts = []
+                for branch in av[1]:
+                    got = expand(branch)
+                    if got is None:
+                        return None
+                    opts += got
+            elif op is C.IN and all(o is C.LITERAL for o, _ in av):
+                opts = [chr(a) for _, a in av]
+            elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[1] <= 2:
+                sub = expand(av[2])
+                if sub is None:
+                    return None
+                opts = []
+                for n in range(av[0], av[1] + 1):
+                    level = [""]
+                    for _ in range(n):
+                        level = [a + b for a in level for b in sub]
+                    opts += level
+            else:
+                return None
+            if opts is None:
+                return None
+            out = [a + b for a in out for b in opts]
+            if len(out) > limit:
+                return None
+        return out
+
+    words = expand(list(parsed))
+    return [w for w in words if w] if words is not None and all(words) else None
+
+
 def _split_alternatives(regex: str) -> list[str]:
     """Top-level alternatives of a regular expression."""
     parts, depth, klass, esc, cur = [], 0, False, False, []
@@ -263,9 +316,15 @@ class Matcher:
         words, patterns = list(phrases), []
         for r in spec.regex:
             for alt in _split_alternatives(r):
-                if alt and not _META.intersection(alt):
+                if not alt:
+                    continue
+                if not _META.intersection(alt):
                     words.append(normalize_phrase(alt) or alt)
-                elif alt:
+                    continue
+                finite = None if re.search(r"[\^$]", alt) else _finite(alt)
+                if finite is not None:
+                    words.extend(finite)
+                else:
                     patterns.append(alt)
         self.literal = _alternation(words)
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
