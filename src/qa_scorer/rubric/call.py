@@ -105,9 +105,8 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
-        # Built from validated parts, so skip re-validation (this is on the hot path).
-        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                                        text=text, span=span, note=note)
+        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                        text=text, span=span, note=note)
 
 
 def quote(text: str, limit: int = 30) -> str:

@@ -20,8 +20,7 @@ def evaluate(rubric: Rubric, transcript: Transcript) -> list[ItemResult]:
             status, reason, evidence = out.status, out.reason, out.evidence
             if item.kind == "reward" and status == "fail":
                 status, reason, evidence = "na", f"not earned: {reason}", ()
-        # Every field comes from the validated rubric or a check's typed outcome: skip re-validation.
-        results.append(ItemResult.model_construct(
+        results.append(ItemResult(
             id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,
         ))
