@@ -37,8 +37,8 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
-from qa_scorer.models import Evidence, ItemResult, Scorecard, Segment
-from qa_scorer.store import History, ItemCount, StoredCall
+from qa_scorer.models import Evidence, ItemResult, Segment
+from qa_scorer.store import History, StoredCall
 
 __all__ = ["RenderSummary", "export_csv", "render_call", "render_reports", "safe_name"]
 
