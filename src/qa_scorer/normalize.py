@@ -11,7 +11,8 @@ common ground:
    contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
-   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些), so a rule written once covers both.
+   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些), so a rule written once covers both; the
+   variant 帐 folds to 账 (帐号 / 账号).
 
 The result keeps, for every normalised character, the span of original text it came from, so
 evidence can point at the exact characters in the segment as written.
@@ -179,8 +180,8 @@ class NormText:
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 
-_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲]")
-_FOLD = str.maketrans({"您": "你", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
+_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲帐]")
+_FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
                        "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些"})
 
 

@@ -57,7 +57,14 @@ def run(item: Item, call: Call) -> Outcome:
     for m in item.matchers:
         for k, hit in m.matcher.find_in(joined):
             found.append((chosen[k], hit))
-    found.sort(key=lambda f: (f[0], f[1].start))
+    found.sort(key=lambda f: (f[0], f[1].start, -f[1].end))
+    # several matchers may find overlapping words in one segment: keep the first, longest one
+    kept: list = []
+    for i, hit in found:
+        if kept and kept[-1][0] == i and hit.start < kept[-1][1].end:
+            continue
+        kept.append((i, hit))
+    found = kept
     if item.expects_present:
         if len({i for i, _ in found}) >= item.min_count:
             shown = tuple(call.evidence(i, hit) for i, hit in found[:3])
