@@ -132,13 +132,10 @@ def _alternation(words: list[str]) -> Optional[re.Pattern]:
 _META = set(".^$*+?{}[]\\|()")
 
 
-def _non_capturing(regex: str) -> str:
-    """The same pattern with plain groups made non-capturing: matching never reads groups, and
-    capturing ones make Python's regex engine several times slower. Patterns with back
-    references are left alone."""
-    if re.search(r"\\[1-9]|\(\?P=", regex):
-        return regex
-    out, klass, esc = [], False, False
+def _syntax(regex: str):
+    """(index, char, depth) for each character of a regex that is syntax: outside character
+    classes and not escaped; depth counts the groups open before it."""
+    depth, klass, esc = 0, False, False
     for i, ch in enumerate(regex):
         if esc:
             esc = False
@@ -148,11 +145,22 @@ def _non_capturing(regex: str) -> str:
             klass = ch != "]"
         elif ch == "[":
             klass = True
-        elif ch == "(" and not regex.startswith("?", i + 1):
-            out.append("(?:")
-            continue
-        out.append(ch)
-    return "".join(out)
+        else:
+            if ch == ")":
+                depth -= 1
+            yield i, ch, depth
+            if ch == "(":
+                depth += 1
+
+
+def _non_capturing(regex: str) -> str:
+    """The same pattern with plain groups made non-capturing: matching never reads groups, and
+    capturing ones make Python's regex engine several times slower. Patterns with back
+    references are left alone."""
+    if re.search(r"\\[1-9]|\(\?P=", regex):
+        return regex
+    opens = {i for i, ch, _ in _syntax(regex) if ch == "(" and not regex.startswith("?", i + 1)}
+    return "".join("(?:" if i in opens else ch for i, ch in enumerate(regex))
 
 
 def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
@@ -210,27 +218,9 @@ def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
 
 def _split_alternatives(regex: str) -> list[str]:
     """Top-level alternatives of a regular expression."""
-    parts, depth, klass, esc, cur = [], 0, False, False, []
-    for ch in regex:
-        if esc:
-            esc = False
-        elif ch == "\\":
-            esc = True
-        elif klass:
-            klass = ch != "]"
-        elif ch == "[":
-            klass = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        cur.append(ch)
-    parts.append("".join(cur))
-    return parts
+    cuts = [i for i, ch, depth in _syntax(regex) if ch == "|" and depth == 0]
+    bounds = [-1] + cuts + [len(regex)]
+    return [regex[a + 1:b] for a, b in zip(bounds, bounds[1:])]
 
 
 class Match(Strict):
