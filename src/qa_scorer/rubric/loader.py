@@ -48,16 +48,11 @@ def _locate(root: Any, loc: Iterable[Any]) -> tuple[int, int, list[Any]]:
     line, col = 0, 0
     path: list[Any] = []
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        in_map = isinstance(node, dict) and part in node
+        in_seq = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_seq:
             try:
-                line, col = node.lc.key(part)
-            except (AttributeError, KeyError, TypeError):
-                pass
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            try:
-                line, col = node.lc.item(part)
+                line, col = node.lc.key(part) if in_map else node.lc.item(part)
             except (AttributeError, KeyError, TypeError):
                 pass
             node = node[part]
