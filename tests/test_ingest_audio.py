@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from audio_helpers import write_pcm
 
 from qa_scorer import asr_models
 from qa_scorer.ingest import (AUDIO_SUFFIXES, AudioError, CallInput, decode_audio, discover_inputs,
@@ -37,16 +38,6 @@ def encode(src: Path, dst: Path, codec: str, rate: int = 8000, layout: str = "st
         for pkt in stream.encode(None):
             out.mux(pkt)
     return dst
-
-
-def write_pcm(path: Path, samples: np.ndarray, rate: int = 8000) -> Path:
-    data = np.atleast_2d(samples)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(data.shape[0])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(data.T, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
 def truth(call_id: str) -> dict:
@@ -122,7 +113,7 @@ def test_unusable_files_raise_a_clear_per_file_error(tmp_path, name, content, me
 
 
 def test_zero_length_wav_is_an_error(tmp_path):
-    p = write_pcm(tmp_path / "zero.wav", np.zeros((2, 0)))
+    p = write_pcm(tmp_path / "zero.wav", np.zeros((2, 0)), 8000)
     with pytest.raises(AudioError, match="zero-length"):
         decode_audio(p)
 
@@ -133,7 +124,7 @@ def test_missing_file_is_an_error(tmp_path):
 
 
 def test_very_short_file_decodes(tmp_path):
-    (ch,) = decode_audio(write_pcm(tmp_path / "blip.wav", np.full(80, 0.1)))  # 10 ms
+    (ch,) = decode_audio(write_pcm(tmp_path / "blip.wav", np.full(80, 0.1), 8000))  # 10 ms
     assert 150 <= len(ch) <= 170
 
 
@@ -141,8 +132,8 @@ def test_very_short_file_decodes(tmp_path):
 
 def test_discover_mixes_audio_and_transcripts_recursively(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
-    write_pcm(tmp_path / "a" / "call1.wav", np.zeros(800))
-    write_pcm(tmp_path / "a" / "b" / "call2.wav", np.zeros(800))
+    write_pcm(tmp_path / "a" / "call1.wav", np.zeros(800), 8000)
+    write_pcm(tmp_path / "a" / "b" / "call2.wav", np.zeros(800), 8000)
     (tmp_path / "a" / "b" / "t1.json").write_text((CALLS / "src" / "c07_repair_booking.json").read_text())
     (tmp_path / "a" / "notes.txt").write_text("ignored inside folders")
     inputs, errors = discover_inputs([tmp_path, tmp_path / "nope.wav", tmp_path / "a" / "notes.txt"])
@@ -154,9 +145,9 @@ def test_discover_mixes_audio_and_transcripts_recursively(tmp_path):
 
 
 def test_manifest_sets_ids_channels_and_metadata(tmp_path):
-    write_pcm(tmp_path / "x.wav", np.zeros(800))
-    write_pcm(tmp_path / "y.wav", np.zeros(800))
-    write_pcm(tmp_path / "z.wav", np.zeros(800))
+    write_pcm(tmp_path / "x.wav", np.zeros(800), 8000)
+    write_pcm(tmp_path / "y.wav", np.zeros(800), 8000)
+    write_pcm(tmp_path / "z.wav", np.zeros(800), 8000)
     m = tmp_path / "manifest.csv"
     m.write_text("call_id,agent_id,audio,started_at,agent_channel,queue,region\n"
                  "C-1,A7,x.wav,2024-05-01T10:00:00+08:00,right,售后,华东\n"
@@ -175,7 +166,7 @@ def test_manifest_sets_ids_channels_and_metadata(tmp_path):
 
 
 def test_manifest_errors_name_file_and_line(tmp_path):
-    write_pcm(tmp_path / "x.wav", np.zeros(800))
+    write_pcm(tmp_path / "x.wav", np.zeros(800), 8000)
     m = tmp_path / "m.csv"
     m.write_text("call_id,agent_id,audio,started_at,agent_channel\n"
                  "C-1,A1,x.wav,,left\n"
@@ -198,8 +189,8 @@ def test_manifest_errors_name_file_and_line(tmp_path):
 def test_duplicate_call_ids_are_reported(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    write_pcm(tmp_path / "a" / "same.wav", np.zeros(800))
-    write_pcm(tmp_path / "b" / "same.wav", np.zeros(800))
+    write_pcm(tmp_path / "a" / "same.wav", np.zeros(800), 8000)
+    write_pcm(tmp_path / "b" / "same.wav", np.zeros(800), 8000)
     inputs, errors = discover_inputs([tmp_path])
     assert len(inputs) == 1 and "also used" in errors[0].message
 

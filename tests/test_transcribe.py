@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 import unicodedata
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from audio_helpers import write_pcm
 
 from qa_scorer import transcribe as tr
 from qa_scorer.ingest import CallInput, decode_audio
@@ -52,16 +53,6 @@ def call(path: Path, **kw) -> CallInput:
 
 def run(model, path: Path, options=OPTS, **kw):
     return tr.transcribe_audio(call(path, **kw), decode_audio(path), options, model)
-
-
-def write_pcm(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    data = np.atleast_2d(samples)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(data.shape[0])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(data.T, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
 def truth(call_id: str) -> list[dict]:
@@ -137,7 +128,7 @@ def test_backchannels_and_hold_are_kept_apart(model):
 
 def test_auto_channel_finds_agent_on_the_right(model, tmp_path):
     left, right = decode_audio(CALLS / "c07_repair_booking.wav")
-    swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]))
+    swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]), 16000)
     t = run(model, swapped, options=OPTS.model_copy(update={"agent_channel": "auto"}))
     assert t.metadata["roles"]["agent_channel"] == "right"
     assert t.metadata["roles"]["confidence"] >= 0.75
@@ -166,15 +157,15 @@ def test_silent_and_noise_recordings_give_no_segments(model, tmp_path):
     for vad in (True, False):
         opts = OPTS.model_copy(update={"vad": vad})
         for name, x in (("zeros", np.zeros((2, 16000 * 20))), ("hiss", np.stack([noise, noise[::-1]]))):
-            t = run(model, write_pcm(tmp_path / f"{name}.wav", x), options=opts)
+            t = run(model, write_pcm(tmp_path / f"{name}.wav", x, 16000), options=opts)
             assert t.segments == [], (name, vad, [s.text for s in t.segments])
 
 
 def test_very_short_recording_transcribes(model, tmp_path):
     (clip,) = decode_audio(REAL / "wenet_nst_ID001.wav")
-    t = run(model, write_pcm(tmp_path / "short.wav", clip[:4000]))  # 0.25 s
+    t = run(model, write_pcm(tmp_path / "short.wav", clip[:4000], 16000))  # 0.25 s
     assert isinstance(t.segments, list)
-    t = run(model, write_pcm(tmp_path / "blip.wav", np.full(160, 0.2)))  # 10 ms
+    t = run(model, write_pcm(tmp_path / "blip.wav", np.full(160, 0.2), 16000))  # 10 ms
     assert t.segments == []
 
 
