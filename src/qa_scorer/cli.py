@@ -284,6 +284,52 @@ def eval_cmd(
         raise typer.Exit(EXIT_INPUT)
 
 
+@app.command("train")
+def train_cmd(
+    data: List[Path] = typer.Argument(..., help="Labelled utterances: JSONL ({text, speaker, label} per line) or CSV (text,label[,speaker])."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.json); a rubric names it with model: FILE."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name shown in evidence (default: the file name)."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Train only on this speaker's utterances: agent or customer."),
+    label_field: str = typer.Option("label", "--label-field", help="Which column / key holds the label."),
+    c: float = typer.Option(4.0, "--c", min=1e-4, max=1e4, help="Inverse regularisation strength."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.01, max=0.99, help="Default decision threshold stored in the model."),
+    folds: int = typer.Option(0, "--cv", min=0, max=20, help="Also report K-fold cross-validated precision / recall / F1."),
+) -> None:
+    """Train a text model (character n-gram logistic regression) from labelled utterances."""
+    import json
+
+    from qa_scorer.textmodel import cross_validate, fit, read_examples
+
+    if speaker not in (None, "agent", "customer"):
+        err.print("--speaker must be agent or customer")
+        raise typer.Exit(2)
+    try:
+        examples = read_examples(data, label_field=label_field)
+    except ValueError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(EXIT_LABELS)
+    if speaker:
+        examples = [e for e in examples if e.speaker in (None, speaker)]
+    if len({e.label for e in examples}) < 2:
+        err.print("training needs both positive and negative examples", markup=False)
+        raise typer.Exit(EXIT_LABELS)
+    model_name = name or out_path.stem
+    model = fit(examples, name=model_name, c=c, threshold=threshold, speaker=speaker,
+                training={"sources": [p.name for p in data]})
+    if folds:
+        cv = cross_validate(examples, folds=folds, threshold=threshold, c=c)
+        model["training"]["cv"] = cv
+        out.print(f"cross-validated ({folds} folds): precision {cv['precision']:.2f}, recall "
+                  f"{cv['recall']:.2f}, F1 {cv['f1']:.2f}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, indent=0), encoding="utf-8")
+    tmp.replace(out_path)
+    info = model["training"]
+    out.print(f"{out_path}: {info['examples']} examples ({info['positives']} positive), "
+              f"{len(model['weights'])} n-grams", markup=False)
+
+
 def main() -> None:
     app()
 

@@ -8,6 +8,7 @@ from typing import Optional
 from qa_scorer.models import Evidence, Status, Transcript
 from qa_scorer.normalize import NormText, normalize
 from qa_scorer.rubric.schema import Hit, Joined, Scope
+from qa_scorer.textmodel import TextModel, _sigmoid, features
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,31 @@ class Call:
         self._turns: dict[str, list[list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
         self._indices: dict[str, list[int]] = {}
+        self._grams: dict[tuple, set] = {}
+        self._probs: dict[tuple, float] = {}
+
+    def probability(self, model: TextModel, index: int) -> float:
+        """A text model's probability for one segment (cached; n-grams shared between models
+        with the same features)."""
+        key = (model.path, index)
+        p = self._probs.get(key)
+        if p is None:
+            spec = model.spec
+            gkey = (spec.ngram_min, spec.ngram_max, spec.context, spec.context_ngram_max, index)
+            grams = self._grams.get(gkey)
+            if grams is None:
+                previous = self.previous_other(index) if spec.context else ""
+                grams = self._grams[gkey] = features(self.segments[index].text, spec, previous)
+            p = self._probs[key] = _sigmoid(model.logit(grams))
+        return p
+
+    def previous_other(self, index: int) -> str:
+        """The last segment before ``index`` by the other speaker ('' when there is none)."""
+        who = self.segments[index].speaker
+        for j in range(index - 1, -1, -1):
+            if self.segments[j].speaker != who:
+                return self.segments[j].text
+        return ""
 
     def joined(self, indices: list[int]) -> Joined:
         """The normalised text of these segments joined for one regex pass (cached)."""

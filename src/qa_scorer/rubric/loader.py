@@ -115,6 +115,7 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
             line, col, keys = _locate(root, loc)
             problems.append(f"{path}:{line}:{col}: {_describe(err, keys)}")
         raise RubricError(problems) from None
+    rubric.path = path
     problems = []
     seen: dict[str, int] = {}
     for n, item in enumerate(rubric.items):

@@ -7,10 +7,10 @@ from typing import Annotated, Callable, Union
 from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome
-from qa_scorer.rubric.checks import conditional, hold, interruption, phrase, speech_rate
+from qa_scorer.rubric.checks import classifier, conditional, hold, interruption, phrase, speech_rate
 from qa_scorer.rubric.schema import ItemBase, RubricBase
 
-_MODULES = (phrase, conditional, interruption, hold, speech_rate)
+_MODULES = (phrase, classifier, conditional, interruption, hold, speech_rate)
 
 CHECKS: dict[type, Callable[[ItemBase, Call], Outcome]] = {m.Item: m.run for m in _MODULES}
 RULE_TYPES: list[str] = [m.Item.model_fields["type"].annotation.__args__[0] for m in _MODULES]
@@ -24,7 +24,6 @@ class Rubric(RubricBase):
     items: list[AnyItem] = Field(min_length=1)
     # Set by the loader: a hash of the rubric's text, so history keeps versions apart.
     version: str = ""
-    path: str = ""
 
     def compile(self) -> None:
         ctx = self.context()

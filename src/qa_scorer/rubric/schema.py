@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
@@ -72,6 +73,8 @@ class CompileContext:
     negators: list[str] = field(default_factory=lambda: list(DEFAULT_NEGATORS))
     false_negators: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[str] = field(default_factory=lambda: list(DEFAULT_HEDGES))
+    # The rubric file's folder: model files a rubric names are found relative to it.
+    base_dir: Optional[str] = None
 
 
 def _literal(word: str) -> str:
@@ -556,6 +559,11 @@ class RubricBase(Strict):
     false_negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
 
+    # Set by the loader: where the rubric file is (models it names are found beside it).
+    path: str = ""
+
     def context(self) -> CompileContext:
+        base = str(Path(self.path).parent) if self.path and not self.path.startswith("<") else None
         return CompileContext(lists=dict(self.lists), negators=list(self.negators),
-                              false_negators=list(self.false_negators), hedges=list(self.hedges))
+                              false_negators=list(self.false_negators), hedges=list(self.hedges),
+                              base_dir=base)

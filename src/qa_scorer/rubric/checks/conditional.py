@@ -6,23 +6,20 @@ Example: the customer reports a problem → the agent apologises within 4 of the
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, Strict, find_any
+from qa_scorer.rubric.detect import Detect, evidence
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Scope
 
 
-class Side(Strict):
+class Side(Detect):
+    """One side of the rule: a speaker, and a model and/or phrases (see ``detect.Detect``)."""
+
     speaker: Literal["agent", "customer"]
-    # One matcher, or several (a hit from any of them counts), each with its own exclusions.
-    match: Union[Match, list[Match]]
     scope: Optional[Scope] = None
-
-    @property
-    def matchers(self) -> list[Match]:
-        return self.match if isinstance(self.match, list) else [self.match]
 
 
 class Item(ItemBase):
@@ -35,11 +32,11 @@ class Item(ItemBase):
     lookback_turns: int = Field(default=0, ge=0)
 
     def compile(self, ctx: CompileContext) -> None:
-        for m in self.trigger.matchers + self.response.matchers:
-            m.compile(ctx)
+        self.trigger.compile_detect(ctx)
+        self.response.compile_detect(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
-        return [p for m in self.response.matchers for p in m.expanded_phrases(ctx)]
+        return self.response.detect_phrases(ctx)
 
 
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
@@ -51,39 +48,35 @@ def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     return [i for t in before + after for i in t]
 
 
+def _said(call: Call, found) -> str:
+    """The trigger's words: the matched (normalised) text, or the whole utterance the model judged."""
+    return found.hit.text if found.hit is not None else call.segments[found.index].text
+
+
 def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
         return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
-    triggers = []
-    seen = set()
-    for k, hit in find_any(item.trigger.matchers, call.joined(candidates), joined=True):
-        if k not in seen:  # the first hit in each segment
-            seen.add(k)
-            triggers.append((candidates[k], hit))
+    triggers = item.trigger.find(call, candidates, per_segment=True)
     if not triggers:
         return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
     who = item.response.speaker
-    for i, hit in triggers:
-        window = _window(item, call, i)
-        answers = find_any(item.response.matchers, call.joined(window), joined=True) if window else []
+    for trig in triggers:
+        window = _window(item, call, trig.index)
+        answers = item.response.find(call, window, first_only=True, per_segment=True) if window else []
         if answers:
-            k, answer = answers[0]
-            j = window[k]
-            ev = call.evidence(j, answer, note="response")
-            return Outcome(
-                "pass",
-                f"{quote(ev.text)} answered {quote(hit.text)}",
-                (call.evidence(i, hit, note="trigger"), ev),
-            )
-    i, hit = triggers[0]
-    window = [j for j in _window(item, call, i) if j > i]
-    ev = [call.evidence(i, hit, note="trigger")]
+            ev = evidence(call, answers[0], note="response")
+            tev = evidence(call, trig, note="trigger")
+            return Outcome("pass", f"{quote(ev.text)} answered {quote(_said(call, trig))}", (tev, ev))
+    trig = triggers[0]
+    tev = evidence(call, trig, note="trigger")
+    window = [j for j in _window(item, call, trig.index) if j > trig.index]
+    ev = [tev]
     if window:
         ev.append(call.evidence(window[0], note=f"no response in the {who}'s next {item.within_turns} turn(s)"))
     return Outcome(
         "fail",
-        f"the {item.trigger.speaker} said {quote(hit.text)} and the {who} did not respond as required "
+        f"the {item.trigger.speaker} said {quote(_said(call, trig))} and the {who} did not respond as required "
         f"within {item.within_turns} turn(s)",
         tuple(ev),
     )

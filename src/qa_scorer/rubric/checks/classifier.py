@@ -1,0 +1,68 @@
+"""``classifier``: a learned text model judges each of a speaker's utterances.
+
+The model (a shipped one by name, or a ``.json`` file beside the rubric, made with
+``qa-scorer train``) gives every utterance in scope a probability; an utterance counts when it
+reaches ``threshold`` (the model's own default when omitted) or when one of the optional phrase
+matchers in ``match`` finds it (model OR phrase). ``veto``, ``unless_hedged`` and
+``unless_question`` drop model judgments the way phrase rules drop hits. Required and reward
+items expect such an utterance; prohibited and fatal items expect none (``expect`` overrides).
+Evidence is the utterance and its probability.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from qa_scorer.rubric.call import Call, Outcome, quote
+from qa_scorer.rubric.detect import Detect, evidence
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Scope, SpeakerSel
+
+
+class Item(ItemBase, Detect):
+    type: Literal["classifier"]
+    speaker: SpeakerSel = "agent"
+    scope: Optional[Scope] = None
+    expect: Optional[Literal["present", "absent"]] = None
+    # With expect: present, how many different utterances must count.
+    min_count: int = Field(default=1, ge=1)
+
+    def compile(self, ctx: CompileContext) -> None:
+        self.compile_detect(ctx)
+
+    def phrases(self, ctx: CompileContext) -> list[str]:
+        return self.detect_phrases(ctx)
+
+    @property
+    def expects_present(self) -> bool:
+        if self.expect is not None:
+            return self.expect == "present"
+        return self.kind in ("required", "reward")
+
+
+def run(item: Item, call: Call) -> Outcome:
+    if item.scope:
+        where = item.scope.describe(item.speaker)
+    else:
+        where = "the call" if item.speaker == "any" else f"what the {item.speaker} said"
+    chosen = call.select(item.speaker, item.scope)
+    if chosen is None:
+        return Outcome("na", f"needs timings to find {where}; this transcript has none")
+    if not chosen:
+        return Outcome("na", f"nothing in {where}")
+    if item.expects_present:
+        found = item.find(call, chosen, first_only=item.min_count == 1)
+        if len({f.index for f in found}) >= item.min_count:
+            shown = tuple(evidence(call, f) for f in found[:3])
+            return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown)
+        window = (call.evidence(chosen[0], note=f"due in {where}"),)
+        if len(chosen) > 1:
+            window += (call.evidence(chosen[-1], note=f"end of {where}"),)
+        return Outcome("fail", f"not found in {where}", window)
+    found = item.find(call, chosen)
+    if found:
+        shown = tuple(evidence(call, f) for f in found)
+        said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
+        return Outcome("fail", f"said {said} in {where}", shown)
+    return Outcome("pass", f"nothing of the kind in {where}")

@@ -1,0 +1,144 @@
+"""What a rule listens for in one speaker's utterances: a learned model, phrases, or both.
+
+A :class:`Detect` names a text model (``model`` + ``threshold``) and/or phrase matchers
+(``match``); an utterance counts when the model's probability reaches the threshold OR a
+phrase matches (model OR phrase). Model judgments can be vetoed: by a ``veto`` matcher found in
+the utterance, by a hedge (``unless_hedged``: 预计 / 尽量 / 如果…) or a question
+(``unless_question``), the same exclusions phrase rules have. The ``classifier`` rule type and
+both sides of a ``conditional`` rule use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from qa_scorer.rubric.call import Call
+from qa_scorer.rubric.schema import CompileContext, Hit, Match, Strict, _alternation, find_any
+from qa_scorer.normalize import normalize_phrase
+from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
+
+
+# Utterances with fewer normalised characters than this are never judged by a model.
+MIN_CHARS = 2
+
+
+@dataclass(frozen=True)
+class Found:
+    """One utterance that counts: its segment, the matched words (None: the model's judgment of
+    the whole utterance) and the model's probability when the model found it."""
+
+    index: int
+    hit: Optional[Hit]
+    probability: Optional[float] = None
+    model: str = ""
+
+
+class Detect(Strict):
+    # A shipped model's name or a .json file beside the rubric; several: any of them counts.
+    model: Optional[Union[str, list[str]]] = None
+    threshold: Optional[float] = Field(default=None, gt=0, lt=1)
+    # One matcher, or several (a hit from any of them counts), each with its own exclusions.
+    match: Optional[Union[Match, list[Match]]] = None
+    veto: Optional[Union[Match, list[Match]]] = None
+    unless_hedged: bool = False
+    unless_question: bool = False
+
+    _models: list[TextModel] = PrivateAttr(default_factory=list)
+    _hedges = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _something(self):
+        if self.model is None and self.match is None:
+            raise ValueError("needs a 'model', a 'match', or both")
+        if self.model is None and (self.threshold is not None or self.veto is not None
+                                   or self.unless_hedged or self.unless_question):
+            raise ValueError("'threshold', 'veto', 'unless_hedged' and 'unless_question' apply to a 'model'")
+        return self
+
+    @property
+    def matchers(self) -> list[Match]:
+        if self.match is None:
+            return []
+        return self.match if isinstance(self.match, list) else [self.match]
+
+    @property
+    def vetoes(self) -> list[Match]:
+        if self.veto is None:
+            return []
+        return self.veto if isinstance(self.veto, list) else [self.veto]
+
+    def compile_detect(self, ctx: CompileContext) -> None:
+        for m in self.matchers + self.vetoes:
+            m.compile(ctx)
+        refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
+        if not refs and self.model is not None:
+            raise ValueError("'model' lists no model")
+        base = Path(ctx.base_dir) if ctx.base_dir else None
+        try:
+            self._models = [load_model(resolve(ref, base)) for ref in refs]
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        if self.unless_hedged:
+            self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
+
+    def detect_phrases(self, ctx: CompileContext) -> list[str]:
+        return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
+
+    @property
+    def text_models(self) -> list[TextModel]:
+        return self._models
+
+    def find(self, call: Call, indices: list[int], first_only: bool = False,
+             per_segment: bool = False) -> list[Found]:
+        """Utterances among ``indices`` that count, in order: every phrase hit (overlapping
+        ones shown once; only the first of each segment with ``per_segment``), and the
+        model's judgment of each utterance no phrase found. ``first_only`` stops the model at
+        its first positive utterance."""
+        phrase_hits = []
+        if self.matchers and indices:
+            for k, hit in find_any(self.matchers, call.joined(indices), joined=True):
+                phrase_hits.append(Found(indices[k], hit))
+        # stable: with per_segment, the first matcher's hit wins a tie, as it always has
+        phrase_hits.sort(key=(lambda f: (f.index, f.hit.start)) if per_segment
+                         else (lambda f: (f.index, f.hit.start, -f.hit.end)))
+        found: list[Found] = []
+        for f in phrase_hits:
+            if found and found[-1].index == f.index and (per_segment or f.hit.start < found[-1].hit.end):
+                continue
+            found.append(f)
+        said = {f.index for f in found}
+        for model in self._models:
+            cutoff = self.threshold if self.threshold is not None else model.threshold
+            for i in indices:
+                if i in said:
+                    continue
+                p = call.probability(model, i)
+                if p >= cutoff and not self._vetoed(call, i):
+                    found.append(Found(i, None, p, model.name))
+                    said.add(i)
+                    if first_only:
+                        break
+        found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
+        return found
+
+    def _vetoed(self, call: Call, i: int) -> bool:
+        norm = call.norms[i]
+        if len(norm.text) < MIN_CHARS:
+            return True  # a lone mark or emoji: nothing for a model to judge
+        if self._hedges is not None and self._hedges.search(norm.text):
+            return True
+        if self.unless_question:
+            seg = call.segments[i].text.rstrip()
+            if seg.endswith(("?", "？")) or norm.text.endswith(("吗", "么")):
+                return True
+        return any(m.matcher.find(norm) for m in self.vetoes)
+
+
+def evidence(call: Call, found: Found, note: str = ""):
+    """Evidence for one utterance that counted; a model's judgment carries its probability."""
+    judged = f"模型 {found.model} 判定 p={found.probability:.2f}" if found.probability is not None else ""
+    return call.evidence(found.index, found.hit, note=" · ".join(x for x in (note, judged) if x))
