@@ -1,0 +1,200 @@
+"""Accuracy of the default rubric against a QA reviewer, written to bench/RESULTS-accuracy.md.
+
+    .venv/bin/python bench/bench_accuracy.py [--rubric FILE] [--out FILE] [--mismatches]
+
+1. The real JD development set (needs ../shared/realchats/, not part of a clone): the shipped
+   models are trained on its training part only (bench/train_models.py); the figures that count
+   are on the held-out part. The training part's figures are printed too, marked as such: they
+   are not accuracy.
+2. Agreement between two reviewers who labelled the same sessions independently.
+3. The written labelled sets in tests/data/ and the sample transcripts (what the tests guard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_data as rd  # noqa: E402
+
+from qa_scorer.evaluation import compare, read_labels  # noqa: E402
+from qa_scorer.models import Transcript  # noqa: E402
+from qa_scorer.pipeline import score_transcript_files  # noqa: E402
+from qa_scorer.rubric.loader import load_rubric  # noqa: E402
+from qa_scorer.score import score_transcript  # noqa: E402
+
+RARE = ("banned_phrases", "false_promise", "customer_praise", "complaint_soothing")
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def cv_cards(rubric_path, folds: int = 5, cache: str | None = None) -> dict:
+    """Scorecards of the training part by session-level cross-validation: each fold is scored
+    with models trained on the other folds only (the held-out part is never read)."""
+    import tempfile
+
+    import qa_scorer.textmodel as tm
+    from train_models import train_all
+
+    sessions, labels = rd.sessions(), rd.labels()
+    ids = sorted(s for s in labels if s in sessions and not rd.held_out(s))
+    cards = {}
+    shipped = tm.BUILTIN_DIR
+    try:
+        for f in range(folds):
+            fold = {s for n, s in enumerate(ids) if n % folds == f}
+            with tempfile.TemporaryDirectory() as tmp:
+                where = Path(cache) / f"fold{f}" if cache else Path(tmp)
+                if not (cache and where.is_dir()):
+                    train_all(where, skip=fold, quiet=True)
+                tm.BUILTIN_DIR = where
+                rubric = load_rubric(rubric_path)
+                for sid in sorted(fold):
+                    cards[sid] = score_transcript(Transcript.model_validate(sessions[sid]), rubric)
+                tm.BUILTIN_DIR = shipped
+    finally:
+        tm.BUILTIN_DIR = shipped
+    return cards
+
+
+def real_set(rubric, part: str, mismatches: bool, cards: dict | None = None) -> tuple[list[str], dict]:
+    sessions, labels = rd.sessions(), rd.labels()
+    ids = sorted(s for s in labels if s in sessions and rd.held_out(s) == (part == "held-out"))
+    counts = {it: [0, 0, 0] for it in rd.ITEMS}
+    wrong: dict[str, list[str]] = {it: [] for it in rd.ITEMS}
+    for sid in ids:
+        card = cards[sid] if cards is not None else score_transcript(Transcript.model_validate(sessions[sid]), rubric)
+        gold = rd.item_status(labels[sid])
+        for it in rd.ITEMS:
+            want = rd.flagged(it, gold[it])
+            got = rd.flagged(it, card.item(it).status)
+            c = counts[it]
+            c[0] += want and got
+            c[1] += got and not want
+            c[2] += want and not got
+            if want != got:
+                wrong[it].append(f"{sid} ({'missed' if want else 'false flag'})")
+    lines = [f"| item | flagged | precision | recall | F1 | false flags / 100 calls |", "|---|---|---|---|---|---|"]
+    f1s = []
+    summary = {}
+    for it in rd.ITEMS:
+        tp, fp, fn = counts[it]
+        p, r, f = _prf(tp, fp, fn)
+        summary[it] = (tp + fn, p, r, f, fp)
+        if tp + fn >= 10:
+            f1s.append(f)
+        lines.append(f"| {it} | {tp + fn} | {p:.2f} | {r:.2f} | {f:.2f} | {100 * fp / max(1, len(ids)):.1f} |")
+    macro = sum(f1s) / len(f1s) if f1s else 0.0
+    lines.append(f"\n{len(ids)} sessions; macro F1 over items with ≥ 10 flagged calls: **{macro:.2f}**")
+    if mismatches:
+        for it in rd.ITEMS:
+            if wrong[it]:
+                lines.append(f"\n- {it}: " + ", ".join(wrong[it]))
+    return lines, {"macro": macro, "items": summary, "n": len(ids)}
+
+
+def _kappa(a: list[bool], b: list[bool]) -> float:
+    n = len(a)
+    if not n:
+        return 0.0
+    po = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    return (po - pe) / (1 - pe) if pe < 1 else 1.0
+
+
+def agreement() -> list[str]:
+    first, second = rd.labels(), rd.labels("labels-second.jsonl")
+    both = sorted(set(first) & set(second))
+    lines = [f"{len(both)} sessions labelled twice, independently (each reviewer saw only the guide and the conversation).",
+             "", "| judgment | positives (A / B) | agreement | Cohen's κ |", "|---|---|---|---|"]
+    for j in rd.JUDGMENTS:
+        a = [bool(first[s][j]) for s in both]
+        b = [bool(second[s][j]) for s in both]
+        agree = sum(x == y for x, y in zip(a, b)) / len(both)
+        lines.append(f"| {j} | {sum(a)} / {sum(b)} | {agree:.2f} | {_kappa(a, b):.2f} |")
+    lines += ["", "Item level (reviewer B's flags scored against reviewer A's, as the scorer is):", "",
+              "| item | flagged (A) | precision | recall | F1 |", "|---|---|---|---|---|"]
+    f1s = []
+    for it in rd.ITEMS:
+        tp = fp = fn = 0
+        for s in both:
+            want = rd.flagged(it, rd.item_status(first[s])[it])
+            got = rd.flagged(it, rd.item_status(second[s])[it])
+            tp += want and got
+            fp += got and not want
+            fn += want and not got
+        p, r, f = _prf(tp, fp, fn)
+        if tp + fn >= 10:
+            f1s.append(f)
+        lines.append(f"| {it} | {tp + fn} | {p:.2f} | {r:.2f} | {f:.2f} |")
+    if f1s:
+        lines.append(f"\nmacro F1 of reviewer B against reviewer A over items with ≥ 10 flagged calls: **{sum(f1s) / len(f1s):.2f}**")
+    return lines
+
+
+def written_sets(rubric) -> list[str]:
+    root = rd.ROOT
+    sets = {"samples": (root / "samples" / "transcripts", root / "samples" / "labels.csv"),
+            "sample-calls (source transcripts)": (root / "samples" / "calls" / "src", root / "samples" / "calls" / "labels.csv")}
+    for folder in sorted((root / "tests" / "data").glob("heldout*")):
+        sets[folder.name] = (folder, folder / "labels.csv")
+    items = [it.id for it in rubric.items]
+    lines = ["| set | calls | " + " | ".join(items) + " |", "|---|---|" + "---|" * len(items)]
+    for name, (folder, labels_path) in sets.items():
+        labels = read_labels(labels_path)
+        result = score_transcript_files([folder], rubric)
+        stats = compare(result.scorecards, labels)
+        cells = []
+        for it in items:
+            s = stats.get(it)
+            cells.append("–" if s is None or not s.positives and not s.fp else f"{s.f1:.2f} ({s.positives})")
+        lines.append(f"| {name} | {len(result.calls)} | " + " | ".join(cells) + " |")
+    lines.append("\nF1 of flagged calls per item (flagged calls in brackets; – : none flagged by either).")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rubric", default=None)
+    ap.add_argument("--out", default=str(rd.ROOT / "bench" / "RESULTS-accuracy.md"))
+    ap.add_argument("--cv-only", action="store_true",
+                    help="only the training part, by 5-fold cross-validation (for tuning; no file written)")
+    ap.add_argument("--cv-cache", default=None, help="keep the per-fold models in this folder and reuse them")
+    ap.add_argument("--mismatches", action="store_true", help="list the training-part sessions that disagree (never the held-out ones: they are not for tuning)")
+    args = ap.parse_args()
+    rubric = load_rubric(args.rubric)
+    t0 = time.time()
+    if args.cv_only:
+        rd.require()
+        lines, _ = real_set(rubric, "train", args.mismatches, cv_cards(args.rubric, cache=args.cv_cache))
+        print("training part, 5-fold cross-validation:\n" + "\n".join(lines))
+        return
+    doc = ["# Accuracy against a QA reviewer", "",
+           f"Rubric `{rubric.id}` version `{rubric.version}`; written by `bench/bench_accuracy.py`.", ""]
+    if rd.available():
+        held, info = real_set(rubric, "held-out", False)
+        train, _ = real_set(rubric, "train", args.mismatches, cv_cards(args.rubric, cache=args.cv_cache))
+        doc += ["## Real JD chats: held-out part (never trained or tuned on)", ""] + held
+        doc += ["", "## Real JD chats: training part, 5-fold cross-validation (models retrained per fold; "
+                "the rubric was tuned on these figures)", ""] + train
+        doc += ["", "## Two reviewers on the same sessions", ""] + agreement()
+        print("held-out:\n" + "\n".join(held))
+        print("training part:\n" + "\n".join(train))
+    else:
+        doc += [f"(../shared/realchats/ not found: the real-data sections were skipped)"]
+    doc += ["", "## Written labelled sets (tests/data) and samples", ""] + written_sets(rubric)
+    doc += ["", f"({time.time() - t0:.0f} s)"]
+    Path(args.out).write_text("\n".join(doc) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

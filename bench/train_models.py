@@ -1,0 +1,169 @@
+"""Train the text models the default rubric ships with, reproducibly.
+
+    .venv/bin/python bench/train_models.py            # writes src/qa_scorer/data/models/*.json
+
+Training data (read from ../shared/realchats/, never copied into the repository):
+- the *training part* of the real JD development set (``bench/real/labels.jsonl``; the held-out
+  part, see ``real_data.held_out``, is never read here): every utterance of the right speaker,
+  positive when the reviewer cited it as evidence for the judgment;
+- the agent replies of another JD slice, judged one by one (``bench/real/reply-labels.jsonl``),
+  for the agent-side models.
+The threshold stored in each model is chosen by 5-fold cross-validation on that same training
+data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_data as rd  # noqa: E402
+
+from qa_scorer.textmodel import BUILTIN_DIR, Example, FeatureSpec, fit, from_dict  # noqa: E402
+
+# name: (speaker, session judgment, reply judgment, which utterances, description)
+MODELS = {
+    "greeting": ("agent", "greeting", "greeting", "first", "坐席的开场问候 / 标准服务开场"),
+    "identity": ("agent", "identity_check", "identity", "all", "坐席核实客户身份、订单、商品或联系方式"),
+    "apology": ("agent", "apology", "apology", "all", "坐席致歉"),
+    "soothing": ("agent", "soothing", "soothing", "all", "坐席安抚客户情绪"),
+    "commitment": ("agent", "false_promise", "false_promise", "all", "坐席对不受其控制的结果作出无条件承诺"),
+    "rude": ("agent", "banned_phrase", "banned", "all", "坐席粗鲁、不耐烦、嘲讽、指责或推诿的措辞"),
+    "closing": ("agent", "closing", "closing", "last", "坐席的结束语：询问其他需要 / 致谢 / 祝福"),
+    "problem": ("customer", "apology_needed", None, "all", "客户反映问题、延误、差错或表达不满 / 着急"),
+    "praise": ("customer", "customer_praise", None, "all", "客户明确表扬坐席或服务"),
+    "complaint": ("customer", "complaint_intent", None, "all", "客户表示要投诉、差评、找领导、12315 等升级"),
+}
+RARE = {"commitment", "rude", "praise", "complaint"}
+# Models that also read the other speaker's utterance before (a bare "是的" answering "今晚能到吗").
+CONTEXT = set(filter(None, os.environ.get("QA_TRAIN_CONTEXT", "commitment").split(",")))
+C = float(os.environ.get("QA_TRAIN_C", "4"))
+
+
+def _runs(segments: list[dict]) -> list[list[int]]:
+    runs, prev = [], None
+    for i, s in enumerate(segments):
+        if s["speaker"] != prev:
+            runs.append([])
+            prev = s["speaker"]
+        runs[-1].append(i)
+    return runs
+
+
+def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset()) -> list[Example]:
+    speaker, key, _, which, _ = MODELS[name]
+    out = []
+    for sid in sorted(labels):
+        if rd.held_out(sid) or sid not in sessions or sid in skip:
+            continue
+        segs = sessions[sid]["segments"]
+        ev = set(labels[sid].get(key + "_ev") or [])
+        mine = [r for r in _runs(segs) if segs[r[0]]["speaker"] == speaker]
+        if which == "first":
+            mine = mine[:1]
+        elif which == "last":
+            mine = mine[-2:]
+        for run in mine:
+            for i in run:
+                prev = next((segs[j]["text"] for j in range(i - 1, -1, -1) if segs[j]["speaker"] != speaker), "")
+                out.append(Example(segs[i]["text"], i in ev, speaker, f"{sid}#{i}", prev))
+    return out
+
+
+def reply_examples(name: str) -> list[Example]:
+    key = MODELS[name][2]
+    path = rd.REAL / "reply-labels.jsonl"
+    if key is None or not path.exists():
+        return []
+    lines = (rd.SHARED / "jddc18-agent-replies.txt").read_text(encoding="utf-8").split("\n")
+    out = []
+    for row in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
+        pos = {int(k): v for k, v in row["positives"].items()}
+        for i in range(row["from"], row["to"] + 1):
+            if i < len(lines) and lines[i].strip():
+                out.append(Example(lines[i], key in pos.get(i, ()), "agent", f"reply#{i}"))
+    return out
+
+
+WRITTEN_KEYS = {"problem": "problem", "praise": "praise", "complaint": "complaint"}
+
+
+def written_examples(name: str) -> list[Example]:
+    """Customer utterances of the written sets in tests/data and samples/, judged one by one
+    (``bench/real/written-customer-labels.jsonl``: ids point at file#segment in this repository)."""
+    key = WRITTEN_KEYS.get(name)
+    path = rd.REAL / "written-customer-labels.jsonl"
+    if key is None or not path.exists():
+        return []
+    files: dict[str, list] = {}
+    out = []
+    for row in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
+        file, _, seg = row["id"].rpartition("#")
+        if file not in files:
+            files[file] = json.loads((rd.ROOT / file).read_text(encoding="utf-8"))["segments"]
+        out.append(Example(files[file][int(seg)]["text"], key in row["labels"], "customer", row["id"]))
+    return out
+
+
+def choose_threshold(examples: list[Example], rare: bool, **kw) -> tuple[float, dict]:
+    """F1-best threshold of 5-fold out-of-fold probabilities."""
+    probs = [0.0] * len(examples)
+    for f in range(5):
+        train = [e for n, e in enumerate(examples) if n % 5 != f]
+        if len({e.label for e in train}) < 2:
+            continue
+        m = from_dict(fit(train, name="cv", **kw))
+        for n, e in enumerate(examples):
+            if n % 5 == f:
+                probs[n] = m.probability(e.text, e.previous)
+    best = (0.0, 0.5, {})
+    for t in [x / 100 for x in range(20, 96, 5)]:
+        if rare and t < 0.5:
+            continue
+        tp = sum(p >= t and e.label for p, e in zip(probs, examples))
+        fp = sum(p >= t and not e.label for p, e in zip(probs, examples))
+        fn = sum(p < t and e.label for p, e in zip(probs, examples))
+        prec = tp / (tp + fp) if tp + fp else 1.0
+        rec = tp / (tp + fn) if tp + fn else 1.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        if f1 > best[0]:
+            best = (f1, t, {"threshold": t, "precision": round(prec, 3), "recall": round(rec, 3), "f1": round(f1, 3)})
+    return best[1], best[2]
+
+
+def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False) -> None:
+    """Train every model into ``out_dir``, leaving out the sessions in ``skip`` (and, always,
+    the held-out part)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sessions, labels = rd.sessions(), rd.labels()
+    for name, (speaker, key, rkey, which, desc) in MODELS.items():
+        spec = FeatureSpec(ngram_min=1, ngram_max=3, norm="l2", context=int(name in CONTEXT))
+        examples = session_examples(name, sessions, labels, skip) + reply_examples(name) + written_examples(name)
+        positives = sum(e.label for e in examples)
+        if positives < 3:
+            print(f"{name}: only {positives} positive example(s); not trained")
+            continue
+        kw = dict(spec=spec, c=C, min_df=2, max_features=6000)
+        threshold, cv = choose_threshold(examples, name in RARE, **kw)
+        model = fit(examples, name=name, speaker=speaker, description=desc, threshold=threshold,
+                    training={"data": "JD customer-service chats (JDDC 2018/2019, research use), "
+                                      "training part of the labelled dev set + labelled agent replies",
+                              "cv_out_of_fold": cv}, **kw)
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
+                        encoding="utf-8")
+        if not quiet:
+            print(f"{name:11s} {len(examples):6d} examples {model['training']['positives']:5d} positive  "
+                  f"threshold {threshold:.2f}  cv {cv}  {path.stat().st_size // 1024} KiB")
+
+
+def main(argv: list[str]) -> None:
+    rd.require()
+    train_all(Path(argv[0]) if argv else BUILTIN_DIR)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
