@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
@@ -42,25 +44,87 @@ def parse_transcript(data: Any, path: str | Path = "<memory>") -> Transcript:
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            msgs.append(f"{_json_path(loc)}: {err['msg']}")
+            where = (err.get("ctx") or {}).get("path")
+            if not isinstance(where, str):
+                loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+                where = _json_path(loc)
+            msgs.append(f"{where}: {err['msg']}")
         raise TranscriptError(path, "; ".join(msgs)) from None
+    except RecursionError:
+        raise TranscriptError(path, "$: nested too deeply to read") from None
+
+
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only when the text has one is the slower
+# search for lone surrogates run (a pair, as in emoji, decodes to one character and is fine).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# Far above any call's transcript (an hour of speech with word timings is a few MiB).
+MAX_TRANSCRIPT_BYTES = 64 * 1024 * 1024
+
+
+def decode_json(raw: bytes, path: str | Path = "<memory>") -> Any:
+    """Parse a JSON document. Anything wrong with it is a TranscriptError naming the file: not
+    UTF-8, invalid JSON (with line and column), a number with too many digits, nesting too deep
+    to parse, or a lone surrogate escape in a string (with its JSON path)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TranscriptError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise TranscriptError(path, "invalid JSON: nested too deeply to read") from None
+    except ValueError as exc:  # an integer with more digits than Python converts, ...
+        raise TranscriptError(path, f"invalid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise TranscriptError(path, f"{where}: text holds a lone surrogate (an unpaired \\ud800-\\udfff "
+                                        "escape), which is not valid Unicode")
+    return data
+
+
+def _lone_surrogate(data: Any) -> Optional[str]:
+    """JSON path of the first string (or key) holding a lone surrogate, else None."""
+    stack: list[tuple[Any, str]] = [(data, "$")]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            if not _valid_unicode(v):
+                return where
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if not _valid_unicode(k):
+                    return f"{where} (a key)"
+                stack.append((x, f"{where}.{k}"))
+        elif isinstance(v, list):
+            stack.extend((x, f"{where}[{i}]") for i, x in enumerate(v))
+    return None
+
+
+def _valid_unicode(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_transcript(path: str | Path) -> Transcript:
-    """Read one transcript v1 JSON file."""
+    """Read one transcript v1 JSON file. Every problem is a TranscriptError naming the file and,
+    where there is one, the JSON path."""
     p = Path(path)
     try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise TranscriptError(p, "not a regular file")
+        if st.st_size > MAX_TRANSCRIPT_BYTES:
+            raise TranscriptError(p, f"larger than {MAX_TRANSCRIPT_BYTES >> 20} MiB; not a transcript")
         raw = p.read_bytes()
     except OSError as exc:
         raise TranscriptError(p, f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise TranscriptError(p, f"not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise TranscriptError(p, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return parse_transcript(data, p)
+    return parse_transcript(decode_json(raw, p), p)
 
 
 def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:

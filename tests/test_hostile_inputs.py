@@ -1,0 +1,129 @@
+"""Hostile and broken inputs: nothing read or written outside its place, nothing a user keeps
+is lost, every bad input is a per-file error naming the file, and the rest of the batch is done.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_scorer.cli import app
+from qa_scorer.ingest import TranscriptError, load_transcript
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "transcripts"
+runner = CliRunner()
+
+
+GOOD = {"version": 1, "call_id": "good-1", "agent_id": "A1", "started_at": "2026-11-02T10:15:00+08:00",
+        "segments": [{"speaker": "agent", "text": "您好，很高兴为您服务，请问有什么可以帮您？", "start": 0.4, "end": 3.1},
+                     {"speaker": "customer", "text": "我买的洗衣机坏了。", "start": 3.6, "end": 5.2},
+                     {"speaker": "agent", "text": "非常抱歉，请问还有其他问题吗？感谢您的来电，再见。", "start": 5.6, "end": 9.0}]}
+
+
+def doc(**changes) -> dict:
+    d = json.loads(json.dumps(GOOD))
+    d.update(changes)
+    return d
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def score(*args: str):
+    return runner.invoke(app, ["score", *map(str, args), "-q"])
+
+
+# -- 4. numbers that are not finite -------------------------------------------------------------
+
+
+NAN_CASES = [
+    ('"words": [{"word": "您好", "start": NaN, "end": 0.5}]', "$.segments[0].words[0].start"),
+    ('"words": [{"word": "您好", "start": 0.1, "end": Infinity}]', "$.segments[0].words[0].end"),
+    ('"words": [{"word": "您好", "start": 0.1, "end": 0.5, "probability": NaN}]', "$.segments[0].words[0].probability"),
+    ('"start": -Infinity', "$.segments[0].start"),
+    ('"end": 1e999', "$.segments[0].end"),
+    ('"speaker_confidence": NaN', "$.segments[0].speaker_confidence"),
+]
+
+
+@pytest.mark.parametrize("field, where", NAN_CASES)
+def test_non_finite_numbers_are_refused_with_file_and_json_path(tmp_path: Path, field: str, where: str) -> None:
+    p = write_json(tmp_path / "nan.json", '{"version": 1, "call_id": "x", "segments": '
+                                          f'[{{"speaker": "agent", "text": "您好", {field}}}]}}')
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert str(p) in str(exc.value) and where in str(exc.value) and "finite" in str(exc.value)
+
+
+@pytest.mark.parametrize("raw, where", [
+    ('"metadata": {"asr": {"duration": NaN}}', "$.metadata.asr.duration"),
+    ('"extra": [1, {"x": Infinity}]', "$.extra[1].x"),
+])
+def test_non_finite_numbers_in_free_form_fields_are_refused(tmp_path: Path, raw: str, where: str) -> None:
+    p = write_json(tmp_path / "nan.json", f'{{"version": 1, "call_id": "x", "segments": [], {raw}}}')
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert where in str(exc.value)
+
+
+# -- 10. hostile JSON: one file, one error; the rest of the batch is done --------------------------
+
+
+HOSTILE_JSON = {
+    "lone-surrogate": '{"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "a\\ud800b"}]}',
+    "surrogate-key": '{"version": 1, "call_id": "x", "segments": [], "metadata": {"\\udfff": 1}}',
+    "5000-digit-int": '{"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "a", "start": '
+                      + "1" * 5000 + "}]}",
+    "5000-digit-float": '{"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "a", "start": '
+                        + "1" * 5000 + ".5}]}",
+    "nested-100000": '{"version": 1, "call_id": "x", "segments": [], "metadata": {"a": ' + "[" * 100000
+                     + "]" * 100000 + "}}",
+    "nested-900": '{"version": 1, "call_id": "x", "segments": [], "metadata": {"a": ' + "[" * 900 + "]" * 900 + "}}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_JSON))
+def test_hostile_json_is_a_per_file_error_and_the_batch_goes_on(tmp_path: Path, name: str) -> None:
+    inputs = tmp_path / "in"
+    write_json(inputs / "a.json", doc(call_id="before"))
+    bad = write_json(inputs / "b-bad.json", HOSTILE_JSON[name])
+    write_json(inputs / "c.json", doc(call_id="after"))
+    out = tmp_path / "out"
+    res = score(inputs, "--out", out)
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and str(bad) in res.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "before" in index and "after" in index
+
+
+# -- 13. quiet wrong results ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call_id", [" ", "\n", "a\nb", "a\rb", "tab\there", "\u3000"])
+def test_blank_or_line_breaking_call_ids_are_refused(tmp_path: Path, call_id: str) -> None:
+    p = write_json(tmp_path / "t.json", doc(call_id=call_id))
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert str(p) in str(exc.value) and "$.call_id" in str(exc.value)
+
+
+@pytest.mark.parametrize("started_at", ["yesterday", "2024-13-45", "11/02/2026", "2026-11-02T25:00"])
+def test_an_unparseable_started_at_is_refused(tmp_path: Path, started_at: str) -> None:
+    p = write_json(tmp_path / "t.json", doc(started_at=started_at))
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert str(p) in str(exc.value) and "$.started_at" in str(exc.value)
+
+
+@pytest.mark.parametrize("started_at", ["2026-11-02", "2026-11-02T10:15:00+08:00", "2026-11-02T02:15:00Z",
+                                        "2026-11-02 10:15", ""])
+def test_iso_dates_are_accepted(tmp_path: Path, started_at: str) -> None:
+    load_transcript(write_json(tmp_path / "t.json", doc(started_at=started_at)))
+
