@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest_reports import Call, calls, history  # noqa: F401 (fixtures)
 from qa_scorer.cli import app
 from qa_scorer.ingest import TranscriptError, load_transcript
+from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "transcripts"
@@ -73,6 +75,26 @@ def test_non_finite_numbers_in_free_form_fields_are_refused(tmp_path: Path, raw:
     assert where in str(exc.value)
 
 
+def test_the_history_never_holds_a_non_finite_number(tmp_path: Path, calls: dict[str, Call]) -> None:
+    c = calls["good"]
+    card = c.scorecard.model_copy(update={"score": float("nan")})
+    with History(tmp_path / "h.sqlite") as h:
+        with pytest.raises(ValueError, match="C20240506-001.*not a finite number"):
+            h.record(c.transcript, card)
+        items = [i.model_copy(update={"weight": float("inf")}) for i in c.scorecard.items]
+        with pytest.raises(ValueError, match="finite"):
+            h.record(c.transcript, c.scorecard.model_copy(update={"items": items}))
+        assert h.count() == 0
+
+
+def test_the_history_lists_a_call_it_cannot_read_back_and_returns_the_rest(history: History) -> None:
+    before = len(history.calls())
+    history._db.execute("UPDATE calls SET scorecard = '{\"score\": null}' WHERE call_id = 'C20240506-001'")
+    assert len(history.calls()) == before - 1
+    assert list(history.unreadable) == ["C20240506-001"]
+    assert "cannot be read back" in history.unreadable["C20240506-001"]
+
+
 # -- 10. hostile JSON: one file, one error; the rest of the batch is done --------------------------
 
 
@@ -126,4 +148,16 @@ def test_an_unparseable_started_at_is_refused(tmp_path: Path, started_at: str) -
                                         "2026-11-02 10:15", ""])
 def test_iso_dates_are_accepted(tmp_path: Path, started_at: str) -> None:
     load_transcript(write_json(tmp_path / "t.json", doc(started_at=started_at)))
+
+
+def test_calls_stored_before_these_checks_still_read_back(tmp_path: Path, calls: dict[str, Call]) -> None:
+    c = calls["good"]
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(c.transcript, c.scorecard)
+        (raw,) = h._db.execute("SELECT transcript FROM calls").fetchone()
+        old = json.loads(raw)
+        old.update(started_at="2024/05/06 morning", agent_id="A001\t")  # accepted by earlier versions
+        h._db.execute("UPDATE calls SET transcript = ?", (json.dumps(old),))
+        (stored,) = h.calls()
+        assert stored.transcript.started_at == "2024/05/06 morning" and not h.unreadable
 

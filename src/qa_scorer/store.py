@@ -12,6 +12,7 @@ mid-batch loses no call whose ``record`` returned.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import Scorecard, Transcript
+from qa_scorer.models import STORED, Scorecard, Transcript
 
 __all__ = [
     "CallRow",
@@ -191,10 +192,16 @@ def _as_text(d: Optional[date | str]) -> Optional[str]:
 
 
 class History:
-    """The SQLite history of scored calls. Use as a context manager, or call ``close()``."""
+    """The SQLite history of scored calls. Use as a context manager, or call ``close()``.
+
+    A stored call that can no longer be read back (a row damaged or written by something else)
+    is left out of what ``calls`` returns and listed in ``unreadable`` (call id → why), so one
+    bad row never hides the rest of the history.
+    """
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0):
         self.path = Path(path)
+        self.unreadable: dict[str, str] = {}
         if self.path.exists() and self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a history database")
         try:
@@ -294,11 +301,18 @@ class History:
     # -- writing ---------------------------------------------------------------------------
 
     def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None) -> None:
-        """Record one scored call in one transaction, replacing a result of the same rubric version."""
+        """Record one scored call in one transaction, replacing a result of the same rubric version.
+
+        Raises ValueError, naming the call, for a number that is not finite (the history never
+        holds NaN or Infinity).
+        """
         if transcript.call_id != scorecard.call_id:
             raise ValueError(
                 f"transcript {transcript.call_id!r} and scorecard {scorecard.call_id!r} are different calls"
             )
+        bad = _non_finite(transcript, scorecard)
+        if bad is not None:
+            raise ValueError(f"call {scorecard.call_id!r}: {bad} is not a finite number; not recorded")
         recorded = _now()
         day = call_date(scorecard.started_at or transcript.started_at, recorded)
         with self._errors("write to"), self._transaction() as db:
@@ -391,24 +405,26 @@ class History:
         where, params = self._where(since, until, agent, rubric_version, latest_only)
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT transcript, scorecard, recorded_at, call_date, iso_week, source FROM calls c"
-                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source"
+                f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 params,
             ).fetchall()
-        try:
-            return [
-                StoredCall(
-                    transcript=Transcript.model_validate_json(t),
-                    scorecard=Scorecard.model_validate_json(s),
+        out = []
+        for call_id, t, s, rec, d, w, src in rows:
+            try:
+                out.append(StoredCall(
+                    transcript=Transcript.model_validate_json(t, context=STORED),
+                    scorecard=Scorecard.model_validate_json(s, context=STORED),
                     recorded_at=rec,
                     call_date=date.fromisoformat(d),
                     week=w,
                     source=src,
-                )
-                for t, s, rec, d, w, src in rows
-            ]
-        except ValueError as exc:
-            raise StoreError(f"{self.path}: a stored call cannot be read back: {exc}") from exc
+                ))
+            except (ValueError, TypeError) as exc:
+                first = str(exc).strip().splitlines()
+                self.unreadable[str(call_id)] = (
+                    f"a stored call cannot be read back ({' '.join(first[:3])[:300]}); left out")
+        return out
 
     def call_rows(
         self,
@@ -473,6 +489,32 @@ class History:
         """Number of stored results (every rubric version counted)."""
         with self._errors("read"):
             return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+def _non_finite(transcript: Transcript, scorecard: Scorecard) -> Optional[str]:
+    """Where a number that is not finite sits in a call about to be recorded, or None.
+
+    The models refuse NaN and Infinity when they are built; this also catches values set
+    afterwards (an assignment or a ``model_copy`` is not validated)."""
+    def bad(x: Optional[float]) -> bool:
+        return x is not None and not math.isfinite(x)
+
+    for name in ("base", "score", "bonus", "duration"):
+        if bad(getattr(scorecard, name)):
+            return f"scorecard.{name}"
+    for i, it in enumerate(scorecard.items):
+        if bad(it.points) or bad(it.weight):
+            return f"scorecard.items[{i}] ({it.id}) points"
+        for n, ev in enumerate(it.evidence):
+            if bad(ev.start) or bad(ev.end):
+                return f"scorecard.items[{i}].evidence[{n}] time"
+    for k, seg in enumerate(transcript.segments):
+        if bad(seg.start) or bad(seg.end) or bad(seg.speaker_confidence):
+            return f"$.segments[{k}]"
+        for j, w in enumerate(seg.words or ()):
+            if bad(w.start) or bad(w.end) or bad(w.probability):
+                return f"$.segments[{k}].words[{j}]"
+    return None
 
 
 def _statements(sql: str) -> Sequence[str]:
