@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest_reports import Call, calls, history  # noqa: F401 (fixtures)
+from audio_helpers import write_pcm
+from conftest_reports import Call, calls, history, write_wav  # noqa: F401 (fixtures)
 from qa_scorer.cli import app
-from qa_scorer.ingest import TranscriptError, load_transcript
+from qa_scorer.ingest import TranscriptError, discover_inputs, load_transcript
 from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,19 @@ def write_json(path: Path, data) -> Path:
 
 def score(*args: str):
     return runner.invoke(app, ["score", *map(str, args), "-q"])
+
+
+# -- 2. recording symlinks ----------------------------------------------------------------------
+
+
+def test_a_symlinked_recording_found_in_a_folder_must_stay_inside_it(tmp_path: Path) -> None:
+    write_wav(tmp_path / "outside.wav", seconds=1)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "leak.wav").symlink_to(Path("..") / "outside.wav")
+    inputs_found, errors = discover_inputs([inputs])
+    assert inputs_found == []
+    assert [Path(e.path).name for e in errors] == ["leak.wav"] and "outside the input folder" in errors[0].message
 
 
 # -- 4. numbers that are not finite -------------------------------------------------------------
@@ -93,6 +108,18 @@ def test_the_history_lists_a_call_it_cannot_read_back_and_returns_the_rest(histo
     assert len(history.calls()) == before - 1
     assert list(history.unreadable) == ["C20240506-001"]
     assert "cannot be read back" in history.unreadable["C20240506-001"]
+
+
+# -- 5. one call, two inputs --------------------------------------------------------------------
+
+
+def test_two_manifest_rows_for_one_recording_name_both_lines(tmp_path: Path) -> None:
+    write_pcm(tmp_path / "x.wav", np.zeros(800), 8000)
+    m = tmp_path / "m.csv"
+    m.write_text("call_id,agent_id,audio\nC-1,A1,x.wav\nC-2,A2,./x.wav\n", encoding="utf-8")
+    inputs, errors = discover_inputs([], manifest=m)
+    assert [i.call_id for i in inputs] == ["C-1"]
+    assert len(errors) == 1 and errors[0].path == f"{m}:3" and "line 2" in errors[0].message
 
 
 # -- 10. hostile JSON: one file, one error; the rest of the batch is done --------------------------
@@ -160,4 +187,23 @@ def test_calls_stored_before_these_checks_still_read_back(tmp_path: Path, calls:
         h._db.execute("UPDATE calls SET transcript = ?", (json.dumps(old),))
         (stored,) = h.calls()
         assert stored.transcript.started_at == "2024/05/06 morning" and not h.unreadable
+
+
+def test_manifest_mistakes_in_ids_dates_and_quotes_name_the_line(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        write_pcm(tmp_path / f"{name}.wav", np.zeros(800), 8000)
+    m = tmp_path / "m.csv"
+    m.write_text('call_id,agent_id,audio,started_at\n'
+                 'C-1,A1,a.wav,2026-11-02\n'
+                 '"C\n2",A1,b.wav,\n'
+                 'C-3,A1,c.wav,someday\n'
+                 'C-4,"A\x001",c.wav,\n'
+                 'C-5,"A1,d.wav,\n'
+                 'C-6,A1,d.wav,\n', encoding="utf-8")
+    inputs, errors = discover_inputs([], manifest=m)
+    assert [i.call_id for i in inputs] == ["C-1"]
+    by_line = {e.path.rsplit(":", 1)[1]: e.message for e in errors}
+    assert "line break" in by_line["3"] and "started_at" in by_line["5"] and "agent_id" in by_line["6"]
+    assert "unbalanced quote" in by_line["7"] and "never closed" in by_line["7"]
+    assert all(e.path.startswith(str(m)) for e in errors)
 
