@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from audio_helpers import write_pcm
 from conftest_reports import Call, calls, history, write_wav  # noqa: F401 (fixtures)
 from qa_scorer.cli import app
-from qa_scorer.ingest import TranscriptError, discover_inputs, load_transcript
+from qa_scorer.ingest import TranscriptError, decode_audio, discover_inputs, load_transcript
 from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +150,24 @@ def test_hostile_json_is_a_per_file_error_and_the_batch_goes_on(tmp_path: Path, 
     assert "Traceback" not in res.output and str(bad) in res.output
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "before" in index and "after" in index
+
+
+# -- 12. recordings with more than two channels -------------------------------------------------
+
+
+def _dominant_hz(x: np.ndarray, sr: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.fft.rfftfreq(len(x), 1 / sr)[int(np.argmax(spectrum))])
+
+
+def test_a_six_channel_wav_is_decoded_as_its_first_two_channels(tmp_path: Path) -> None:
+    t = np.arange(8000 * 2) / 8000
+    six = np.stack([0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t) for i in range(6)])
+    channels = decode_audio(write_pcm(tmp_path / "six.wav", six, 8000))
+    assert len(channels) == 2
+    assert all(abs(len(c) / 16000 - 2.0) < 0.01 for c in channels)  # not six times too long
+    assert [round(_dominant_hz(c)) for c in channels] == [200, 300]
+    assert all(0.25 < float(np.abs(c).max()) < 0.35 for c in channels)  # scaled like the others
 
 
 # -- 13. quiet wrong results ---------------------------------------------------------------------

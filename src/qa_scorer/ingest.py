@@ -494,7 +494,8 @@ def probe_duration(path: str | Path) -> Optional[float]:
 def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
     """Decode a recording into one float32 array per channel (mono: one, stereo: two), at ``sr`` Hz.
 
-    Recordings with more than two channels keep their first two. Raises AudioError naming the
+    Recordings with more than two channels keep their first two (the left/right pair; see
+    ``audio_channels`` for how many the file has). Raises AudioError naming the
     file for anything unusable: missing, empty, corrupt, not audio, or without samples.
     """
     import av  # PyAV, bundled FFmpeg: wav (PCM, mu-law, A-law), mp3, m4a, flac, ogg, ...
@@ -513,23 +514,17 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
                 raise AudioError(p, "no audio stream in file")
             stream = container.streams.audio[0]
             n_in = stream.codec_context.channels or 1
-            layout = "mono" if n_in == 1 else "stereo"
+            # More than two channels: resample every channel in the file's own layout (planar
+            # float, so samples of different channels are never interleaved into one), then keep
+            # the first two, the left/right pair (front left/right of 5.1).
+            layout = "mono" if n_in == 1 else "stereo" if n_in == 2 else stream.layout
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
-            if n_in > 2:
-                resampler = None  # take the first two channels by hand, then resample each
             for frame in container.decode(stream):
                 frame.pts = None
-                if resampler is None:
-                    chunks.append(frame.to_ndarray()[:2].astype(np.float32))
-                    continue
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            if resampler is not None:
-                for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray())
-            elif chunks:
-                native = stream.codec_context.sample_rate or sr
-                chunks = [_resample(np.concatenate(chunks, axis=1), native, sr)]
+                    chunks.append(out.to_ndarray()[:2])
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray()[:2])
     except AudioError:
         raise
     except av.error.FFmpegError as exc:
@@ -545,11 +540,12 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
     return [np.ascontiguousarray(ch) for ch in data]
 
 
-def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Linear-interpolation resampling of (channels, samples); only for > 2-channel files."""
-    if rate_in == rate_out:
-        return data
-    n_out = int(round(data.shape[1] * rate_out / rate_in))
-    x_out = np.arange(n_out) * (rate_in / rate_out)
-    x_in = np.arange(data.shape[1])
-    return np.stack([np.interp(x_out, x_in, ch) for ch in data]).astype(np.float32)
+def audio_channels(path: str | Path) -> Optional[int]:
+    """How many channels the recording's first audio stream has (from its header); None if unknown."""
+    import av
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            return container.streams.audio[0].codec_context.channels or None
+    except Exception:  # noqa: BLE001 - best effort, like probe_duration
+        return None

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qa_scorer import diarize
 from qa_scorer.asr_models import ModelError, list_models, model_identity, resolve_model
-from qa_scorer.ingest import (AudioError, CallInput, TranscriptError, decode_audio, load_transcript,
-                              probe_duration)
+from qa_scorer.ingest import (AudioError, CallInput, TranscriptError, audio_channels, decode_audio,
+                              load_transcript, probe_duration)
 from qa_scorer.models import InputError, Segment, Transcript, Word
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
 SR = 16000
 # Bump when splitting, guarding or role logic changes what a transcript holds: old cache entries
 # then stop matching.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -477,6 +477,10 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             roles["note"] += ("; both channels carry the same signal" if requested != "mono"
                               else "; mixed to mono as requested")
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
+    n_in = audio_channels(inp.path) if inp.path else None
+    if n_in and n_in > 2:
+        roles["note"] = (roles.get("note", "") + "; " if roles.get("note") else "") + (
+            f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
     asr = {
         "engine": "faster-whisper",
         "model": options.model,
@@ -485,6 +489,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
         "language": options.language,
         "vad": options.vad,
         "channels": len(channels),
+        **({"channels_in_file": n_in} if n_in and n_in > 2 else {}),
         "duration": duration,
         "dropped": dropped_total,
         "pipeline_version": PIPELINE_VERSION,
