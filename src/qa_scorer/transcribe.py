@@ -263,6 +263,15 @@ def _guard_words(words: list[Word], max_repeats: int) -> list[Word]:
     return kept if any(_norm(w.word) for w in kept) else []
 
 
+def _echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
+    """True when a segment's whole text is a piece of the initial prompt (4 characters or more):
+    on noise or hiss Whisper may read its own prompt back (录音，使用简体中文。)."""
+    if not words or not prompt:
+        return False
+    said = "".join(_norm(w.word) for w in words)
+    return len(said) >= 4 and said in _norm(to_simplified(prompt))
+
+
 def _segment_words(seg, options: TranscribeOptions, dropped: dict, duration: float,
                    offset: float) -> Optional[list[Word]]:
     """A decoded segment's words (simplified, times shifted by ``offset``); None if it is dropped."""
@@ -318,6 +327,8 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions,
             dropped["loop_retries"] += 1
             seg_words = retried
         kept = _guard_words(seg_words, options.max_repeats)
+        if _echoes_prompt(kept, options.initial_prompt):
+            kept = []
         dropped["hallucination_words"] += len(seg_words) - len(kept)
         words.extend(kept)
     utts = _split_utterances(words, regions, split_pause)
