@@ -173,6 +173,46 @@ def test_a_six_channel_wav_is_decoded_as_its_first_two_channels(tmp_path: Path) 
 # -- 13. quiet wrong results ---------------------------------------------------------------------
 
 
+def test_an_empty_transcript_is_flagged_no_speech_not_a_silent_100(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_json(inputs / "empty.json", doc(call_id="empty", segments=[]))
+    write_json(inputs / "blank.json", doc(call_id="blank", segments=[{"speaker": "agent", "text": " 。"}]))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(out), "--json", str(tmp_path / "all.json")])
+    assert res.exit_code == 0, res.output
+    assert "no speech" in res.output and "无有效语音" in res.output
+    for card in json.loads((tmp_path / "all.json").read_text(encoding="utf-8")):
+        assert card["no_speech"] is True
+        assert {i["status"] for i in card["items"]} == {"na"}
+        page = (out / "calls" / f"{card['call_id']}.html").read_text(encoding="utf-8")
+        assert 'id="no-speech-banner"' in page and "无有效语音" in page
+    assert "无有效语音" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_normal_call_is_not_flagged_no_speech(tmp_path: Path) -> None:
+    write_json(tmp_path / "in" / "ok.json", doc())
+    res = runner.invoke(app, ["score", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                              "--json", str(tmp_path / "all.json"), "-q"])
+    assert res.exit_code == 0
+    assert json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))[0]["no_speech"] is False
+    assert 'id="no-speech-banner"' not in (tmp_path / "out" / "calls" / "good-1.html").read_text(encoding="utf-8")
+
+
+def test_silent_and_tone_only_recordings_are_flagged_no_speech(tmp_path: Path) -> None:
+    t = np.arange(16000 * 6) / 16000
+    (tmp_path / "in").mkdir()
+    write_pcm(tmp_path / "in" / "silence.wav", np.zeros((2, 16000 * 6)), 16000)
+    write_pcm(tmp_path / "in" / "tone.wav", np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2), 16000)
+    res = runner.invoke(app, ["score", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                              "--json", str(tmp_path / "all.json"), "-q", "--workers", "1", "--threads", "2"])
+    assert res.exit_code == 0, res.output
+    cards = {c["call_id"]: c for c in json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))}
+    assert set(cards) == {"silence", "tone"}
+    for card in cards.values():
+        assert card["no_speech"] is True and {i["status"] for i in card["items"]} == {"na"}
+    assert "无有效语音" in res.output
+
+
 @pytest.mark.parametrize("call_id", [" ", "\n", "a\nb", "a\rb", "tab\there", "\u3000"])
 def test_blank_or_line_breaking_call_ids_are_refused(tmp_path: Path, call_id: str) -> None:
     p = write_json(tmp_path / "t.json", doc(call_id=call_id))

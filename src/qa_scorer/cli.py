@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 EXIT_INPUT, EXIT_RUBRIC, EXIT_STORE, EXIT_LABELS = 1, 3, 4, 5
@@ -51,9 +52,21 @@ def _summary(cards) -> None:
         table.add_column(col, justify="right" if col in ("score", "bonus") else "left")
     for c in cards:
         failed = ", ".join(i.id for i in c.items if i.status == "fail" and i.kind != "reward")
-        table.add_row(c.call_id, c.agent_id, f"{c.score:g}", f"{c.bonus:g}",
+        if c.no_speech:
+            failed = "[yellow]no speech 无有效语音: nothing judged[/]"
+        table.add_row(escape(c.call_id), escape(c.agent_id), f"{c.score:g}", f"{c.bonus:g}",
                       "[bold red]FATAL[/]" if c.fatal else "", failed)
     out.print(table)
+    _no_speech_warning(cards)
+
+
+def _no_speech_warning(cards) -> None:
+    silent = [c.call_id for c in cards if c.no_speech]
+    if silent:
+        err.print(f"[bold yellow]warning:[/] {len(silent)} call(s) without speech (无有效语音), every item n/a, "
+                  "the score says nothing about the agent:")
+        for call_id in silent:
+            err.print(f"  {call_id}", markup=False, highlight=False)
 
 
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
@@ -120,7 +133,9 @@ def score(
         _summary(result.scorecards)
         where = f"{out_dir}/index.html" if result.rendered else f"{out_dir}/scorecards/"
         out.print(f"{len(result.calls)} scorecard(s) in {where}; history {result.db}"
-                  + (f"; JSON list {json_path}" if json_path else ""))
+                  + (f"; JSON list {json_path}" if json_path else ""), markup=False, highlight=False)
+    else:
+        _no_speech_warning(result.scorecards)
     _report_errors(result.errors)
     if result.errors:
         raise typer.Exit(EXIT_INPUT)

@@ -256,6 +256,9 @@ class Scorecard(BaseModel):
     score: float
     bonus: float = 0
     fatal: bool = False
+    # True when the call has no speech to judge (no segment with any words): every item is
+    # na and the score is the base, which says nothing about the agent. 无有效语音.
+    no_speech: bool = False
     items: list[ItemResult]
 
     def item(self, item_id: str) -> ItemResult:

@@ -809,7 +809,7 @@ def _row(call: StoredCall, href: str, agent_href: Optional[str]) -> dict:
     failed = [it for it in sc.items if _failed(it)]
     return {
         "call_id": sc.call_id, "agent": sc.agent_id, "date": call.call_date.isoformat(),
-        "score": sc.score, "bonus": sc.bonus, "fatal": sc.fatal,
+        "score": sc.score, "bonus": sc.bonus, "fatal": sc.fatal, "no_speech": sc.no_speech,
         "failed": [_item_label(it) for it in failed], "failed_ids": [it.id for it in failed],
         "rewards": [_item_label(it) for it in sc.items if it.kind in REWARD_KINDS and it.status == "pass"],
         "href": href, "agent_href": agent_href,
@@ -1025,6 +1025,7 @@ def render_reports(
             "mean": mean(scores) if scores else None, "median": median(scores) if scores else None,
             "fatal": sum(c.scorecard.fatal for c in calls),
             "flagged": sum(1 for c in calls if any(_failed(it) for it in c.scorecard.items)),
+            "no_speech": sum(1 for c in calls if c.scorecard.no_speech),
         },
         agent_links=[(a, _href("agents", safe_name(a), "index.html")) for a in sorted(by_agent)],
     )
