@@ -5,6 +5,11 @@ is lost, every bad input is a per-file error naming the file, and the rest of th
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,7 @@ from audio_helpers import write_pcm
 from conftest_reports import Call, calls, history, write_wav  # noqa: F401 (fixtures)
 from qa_scorer.cli import app
 from qa_scorer.ingest import TranscriptError, decode_audio, discover_inputs, load_transcript
+from qa_scorer.outputs import temp_path
 from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +126,58 @@ def test_two_manifest_rows_for_one_recording_name_both_lines(tmp_path: Path) -> 
     inputs, errors = discover_inputs([], manifest=m)
     assert [i.call_id for i in inputs] == ["C-1"]
     assert len(errors) == 1 and errors[0].path == f"{m}:3" and "line 2" in errors[0].message
+
+
+# -- 6 and 11. atomic output files; runs sharing one folder -------------------------------------
+
+
+def test_a_killed_json_rewrite_leaves_the_previous_good_file(tmp_path: Path) -> None:
+    target = tmp_path / "all.json"
+    script = (
+        "import sys, itertools\n"
+        "from qa_scorer.pipeline import write_json\n"
+        "from qa_scorer.models import Scorecard\n"
+        "card = Scorecard(call_id='c', agent_id='a', rubric_id='r', rubric_version='v', score=90, items=[])\n"
+        "for n in itertools.count(1):\n"
+        "    write_json([card] * (20000 + n % 7), sys.argv[1])\n"
+    )
+    for delay in (0.9, 1.3, 1.7):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(target)])
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():
+            data = json.loads(target.read_text(encoding="utf-8"))  # never empty or truncated
+            assert len(data) >= 20000
+    assert target.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name != target.name and not p.name.endswith(".tmp")]
+
+
+def test_temporary_names_are_unique_per_process_and_write(tmp_path: Path) -> None:
+    names = {temp_path(tmp_path / "index.html").name for _ in range(50)}
+    assert len(names) == 50 and all(f".{os.getpid()}." in n for n in names)
+
+
+def test_two_runs_sharing_one_out_both_finish_and_the_index_is_complete(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    batches = []
+    for b in range(2):
+        folder = tmp_path / f"in{b}"
+        for i in range(15):
+            write_json(folder / f"{i}.json", doc(call_id=f"b{b}-{i:02d}", agent_id=f"A{i % 3}"))
+        batches.append(folder)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    procs = [subprocess.Popen([sys.executable, "-m", "qa_scorer", "score", str(f), "--out", str(out), "-q"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for f in batches]
+    for p in procs:
+        output = p.communicate(timeout=300)[0].decode()
+        assert p.returncode == 0, output
+        assert "Traceback" not in output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for b in range(2):
+        for i in range(15):
+            assert f"b{b}-{i:02d}" in index
+    assert not list(out.rglob("*.tmp"))
 
 
 # -- 10. hostile JSON: one file, one error; the rest of the batch is done --------------------------

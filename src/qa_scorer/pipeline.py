@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Optional
 
 from qa_scorer.ingest import TranscriptError, find_transcripts, load_transcript
 from qa_scorer.models import InputError, Scorecard, Transcript
+from qa_scorer.outputs import atomic_write_text
 from qa_scorer.rubric.registry import Rubric
 from qa_scorer.score import score_transcript
 
@@ -70,23 +71,18 @@ def file_stem(call_id: str) -> str:
 
 
 def write_json(cards: list[Scorecard], path: Path) -> None:
-    """All scorecards as one JSON list."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """All scorecards as one JSON list (atomically: a killed run leaves the previous file)."""
     data = [c.model_dump(mode="json") for c in cards]
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def write_call_files(call: ScoredCall, out_dir: Path) -> None:
     """The call's scorecard under scorecards/ and its transcript under transcripts/ (for hand
-    correction and re-scoring)."""
+    correction and re-scoring), each written atomically."""
     stem = file_stem(call.scorecard.call_id)
     for folder, record in (("scorecards", call.scorecard), ("transcripts", call.transcript)):
         path = Path(out_dir) / folder / f"{stem}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(record.model_dump_json(indent=1, exclude_none=folder == "transcripts"), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, record.model_dump_json(indent=1, exclude_none=folder == "transcripts"))
 
 
 def score_batch(
@@ -189,8 +185,7 @@ def transcribe_only(
     written = []
     for _, transcript in pairs:
         path = out_dir / f"{file_stem(transcript.call_id)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(transcript.model_dump_json(indent=1, exclude_none=True), encoding="utf-8")
+        atomic_write_text(path, transcript.model_dump_json(indent=1, exclude_none=True))
         written.append(path)
     return written, errors + more
 

@@ -14,6 +14,9 @@ Layout of ``out_dir``::
     agents/<agent>/index.html  one agent's own calls, trend, what to say instead
     agents/<agent>/calls/      that agent's scorecards (no link to anyone else's data)
     agent-bundles/<agent>/     with agent_bundles=True: the agent folder with its audio inside
+
+Every file is written atomically (a temporary name unique to the process, then
+``os.replace``), and runs sharing ``out_dir`` render one after the other.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from qa_scorer.models import Evidence, ItemResult, Segment
+from qa_scorer.outputs import atomic_copy, atomic_open, atomic_write_text, output_lock
 from qa_scorer.store import History, StoredCall
 
 __all__ = ["RenderSummary", "export_csv", "render_call", "render_reports", "safe_name"]
@@ -157,11 +162,9 @@ def _macro(name: str, *args: object) -> Markup:
 
 def _write(path: Path, template: str, **context: object) -> None:
     html = _env().get_template(template).render(generated=_GENERATED.value, **context)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write a new file and rename it over the old one: a page hard-linked elsewhere keeps its content.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    # Write a new file and rename it over the old one: a killed process leaves the old page, a
+    # page hard-linked elsewhere keeps its content, and a link planted at the path is replaced.
+    atomic_write_text(path, html)
 
 
 class _Generated:
@@ -501,32 +504,24 @@ def _audio_source(call: StoredCall) -> Optional[Path]:
 
 
 def _copy(src: Path, dst: Path) -> bool:
-    """Copy (or hard-link) src to dst unless an identical-looking file is there. True if written."""
+    """Put the recording ``src`` at ``dst`` unless that copy is already there. True if written.
+    A link or anything but a regular file at ``dst`` is replaced, never written through."""
+    src = Path(os.path.realpath(src))
     try:
         st = src.stat()
-        if dst.exists():
-            dt = dst.stat()
-            if dt.st_size == st.st_size and (dt.st_ino == st.st_ino or int(dt.st_mtime) >= int(st.st_mtime)):
-                return False
-            dst.unlink()
+        dt = os.lstat(dst)
+        if stat.S_ISREG(dt.st_mode) and dt.st_size == st.st_size and (
+                dt.st_ino == st.st_ino or int(dt.st_mtime) >= int(st.st_mtime)):
+            return False
     except OSError:
         pass
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    atomic_copy(src, dst)
     return True
 
 
 def _link(src: Path, dst: Path) -> None:
     """Hard-link src to dst (same bytes, no extra disk), copying where links are not supported."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    atomic_copy(src, dst)
 
 
 def render_call(
@@ -963,12 +958,19 @@ def render_reports(
     """Render every page for the calls of the history matching the filters into ``out_dir``.
 
     Scorecards are rendered in ``workers`` processes (default: one per CPU, up to 8, for
-    batches of 400 calls or more).
+    batches of 400 calls or more). Runs sharing ``out_dir`` take turns (a lock in the folder)
+    and each reads the history once it holds the folder, so the last one to finish renders
+    every call recorded by then.
     """
+    out_dir = Path(out_dir)
+    with output_lock(out_dir):
+        return _render_reports(history, out_dir, since, until, agent, agent_bundles, workers)
+
+
+def _render_reports(history: History, out_dir: Path, since, until, agent, agent_bundles: bool,
+                    workers: Optional[int]) -> RenderSummary:
     t0 = time.perf_counter()
     _stamp()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = RenderSummary(out_dir=out_dir)
     calls = history.calls(since, until, agent)
     filters = _describe(since, until, agent)
@@ -1144,7 +1146,7 @@ def export_csv(
     written = []
     for name, (header, rows) in tables.items():
         path = out_dir / f"{name}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as f:
+        with atomic_open(path, "w", encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f)
             w.writerow([_cell(h) for h in header])
             for row in rows:

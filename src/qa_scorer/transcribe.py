@@ -28,6 +28,7 @@ from qa_scorer.asr_models import ModelError, list_models, model_identity, resolv
 from qa_scorer.ingest import (AudioError, CallInput, TranscriptError, audio_channels, decode_audio,
                               load_transcript, probe_duration)
 from qa_scorer.models import InputError, Segment, Transcript, Word
+from qa_scorer.outputs import atomic_write_text
 
 __all__ = [
     "TranscribeOptions", "transcribe_call", "transcribe_batch", "list_models", "resolve_model",
@@ -547,9 +548,7 @@ def _restamp(t: Transcript, inp: CallInput) -> Transcript:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 _WORKER: dict[str, Any] = {}
