@@ -20,7 +20,8 @@ from audio_helpers import write_pcm
 from conftest_reports import Call, calls, history, write_wav  # noqa: F401 (fixtures)
 from qa_scorer.cli import app
 from qa_scorer.ingest import TranscriptError, decode_audio, discover_inputs, load_transcript
-from qa_scorer.outputs import temp_path
+from qa_scorer.outputs import MANIFEST_NAME, temp_path
+from qa_scorer.render import render_reports, safe_name
 from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,42 @@ def test_a_symlinked_recording_found_in_a_folder_must_stay_inside_it(tmp_path: P
     inputs_found, errors = discover_inputs([inputs])
     assert inputs_found == []
     assert [Path(e.path).name for e in errors] == ["leak.wav"] and "outside the input folder" in errors[0].message
+
+
+# -- 3. files a user keeps in --out -------------------------------------------------------------
+
+
+def test_files_a_user_keeps_in_out_survive_the_next_score(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = sorted(SAMPLES.glob("*.json"))[:3]
+    assert score(*first, "--out", out).exit_code == 0
+    mine = {out / "audio" / "recording-0001.wav": b"RIFF mine", out / "agents" / "notes" / "todo.txt": b"todo",
+            out / "calls" / "mine.html": b"<p>mine</p>", out / "agents" / safe_name("A1001") / "notes.txt": b"x"}
+    for path, data in mine.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    for _ in range(2):
+        assert score(sorted(SAMPLES.glob("*.json"))[3], "--out", out).exit_code == 0
+        assert runner.invoke(app, ["report", "--out", str(out), "--agent-bundles"]).exit_code == 0
+    for path, data in mine.items():
+        assert path.read_bytes() == data, path
+    owned = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
+    assert "calls/mine.html" not in owned and "index.html" in owned
+    assert all((out / f).is_file() for f in owned)
+
+
+def test_pruning_removes_only_stale_files_qa_scorer_wrote(tmp_path: Path, history: History,
+                                                          calls: dict[str, Call]) -> None:
+    out = tmp_path / "out"
+    render_reports(history, out)
+    folder = out / "agents" / safe_name("A001")
+    (folder / "calls" / "keep.txt").write_text("mine", encoding="utf-8")
+    c = calls["good"]
+    history.record(c.transcript.model_copy(update={"agent_id": "A002"}),
+                   c.scorecard.model_copy(update={"agent_id": "A002"}))
+    render_reports(history, out)
+    assert not (folder / "calls" / f"{safe_name(c.transcript.call_id)}.html").exists()  # stale: pruned
+    assert (folder / "calls" / "keep.txt").read_text(encoding="utf-8") == "mine"
 
 
 # -- 4. numbers that are not finite -------------------------------------------------------------

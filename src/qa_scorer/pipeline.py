@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Optional
 
 from qa_scorer.ingest import TranscriptError, find_transcripts, load_transcript
 from qa_scorer.models import InputError, Scorecard, Transcript
-from qa_scorer.outputs import atomic_write_text
+from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
 from qa_scorer.rubric.registry import Rubric
 from qa_scorer.score import score_transcript
 
@@ -76,13 +76,16 @@ def write_json(cards: list[Scorecard], path: Path) -> None:
     atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False, indent=1))
 
 
-def write_call_files(call: ScoredCall, out_dir: Path) -> None:
+def write_call_files(call: ScoredCall, out_dir: Path) -> list[Path]:
     """The call's scorecard under scorecards/ and its transcript under transcripts/ (for hand
-    correction and re-scoring), each written atomically."""
+    correction and re-scoring), each written atomically. Returns the paths written."""
     stem = file_stem(call.scorecard.call_id)
+    written = []
     for folder, record in (("scorecards", call.scorecard), ("transcripts", call.transcript)):
         path = Path(out_dir) / folder / f"{stem}.json"
         atomic_write_text(path, record.model_dump_json(indent=1, exclude_none=folder == "transcripts"))
+        written.append(path)
+    return written
 
 
 def score_batch(
@@ -121,6 +124,7 @@ def score_batch(
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
         result.errors.extend(errors)
+        written: list[Path] = []
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
             if inp.kind == "audio":
@@ -130,10 +134,16 @@ def score_batch(
             card = score_transcript(transcript, rubric, source=source)
             call = ScoredCall(transcript, card, source)
             history.record(transcript, card, source=source)
-            write_call_files(call, out_dir)
+            written += write_call_files(call, out_dir)
             result.calls.append(call)
         if json_path is not None:
             write_json(result.scorecards, json_path)
+        if written:
+            with output_lock(out_dir):
+                owned = OwnedFiles.load(out_dir)
+                for path in written:
+                    owned.add(path)
+                owned.save()
         if render and result.calls:
             from qa_scorer.render import render_reports
 

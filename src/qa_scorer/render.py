@@ -16,7 +16,9 @@ Layout of ``out_dir``::
     agent-bundles/<agent>/     with agent_bundles=True: the agent folder with its audio inside
 
 Every file is written atomically (a temporary name unique to the process, then
-``os.replace``), and runs sharing ``out_dir`` render one after the other.
+``os.replace``) and listed in ``.qa-scorer-outputs.json``; pruning stale pages removes only
+listed files, so anything else in the folder is left alone. Runs sharing ``out_dir`` render one
+after the other.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import csv
 import hashlib
 import os
 import re
-import shutil
 import stat
 import time
 from collections import Counter, defaultdict
@@ -42,7 +43,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from qa_scorer.models import Evidence, ItemResult, Segment
-from qa_scorer.outputs import atomic_copy, atomic_open, atomic_write_text, output_lock
+from qa_scorer.outputs import OwnedFiles, atomic_copy, atomic_open, atomic_write_text, output_lock
 from qa_scorer.store import History, StoredCall
 
 __all__ = ["RenderSummary", "export_csv", "render_call", "render_reports", "safe_name"]
@@ -830,21 +831,25 @@ def _item_choices(calls: Sequence[StoredCall]) -> list[tuple[str, str]]:
 
 
 def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Path, audio: dict[str, Path],
-                  filters: str) -> int:
+                  filters: str, written: list[Path]) -> int:
     """Write one agent's folder: index.html, calls/ and audio/. Returns the number of pages.
 
     A scorecard page is the same file in ``out_dir/calls/`` and in the agent's ``calls/``
     (``../index.html`` and ``../audio/`` resolve inside whichever folder holds it), so the
     agent's copies are hard links to the pages already written, and so is their audio: the
-    folder is whole on its own and costs next to no disk.
+    folder is whole on its own and costs next to no disk. Every file written is appended to
+    ``written``. Files from earlier renders that are not written again are pruned by the
+    caller (only those qa-scorer wrote).
     """
-    if folder.exists():
-        shutil.rmtree(folder)
     for c in calls:
         name = safe_name(c.call_id)
-        _link(out_dir / "calls" / f"{name}.html", folder / "calls" / f"{name}.html")
+        dst = folder / "calls" / f"{name}.html"
+        _link(out_dir / "calls" / f"{name}.html", dst)
+        written.append(dst)
         if c.call_id in audio:
-            _link(audio[c.call_id], folder / "audio" / audio[c.call_id].name)
+            dst = folder / "audio" / audio[c.call_id].name
+            _link(audio[c.call_id], dst)
+            written.append(dst)
     pages = len(calls)
     rows = [_row(c, _href("calls", safe_name(c.call_id) + ".html"), None) for c in calls]
     scores = [c.scorecard.score for c in calls]
@@ -906,6 +911,7 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Pa
         [("周平均分 weekly mean", _BLUE, [r["mean"] for r in week_rows])],
         title="weekly mean", ymin=0, ymax=100,
     ) if len(week_rows) > 1 else None
+    written.append(folder / "index.html")
     _write(
         folder / "index.html", "agent.html", agent=agent, rows=rows, filters=filters,
         figures={"calls": len(calls), "mean": mean(scores) if scores else None,
@@ -972,6 +978,7 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
     t0 = time.perf_counter()
     _stamp()
     summary = RenderSummary(out_dir=out_dir)
+    owned = OwnedFiles.load(out_dir)
     calls = history.calls(since, until, agent)
     filters = _describe(since, until, agent)
     summary.calls = len(calls)
@@ -987,6 +994,7 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
         if src is not None:
             _copy(src, dst)
         if dst.is_file():
+            owned.add(dst)
             audio[c.call_id] = dst
             summary.audio_files += 1
         else:
@@ -996,22 +1004,44 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
     for c in calls:
         by_agent[c.agent_id].append(c)
     (out_dir / "calls").mkdir(exist_ok=True)
-    _render_all_calls(
-        [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id)) for c in calls], workers)
+    jobs = [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id)) for c in calls]
+    _render_all_calls(jobs, workers)
+    for _, page, _ in jobs:
+        owned.add(page)
     summary.pages += len(calls)
     summary.agents = len(by_agent)
 
+    prefixes: list[str] = []
     for a, cs in by_agent.items():
         folder = out_dir / "agents" / safe_name(a)
-        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters)
+        written: list[Path] = []
+        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters, written)
+        for f in written:
+            owned.add(f)
         if agent_bundles:
+            # The bundle is the agent's folder as just written (never anything else kept there).
             bundle = out_dir / "agent-bundles" / safe_name(a)
-            if bundle.exists():
-                shutil.rmtree(bundle)
-            shutil.copytree(folder, bundle, copy_function=lambda src, dst: _link(Path(src), Path(dst)))
+            for f in written:
+                dst = bundle / f.relative_to(folder)
+                _link(f, dst)
+                owned.add(dst)
             summary.pages += len(cs) + 1
+        if since or until or agent:
+            prefixes.append(f"agents/{safe_name(a)}/")
+            if agent_bundles:
+                prefixes.append(f"agent-bundles/{safe_name(a)}/")
     if not (since or until or agent):
-        _prune(out_dir, {safe_name(c.call_id) for c in calls}, {safe_name(a) for a in by_agent})
+        # A full render: a page, recording or agent file written before and not now belongs to
+        # a call or agent no longer in the history.
+        prefixes += ["calls/", "audio/", "agents/"]
+        names = {safe_name(a) for a in by_agent}
+        if agent_bundles:
+            prefixes.append("agent-bundles/")
+        else:  # bundles not asked for this time: drop only those of agents no longer there
+            prefixes += sorted({f"agent-bundles/{rel.split('/')[1]}/" for rel in owned.before
+                                if rel.startswith("agent-bundles/") and rel.count("/") >= 2
+                                and rel.split("/")[1] not in names})
+    owned.prune(prefixes)
 
     rows = [
         _row(c, _href("calls", safe_name(c.call_id) + ".html"),
@@ -1031,25 +1061,14 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
         },
         agent_links=[(a, _href("agents", safe_name(a), "index.html")) for a in sorted(by_agent)],
     )
+    owned.add(out_dir / "index.html")
     summary.pages += 1
     _write_dashboard(out_dir / "dashboard.html", _dashboard_data(history, since, until, agent, calls), filters)
+    owned.add(out_dir / "dashboard.html")
     summary.pages += 1
+    owned.save()
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _prune(out_dir: Path, call_names: set[str], agent_names: set[str]) -> None:
-    """After a full render, remove the pages and folders of calls and agents no longer in the history."""
-    for p in (out_dir / "calls").glob("*.html"):
-        if p.stem not in call_names:
-            p.unlink()
-    for p in (out_dir / "audio").glob("*"):
-        if p.is_file() and p.name.rsplit(".", 1)[0] not in call_names:
-            p.unlink()
-    for sub in ("agents", "agent-bundles"):
-        for p in (out_dir / sub).glob("*"):
-            if p.is_dir() and p.name not in agent_names:
-                shutil.rmtree(p)
 
 
 def _pct(x: Optional[float]) -> str:
