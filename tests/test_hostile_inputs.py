@@ -51,7 +51,128 @@ def score(*args: str):
     return runner.invoke(app, ["score", *map(str, args), "-q"])
 
 
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")} if folder.exists() else set()
+
+
+def html_pages(out: Path) -> list[Path]:
+    return list(out.rglob("*.html"))
+
+
+# -- 1. a transcript's audio never brings in a file from outside --------------------------------
+
+
+@pytest.mark.parametrize("ref", ["/etc/passwd", "../" * 16 + "etc/group", "/proc/version", "/dev/zero"])
+def test_audio_field_naming_a_local_file_is_never_copied_linked_or_played(tmp_path: Path, ref: str) -> None:
+    inputs = tmp_path / "in"
+    write_json(inputs / "t.json", doc(call_id="c-1", audio=ref))
+    out = tmp_path / "out"
+    res = score(inputs, "--out", out)
+    assert res.exit_code == 1, res.output
+    assert "t.json" in res.output and "$.audio" in res.output and "outside the input folders" in res.output
+    assert (out / "calls" / "c-1.html").is_file()  # the call is still scored
+    res = runner.invoke(app, ["report", "--out", str(out), "--agent-bundles"])
+    assert res.exit_code == 0, res.output
+    target = Path(ref) if ref.startswith("/") else (inputs / ref).resolve()
+    target_ino = os.stat(target).st_ino
+    for p in out.rglob("*"):
+        assert not p.is_symlink(), p
+        if p.is_file():
+            assert os.stat(p).st_ino != target_ino, p
+    assert not list(out.rglob("audio/*"))
+    for page in html_pages(out):
+        assert "<audio" not in page.read_text(encoding="utf-8"), page
+    stored = json.loads((out / "transcripts" / "c-1.json").read_text(encoding="utf-8"))
+    assert "audio" not in stored and stored["metadata"]["audio_refused"]["path"] == ref
+
+
+def test_a_recording_beside_its_transcript_is_still_played(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_wav(inputs / "rec" / "c-1.wav", seconds=1)
+    t = write_json(inputs / "t.json", doc(call_id="c-1", audio="rec/c-1.wav"))
+    out = tmp_path / "out"
+    res = score(t, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert (out / "audio" / "c-1.wav").read_bytes()[:4] == b"RIFF"
+    assert "<audio" in (out / "calls" / "c-1.html").read_text(encoding="utf-8")
+
+
+def test_a_media_root_lets_recordings_come_from_another_folder(tmp_path: Path) -> None:
+    media = tmp_path / "recordings"
+    write_wav(media / "c-1.wav", seconds=1)
+    write_json(tmp_path / "in" / "t.json", doc(call_id="c-1", audio=str(media / "c-1.wav")))
+    res = score(tmp_path / "in", "--out", tmp_path / "refused")
+    assert res.exit_code == 1 and "--media-root" in res.output
+    res = score(tmp_path / "in", "--out", tmp_path / "out", "--media-root", media)
+    assert res.exit_code == 0, res.output
+    assert "<audio" in (tmp_path / "out" / "calls" / "c-1.html").read_text(encoding="utf-8")
+    # Re-rendered later, the recording checked when the call was scored is still used.
+    res = runner.invoke(app, ["report", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0 and "<audio" in (tmp_path / "out" / "calls" / "c-1.html").read_text(encoding="utf-8")
+
+
+def test_a_corrected_transcript_scored_again_keeps_its_checked_recording(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    rec = write_wav(inputs / "c-1.wav", seconds=1)
+    write_json(inputs / "t.json", doc(call_id="c-1", audio=str(rec)))
+    out = tmp_path / "out"
+    assert score(inputs / "t.json", "--out", out).exit_code == 0
+    written = out / "transcripts" / "c-1.json"  # names the recording outside its own folder
+    res = score(written, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "<audio" in (out / "calls" / "c-1.html").read_text(encoding="utf-8")
+    # Another call's transcript cannot borrow that recording.
+    write_json(tmp_path / "other" / "t.json", doc(call_id="c-2", audio=str(rec)))
+    assert score(tmp_path / "other" / "t.json", "--out", out).exit_code == 1
+
+
+def test_a_symlink_in_the_input_folder_that_leads_out_is_not_followed(tmp_path: Path) -> None:
+    secret = write_wav(tmp_path / "elsewhere" / "secret.wav", seconds=1)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "link.wav").symlink_to(Path("..") / "elsewhere" / "secret.wav")
+    write_json(inputs / "t.json", doc(call_id="c-1", audio="link.wav"))
+    out = tmp_path / "out"
+    res = score(inputs / "t.json", "--out", out)
+    assert res.exit_code == 1 and "through a symbolic link" in res.output, res.output
+    assert not (out / "audio").exists()
+    assert secret.read_bytes()[:4] == b"RIFF"
+
+
+def test_a_stored_call_naming_a_file_outside_is_refused_when_rendered(tmp_path: Path, calls: dict[str, Call]) -> None:
+    c = calls["audio"]
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(c.transcript.model_copy(update={"audio": "/etc/passwd"}),
+                 c.scorecard.model_copy(update={"audio": "/etc/passwd"}), source=c.source)
+        summary = render_reports(h, tmp_path / "out", agent_bundles=True)
+    assert summary.audio_files == 0 and len(summary.refused_audio) == 1
+    page = (tmp_path / "out" / "calls" / f"{safe_name(c.transcript.call_id)}.html").read_text(encoding="utf-8")
+    assert "<audio" not in page and 'id="audio-refused"' in page
+    assert not (tmp_path / "out" / "audio").exists()
+
+
 # -- 2. recording symlinks ----------------------------------------------------------------------
+
+
+def test_a_relative_recording_symlink_never_makes_score_write_outside_out(tmp_path: Path) -> None:
+    """An earlier version hard-linked the symlink itself into audio/ and then copied through it."""
+    secret = write_wav(tmp_path / "secret.wav", seconds=1)
+    before = secret.read_bytes()
+    inputs = tmp_path / "in"
+    write_wav(inputs / "real" / "c-1.wav", seconds=2)
+    (inputs / "c-1.wav").symlink_to(Path("real") / "c-1.wav")  # relative, stays inside
+    t = write_json(inputs / "t.json", doc(call_id="c-1", audio="c-1.wav"))
+    out = tmp_path / "out"
+    # What an earlier run left behind: a relative link in audio/ pointing out of the folder.
+    (out / "audio").mkdir(parents=True)
+    (out / "audio" / "c-1.wav").symlink_to(Path("..") / ".." / "secret.wav")
+    outside = files_under(tmp_path) - files_under(out)
+    res = score(t, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert files_under(tmp_path) - files_under(out) == outside  # nothing new outside --out
+    assert secret.read_bytes() == before  # nothing written through the planted link
+    copy = out / "audio" / "c-1.wav"
+    assert not copy.is_symlink() and copy.read_bytes() == (inputs / "real" / "c-1.wav").read_bytes()
 
 
 def test_a_symlinked_recording_found_in_a_folder_must_stay_inside_it(tmp_path: Path) -> None:
@@ -62,6 +183,23 @@ def test_a_symlinked_recording_found_in_a_folder_must_stay_inside_it(tmp_path: P
     inputs_found, errors = discover_inputs([inputs])
     assert inputs_found == []
     assert [Path(e.path).name for e in errors] == ["leak.wav"] and "outside the input folder" in errors[0].message
+
+
+def test_a_dangling_symlink_is_a_per_file_error_and_later_runs_still_work(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "dead.wav").symlink_to("nowhere/gone.wav")
+    write_json(inputs / "t.json", doc(call_id="c-1", audio="dead.wav"))
+    write_json(inputs / "u.json", doc(call_id="c-2"))
+    out = tmp_path / "out"
+    for _ in range(2):
+        res = score(inputs, "--out", out)
+        assert res.exit_code == 1, res.output
+        assert "dead.wav" in res.output and "dangling symbolic link" in res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+    res = runner.invoke(app, ["report", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "calls" / "c-1.html").is_file() and (out / "calls" / "c-2.html").is_file()
 
 
 # -- 3. files a user keeps in --out -------------------------------------------------------------

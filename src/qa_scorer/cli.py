@@ -69,6 +69,14 @@ def _no_speech_warning(cards) -> None:
             err.print(f"  {call_id}", markup=False, highlight=False)
 
 
+def _render_warnings(summary) -> None:
+    """What the reports could not include: recordings refused."""
+    if summary is None:
+        return
+    for line in summary.refused_audio:
+        err.print(f"[bold yellow]warning:[/] recording not used: {escape(line)}", highlight=False)
+
+
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
     from qa_scorer.transcribe import TranscribeOptions
 
@@ -90,6 +98,10 @@ WorkersOpt = typer.Option(None, "--workers", help="Transcription worker processe
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads per worker (default: cores / workers).")
 ManifestOpt = typer.Option(None, "--manifest", help="CSV with call_id,agent_id,audio,started_at,agent_channel (extra columns kept).")
 DbOpt = typer.Option(None, "--db", help="History database (default: OUT/qa.sqlite).")
+MediaRootOpt = typer.Option(
+    None, "--media-root", exists=True, file_okay=False, dir_okay=True,
+    help="A folder recordings may also be used from (repeatable). Otherwise a recording is used only "
+         "from the folder of the transcript or manifest that names it, or a folder given as input.")
 
 
 @app.command()
@@ -109,6 +121,7 @@ def score(
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Transcribe recordings again even when a cached transcript exists."),
     no_render: bool = typer.Option(False, "--no-render", help="Record and write scorecards without rendering HTML."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Score calls (transcripts or recordings) against a rubric, record them in the history
     and render the HTML reports."""
@@ -126,7 +139,7 @@ def score(
     try:
         result = score_batch(paths, r, out_dir=out_dir, db=db, json_path=json_path, manifest=manifest,
                              transcribe_options=options, retranscribe=retranscribe,
-                             render=not no_render, progress=not quiet)
+                             render=not no_render, progress=not quiet, media_roots=media_root or ())
     except StoreError as exc:
         _store_error(exc)
     if not quiet:
@@ -136,6 +149,7 @@ def score(
                   + (f"; JSON list {json_path}" if json_path else ""), markup=False, highlight=False)
     else:
         _no_speech_warning(result.scorecards)
+    _render_warnings(result.rendered)
     _report_errors(result.errors)
     if result.errors:
         raise typer.Exit(EXIT_INPUT)
@@ -155,6 +169,7 @@ def transcribe(
     threads: Optional[int] = ThreadsOpt,
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Ignore cached transcripts."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Transcribe recordings into transcript v1 JSON files without scoring."""
     from qa_scorer.pipeline import transcribe_only
@@ -162,7 +177,8 @@ def transcribe(
     r = _load_rubric(rubric)
     options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
-                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords())
+                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords(),
+                                      media_roots=media_root or ())
     if not quiet:
         out.print(f"{len(written)} transcript(s) written to {out_dir}")
     _report_errors(errors)
@@ -193,6 +209,7 @@ def report_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Only calls on or before this date (YYYY-MM-DD)."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
     agent_bundles: bool = typer.Option(False, "--agent-bundles", help="Also write one self-contained folder per agent under agent-bundles/."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Re-render index, scorecards, agents' pages and dashboard from the history (no re-scoring)."""
     from qa_scorer.pipeline import report
@@ -200,10 +217,12 @@ def report_cmd(
 
     try:
         summary = report(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"),
-                         agent=agent, agent_bundles=agent_bundles)
+                         agent=agent, agent_bundles=agent_bundles, media_roots=media_root or ())
     except StoreError as exc:
         _store_error(exc)
-    out.print(f"rendered {summary.calls} call(s), {summary.agents} agent(s) into {out_dir}/index.html")
+    out.print(f"rendered {summary.calls} call(s), {summary.agents} agent(s) into {out_dir}/index.html",
+              markup=False, highlight=False)
+    _render_warnings(summary)
 
 
 @app.command("export")

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from qa_scorer.ingest import TranscriptError, find_transcripts, load_transcript
+from qa_scorer.ingest import (RecordingError, TranscriptError, find_transcripts, load_transcript,
+                              locate_recording, real_roots)
 from qa_scorer.models import InputError, Scorecard, Transcript
 from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
 from qa_scorer.rubric.registry import Rubric
@@ -100,10 +101,14 @@ def score_batch(
     retranscribe: bool = False,
     render: bool = True,
     progress: bool = True,
+    media_roots: Iterable[str | Path] = (),
 ) -> BatchResult:
     """Score transcripts and recordings: transcribe what needs it, score, record to the
     history, write per-call files, and render the reports into ``out_dir``.
 
+    Recordings are used only from inside the folders they are found in or named from (the
+    folder of the transcript or manifest, a folder in ``paths``) or a ``media_roots`` folder;
+    a transcript whose ``audio`` leads elsewhere is scored without it and reported.
     Raises ``store.StoreError`` when the history database cannot be used (before any work).
     """
     from qa_scorer.ingest import discover_inputs
@@ -113,8 +118,11 @@ def score_batch(
     out_dir = Path(out_dir)
     db = Path(db) if db is not None else out_dir / "qa.sqlite"
     result = BatchResult(out_dir=out_dir, db=db)
+    paths = list(paths)
+    media = real_roots(media_roots)
+    folders = real_roots(p for p in paths if Path(p).is_dir())
     with History(db) as history:
-        inputs, errors = discover_inputs(list(paths), manifest)
+        inputs, errors = discover_inputs(paths, manifest, media)
         result.errors.extend(errors)
         inputs, errors = unique_calls(inputs)
         result.errors.extend(errors)
@@ -127,13 +135,12 @@ def score_batch(
         written: list[Path] = []
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
-            if inp.kind == "audio":
-                # The recording itself: an absolute path stays valid from the history, the
-                # reports and the transcript written beside the scorecard.
-                transcript = transcript.model_copy(update={"audio": str(Path(inp.path).resolve())})
+            transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
+            if problem is not None:
+                result.errors.append(problem)
             card = score_transcript(transcript, rubric, source=source)
             call = ScoredCall(transcript, card, source)
-            history.record(transcript, card, source=source)
+            history.record(transcript, card, source=source, recording=recording)
             written += write_call_files(call, out_dir)
             result.calls.append(call)
         if json_path is not None:
@@ -147,8 +154,45 @@ def score_batch(
         if render and result.calls:
             from qa_scorer.render import render_reports
 
-            result.rendered = render_reports(history, out_dir)
+            result.rendered = render_reports(history, out_dir, media_roots=media)
     return result
+
+
+def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):
+    """(transcript, checked recording path or None, InputError or None) for one call.
+
+    A recording input is its own recording. A transcript's ``audio`` must lead to a regular
+    file inside the transcript's folder, a folder given as input, or a media root, or be the
+    recording the history already holds for this call (checked when it was scored before);
+    otherwise the call is scored without it and the error names the file and ``$.audio``.
+    """
+    if inp.kind == "audio":
+        real = Path(inp.path).resolve(strict=True)
+        # The recording itself: an absolute path stays valid from the history, the reports and
+        # the transcript written beside the scorecard.
+        return transcript.model_copy(update={"audio": str(real)}), str(real), None
+    ref = transcript.audio
+    if not ref:
+        return transcript, None, None
+    folder = Path(inp.path).parent
+    try:
+        real = locate_recording(ref, folder, real_roots([folder]) + roots)
+        return transcript, str(real), None
+    except RecordingError as exc:
+        if exc.missing:
+            return transcript, None, None  # reported when the reports are rendered
+        problem = exc.message
+    known = history.recording(transcript.call_id)
+    if known:
+        try:
+            if (folder / ref).resolve(strict=True) == Path(known):
+                return transcript, known, None
+        except (OSError, RuntimeError):
+            pass
+    refused = {"path": ref, "reason": problem}
+    transcript = transcript.model_copy(update={
+        "audio": None, "metadata": {**transcript.metadata, "audio_refused": refused}})
+    return transcript, None, InputError(path=str(inp.path), message=f"$.audio: {problem}; scored without the recording")
 
 
 def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
@@ -179,13 +223,14 @@ def transcribe_only(
     retranscribe: bool = False,
     progress: bool = True,
     hotwords: Optional[list[str]] = None,
+    media_roots: Iterable[str | Path] = (),
 ) -> tuple[list[Path], list[InputError]]:
     """Transcribe recordings into transcript v1 files (one per call) without scoring."""
     from qa_scorer.ingest import discover_inputs
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 
     out_dir = Path(out_dir)
-    inputs, errors = discover_inputs(list(paths), manifest)
+    inputs, errors = discover_inputs(list(paths), manifest, media_roots)
     options = transcribe_options or TranscribeOptions()
     if hotwords is not None and options.hotwords is None:
         options = options.model_copy(update={"hotwords": hotwords})
@@ -208,6 +253,7 @@ def report(
     until=None,
     agent: Optional[str] = None,
     agent_bundles: bool = False,
+    media_roots: Iterable[str | Path] = (),
 ):
     """Re-render index, scorecards, agents' pages and dashboard from the history."""
     from qa_scorer.render import render_reports
@@ -218,7 +264,7 @@ def report(
     _must_exist(db)
     with History(db) as history:
         return render_reports(history, out_dir, since=since, until=until, agent=agent,
-                              agent_bundles=agent_bundles)
+                              agent_bundles=agent_bundles, media_roots=list(media_roots))
 
 
 def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,

@@ -18,7 +18,8 @@ Layout of ``out_dir``::
 Every file is written atomically (a temporary name unique to the process, then
 ``os.replace``) and listed in ``.qa-scorer-outputs.json``; pruning stale pages removes only
 listed files, so anything else in the folder is left alone. Runs sharing ``out_dir`` render one
-after the other.
+after the other. Recordings are copied only after ``ingest.locate_recording`` (or the check
+made when the call was scored) has placed them inside an input folder or a media root.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
+from qa_scorer.ingest import RecordingError, locate_recording, real_roots
 from qa_scorer.models import Evidence, ItemResult, Segment
 from qa_scorer.outputs import OwnedFiles, atomic_copy, atomic_open, atomic_write_text, output_lock
 from qa_scorer.store import History, StoredCall
@@ -489,25 +491,47 @@ def _call_context(call: StoredCall) -> dict:
     }
 
 
-def _audio_source(call: StoredCall) -> Optional[Path]:
+@dataclass
+class _Recording:
+    path: Optional[Path] = None  # the real file to copy
+    missing: Optional[str] = None  # named but not there
+    refused: Optional[str] = None  # named but not allowed: why
+
+
+def _audio_source(call: StoredCall, media_roots: Sequence[Path] = ()) -> _Recording:
+    """Where the call's recording may be copied from, or why it may not.
+
+    A recording checked when the call was scored (``StoredCall.recording``) is used if it is
+    still that regular file. Otherwise the transcript's ``audio`` must lead, after every link,
+    to a regular file inside the folder of the call's source file or a media root.
+    """
     ref = call.scorecard.audio or call.transcript.audio
+    if call.recording:
+        p = Path(call.recording)
+        try:
+            real = p.resolve(strict=True)
+            st = real.stat()
+        except (OSError, RuntimeError):
+            return _Recording(missing=ref or call.recording)
+        if real != p or not stat.S_ISREG(st.st_mode):
+            return _Recording(refused=f"{call.recording}: no longer the regular file checked when the call was scored")
+        return _Recording(path=real)
     if not ref:
-        return None
-    p = Path(ref)
-    candidates = [p] if p.is_absolute() else (
-        [Path(call.source or call.scorecard.source or ".").parent / p, p]
-        if (call.source or call.scorecard.source) else [p]
-    )
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
+        return _Recording()
+    source = call.source or call.scorecard.source
+    base = Path(source).parent if source else None
+    roots = real_roots(([base] if base is not None else []) + list(media_roots))
+    try:
+        return _Recording(path=locate_recording(ref, base, roots))
+    except RecordingError as exc:
+        if exc.missing:
+            return _Recording(missing=ref)
+        return _Recording(refused=exc.message)
 
 
 def _copy(src: Path, dst: Path) -> bool:
-    """Put the recording ``src`` at ``dst`` unless that copy is already there. True if written.
-    A link or anything but a regular file at ``dst`` is replaced, never written through."""
-    src = Path(os.path.realpath(src))
+    """Put the recording ``src`` (a checked, real path) at ``dst`` unless that copy is already
+    there. True if written. A link or anything but a regular file at ``dst`` is replaced."""
     try:
         st = src.stat()
         dt = os.lstat(dst)
@@ -532,23 +556,29 @@ def render_call(
     audio_file: Optional[Path] = None,
     back_href: str = "../index.html",
     back_label: str = "通话列表 Calls",
+    media_roots: Sequence[Path] = (),
+    audio_problem: Optional[tuple[str, str]] = None,
 ) -> Path:
     """Write one scorecard page to ``out_path``.
 
     The recording is played from ``audio_file`` (linked by its path relative to the page).
     Without it, the call's audio is copied into ``audio/`` beside the page's folder, so
-    ``<dir>/calls/x.html`` plays ``<dir>/audio/x.wav`` and the folder stays self-contained.
+    ``<dir>/calls/x.html`` plays ``<dir>/audio/x.wav`` and the folder stays self-contained;
+    only a recording inside the source's folder or ``media_roots`` is copied (see
+    ``_audio_source``). ``audio_problem`` is ("missing" | "refused", text) to show instead.
     """
     out_path = Path(out_path)
-    audio_missing = None
-    if audio_file is None and (call.scorecard.audio or call.transcript.audio):
-        src = _audio_source(call)
-        if src is not None:
+    audio_missing = audio_refused = None
+    if audio_problem is not None:
+        kind, text = audio_problem
+        audio_missing, audio_refused = (text, None) if kind == "missing" else (None, text)
+    elif audio_file is None and (call.scorecard.audio or call.transcript.audio or call.recording):
+        rec = _audio_source(call, media_roots)
+        if rec.path is not None:
             audio_file = out_path.parent.parent / "audio" / (
-                safe_name(call.call_id) + _audio_suffix(src.name))
-            _copy(src, audio_file)
-        else:
-            audio_missing = call.scorecard.audio or call.transcript.audio
+                safe_name(call.call_id) + _audio_suffix(rec.path.name))
+            _copy(rec.path, audio_file)
+        audio_missing, audio_refused = rec.missing, rec.refused
     audio_href = None
     if audio_file is not None:
         rel = os.path.relpath(audio_file, out_path.parent)
@@ -556,7 +586,8 @@ def render_call(
     if not _GENERATED.value:
         _stamp()
     _write(out_path, "call.html", back_href=back_href, back_label=back_label,
-           audio_href=audio_href, audio_missing=audio_missing, **_call_context(call))
+           audio_href=audio_href, audio_missing=audio_missing, audio_refused=audio_refused,
+           **_call_context(call))
     return out_path
 
 
@@ -797,6 +828,9 @@ class RenderSummary:
     pages: int = 0
     audio_files: int = 0
     missing_audio: list[str] = field(default_factory=list)
+    # Recordings named but not copied (outside the allowed folders, a link leading out ...):
+    # "call id: why".
+    refused_audio: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -923,18 +957,21 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Pa
     return pages + 1
 
 
-def _render_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], generated: str) -> int:
+_Job = tuple[StoredCall, Path, Optional[Path], Optional[tuple[str, str]]]
+
+
+def _render_calls(jobs: list[_Job], generated: str) -> int:
     """Render a chunk of scorecards (runs in a worker process for big batches)."""
     _GENERATED.value = generated
-    for call, page, audio_file in jobs:
-        render_call(call, page, audio_file=audio_file)
+    for call, page, audio_file, problem in jobs:
+        render_call(call, page, audio_file=audio_file, audio_problem=problem)
     return len(jobs)
 
 
 _PARALLEL_FROM = 400  # calls; below this, starting worker processes costs more than it saves
 
 
-def _render_all_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], workers: Optional[int]) -> None:
+def _render_all_calls(jobs: list[_Job], workers: Optional[int]) -> None:
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if len(jobs) >= _PARALLEL_FROM else 1
     if workers <= 1 or len(jobs) < 2:
@@ -960,21 +997,24 @@ def render_reports(
     agent: Optional[str] = None,
     agent_bundles: bool = False,
     workers: Optional[int] = None,
+    media_roots: Sequence[str | Path] = (),
 ) -> RenderSummary:
     """Render every page for the calls of the history matching the filters into ``out_dir``.
 
     Scorecards are rendered in ``workers`` processes (default: one per CPU, up to 8, for
     batches of 400 calls or more). Runs sharing ``out_dir`` take turns (a lock in the folder)
     and each reads the history once it holds the folder, so the last one to finish renders
-    every call recorded by then.
+    every call recorded by then. Recordings are copied only from the folder of each call's
+    source file or from ``media_roots`` (or as checked when the call was scored).
     """
     out_dir = Path(out_dir)
     with output_lock(out_dir):
-        return _render_reports(history, out_dir, since, until, agent, agent_bundles, workers)
+        return _render_reports(history, out_dir, since, until, agent, agent_bundles, workers,
+                               real_roots(media_roots))
 
 
 def _render_reports(history: History, out_dir: Path, since, until, agent, agent_bundles: bool,
-                    workers: Optional[int]) -> RenderSummary:
+                    workers: Optional[int], media_roots: list[Path]) -> RenderSummary:
     t0 = time.perf_counter()
     _stamp()
     summary = RenderSummary(out_dir=out_dir)
@@ -985,28 +1025,35 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
 
     # Recordings: copied once into out_dir/audio/, shared by the call pages.
     audio: dict[str, Path] = {}
+    problems: dict[str, tuple[str, str]] = {}
     for c in calls:
-        ref = c.scorecard.audio or c.transcript.audio
-        if not ref:
-            continue
-        src = _audio_source(c)
-        dst = out_dir / "audio" / (safe_name(c.call_id) + _audio_suffix(ref))
-        if src is not None:
-            _copy(src, dst)
-        if dst.is_file():
-            owned.add(dst)
-            audio[c.call_id] = dst
-            summary.audio_files += 1
-        else:
-            summary.missing_audio.append(ref)
+        rec = _audio_source(c, media_roots)
+        if rec.path is not None:
+            dst = out_dir / "audio" / (safe_name(c.call_id) + _audio_suffix(rec.path.name))
+            try:
+                _copy(rec.path, dst)
+            except OSError as exc:
+                rec = _Recording(missing=f"{rec.path} ({exc.strerror or exc})")
+            else:
+                owned.add(dst)
+                audio[c.call_id] = dst
+                summary.audio_files += 1
+        if rec.missing:
+            summary.missing_audio.append(rec.missing)
+            problems[c.call_id] = ("missing", rec.missing)
+        elif rec.refused:
+            summary.refused_audio.append(f"{c.call_id}: {rec.refused}")
+            problems[c.call_id] = ("refused", rec.refused)
+
 
     by_agent: dict[str, list[StoredCall]] = defaultdict(list)
     for c in calls:
         by_agent[c.agent_id].append(c)
     (out_dir / "calls").mkdir(exist_ok=True)
-    jobs = [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id)) for c in calls]
+    jobs: list[_Job] = [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id),
+                         problems.get(c.call_id)) for c in calls]
     _render_all_calls(jobs, workers)
-    for _, page, _ in jobs:
+    for _, page, _, _ in jobs:
         owned.add(page)
     summary.pages += len(calls)
     summary.agents = len(by_agent)

@@ -99,6 +99,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The recording as checked when the call was scored (its real path, inside the input
+        # folders or a media root); reports copy recordings from here without looking again at
+        # what the transcript names. NULL: not checked (rows recorded before, or without one).
+        "0002_checked_recording",
+        """
+        ALTER TABLE calls ADD COLUMN recording TEXT;
+        """,
+    ),
 ]
 
 
@@ -112,6 +121,7 @@ class StoredCall:
     call_date: date
     week: str  # ISO week of call_date, e.g. "2024-W19"
     source: Optional[str] = None  # the input file the call was scored from, when known
+    recording: Optional[str] = None  # the recording checked when the call was scored, if any
 
     @property
     def call_id(self) -> str:
@@ -300,11 +310,13 @@ class History:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None) -> None:
+    def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None,
+               recording: Optional[str] = None) -> None:
         """Record one scored call in one transaction, replacing a result of the same rubric version.
 
-        Raises ValueError, naming the call, for a number that is not finite (the history never
-        holds NaN or Infinity).
+        ``recording`` is the recording's real path as checked by the caller (see
+        ``ingest.locate_recording``). Raises ValueError, naming the call, for a number that is not
+        finite (the history never holds NaN or Infinity).
         """
         if transcript.call_id != scorecard.call_id:
             raise ValueError(
@@ -323,15 +335,15 @@ class History:
             cur = db.execute(
                 """INSERT INTO calls (call_id, rubric_id, rubric_version, agent_id, channel, started_at,
                        call_date, iso_week, audio, source, duration, base, score, bonus, fatal,
-                       recorded_at, transcript, scorecard)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       recorded_at, transcript, scorecard, recording)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     scorecard.call_id, scorecard.rubric_id, scorecard.rubric_version,
                     scorecard.agent_id, scorecard.channel, scorecard.started_at,
                     day.isoformat(), iso_week(day), scorecard.audio or transcript.audio,
                     source if source is not None else scorecard.source, scorecard.duration,
                     scorecard.base, scorecard.score, scorecard.bonus, int(scorecard.fatal),
-                    recorded, transcript.model_dump_json(), scorecard.model_dump_json(),
+                    recorded, transcript.model_dump_json(), scorecard.model_dump_json(), recording,
                 ),
             )
             pk = cur.lastrowid
@@ -405,12 +417,12 @@ class History:
         where, params = self._where(since, until, agent, rubric_version, latest_only)
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source"
+                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording"
                 f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 params,
             ).fetchall()
         out = []
-        for call_id, t, s, rec, d, w, src in rows:
+        for call_id, t, s, rec, d, w, src, recording in rows:
             try:
                 out.append(StoredCall(
                     transcript=Transcript.model_validate_json(t, context=STORED),
@@ -419,6 +431,7 @@ class History:
                     call_date=date.fromisoformat(d),
                     week=w,
                     source=src,
+                    recording=recording,
                 ))
             except (ValueError, TypeError) as exc:
                 first = str(exc).strip().splitlines()
@@ -484,6 +497,14 @@ class History:
                     " FROM calls GROUP BY rubric_id, rubric_version ORDER BY 3, 2"
                 )
             ]
+
+    def recording(self, call_id: str) -> Optional[str]:
+        """The checked recording of the call's latest result, if it has one."""
+        with self._errors("read"):
+            row = self._db.execute(
+                "SELECT recording FROM calls WHERE call_id = ? ORDER BY pk DESC LIMIT 1", (call_id,)
+            ).fetchone()
+        return row[0] if row else None
 
     def count(self) -> int:
         """Number of stored results (every rubric version counted)."""
