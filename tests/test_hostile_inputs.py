@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -291,7 +292,42 @@ def test_the_history_lists_a_call_it_cannot_read_back_and_returns_the_rest(histo
     assert "cannot be read back" in history.unreadable["C20240506-001"]
 
 
+def test_a_stored_call_that_cannot_be_read_back_is_named_and_the_rest_render(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert score(*sorted(SAMPLES.glob("*.json"))[:3], "--out", out).exit_code == 0
+    db = sqlite3.connect(out / "qa.sqlite")
+    (bad_id,) = db.execute("SELECT call_id FROM calls ORDER BY call_id LIMIT 1").fetchone()
+    db.execute("UPDATE calls SET transcript = ? WHERE call_id = ?",  # what an older version let in
+               ('{"version": 1, "call_id": "%s", "segments": [{"speaker": "agent", "text": "x", "start": NaN}]}'
+                % bad_id, bad_id))
+    db.commit()
+    db.close()
+    for args in (["report", "--out", str(out)], ["export", "--out", str(tmp_path / "csv"), "--db", str(out / "qa.sqlite")]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert bad_id in res.output and "cannot be read back" in res.output
+    res = score(sorted(SAMPLES.glob("*.json"))[3], "--out", out)
+    assert res.exit_code == 0 and bad_id in res.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for f in sorted(SAMPLES.glob("*.json"))[1:4]:
+        assert json.loads(f.read_text(encoding="utf-8"))["call_id"] in index
+
+
 # -- 5. one call, two inputs --------------------------------------------------------------------
+
+
+def test_one_call_id_in_two_files_is_an_error_naming_both(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    a = write_json(inputs / "a.json", doc(call_id="same", agent_id="A1"))
+    b = write_json(inputs / "b.json", doc(call_id="same", agent_id="A2"))
+    write_json(inputs / "c.json", doc(call_id="other"))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(out), "--json", str(tmp_path / "all.json"), "-q"])
+    assert res.exit_code == 1
+    assert str(a) in res.output and str(b) in res.output
+    cards = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert sorted((c["call_id"], c["agent_id"]) for c in cards) == [("other", "A1"), ("same", "A1")]
+    assert (out / "index.html").is_file()
 
 
 def test_two_manifest_rows_for_one_recording_name_both_lines(tmp_path: Path) -> None:
@@ -383,6 +419,25 @@ def test_hostile_json_is_a_per_file_error_and_the_batch_goes_on(tmp_path: Path, 
     assert "Traceback" not in res.output and str(bad) in res.output
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "before" in index and "after" in index
+
+
+def test_any_unexpected_error_from_one_input_is_a_per_file_error(tmp_path: Path, monkeypatch) -> None:
+    import qa_scorer.pipeline as pipeline
+
+    real = pipeline.score_transcript
+
+    def flaky(transcript, rubric, source=None):
+        if transcript.call_id == "boom":
+            raise KeyError("something no one expected")
+        return real(transcript, rubric, source=source)
+
+    monkeypatch.setattr(pipeline, "score_transcript", flaky)
+    inputs = tmp_path / "in"
+    write_json(inputs / "a.json", doc(call_id="fine"))
+    bad = write_json(inputs / "b.json", doc(call_id="boom"))
+    res = score(inputs, "--out", tmp_path / "out")
+    assert res.exit_code == 1 and str(bad) in res.output and "KeyError" in res.output
+    assert "fine" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
 
 
 # -- 12. recordings with more than two channels -------------------------------------------------

@@ -70,11 +70,20 @@ def _no_speech_warning(cards) -> None:
 
 
 def _render_warnings(summary) -> None:
-    """What the reports could not include: recordings refused."""
+    """What the reports could not include: stored calls not readable, pages not rendered,
+    recordings refused."""
     if summary is None:
         return
+    _unreadable_warnings(summary.unreadable)
+    for line in summary.failed:
+        err.print(f"[bold yellow]warning:[/] scorecard page not rendered: {escape(line)}", highlight=False)
     for line in summary.refused_audio:
         err.print(f"[bold yellow]warning:[/] recording not used: {escape(line)}", highlight=False)
+
+
+def _unreadable_warnings(unreadable: dict) -> None:
+    for call_id, why in unreadable.items():
+        err.print(f"[bold yellow]warning:[/] history: call {escape(repr(call_id))}: {escape(why)}", highlight=False)
 
 
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
@@ -237,12 +246,15 @@ def export_cmd(
     from qa_scorer.pipeline import export
     from qa_scorer.store import StoreError
 
+    unreadable: dict[str, str] = {}
     try:
-        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent)
+        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent,
+                       unreadable=unreadable)
     except StoreError as exc:
         _store_error(exc)
     for f in files:
         out.print(str(f), markup=False)
+    _unreadable_warnings(unreadable)
 
 
 def _date(value: Optional[str], flag: str):

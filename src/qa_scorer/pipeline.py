@@ -1,8 +1,9 @@
 """The batch jobs behind the CLI: inputs → transcripts → scorecards → history → reports.
 
-Every stage is called from here in order; a bad input is recorded as an error and the batch
-goes on. Each call is written to the history as soon as it is scored, so a batch that is
-stopped loses nothing already done.
+Every stage is called from here in order; a bad input is recorded as an error naming the file
+and the batch goes on (whatever goes wrong with one input, short of the history database itself
+failing). Each call is written to the history as soon as it is scored, so a batch that is
+stopped loses nothing already done. Every output file is written atomically.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ def score_transcript_files(
     for n, path in enumerate(files, 1):
         try:
             transcript = load_transcript(path)
+            card = score_transcript(transcript, rubric, source=str(path))
         except TranscriptError as exc:
             result.errors.append(InputError(path=exc.path, message=exc.message))
+        except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
+            result.errors.append(_unexpected(path, exc))
         else:
-            card = score_transcript(transcript, rubric, source=str(path))
             result.calls.append(ScoredCall(transcript, card, str(path)))
         if on_progress:
             on_progress(n, len(files))
@@ -69,6 +72,10 @@ def file_stem(call_id: str) -> str:
     from qa_scorer.render import safe_name
 
     return safe_name(call_id)
+
+
+def _unexpected(path, exc: BaseException) -> InputError:
+    return InputError(path=str(path), message=f"could not be processed ({type(exc).__name__}: {exc})")
 
 
 def write_json(cards: list[Scorecard], path: Path) -> None:
@@ -109,10 +116,10 @@ def score_batch(
     Recordings are used only from inside the folders they are found in or named from (the
     folder of the transcript or manifest, a folder in ``paths``) or a ``media_roots`` folder;
     a transcript whose ``audio`` leads elsewhere is scored without it and reported.
-    Raises ``store.StoreError`` when the history database cannot be used (before any work).
+    Raises ``store.StoreError`` when the history database cannot be used.
     """
     from qa_scorer.ingest import discover_inputs
-    from qa_scorer.store import History
+    from qa_scorer.store import History, StoreError
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 
     out_dir = Path(out_dir)
@@ -132,16 +139,24 @@ def score_batch(
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
         result.errors.extend(errors)
+        pairs, errors = unique_transcripts(pairs)
+        result.errors.extend(errors)
         written: list[Path] = []
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
-            transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
-            if problem is not None:
-                result.errors.append(problem)
-            card = score_transcript(transcript, rubric, source=source)
-            call = ScoredCall(transcript, card, source)
-            history.record(transcript, card, source=source, recording=recording)
-            written += write_call_files(call, out_dir)
+            try:
+                transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
+                if problem is not None:
+                    result.errors.append(problem)
+                card = score_transcript(transcript, rubric, source=source)
+                call = ScoredCall(transcript, card, source)
+                history.record(transcript, card, source=source, recording=recording)
+                written += write_call_files(call, out_dir)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
+                result.errors.append(_unexpected(inp.path, exc))
+                continue
             result.calls.append(call)
         if json_path is not None:
             write_json(result.scorecards, json_path)
@@ -193,6 +208,26 @@ def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):
     transcript = transcript.model_copy(update={
         "audio": None, "metadata": {**transcript.metadata, "audio_refused": refused}})
     return transcript, None, InputError(path=str(inp.path), message=f"$.audio: {problem}; scored without the recording")
+
+
+def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
+    """One transcript per call id, by the id the transcripts carry (a transcript file's own
+    ``call_id`` need not match its file name), as ``unique_calls`` does by file name: a
+    transcript beats a recording of the same call, otherwise the first is scored; every repeat
+    is an error naming both files, so no call silently replaces another in the history."""
+    chosen: dict[str, tuple] = {}
+    for inp, t in pairs:
+        first = chosen.get(t.call_id)
+        if first is None or (first[0].kind == "audio" and inp.kind == "transcript"):
+            chosen[t.call_id] = (inp, t)
+    errors = []
+    kept_ids = {id(p[0]) for p in chosen.values()}
+    for inp, t in pairs:
+        if id(inp) not in kept_ids:
+            errors.append(InputError(path=str(inp.path), message=(
+                f"call id {t.call_id!r} is also given by {chosen[t.call_id][0].path}; "
+                "that one was scored, this one skipped")))
+    return [p for p in pairs if id(p[0]) in kept_ids], errors
 
 
 def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
@@ -268,8 +303,9 @@ def report(
 
 
 def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
-           agent: Optional[str] = None) -> list[Path]:
-    """The dashboard's tables as CSV files for Excel."""
+           agent: Optional[str] = None, unreadable: Optional[dict[str, str]] = None) -> list[Path]:
+    """The dashboard's tables as CSV files for Excel. Stored calls that cannot be read back are
+    left out and, when ``unreadable`` is given, listed there (call id → why)."""
     from qa_scorer.render import export_csv
     from qa_scorer.store import History
 
@@ -277,7 +313,10 @@ def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
     db = Path(db) if db is not None else out_dir / "qa.sqlite"
     _must_exist(db)
     with History(db) as history:
-        return export_csv(history, out_dir, since=since, until=until, agent=agent)
+        files = export_csv(history, out_dir, since=since, until=until, agent=agent)
+        if unreadable is not None:
+            unreadable.update(history.unreadable)
+        return files
 
 
 def _must_exist(db: Path) -> None:

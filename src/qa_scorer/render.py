@@ -831,6 +831,11 @@ class RenderSummary:
     # Recordings named but not copied (outside the allowed folders, a link leading out ...):
     # "call id: why".
     refused_audio: list[str] = field(default_factory=list)
+    # Calls whose page could not be rendered: "call id: why" (the rest were rendered).
+    failed: list[str] = field(default_factory=list)
+    # Stored calls that could not be read back: call id → why (the rest were rendered).
+    unreadable: dict[str, str] = field(default_factory=dict)
+    no_speech: int = 0  # calls without speech to judge
     seconds: float = 0.0
 
 
@@ -865,18 +870,20 @@ def _item_choices(calls: Sequence[StoredCall]) -> list[tuple[str, str]]:
 
 
 def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Path, audio: dict[str, Path],
-                  filters: str, written: list[Path]) -> int:
+                  filters: str, rendered: set[str], written: list[Path]) -> int:
     """Write one agent's folder: index.html, calls/ and audio/. Returns the number of pages.
 
     A scorecard page is the same file in ``out_dir/calls/`` and in the agent's ``calls/``
     (``../index.html`` and ``../audio/`` resolve inside whichever folder holds it), so the
     agent's copies are hard links to the pages already written, and so is their audio: the
-    folder is whole on its own and costs next to no disk. Every file written is appended to
-    ``written``. Files from earlier renders that are not written again are pruned by the
-    caller (only those qa-scorer wrote).
+    folder is whole on its own and costs next to no disk. Only calls in ``rendered`` have a
+    page; every file written is appended to ``written``. Files from earlier renders that are
+    not written again are pruned by the caller (only those qa-scorer wrote).
     """
     for c in calls:
         name = safe_name(c.call_id)
+        if c.call_id not in rendered:
+            continue
         dst = folder / "calls" / f"{name}.html"
         _link(out_dir / "calls" / f"{name}.html", dst)
         written.append(dst)
@@ -960,32 +967,38 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Pa
 _Job = tuple[StoredCall, Path, Optional[Path], Optional[tuple[str, str]]]
 
 
-def _render_calls(jobs: list[_Job], generated: str) -> int:
-    """Render a chunk of scorecards (runs in a worker process for big batches)."""
+def _render_calls(jobs: list[_Job], generated: str) -> list[tuple[str, str]]:
+    """Render a chunk of scorecards (runs in a worker process for big batches). Returns the
+    calls that could not be rendered, as (call id, why); the others are written."""
     _GENERATED.value = generated
+    failed = []
     for call, page, audio_file, problem in jobs:
-        render_call(call, page, audio_file=audio_file, audio_problem=problem)
-    return len(jobs)
+        try:
+            render_call(call, page, audio_file=audio_file, audio_problem=problem)
+        except Exception as exc:  # noqa: BLE001 - one bad call must not stop the reports
+            failed.append((call.call_id, f"{type(exc).__name__}: {exc}"))
+    return failed
 
 
 _PARALLEL_FROM = 400  # calls; below this, starting worker processes costs more than it saves
 
 
-def _render_all_calls(jobs: list[_Job], workers: Optional[int]) -> None:
+def _render_all_calls(jobs: list[_Job], workers: Optional[int]) -> list[tuple[str, str]]:
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if len(jobs) >= _PARALLEL_FROM else 1
     if workers <= 1 or len(jobs) < 2:
-        _render_calls(jobs, _GENERATED.value)
-        return
+        return _render_calls(jobs, _GENERATED.value)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     size = -(-len(jobs) // (workers * 4))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    failed: list[tuple[str, str]] = []
     # "spawn": safe even when the caller holds threads (a transcription model, say).
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_render_calls, chunks, [_GENERATED.value] * len(chunks)):
-            pass
+        for chunk_failed in pool.map(_render_calls, chunks, [_GENERATED.value] * len(chunks)):
+            failed.extend(chunk_failed)
+    return failed
 
 
 def render_reports(
@@ -1005,7 +1018,8 @@ def render_reports(
     batches of 400 calls or more). Runs sharing ``out_dir`` take turns (a lock in the folder)
     and each reads the history once it holds the folder, so the last one to finish renders
     every call recorded by then. Recordings are copied only from the folder of each call's
-    source file or from ``media_roots`` (or as checked when the call was scored).
+    source file or from ``media_roots`` (or as checked when the call was scored). A call that
+    cannot be read back or rendered is listed in the summary; the rest are rendered.
     """
     out_dir = Path(out_dir)
     with output_lock(out_dir):
@@ -1019,9 +1033,12 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
     _stamp()
     summary = RenderSummary(out_dir=out_dir)
     owned = OwnedFiles.load(out_dir)
+    history.unreadable.clear()
     calls = history.calls(since, until, agent)
+    summary.unreadable = dict(history.unreadable)
     filters = _describe(since, until, agent)
     summary.calls = len(calls)
+    summary.no_speech = sum(1 for c in calls if c.scorecard.no_speech)
 
     # Recordings: copied once into out_dir/audio/, shared by the call pages.
     audio: dict[str, Path] = {}
@@ -1045,24 +1062,26 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
             summary.refused_audio.append(f"{c.call_id}: {rec.refused}")
             problems[c.call_id] = ("refused", rec.refused)
 
-
     by_agent: dict[str, list[StoredCall]] = defaultdict(list)
     for c in calls:
         by_agent[c.agent_id].append(c)
     (out_dir / "calls").mkdir(exist_ok=True)
     jobs: list[_Job] = [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id),
                          problems.get(c.call_id)) for c in calls]
-    _render_all_calls(jobs, workers)
-    for _, page, _, _ in jobs:
-        owned.add(page)
-    summary.pages += len(calls)
+    failed = dict(_render_all_calls(jobs, workers))
+    summary.failed = [f"{cid}: {why}" for cid, why in failed.items()]
+    rendered = {c.call_id for c in calls if c.call_id not in failed}
+    for c, page, _, _ in jobs:
+        if c.call_id in rendered:
+            owned.add(page)
+    summary.pages += len(rendered)
     summary.agents = len(by_agent)
 
     prefixes: list[str] = []
     for a, cs in by_agent.items():
         folder = out_dir / "agents" / safe_name(a)
         written: list[Path] = []
-        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters, written)
+        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters, rendered, written)
         for f in written:
             owned.add(f)
         if agent_bundles:
@@ -1104,7 +1123,7 @@ def _render_reports(history: History, out_dir: Path, since, until, agent, agent_
             "mean": mean(scores) if scores else None, "median": median(scores) if scores else None,
             "fatal": sum(c.scorecard.fatal for c in calls),
             "flagged": sum(1 for c in calls if any(_failed(it) for it in c.scorecard.items)),
-            "no_speech": sum(1 for c in calls if c.scorecard.no_speech),
+            "no_speech": summary.no_speech,
         },
         agent_links=[(a, _href("agents", safe_name(a), "index.html")) for a in sorted(by_agent)],
     )

@@ -634,9 +634,15 @@ def transcribe_batch(
                 results[idx] = (inp, load_transcript(inp.path))
             except TranscriptError as exc:
                 errors.append((idx, InputError(path=str(inp.path), message=exc.message)))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+                errors.append((idx, InputError(path=str(inp.path),
+                                               message=f"cannot be read ({type(exc).__name__}: {exc})")))
             continue
         if model_error:
             errors.append((idx, InputError(path=str(inp.path), message=model_error)))
+            continue
+        if not inp.path.is_file():  # a FIFO or device would block the reads below
+            errors.append((idx, InputError(path=str(inp.path), message="not a regular file")))
             continue
         try:
             content = audio_hash(inp.path)
