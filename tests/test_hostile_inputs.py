@@ -553,3 +553,19 @@ def test_manifest_mistakes_in_ids_dates_and_quotes_name_the_line(tmp_path: Path)
     assert "unbalanced quote" in by_line["7"] and "never closed" in by_line["7"]
     assert all(e.path.startswith(str(m)) for e in errors)
 
+
+def test_control_characters_never_reach_the_html(tmp_path: Path) -> None:
+    text = "您好\x00，很高兴\x1b[31m为您服务\r\x07\x7f"
+    write_json(tmp_path / "in" / "t.json", doc(call_id="ctl", agent_id="A\x00", segments=[
+        {"speaker": "agent", "text": text, "start": 0.1, "end": 2.0}], metadata={"note": "\x00"}))
+    res = score(tmp_path / "in", "--out", tmp_path / "out")
+    assert res.exit_code == 1 and "$.agent_id" in res.output  # an id with control characters is refused
+    write_json(tmp_path / "in" / "t.json", doc(call_id="ctl", segments=[
+        {"speaker": "agent", "text": text, "start": 0.1, "end": 2.0}]))
+    res = score(tmp_path / "in", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    for page in html_pages(tmp_path / "out"):
+        raw = page.read_text(encoding="utf-8")
+        assert not [c for c in raw if (ord(c) < 32 and c not in "\t\n") or c == "\x7f"], page
+    assert "很高兴[31m为您服务" in (tmp_path / "out" / "calls" / "ctl.html").read_text(encoding="utf-8")
+

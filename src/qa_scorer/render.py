@@ -163,11 +163,21 @@ def _macro(name: str, *args: object) -> Markup:
     return Markup(getattr(_env().get_template("macros.html").module, name)(*args))
 
 
+# C0 control characters other than tab and line feed (NUL, carriage return, escape ...) and
+# DEL: never valid in an HTML page, whatever a transcript or manifest held.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without C0 control characters other than tab and line feed."""
+    return _CONTROL_CHARS.sub("", text) if _CONTROL_CHARS.search(text) else text
+
+
 def _write(path: Path, template: str, **context: object) -> None:
     html = _env().get_template(template).render(generated=_GENERATED.value, **context)
     # Write a new file and rename it over the old one: a killed process leaves the old page, a
     # page hard-linked elsewhere keeps its content, and a link planted at the path is replaced.
-    atomic_write_text(path, html)
+    atomic_write_text(path, strip_controls(html))
 
 
 class _Generated:
