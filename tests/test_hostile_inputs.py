@@ -11,14 +11,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 from audio_helpers import write_pcm
 from conftest_reports import Call, calls, history, write_wav  # noqa: F401 (fixtures)
+from fuzz_strategies import check_manifest, check_transcript_file, manifest_text, transcript_bytes
 from qa_scorer.cli import app
 from qa_scorer.ingest import TranscriptError, decode_audio, discover_inputs, load_transcript
 from qa_scorer.outputs import MANIFEST_NAME, temp_path
@@ -569,3 +572,26 @@ def test_control_characters_never_reach_the_html(tmp_path: Path) -> None:
         assert not [c for c in raw if (ord(c) < 32 and c not in "\t\n") or c == "\x7f"], page
     assert "很高兴[31m为您服务" in (tmp_path / "out" / "calls" / "ctl.html").read_text(encoding="utf-8")
 
+
+# -- property-based fuzzing (a fixed budget here; bench/fuzz_inputs.py runs longer) ------------
+
+FUZZ = settings(max_examples=150, deadline=timedelta(seconds=3), derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large])
+
+
+@FUZZ
+@given(raw=transcript_bytes())
+def test_fuzzed_transcript_files_load_and_score_or_fail_with_a_per_file_error(tmp_path: Path, raw: bytes,
+                                                                             default_rubric) -> None:
+    check_transcript_file(tmp_path / "fuzz.json", raw, default_rubric)
+
+
+@FUZZ
+@given(text=manifest_text())
+def test_fuzzed_manifests_read_or_fail_with_line_numbered_errors(tmp_path: Path, text: str) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir(exist_ok=True)
+    if not (folder / "x.wav").exists():
+        write_pcm(folder / "x.wav", np.zeros(800), 8000)
+    check_manifest(folder, text)
