@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import qa_scorer, pytest, playwright" 2>/dev/null; then
+if ! .venv/bin/python -c "import qa_scorer, pytest, playwright, hypothesis" 2>/dev/null; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test]'
 fi

@@ -184,6 +184,16 @@ def test_hour_long_recording_is_handled(model, tmp_path):
     assert t.metadata["asr"]["duration"] == pytest.approx(3600, abs=0.1)
 
 
+def test_guard_drops_the_initial_prompt_read_back():
+    def words(text):
+        return [Word(word=text, start=0.0, end=1.0)]
+
+    assert tr._echoes_prompt(words("录音，使用简体中文。"), tr.DEFAULT_PROMPT)
+    assert not tr._echoes_prompt(words("普通话"), tr.DEFAULT_PROMPT)  # too short to tell
+    assert not tr._echoes_prompt(words("您好，请问有什么可以帮您"), tr.DEFAULT_PROMPT)
+    assert not tr._echoes_prompt(words("录音，使用简体中文。"), None)
+
+
 def test_guard_drops_known_hallucinations_and_loops():
     def words(texts, t0=0.0):
         return [Word(word=w, start=t0 + i * 0.2, end=t0 + i * 0.2 + 0.2) for i, w in enumerate(texts)]

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 EXIT_INPUT, EXIT_RUBRIC, EXIT_STORE, EXIT_LABELS = 1, 3, 4, 5
@@ -51,9 +52,38 @@ def _summary(cards) -> None:
         table.add_column(col, justify="right" if col in ("score", "bonus") else "left")
     for c in cards:
         failed = ", ".join(i.id for i in c.items if i.status == "fail" and i.kind != "reward")
-        table.add_row(c.call_id, c.agent_id, f"{c.score:g}", f"{c.bonus:g}",
+        if c.no_speech:
+            failed = "[yellow]no speech 无有效语音: nothing judged[/]"
+        table.add_row(escape(c.call_id), escape(c.agent_id), f"{c.score:g}", f"{c.bonus:g}",
                       "[bold red]FATAL[/]" if c.fatal else "", failed)
     out.print(table)
+    _no_speech_warning(cards)
+
+
+def _no_speech_warning(cards) -> None:
+    silent = [c.call_id for c in cards if c.no_speech]
+    if silent:
+        err.print(f"[bold yellow]warning:[/] {len(silent)} call(s) without speech (无有效语音), every item n/a, "
+                  "the score says nothing about the agent:")
+        for call_id in silent:
+            err.print(f"  {call_id}", markup=False, highlight=False)
+
+
+def _render_warnings(summary) -> None:
+    """What the reports could not include: stored calls not readable, pages not rendered,
+    recordings refused."""
+    if summary is None:
+        return
+    _unreadable_warnings(summary.unreadable)
+    for line in summary.failed:
+        err.print(f"[bold yellow]warning:[/] scorecard page not rendered: {escape(line)}", highlight=False)
+    for line in summary.refused_audio:
+        err.print(f"[bold yellow]warning:[/] recording not used: {escape(line)}", highlight=False)
+
+
+def _unreadable_warnings(unreadable: dict) -> None:
+    for call_id, why in unreadable.items():
+        err.print(f"[bold yellow]warning:[/] history: call {escape(repr(call_id))}: {escape(why)}", highlight=False)
 
 
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
@@ -77,6 +107,10 @@ WorkersOpt = typer.Option(None, "--workers", help="Transcription worker processe
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads per worker (default: cores / workers).")
 ManifestOpt = typer.Option(None, "--manifest", help="CSV with call_id,agent_id,audio,started_at,agent_channel (extra columns kept).")
 DbOpt = typer.Option(None, "--db", help="History database (default: OUT/qa.sqlite).")
+MediaRootOpt = typer.Option(
+    None, "--media-root", exists=True, file_okay=False, dir_okay=True,
+    help="A folder recordings may also be used from (repeatable). Otherwise a recording is used only "
+         "from the folder of the transcript or manifest that names it, or a folder given as input.")
 
 
 @app.command()
@@ -96,6 +130,7 @@ def score(
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Transcribe recordings again even when a cached transcript exists."),
     no_render: bool = typer.Option(False, "--no-render", help="Record and write scorecards without rendering HTML."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Score calls (transcripts or recordings) against a rubric, record them in the history
     and render the HTML reports."""
@@ -113,14 +148,17 @@ def score(
     try:
         result = score_batch(paths, r, out_dir=out_dir, db=db, json_path=json_path, manifest=manifest,
                              transcribe_options=options, retranscribe=retranscribe,
-                             render=not no_render, progress=not quiet)
+                             render=not no_render, progress=not quiet, media_roots=media_root or ())
     except StoreError as exc:
         _store_error(exc)
     if not quiet:
         _summary(result.scorecards)
         where = f"{out_dir}/index.html" if result.rendered else f"{out_dir}/scorecards/"
         out.print(f"{len(result.calls)} scorecard(s) in {where}; history {result.db}"
-                  + (f"; JSON list {json_path}" if json_path else ""))
+                  + (f"; JSON list {json_path}" if json_path else ""), markup=False, highlight=False)
+    else:
+        _no_speech_warning(result.scorecards)
+    _render_warnings(result.rendered)
     _report_errors(result.errors)
     if result.errors:
         raise typer.Exit(EXIT_INPUT)
@@ -140,6 +178,7 @@ def transcribe(
     threads: Optional[int] = ThreadsOpt,
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Ignore cached transcripts."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Transcribe recordings into transcript v1 JSON files without scoring."""
     from qa_scorer.pipeline import transcribe_only
@@ -147,7 +186,8 @@ def transcribe(
     r = _load_rubric(rubric)
     options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
-                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords())
+                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords(),
+                                      media_roots=media_root or ())
     if not quiet:
         out.print(f"{len(written)} transcript(s) written to {out_dir}")
     _report_errors(errors)
@@ -178,6 +218,7 @@ def report_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Only calls on or before this date (YYYY-MM-DD)."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
     agent_bundles: bool = typer.Option(False, "--agent-bundles", help="Also write one self-contained folder per agent under agent-bundles/."),
+    media_root: Optional[List[Path]] = MediaRootOpt,
 ) -> None:
     """Re-render index, scorecards, agents' pages and dashboard from the history (no re-scoring)."""
     from qa_scorer.pipeline import report
@@ -185,10 +226,12 @@ def report_cmd(
 
     try:
         summary = report(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"),
-                         agent=agent, agent_bundles=agent_bundles)
+                         agent=agent, agent_bundles=agent_bundles, media_roots=media_root or ())
     except StoreError as exc:
         _store_error(exc)
-    out.print(f"rendered {summary.calls} call(s), {summary.agents} agent(s) into {out_dir}/index.html")
+    out.print(f"rendered {summary.calls} call(s), {summary.agents} agent(s) into {out_dir}/index.html",
+              markup=False, highlight=False)
+    _render_warnings(summary)
 
 
 @app.command("export")
@@ -203,12 +246,15 @@ def export_cmd(
     from qa_scorer.pipeline import export
     from qa_scorer.store import StoreError
 
+    unreadable: dict[str, str] = {}
     try:
-        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent)
+        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent,
+                       unreadable=unreadable)
     except StoreError as exc:
         _store_error(exc)
     for f in files:
         out.print(str(f), markup=False)
+    _unreadable_warnings(unreadable)
 
 
 def _date(value: Optional[str], flag: str):

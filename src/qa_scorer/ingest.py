@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional
+from typing import Any, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 from pydantic import ValidationError
 
-from qa_scorer.models import InputError, Transcript
+from qa_scorer.models import InputError, Transcript, check_agent_id, check_call_id, check_started_at
 
 TRANSCRIPT_SUFFIXES = {".json"}
 
@@ -42,25 +45,87 @@ def parse_transcript(data: Any, path: str | Path = "<memory>") -> Transcript:
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            msgs.append(f"{_json_path(loc)}: {err['msg']}")
+            where = (err.get("ctx") or {}).get("path")
+            if not isinstance(where, str):
+                loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+                where = _json_path(loc)
+            msgs.append(f"{where}: {err['msg']}")
         raise TranscriptError(path, "; ".join(msgs)) from None
+    except RecursionError:
+        raise TranscriptError(path, "$: nested too deeply to read") from None
+
+
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only when the text has one is the slower
+# search for lone surrogates run (a pair, as in emoji, decodes to one character and is fine).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# Far above any call's transcript (an hour of speech with word timings is a few MiB).
+MAX_TRANSCRIPT_BYTES = 64 * 1024 * 1024
+
+
+def decode_json(raw: bytes, path: str | Path = "<memory>") -> Any:
+    """Parse a JSON document. Anything wrong with it is a TranscriptError naming the file: not
+    UTF-8, invalid JSON (with line and column), a number with too many digits, nesting too deep
+    to parse, or a lone surrogate escape in a string (with its JSON path)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TranscriptError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise TranscriptError(path, "invalid JSON: nested too deeply to read") from None
+    except ValueError as exc:  # an integer with more digits than Python converts, ...
+        raise TranscriptError(path, f"invalid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise TranscriptError(path, f"{where}: text holds a lone surrogate (an unpaired \\ud800-\\udfff "
+                                        "escape), which is not valid Unicode")
+    return data
+
+
+def _lone_surrogate(data: Any) -> Optional[str]:
+    """JSON path of the first string (or key) holding a lone surrogate, else None."""
+    stack: list[tuple[Any, str]] = [(data, "$")]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            if not _valid_unicode(v):
+                return where
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if not _valid_unicode(k):
+                    return f"{where} (a key)"
+                stack.append((x, f"{where}.{k}"))
+        elif isinstance(v, list):
+            stack.extend((x, f"{where}[{i}]") for i, x in enumerate(v))
+    return None
+
+
+def _valid_unicode(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_transcript(path: str | Path) -> Transcript:
-    """Read one transcript v1 JSON file."""
+    """Read one transcript v1 JSON file. Every problem is a TranscriptError naming the file and,
+    where there is one, the JSON path."""
     p = Path(path)
     try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise TranscriptError(p, "not a regular file")
+        if st.st_size > MAX_TRANSCRIPT_BYTES:
+            raise TranscriptError(p, f"larger than {MAX_TRANSCRIPT_BYTES >> 20} MiB; not a transcript")
         raw = p.read_bytes()
     except OSError as exc:
         raise TranscriptError(p, f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise TranscriptError(p, f"not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise TranscriptError(p, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return parse_transcript(data, p)
+    return parse_transcript(decode_json(raw, p), p)
 
 
 def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:
@@ -100,6 +165,73 @@ class AudioError(Exception):
         super().__init__(f"{self.path}: {message}")
 
 
+class RecordingError(Exception):
+    """A recording that may not be used: missing, a dangling link, not a regular file, or outside
+    the folders recordings may come from (directly or through a symbolic link)."""
+
+    def __init__(self, message: str, missing: bool = False):
+        self.message = message
+        self.missing = missing  # simply not there (reported, but not a hostile reference)
+        super().__init__(message)
+
+
+def _within(real: Path, roots: Sequence[Path]) -> bool:
+    return any(real == r or r in real.parents for r in roots)
+
+
+def real_roots(folders: Iterable[str | Path]) -> list[Path]:
+    """The folders (resolved) recordings may come from; missing ones are left out."""
+    out: list[Path] = []
+    for f in folders:
+        try:
+            r = Path(f).resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if r.is_dir() and r not in out:
+            out.append(r)
+    return out
+
+
+def locate_recording(ref: str | Path, base: Optional[Path], roots: Sequence[Path]) -> Path:
+    """The real path of the recording ``ref`` names (relative to ``base``, the folder of the
+    file that names it), provided it is a regular file inside one of ``roots`` (resolved folders)
+    after following every symbolic link. Raises RecordingError saying why not otherwise.
+
+    This is the one gate for recordings named by transcripts and manifests: nothing outside
+    the input folders (or a configured media root) is read into the reports, and no link
+    leading out of them is followed.
+    """
+    text = str(ref)
+    if not text.strip() or "\x00" in text:
+        raise RecordingError("the recording path is empty or not a valid path")
+    p = Path(text)
+    if not p.is_absolute():
+        if base is None:
+            raise RecordingError(f"relative recording path {text!r} with no folder to resolve it in")
+        p = Path(base) / p
+    try:
+        real = p.resolve(strict=True)
+    except FileNotFoundError:
+        if os.path.islink(p):
+            raise RecordingError(f"recording {text!r} is a dangling symbolic link "
+                                 f"(to {os.readlink(p)!r})") from None
+        raise RecordingError(f"recording not found: {text}", missing=True) from None
+    except (OSError, RuntimeError) as exc:  # a link loop, no permission, a name too long ...
+        raise RecordingError(f"recording {text!r} cannot be resolved ({getattr(exc, 'strerror', None) or exc})") from None
+    if not _within(real, roots):
+        how = " through a symbolic link" if real != Path(os.path.abspath(p)) else ""
+        raise RecordingError(f"recording {text!r} leads outside the input folders{how} (to {real}); "
+                             "recordings are used only from the folder of the file that names them, "
+                             "the folders given on the command line, or a --media-root")
+    try:
+        st = real.stat()
+    except OSError as exc:
+        raise RecordingError(f"recording {text!r} cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RecordingError(f"recording {text!r} is not a regular file")
+    return real
+
+
 @dataclass
 class CallInput:
     """One call to process: an audio recording or a transcript file, with what is known about it."""
@@ -124,8 +256,11 @@ def _kind_of(path: Path) -> Optional[str]:
     return None
 
 
-def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[InputError]]:
-    """Rows of a manifest CSV keyed by the resolved audio path; errors name the file and line."""
+def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Path, dict[str, Any]], list[InputError]]:
+    """Rows of a manifest CSV keyed by the recording's real path; errors name the file and line.
+
+    A row's recording must lie inside the manifest's folder or one of ``roots``.
+    """
     rows: dict[Path, dict[str, Any]] = {}
     errors: list[InputError] = []
     where = str(manifest)
@@ -135,15 +270,32 @@ def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[Inp
         return rows, [InputError(path=where, message=f"cannot read manifest: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
         return rows, [InputError(path=where, message=f"manifest is not UTF-8 text (byte {exc.start})")]
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    allowed = real_roots([manifest.parent, *roots])
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as exc:
+        return rows, [InputError(path=f"{where}:1", message=_csv_problem(exc))]
+    header = [h.strip() for h in fieldnames]
     missing = [c for c in ("call_id", "audio") if c not in header]
     if missing:
         return rows, [InputError(path=f"{where}:1", message=f"manifest header lacks column(s) {', '.join(missing)}; "
                                                           f"expected {','.join(MANIFEST_COLUMNS)}")]
     seen_ids: dict[str, int] = {}
-    for raw in reader:
-        line = reader.line_num
+    seen_audio: dict[Path, int] = {}
+    rows_iter = iter(reader)
+    while True:
+        first_line = reader.line_num + 1  # where the next row starts
+        try:
+            raw = next(rows_iter)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(InputError(path=f"{where}:{first_line}", message=_csv_problem(exc)))
+            if "unexpected end of data" in str(exc):
+                break
+            continue
+        line = first_line
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         if None in raw:  # more cells than header columns
             errors.append(InputError(path=f"{where}:{line}", message="more cells than header columns"))
@@ -152,6 +304,23 @@ def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[Inp
         if not call_id or not audio:
             errors.append(InputError(path=f"{where}:{line}", message="call_id and audio must not be empty"))
             continue
+        try:
+            check_call_id(call_id)
+        except ValueError as exc:
+            errors.append(InputError(path=f"{where}:{line}", message=f"call_id {call_id!r} {exc}"))
+            continue
+        try:
+            check_agent_id(row.get("agent_id") or "")
+        except ValueError as exc:
+            errors.append(InputError(path=f"{where}:{line}", message=f"agent_id {row.get('agent_id')!r} {exc}"))
+            continue
+        started_at = row.get("started_at") or None
+        if started_at is not None:
+            try:
+                check_started_at(started_at)
+            except ValueError as exc:
+                errors.append(InputError(path=f"{where}:{line}", message=f"started_at: {exc}"))
+                continue
         given = (row.get("agent_channel") or "").lower()
         channel = given or "left"
         if channel not in AGENT_CHANNELS:
@@ -162,17 +331,26 @@ def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[Inp
             errors.append(InputError(path=f"{where}:{line}",
                                      message=f"call_id '{call_id}' already used on line {seen_ids[call_id]}"))
             continue
+        try:
+            real = locate_recording(audio, manifest.parent, allowed)
+        except RecordingError as exc:
+            message = f"audio file not found: {audio}" if exc.missing else exc.message
+            errors.append(InputError(path=f"{where}:{line}", message=message))
+            continue
+        if real in seen_audio:
+            errors.append(InputError(path=f"{where}:{line}", message=(
+                f"recording {audio} is already listed on line {seen_audio[real]} "
+                f"(call_id '{rows[real]['call_id']}'); one recording is one call")))
+            continue
         seen_ids[call_id] = line
+        seen_audio[real] = line
         audio_path = Path(audio)
         if not audio_path.is_absolute():
             audio_path = manifest.parent / audio_path
-        if not audio_path.is_file():
-            errors.append(InputError(path=f"{where}:{line}", message=f"audio file not found: {audio}"))
-            continue
-        rows[audio_path.resolve()] = {
+        rows[real] = {
             "call_id": call_id,
             "agent_id": row.get("agent_id") or "unknown",
-            "started_at": row.get("started_at") or None,
+            "started_at": started_at,
             "agent_channel": channel,
             "channel_given": bool(given),
             "path": audio_path,
@@ -181,20 +359,48 @@ def _read_manifest(manifest: Path) -> tuple[dict[Path, dict[str, Any]], list[Inp
     return rows, errors
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    msg = str(exc)
+    if "unexpected end of data" in msg:
+        return ('unbalanced quote: a cell opened with " on this line is never closed, so the rest of the '
+                "manifest was not read; close the quote or double it (\"\") inside a quoted cell")
+    if "expected after" in msg:
+        return f'unbalanced quote: text follows a closing " in a cell ({msg}); double a quote ("") inside a quoted cell'
+    return f"not valid CSV: {msg}"
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every file (and file-like entry) under ``folder``, sorted; symbolic links to folders are
+    not descended into."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        base = Path(dirpath)
+        found.extend(base / name for name in filenames)
+        found.extend(base / name for name in dirnames if os.path.islink(base / name))
+    return sorted(found)
+
+
 def discover_inputs(
-    paths: list[str | Path], manifest: Optional[Path] = None
+    paths: list[str | Path], manifest: Optional[Path] = None, media_roots: Sequence[str | Path] = (),
 ) -> tuple[list[CallInput], list[InputError]]:
     """Expand files and folders (recursively) into calls: audio recordings and transcript JSON files.
 
     With a manifest CSV (columns call_id,agent_id,audio,started_at,agent_channel; other columns are
     kept as metadata) audio files get their call id, agent and channel from it, and the manifest's
     audio files are inputs even when ``paths`` is empty. Without one, the call id is the file stem.
+
+    Files named on the command line are used as named. Inside a folder, a symbolic link is
+    followed only when it stays inside that folder (or a media root); a link that leads out, or
+    leads nowhere, is an error naming it. A manifest's recordings must lie inside the manifest's
+    folder, a folder in ``paths`` or a media root.
     Problems (missing files, unknown file types, manifest mistakes) are returned, not raised.
     """
     errors: list[InputError] = []
     rows: dict[Path, dict[str, Any]] = {}
+    media = real_roots(media_roots)
+    folders = real_roots(Path(p) for p in paths if Path(p).is_dir())
     if manifest is not None:
-        rows, errors = _read_manifest(Path(manifest))
+        rows, errors = _read_manifest(Path(manifest), folders + media)
 
     files: list[Path] = []
     seen: set[Path] = set()
@@ -208,8 +414,24 @@ def discover_inputs(
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and _kind_of(f) is not None:
+            allowed = real_roots([p]) + media
+            for f in _walk(p):
+                if _kind_of(f) is None:
+                    continue
+                if os.path.islink(f):
+                    try:
+                        real = f.resolve(strict=True)
+                    except FileNotFoundError:
+                        errors.append(InputError(path=str(f), message=f"dangling symbolic link (to {os.readlink(f)!r})"))
+                        continue
+                    except (OSError, RuntimeError) as exc:
+                        errors.append(InputError(path=str(f), message=f"cannot resolve symbolic link ({exc})"))
+                        continue
+                    if not _within(real, allowed):
+                        errors.append(InputError(path=str(f), message=(
+                            f"symbolic link leads outside the input folder {p} (to {real}); not used")))
+                        continue
+                if f.is_file():
                     add(f)
         elif p.is_file():
             if _kind_of(p) is None:
@@ -217,6 +439,8 @@ def discover_inputs(
                                                             "expected .json or an audio file"))
             else:
                 add(p)
+        elif os.path.islink(p):
+            errors.append(InputError(path=str(p), message=f"dangling symbolic link (to {os.readlink(p)!r})"))
         else:
             errors.append(InputError(path=str(p), message="no such file or folder"))
     for key, row in rows.items():
@@ -234,6 +458,13 @@ def discover_inputs(
                             metadata=dict(row["metadata"]), channel_from_manifest=row["channel_given"])
         else:
             inp = CallInput(path=f, kind=kind, call_id=f.stem)  # type: ignore[arg-type]
+        if inp.kind == "audio":
+            try:
+                check_call_id(inp.call_id)
+            except ValueError as exc:
+                errors.append(InputError(path=str(f), message=f"call id {inp.call_id!r} (from the file name) {exc}; "
+                                                             "give it a call_id in a manifest"))
+                continue
         if inp.kind == "audio" and inp.call_id in ids:
             errors.append(InputError(path=str(f), message=f"call id '{inp.call_id}' is also used by {ids[inp.call_id]}; "
                                                          "rename the file or give it a call_id in a manifest"))
@@ -263,7 +494,8 @@ def probe_duration(path: str | Path) -> Optional[float]:
 def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
     """Decode a recording into one float32 array per channel (mono: one, stereo: two), at ``sr`` Hz.
 
-    Recordings with more than two channels keep their first two. Raises AudioError naming the
+    Recordings with more than two channels keep their first two (the left/right pair; see
+    ``audio_channels`` for how many the file has). Raises AudioError naming the
     file for anything unusable: missing, empty, corrupt, not audio, or without samples.
     """
     import av  # PyAV, bundled FFmpeg: wav (PCM, mu-law, A-law), mp3, m4a, flac, ogg, ...
@@ -282,23 +514,17 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
                 raise AudioError(p, "no audio stream in file")
             stream = container.streams.audio[0]
             n_in = stream.codec_context.channels or 1
-            layout = "mono" if n_in == 1 else "stereo"
+            # More than two channels: resample every channel in the file's own layout (planar
+            # float, so samples of different channels are never interleaved into one), then keep
+            # the first two, the left/right pair (front left/right of 5.1).
+            layout = "mono" if n_in == 1 else "stereo" if n_in == 2 else stream.layout
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
-            if n_in > 2:
-                resampler = None  # take the first two channels by hand, then resample each
             for frame in container.decode(stream):
                 frame.pts = None
-                if resampler is None:
-                    chunks.append(frame.to_ndarray()[:2].astype(np.float32))
-                    continue
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            if resampler is not None:
-                for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray())
-            elif chunks:
-                native = stream.codec_context.sample_rate or sr
-                chunks = [_resample(np.concatenate(chunks, axis=1), native, sr)]
+                    chunks.append(out.to_ndarray()[:2])
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray()[:2])
     except AudioError:
         raise
     except av.error.FFmpegError as exc:
@@ -314,11 +540,12 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
     return [np.ascontiguousarray(ch) for ch in data]
 
 
-def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Linear-interpolation resampling of (channels, samples); only for > 2-channel files."""
-    if rate_in == rate_out:
-        return data
-    n_out = int(round(data.shape[1] * rate_out / rate_in))
-    x_out = np.arange(n_out) * (rate_in / rate_out)
-    x_in = np.arange(data.shape[1])
-    return np.stack([np.interp(x_out, x_in, ch) for ch in data]).astype(np.float32)
+def audio_channels(path: str | Path) -> Optional[int]:
+    """How many channels the recording's first audio stream has (from its header); None if unknown."""
+    import av
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            return container.streams.audio[0].codec_context.channels or None
+    except Exception:  # noqa: BLE001 - best effort, like probe_duration
+        return None

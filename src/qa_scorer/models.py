@@ -6,9 +6,12 @@ Transcript format v1 is defined here (and published as JSON Schema in
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 Speaker = Literal["agent", "customer"]
 Channel = Literal["phone", "chat"]
@@ -21,9 +24,94 @@ _SPEAKER_ALIASES = {
     "client": "customer", "caller": "customer",
 }
 
+# Validation context for records read back from the history: they were checked on the way in,
+# and a rule added since (stricter ids or dates) must not make an older stored call unreadable.
+STORED = {"stored": True}
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
+# Free-form JSON kept with a transcript (metadata, extra top-level fields) may nest this deep.
+MAX_JSON_DEPTH = 64
+_CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
+
+
+def check_call_id(value: str) -> str:
+    """A call id must have visible characters and no line breaks or other control characters
+    (it names files, pages and history rows). Raises ValueError saying what is wrong."""
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    bad = sorted({c for c in value if c in _CONTROL})
+    if bad:
+        raise ValueError("must not contain line breaks or control characters (found "
+                         + ", ".join(repr(c) for c in bad) + ")")
+    return value
+
+
+def check_agent_id(value: str) -> str:
+    """An agent id names a folder and heads pages: no line breaks or other control characters."""
+    if any(c in _CONTROL for c in value):
+        raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def check_started_at(value: str) -> str:
+    """``started_at`` must be an ISO 8601 date or date-time (``2026-11-02``,
+    ``2026-11-02T10:15:00+08:00``, ``...Z``). Returns it unchanged; raises ValueError otherwise."""
+    text = value.strip()
+    try:
+        datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time (like 2026-11-02T10:15:00+08:00)") from None
+    return value
+
+
+def json_value_problem(value: Any, path: str) -> Optional[tuple[str, str]]:
+    """The first (JSON path, problem) in free-form JSON that the history cannot keep: a number
+    that is not finite (NaN, Infinity), a string with a lone surrogate, or nesting deeper than
+    ``MAX_JSON_DEPTH``. None when the value is fine. Iterative: any depth is safe to check."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        v, where, depth = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return where, "Input should be a finite number"
+        elif isinstance(v, str):
+            if _has_surrogate(v):
+                return where, "Input should be valid Unicode text (found a lone surrogate)"
+        elif isinstance(v, (dict, list, tuple)):
+            if depth >= MAX_JSON_DEPTH:
+                return where, f"nested more than {MAX_JSON_DEPTH} levels deep"
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if isinstance(k, str) and _has_surrogate(k):
+                        return where, "key should be valid Unicode text (found a lone surrogate)"
+                    stack.append((x, f"{where}.{k}", depth + 1))
+            else:
+                for i, x in enumerate(v):
+                    stack.append((x, f"{where}[{i}]", depth + 1))
+    return None
+
+
+def _has_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _json_value_error(value: Any, path: str) -> None:
+    found = json_value_problem(value, path)
+    if found is not None:
+        where, problem = found
+        raise PydanticCustomError("json_value", "{problem}", {"path": where, "problem": problem})
+
 
 class Word(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     word: str
     start: float
     end: float
@@ -33,7 +121,7 @@ class Word(BaseModel):
 class Segment(BaseModel):
     """One utterance (or chat message) by one speaker."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     speaker: Speaker
     text: str
     start: Optional[float] = Field(default=None, ge=0)
@@ -59,7 +147,9 @@ class Segment(BaseModel):
 class Transcript(BaseModel):
     """Transcript format v1: one call or chat."""
 
-    model_config = ConfigDict(extra="allow")
+    # Every number must be finite (no NaN or Infinity): a transcript is refused here, naming
+    # the JSON path, rather than poisoning the history.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     version: Literal[1] = 1
     call_id: str = Field(min_length=1)
     agent_id: str = "unknown"
@@ -69,6 +159,35 @@ class Transcript(BaseModel):
     segments: list[Segment]
     # Extra facts about the call (manifest columns, transcription settings, ...).
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("call_id")
+    @classmethod
+    def _call_id(cls, v: str, info: ValidationInfo) -> str:
+        return v if _stored(info) else check_call_id(v)
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_id(cls, v: str, info: ValidationInfo) -> str:
+        return v if _stored(info) else check_agent_id(v)
+
+    @field_validator("started_at")
+    @classmethod
+    def _started_at(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if v is None or _stored(info):
+            return v
+        return check_started_at(v) if v.strip() else None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _json_value_error(v, "$.metadata")
+        return v
+
+    @model_validator(mode="after")
+    def _extra_fields(self) -> "Transcript":
+        if self.model_extra:
+            _json_value_error(self.model_extra, "$")
+        return self
 
     @property
     def timed(self) -> bool:
@@ -86,7 +205,7 @@ class Transcript(BaseModel):
 class Evidence(BaseModel):
     """Where a judgment comes from: a segment and the matched text, or the window searched."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
     segment: Optional[int] = None  # index into Transcript.segments
     speaker: Optional[Speaker] = None
     start: Optional[float] = None
@@ -105,6 +224,7 @@ class ItemDoc(BaseModel):
 
 
 class ItemResult(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
     id: str
     name: str = ""
     kind: Kind
@@ -122,6 +242,7 @@ class ItemResult(BaseModel):
 
 
 class Scorecard(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
     call_id: str
     agent_id: str
     channel: Channel = "phone"
@@ -135,6 +256,9 @@ class Scorecard(BaseModel):
     score: float
     bonus: float = 0
     fatal: bool = False
+    # True when the call has no speech to judge (no segment with any words): every item is
+    # na and the score is the base, which says nothing about the agent. 无有效语音.
+    no_speech: bool = False
     items: list[ItemResult]
 
     def item(self, item_id: str) -> ItemResult:

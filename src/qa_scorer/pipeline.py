@@ -1,8 +1,9 @@
 """The batch jobs behind the CLI: inputs → transcripts → scorecards → history → reports.
 
-Every stage is called from here in order; a bad input is recorded as an error and the batch
-goes on. Each call is written to the history as soon as it is scored, so a batch that is
-stopped loses nothing already done.
+Every stage is called from here in order; a bad input is recorded as an error naming the file
+and the batch goes on (whatever goes wrong with one input, short of the history database itself
+failing). Each call is written to the history as soon as it is scored, so a batch that is
+stopped loses nothing already done. Every output file is written atomically.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from qa_scorer.ingest import TranscriptError, find_transcripts, load_transcript
+from qa_scorer.ingest import (RecordingError, TranscriptError, find_transcripts, load_transcript,
+                              locate_recording, real_roots)
 from qa_scorer.models import InputError, Scorecard, Transcript
+from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
 from qa_scorer.rubric.registry import Rubric
 from qa_scorer.score import score_transcript
 
@@ -52,10 +55,12 @@ def score_transcript_files(
     for n, path in enumerate(files, 1):
         try:
             transcript = load_transcript(path)
+            card = score_transcript(transcript, rubric, source=str(path))
         except TranscriptError as exc:
             result.errors.append(InputError(path=exc.path, message=exc.message))
+        except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
+            result.errors.append(_unexpected(path, exc))
         else:
-            card = score_transcript(transcript, rubric, source=str(path))
             result.calls.append(ScoredCall(transcript, card, str(path)))
         if on_progress:
             on_progress(n, len(files))
@@ -69,24 +74,26 @@ def file_stem(call_id: str) -> str:
     return safe_name(call_id)
 
 
+def _unexpected(path, exc: BaseException) -> InputError:
+    return InputError(path=str(path), message=f"could not be processed ({type(exc).__name__}: {exc})")
+
+
 def write_json(cards: list[Scorecard], path: Path) -> None:
-    """All scorecards as one JSON list."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """All scorecards as one JSON list (atomically: a killed run leaves the previous file)."""
     data = [c.model_dump(mode="json") for c in cards]
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False, indent=1))
 
 
-def write_call_files(call: ScoredCall, out_dir: Path) -> None:
+def write_call_files(call: ScoredCall, out_dir: Path) -> list[Path]:
     """The call's scorecard under scorecards/ and its transcript under transcripts/ (for hand
-    correction and re-scoring)."""
+    correction and re-scoring), each written atomically. Returns the paths written."""
     stem = file_stem(call.scorecard.call_id)
+    written = []
     for folder, record in (("scorecards", call.scorecard), ("transcripts", call.transcript)):
         path = Path(out_dir) / folder / f"{stem}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(record.model_dump_json(indent=1, exclude_none=folder == "transcripts"), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, record.model_dump_json(indent=1, exclude_none=folder == "transcripts"))
+        written.append(path)
+    return written
 
 
 def score_batch(
@@ -101,21 +108,28 @@ def score_batch(
     retranscribe: bool = False,
     render: bool = True,
     progress: bool = True,
+    media_roots: Iterable[str | Path] = (),
 ) -> BatchResult:
     """Score transcripts and recordings: transcribe what needs it, score, record to the
     history, write per-call files, and render the reports into ``out_dir``.
 
-    Raises ``store.StoreError`` when the history database cannot be used (before any work).
+    Recordings are used only from inside the folders they are found in or named from (the
+    folder of the transcript or manifest, a folder in ``paths``) or a ``media_roots`` folder;
+    a transcript whose ``audio`` leads elsewhere is scored without it and reported.
+    Raises ``store.StoreError`` when the history database cannot be used.
     """
     from qa_scorer.ingest import discover_inputs
-    from qa_scorer.store import History
+    from qa_scorer.store import History, StoreError
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 
     out_dir = Path(out_dir)
     db = Path(db) if db is not None else out_dir / "qa.sqlite"
     result = BatchResult(out_dir=out_dir, db=db)
+    paths = list(paths)
+    media = real_roots(media_roots)
+    folders = real_roots(p for p in paths if Path(p).is_dir())
     with History(db) as history:
-        inputs, errors = discover_inputs(list(paths), manifest)
+        inputs, errors = discover_inputs(paths, manifest, media)
         result.errors.extend(errors)
         inputs, errors = unique_calls(inputs)
         result.errors.extend(errors)
@@ -125,24 +139,95 @@ def score_batch(
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
         result.errors.extend(errors)
+        pairs, errors = unique_transcripts(pairs)
+        result.errors.extend(errors)
+        written: list[Path] = []
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
-            if inp.kind == "audio":
-                # The recording itself: an absolute path stays valid from the history, the
-                # reports and the transcript written beside the scorecard.
-                transcript = transcript.model_copy(update={"audio": str(Path(inp.path).resolve())})
-            card = score_transcript(transcript, rubric, source=source)
-            call = ScoredCall(transcript, card, source)
-            history.record(transcript, card, source=source)
-            write_call_files(call, out_dir)
+            try:
+                transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
+                if problem is not None:
+                    result.errors.append(problem)
+                card = score_transcript(transcript, rubric, source=source)
+                call = ScoredCall(transcript, card, source)
+                history.record(transcript, card, source=source, recording=recording)
+                written += write_call_files(call, out_dir)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
+                result.errors.append(_unexpected(inp.path, exc))
+                continue
             result.calls.append(call)
         if json_path is not None:
             write_json(result.scorecards, json_path)
+        if written:
+            with output_lock(out_dir):
+                owned = OwnedFiles.load(out_dir)
+                for path in written:
+                    owned.add(path)
+                owned.save()
         if render and result.calls:
             from qa_scorer.render import render_reports
 
-            result.rendered = render_reports(history, out_dir)
+            result.rendered = render_reports(history, out_dir, media_roots=media)
     return result
+
+
+def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):
+    """(transcript, checked recording path or None, InputError or None) for one call.
+
+    A recording input is its own recording. A transcript's ``audio`` must lead to a regular
+    file inside the transcript's folder, a folder given as input, or a media root, or be the
+    recording the history already holds for this call (checked when it was scored before);
+    otherwise the call is scored without it and the error names the file and ``$.audio``.
+    """
+    if inp.kind == "audio":
+        real = Path(inp.path).resolve(strict=True)
+        # The recording itself: an absolute path stays valid from the history, the reports and
+        # the transcript written beside the scorecard.
+        return transcript.model_copy(update={"audio": str(real)}), str(real), None
+    ref = transcript.audio
+    if not ref:
+        return transcript, None, None
+    folder = Path(inp.path).parent
+    try:
+        real = locate_recording(ref, folder, real_roots([folder]) + roots)
+        return transcript, str(real), None
+    except RecordingError as exc:
+        if exc.missing:
+            return transcript, None, None  # reported when the reports are rendered
+        problem = exc.message
+    known = history.recording(transcript.call_id)
+    if known:
+        try:
+            if (folder / ref).resolve(strict=True) == Path(known):
+                return transcript, known, None
+        except (OSError, RuntimeError):
+            pass
+    refused = {"path": ref, "reason": problem}
+    transcript = transcript.model_copy(update={
+        "audio": None, "metadata": {**transcript.metadata, "audio_refused": refused}})
+    return transcript, None, InputError(path=str(inp.path), message=f"$.audio: {problem}; scored without the recording")
+
+
+def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
+    """One transcript per call id, by the id the transcripts carry (a transcript file's own
+    ``call_id`` need not match its file name), as ``unique_calls`` does by file name: a
+    transcript beats a recording of the same call, otherwise the first is scored; every repeat
+    is an error naming both files, so no call silently replaces another in the history."""
+    chosen: dict[str, tuple] = {}
+    for inp, t in pairs:
+        first = chosen.get(t.call_id)
+        if first is None or (first[0].kind == "audio" and inp.kind == "transcript"):
+            chosen[t.call_id] = (inp, t)
+    errors = []
+    kept_ids = {id(p[0]) for p in chosen.values()}
+    for inp, t in pairs:
+        if id(inp) not in kept_ids:
+            errors.append(InputError(path=str(inp.path), message=(
+                f"call id {t.call_id!r} is also given by {chosen[t.call_id][0].path}; "
+                "that one was scored, this one skipped")))
+    return [p for p in pairs if id(p[0]) in kept_ids], errors
 
 
 def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
@@ -173,13 +258,14 @@ def transcribe_only(
     retranscribe: bool = False,
     progress: bool = True,
     hotwords: Optional[list[str]] = None,
+    media_roots: Iterable[str | Path] = (),
 ) -> tuple[list[Path], list[InputError]]:
     """Transcribe recordings into transcript v1 files (one per call) without scoring."""
     from qa_scorer.ingest import discover_inputs
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 
     out_dir = Path(out_dir)
-    inputs, errors = discover_inputs(list(paths), manifest)
+    inputs, errors = discover_inputs(list(paths), manifest, media_roots)
     options = transcribe_options or TranscribeOptions()
     if hotwords is not None and options.hotwords is None:
         options = options.model_copy(update={"hotwords": hotwords})
@@ -189,8 +275,7 @@ def transcribe_only(
     written = []
     for _, transcript in pairs:
         path = out_dir / f"{file_stem(transcript.call_id)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(transcript.model_dump_json(indent=1, exclude_none=True), encoding="utf-8")
+        atomic_write_text(path, transcript.model_dump_json(indent=1, exclude_none=True))
         written.append(path)
     return written, errors + more
 
@@ -203,6 +288,7 @@ def report(
     until=None,
     agent: Optional[str] = None,
     agent_bundles: bool = False,
+    media_roots: Iterable[str | Path] = (),
 ):
     """Re-render index, scorecards, agents' pages and dashboard from the history."""
     from qa_scorer.render import render_reports
@@ -213,12 +299,13 @@ def report(
     _must_exist(db)
     with History(db) as history:
         return render_reports(history, out_dir, since=since, until=until, agent=agent,
-                              agent_bundles=agent_bundles)
+                              agent_bundles=agent_bundles, media_roots=list(media_roots))
 
 
 def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
-           agent: Optional[str] = None) -> list[Path]:
-    """The dashboard's tables as CSV files for Excel."""
+           agent: Optional[str] = None, unreadable: Optional[dict[str, str]] = None) -> list[Path]:
+    """The dashboard's tables as CSV files for Excel. Stored calls that cannot be read back are
+    left out and, when ``unreadable`` is given, listed there (call id → why)."""
     from qa_scorer.render import export_csv
     from qa_scorer.store import History
 
@@ -226,7 +313,10 @@ def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
     db = Path(db) if db is not None else out_dir / "qa.sqlite"
     _must_exist(db)
     with History(db) as history:
-        return export_csv(history, out_dir, since=since, until=until, agent=agent)
+        files = export_csv(history, out_dir, since=since, until=until, agent=agent)
+        if unreadable is not None:
+            unreadable.update(history.unreadable)
+        return files
 
 
 def _must_exist(db: Path) -> None:

@@ -14,6 +14,12 @@ Layout of ``out_dir``::
     agents/<agent>/index.html  one agent's own calls, trend, what to say instead
     agents/<agent>/calls/      that agent's scorecards (no link to anyone else's data)
     agent-bundles/<agent>/     with agent_bundles=True: the agent folder with its audio inside
+
+Every file is written atomically (a temporary name unique to the process, then
+``os.replace``) and listed in ``.qa-scorer-outputs.json``; pruning stale pages removes only
+listed files, so anything else in the folder is left alone. Runs sharing ``out_dir`` render one
+after the other. Recordings are copied only after ``ingest.locate_recording`` (or the check
+made when the call was scored) has placed them inside an input folder or a media root.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import csv
 import hashlib
 import os
 import re
-import shutil
+import stat
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -37,7 +43,9 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
+from qa_scorer.ingest import RecordingError, locate_recording, real_roots
 from qa_scorer.models import Evidence, ItemResult, Segment
+from qa_scorer.outputs import OwnedFiles, atomic_copy, atomic_open, atomic_write_text, output_lock
 from qa_scorer.store import History, StoredCall
 
 __all__ = ["RenderSummary", "export_csv", "render_call", "render_reports", "safe_name"]
@@ -155,13 +163,21 @@ def _macro(name: str, *args: object) -> Markup:
     return Markup(getattr(_env().get_template("macros.html").module, name)(*args))
 
 
+# C0 control characters other than tab and line feed (NUL, carriage return, escape ...) and
+# DEL: never valid in an HTML page, whatever a transcript or manifest held.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without C0 control characters other than tab and line feed."""
+    return _CONTROL_CHARS.sub("", text) if _CONTROL_CHARS.search(text) else text
+
+
 def _write(path: Path, template: str, **context: object) -> None:
     html = _env().get_template(template).render(generated=_GENERATED.value, **context)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write a new file and rename it over the old one: a page hard-linked elsewhere keeps its content.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    # Write a new file and rename it over the old one: a killed process leaves the old page, a
+    # page hard-linked elsewhere keeps its content, and a link planted at the path is replaced.
+    atomic_write_text(path, strip_controls(html))
 
 
 class _Generated:
@@ -485,48 +501,62 @@ def _call_context(call: StoredCall) -> dict:
     }
 
 
-def _audio_source(call: StoredCall) -> Optional[Path]:
+@dataclass
+class _Recording:
+    path: Optional[Path] = None  # the real file to copy
+    missing: Optional[str] = None  # named but not there
+    refused: Optional[str] = None  # named but not allowed: why
+
+
+def _audio_source(call: StoredCall, media_roots: Sequence[Path] = ()) -> _Recording:
+    """Where the call's recording may be copied from, or why it may not.
+
+    A recording checked when the call was scored (``StoredCall.recording``) is used if it is
+    still that regular file. Otherwise the transcript's ``audio`` must lead, after every link,
+    to a regular file inside the folder of the call's source file or a media root.
+    """
     ref = call.scorecard.audio or call.transcript.audio
+    if call.recording:
+        p = Path(call.recording)
+        try:
+            real = p.resolve(strict=True)
+            st = real.stat()
+        except (OSError, RuntimeError):
+            return _Recording(missing=ref or call.recording)
+        if real != p or not stat.S_ISREG(st.st_mode):
+            return _Recording(refused=f"{call.recording}: no longer the regular file checked when the call was scored")
+        return _Recording(path=real)
     if not ref:
-        return None
-    p = Path(ref)
-    candidates = [p] if p.is_absolute() else (
-        [Path(call.source or call.scorecard.source or ".").parent / p, p]
-        if (call.source or call.scorecard.source) else [p]
-    )
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
+        return _Recording()
+    source = call.source or call.scorecard.source
+    base = Path(source).parent if source else None
+    roots = real_roots(([base] if base is not None else []) + list(media_roots))
+    try:
+        return _Recording(path=locate_recording(ref, base, roots))
+    except RecordingError as exc:
+        if exc.missing:
+            return _Recording(missing=ref)
+        return _Recording(refused=exc.message)
 
 
 def _copy(src: Path, dst: Path) -> bool:
-    """Copy (or hard-link) src to dst unless an identical-looking file is there. True if written."""
+    """Put the recording ``src`` (a checked, real path) at ``dst`` unless that copy is already
+    there. True if written. A link or anything but a regular file at ``dst`` is replaced."""
     try:
         st = src.stat()
-        if dst.exists():
-            dt = dst.stat()
-            if dt.st_size == st.st_size and (dt.st_ino == st.st_ino or int(dt.st_mtime) >= int(st.st_mtime)):
-                return False
-            dst.unlink()
+        dt = os.lstat(dst)
+        if stat.S_ISREG(dt.st_mode) and dt.st_size == st.st_size and (
+                dt.st_ino == st.st_ino or int(dt.st_mtime) >= int(st.st_mtime)):
+            return False
     except OSError:
         pass
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    atomic_copy(src, dst)
     return True
 
 
 def _link(src: Path, dst: Path) -> None:
     """Hard-link src to dst (same bytes, no extra disk), copying where links are not supported."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    atomic_copy(src, dst)
 
 
 def render_call(
@@ -536,23 +566,29 @@ def render_call(
     audio_file: Optional[Path] = None,
     back_href: str = "../index.html",
     back_label: str = "通话列表 Calls",
+    media_roots: Sequence[Path] = (),
+    audio_problem: Optional[tuple[str, str]] = None,
 ) -> Path:
     """Write one scorecard page to ``out_path``.
 
     The recording is played from ``audio_file`` (linked by its path relative to the page).
     Without it, the call's audio is copied into ``audio/`` beside the page's folder, so
-    ``<dir>/calls/x.html`` plays ``<dir>/audio/x.wav`` and the folder stays self-contained.
+    ``<dir>/calls/x.html`` plays ``<dir>/audio/x.wav`` and the folder stays self-contained;
+    only a recording inside the source's folder or ``media_roots`` is copied (see
+    ``_audio_source``). ``audio_problem`` is ("missing" | "refused", text) to show instead.
     """
     out_path = Path(out_path)
-    audio_missing = None
-    if audio_file is None and (call.scorecard.audio or call.transcript.audio):
-        src = _audio_source(call)
-        if src is not None:
+    audio_missing = audio_refused = None
+    if audio_problem is not None:
+        kind, text = audio_problem
+        audio_missing, audio_refused = (text, None) if kind == "missing" else (None, text)
+    elif audio_file is None and (call.scorecard.audio or call.transcript.audio or call.recording):
+        rec = _audio_source(call, media_roots)
+        if rec.path is not None:
             audio_file = out_path.parent.parent / "audio" / (
-                safe_name(call.call_id) + _audio_suffix(src.name))
-            _copy(src, audio_file)
-        else:
-            audio_missing = call.scorecard.audio or call.transcript.audio
+                safe_name(call.call_id) + _audio_suffix(rec.path.name))
+            _copy(rec.path, audio_file)
+        audio_missing, audio_refused = rec.missing, rec.refused
     audio_href = None
     if audio_file is not None:
         rel = os.path.relpath(audio_file, out_path.parent)
@@ -560,7 +596,8 @@ def render_call(
     if not _GENERATED.value:
         _stamp()
     _write(out_path, "call.html", back_href=back_href, back_label=back_label,
-           audio_href=audio_href, audio_missing=audio_missing, **_call_context(call))
+           audio_href=audio_href, audio_missing=audio_missing, audio_refused=audio_refused,
+           **_call_context(call))
     return out_path
 
 
@@ -801,6 +838,14 @@ class RenderSummary:
     pages: int = 0
     audio_files: int = 0
     missing_audio: list[str] = field(default_factory=list)
+    # Recordings named but not copied (outside the allowed folders, a link leading out ...):
+    # "call id: why".
+    refused_audio: list[str] = field(default_factory=list)
+    # Calls whose page could not be rendered: "call id: why" (the rest were rendered).
+    failed: list[str] = field(default_factory=list)
+    # Stored calls that could not be read back: call id → why (the rest were rendered).
+    unreadable: dict[str, str] = field(default_factory=dict)
+    no_speech: int = 0  # calls without speech to judge
     seconds: float = 0.0
 
 
@@ -809,7 +854,7 @@ def _row(call: StoredCall, href: str, agent_href: Optional[str]) -> dict:
     failed = [it for it in sc.items if _failed(it)]
     return {
         "call_id": sc.call_id, "agent": sc.agent_id, "date": call.call_date.isoformat(),
-        "score": sc.score, "bonus": sc.bonus, "fatal": sc.fatal,
+        "score": sc.score, "bonus": sc.bonus, "fatal": sc.fatal, "no_speech": sc.no_speech,
         "failed": [_item_label(it) for it in failed], "failed_ids": [it.id for it in failed],
         "rewards": [_item_label(it) for it in sc.items if it.kind in REWARD_KINDS and it.status == "pass"],
         "href": href, "agent_href": agent_href,
@@ -835,21 +880,27 @@ def _item_choices(calls: Sequence[StoredCall]) -> list[tuple[str, str]]:
 
 
 def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Path, audio: dict[str, Path],
-                  filters: str) -> int:
+                  filters: str, rendered: set[str], written: list[Path]) -> int:
     """Write one agent's folder: index.html, calls/ and audio/. Returns the number of pages.
 
     A scorecard page is the same file in ``out_dir/calls/`` and in the agent's ``calls/``
     (``../index.html`` and ``../audio/`` resolve inside whichever folder holds it), so the
     agent's copies are hard links to the pages already written, and so is their audio: the
-    folder is whole on its own and costs next to no disk.
+    folder is whole on its own and costs next to no disk. Only calls in ``rendered`` have a
+    page; every file written is appended to ``written``. Files from earlier renders that are
+    not written again are pruned by the caller (only those qa-scorer wrote).
     """
-    if folder.exists():
-        shutil.rmtree(folder)
     for c in calls:
         name = safe_name(c.call_id)
-        _link(out_dir / "calls" / f"{name}.html", folder / "calls" / f"{name}.html")
+        if c.call_id not in rendered:
+            continue
+        dst = folder / "calls" / f"{name}.html"
+        _link(out_dir / "calls" / f"{name}.html", dst)
+        written.append(dst)
         if c.call_id in audio:
-            _link(audio[c.call_id], folder / "audio" / audio[c.call_id].name)
+            dst = folder / "audio" / audio[c.call_id].name
+            _link(audio[c.call_id], dst)
+            written.append(dst)
     pages = len(calls)
     rows = [_row(c, _href("calls", safe_name(c.call_id) + ".html"), None) for c in calls]
     scores = [c.scorecard.score for c in calls]
@@ -911,6 +962,7 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Pa
         [("周平均分 weekly mean", _BLUE, [r["mean"] for r in week_rows])],
         title="weekly mean", ymin=0, ymax=100,
     ) if len(week_rows) > 1 else None
+    written.append(folder / "index.html")
     _write(
         folder / "index.html", "agent.html", agent=agent, rows=rows, filters=filters,
         figures={"calls": len(calls), "mean": mean(scores) if scores else None,
@@ -922,32 +974,41 @@ def _render_agent(agent: str, calls: list[StoredCall], folder: Path, out_dir: Pa
     return pages + 1
 
 
-def _render_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], generated: str) -> int:
-    """Render a chunk of scorecards (runs in a worker process for big batches)."""
+_Job = tuple[StoredCall, Path, Optional[Path], Optional[tuple[str, str]]]
+
+
+def _render_calls(jobs: list[_Job], generated: str) -> list[tuple[str, str]]:
+    """Render a chunk of scorecards (runs in a worker process for big batches). Returns the
+    calls that could not be rendered, as (call id, why); the others are written."""
     _GENERATED.value = generated
-    for call, page, audio_file in jobs:
-        render_call(call, page, audio_file=audio_file)
-    return len(jobs)
+    failed = []
+    for call, page, audio_file, problem in jobs:
+        try:
+            render_call(call, page, audio_file=audio_file, audio_problem=problem)
+        except Exception as exc:  # noqa: BLE001 - one bad call must not stop the reports
+            failed.append((call.call_id, f"{type(exc).__name__}: {exc}"))
+    return failed
 
 
 _PARALLEL_FROM = 400  # calls; below this, starting worker processes costs more than it saves
 
 
-def _render_all_calls(jobs: list[tuple[StoredCall, Path, Optional[Path]]], workers: Optional[int]) -> None:
+def _render_all_calls(jobs: list[_Job], workers: Optional[int]) -> list[tuple[str, str]]:
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if len(jobs) >= _PARALLEL_FROM else 1
     if workers <= 1 or len(jobs) < 2:
-        _render_calls(jobs, _GENERATED.value)
-        return
+        return _render_calls(jobs, _GENERATED.value)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     size = -(-len(jobs) // (workers * 4))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    failed: list[tuple[str, str]] = []
     # "spawn": safe even when the caller holds threads (a transcription model, say).
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_render_calls, chunks, [_GENERATED.value] * len(chunks)):
-            pass
+        for chunk_failed in pool.map(_render_calls, chunks, [_GENERATED.value] * len(chunks)):
+            failed.extend(chunk_failed)
+    return failed
 
 
 def render_reports(
@@ -959,57 +1020,104 @@ def render_reports(
     agent: Optional[str] = None,
     agent_bundles: bool = False,
     workers: Optional[int] = None,
+    media_roots: Sequence[str | Path] = (),
 ) -> RenderSummary:
     """Render every page for the calls of the history matching the filters into ``out_dir``.
 
     Scorecards are rendered in ``workers`` processes (default: one per CPU, up to 8, for
-    batches of 400 calls or more).
+    batches of 400 calls or more). Runs sharing ``out_dir`` take turns (a lock in the folder)
+    and each reads the history once it holds the folder, so the last one to finish renders
+    every call recorded by then. Recordings are copied only from the folder of each call's
+    source file or from ``media_roots`` (or as checked when the call was scored). A call that
+    cannot be read back or rendered is listed in the summary; the rest are rendered.
     """
+    out_dir = Path(out_dir)
+    with output_lock(out_dir):
+        return _render_reports(history, out_dir, since, until, agent, agent_bundles, workers,
+                               real_roots(media_roots))
+
+
+def _render_reports(history: History, out_dir: Path, since, until, agent, agent_bundles: bool,
+                    workers: Optional[int], media_roots: list[Path]) -> RenderSummary:
     t0 = time.perf_counter()
     _stamp()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = RenderSummary(out_dir=out_dir)
+    owned = OwnedFiles.load(out_dir)
+    history.unreadable.clear()
     calls = history.calls(since, until, agent)
+    summary.unreadable = dict(history.unreadable)
     filters = _describe(since, until, agent)
     summary.calls = len(calls)
+    summary.no_speech = sum(1 for c in calls if c.scorecard.no_speech)
 
     # Recordings: copied once into out_dir/audio/, shared by the call pages.
     audio: dict[str, Path] = {}
+    problems: dict[str, tuple[str, str]] = {}
     for c in calls:
-        ref = c.scorecard.audio or c.transcript.audio
-        if not ref:
-            continue
-        src = _audio_source(c)
-        dst = out_dir / "audio" / (safe_name(c.call_id) + _audio_suffix(ref))
-        if src is not None:
-            _copy(src, dst)
-        if dst.is_file():
-            audio[c.call_id] = dst
-            summary.audio_files += 1
-        else:
-            summary.missing_audio.append(ref)
+        rec = _audio_source(c, media_roots)
+        if rec.path is not None:
+            dst = out_dir / "audio" / (safe_name(c.call_id) + _audio_suffix(rec.path.name))
+            try:
+                _copy(rec.path, dst)
+            except OSError as exc:
+                rec = _Recording(missing=f"{rec.path} ({exc.strerror or exc})")
+            else:
+                owned.add(dst)
+                audio[c.call_id] = dst
+                summary.audio_files += 1
+        if rec.missing:
+            summary.missing_audio.append(rec.missing)
+            problems[c.call_id] = ("missing", rec.missing)
+        elif rec.refused:
+            summary.refused_audio.append(f"{c.call_id}: {rec.refused}")
+            problems[c.call_id] = ("refused", rec.refused)
 
     by_agent: dict[str, list[StoredCall]] = defaultdict(list)
     for c in calls:
         by_agent[c.agent_id].append(c)
     (out_dir / "calls").mkdir(exist_ok=True)
-    _render_all_calls(
-        [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id)) for c in calls], workers)
-    summary.pages += len(calls)
+    jobs: list[_Job] = [(c, out_dir / "calls" / (safe_name(c.call_id) + ".html"), audio.get(c.call_id),
+                         problems.get(c.call_id)) for c in calls]
+    failed = dict(_render_all_calls(jobs, workers))
+    summary.failed = [f"{cid}: {why}" for cid, why in failed.items()]
+    rendered = {c.call_id for c in calls if c.call_id not in failed}
+    for c, page, _, _ in jobs:
+        if c.call_id in rendered:
+            owned.add(page)
+    summary.pages += len(rendered)
     summary.agents = len(by_agent)
 
+    prefixes: list[str] = []
     for a, cs in by_agent.items():
         folder = out_dir / "agents" / safe_name(a)
-        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters)
+        written: list[Path] = []
+        summary.pages += _render_agent(a, cs, folder, out_dir, audio, filters, rendered, written)
+        for f in written:
+            owned.add(f)
         if agent_bundles:
+            # The bundle is the agent's folder as just written (never anything else kept there).
             bundle = out_dir / "agent-bundles" / safe_name(a)
-            if bundle.exists():
-                shutil.rmtree(bundle)
-            shutil.copytree(folder, bundle, copy_function=lambda src, dst: _link(Path(src), Path(dst)))
+            for f in written:
+                dst = bundle / f.relative_to(folder)
+                _link(f, dst)
+                owned.add(dst)
             summary.pages += len(cs) + 1
+        if since or until or agent:
+            prefixes.append(f"agents/{safe_name(a)}/")
+            if agent_bundles:
+                prefixes.append(f"agent-bundles/{safe_name(a)}/")
     if not (since or until or agent):
-        _prune(out_dir, {safe_name(c.call_id) for c in calls}, {safe_name(a) for a in by_agent})
+        # A full render: a page, recording or agent file written before and not now belongs to
+        # a call or agent no longer in the history.
+        prefixes += ["calls/", "audio/", "agents/"]
+        names = {safe_name(a) for a in by_agent}
+        if agent_bundles:
+            prefixes.append("agent-bundles/")
+        else:  # bundles not asked for this time: drop only those of agents no longer there
+            prefixes += sorted({f"agent-bundles/{rel.split('/')[1]}/" for rel in owned.before
+                                if rel.startswith("agent-bundles/") and rel.count("/") >= 2
+                                and rel.split("/")[1] not in names})
+    owned.prune(prefixes)
 
     rows = [
         _row(c, _href("calls", safe_name(c.call_id) + ".html"),
@@ -1025,28 +1133,18 @@ def render_reports(
             "mean": mean(scores) if scores else None, "median": median(scores) if scores else None,
             "fatal": sum(c.scorecard.fatal for c in calls),
             "flagged": sum(1 for c in calls if any(_failed(it) for it in c.scorecard.items)),
+            "no_speech": summary.no_speech,
         },
         agent_links=[(a, _href("agents", safe_name(a), "index.html")) for a in sorted(by_agent)],
     )
+    owned.add(out_dir / "index.html")
     summary.pages += 1
     _write_dashboard(out_dir / "dashboard.html", _dashboard_data(history, since, until, agent, calls), filters)
+    owned.add(out_dir / "dashboard.html")
     summary.pages += 1
+    owned.save()
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _prune(out_dir: Path, call_names: set[str], agent_names: set[str]) -> None:
-    """After a full render, remove the pages and folders of calls and agents no longer in the history."""
-    for p in (out_dir / "calls").glob("*.html"):
-        if p.stem not in call_names:
-            p.unlink()
-    for p in (out_dir / "audio").glob("*"):
-        if p.is_file() and p.name.rsplit(".", 1)[0] not in call_names:
-            p.unlink()
-    for sub in ("agents", "agent-bundles"):
-        for p in (out_dir / sub).glob("*"):
-            if p.is_dir() and p.name not in agent_names:
-                shutil.rmtree(p)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -1143,7 +1241,7 @@ def export_csv(
     written = []
     for name, (header, rows) in tables.items():
         path = out_dir / f"{name}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as f:
+        with atomic_open(path, "w", encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f)
             w.writerow([_cell(h) for h in header])
             for row in rows:

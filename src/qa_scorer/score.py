@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from qa_scorer.models import ItemResult, Scorecard, Transcript
@@ -29,12 +30,31 @@ def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], flo
     return results, score, bonus, fatal
 
 
+_WORD = re.compile(r"\w")
+NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
+
+
+def has_speech(transcript: Transcript) -> bool:
+    """True when some segment holds at least one letter, digit or ideograph."""
+    return any(_WORD.search(s.text) for s in transcript.segments)
+
+
 def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[str] = None) -> Scorecard:
-    """Judge every rubric item on one transcript and total the scorecard."""
-    items, score, bonus, fatal = tally(evaluate(rubric, transcript), rubric.base_score)
+    """Judge every rubric item on one transcript and total the scorecard.
+
+    A call without speech (no segments, or only empty ones: a silent or tone-only recording)
+    cannot be judged: every item is ``na`` and the scorecard says ``no_speech``, so its base
+    score is never mistaken for a perfect call.
+    """
+    results = evaluate(rubric, transcript)
+    no_speech = not has_speech(transcript)
+    if no_speech:
+        results = [r.model_copy(update={"status": "na", "reason": NO_SPEECH_REASON, "evidence": []})
+                   for r in results]
+    items, score, bonus, fatal = tally(results, rubric.base_score)
     return Scorecard(
         call_id=transcript.call_id, agent_id=transcript.agent_id, channel=transcript.channel,
         started_at=transcript.started_at, audio=transcript.audio, source=source,
         duration=transcript.duration, rubric_id=rubric.id, rubric_version=rubric.version,
-        base=rubric.base_score, score=score, bonus=bonus, fatal=fatal, items=items,
+        base=rubric.base_score, score=score, bonus=bonus, fatal=fatal, no_speech=no_speech, items=items,
     )

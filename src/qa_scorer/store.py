@@ -12,6 +12,7 @@ mid-batch loses no call whose ``record`` returned.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import Scorecard, Transcript
+from qa_scorer.models import STORED, Scorecard, Transcript
 
 __all__ = [
     "CallRow",
@@ -98,6 +99,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The recording as checked when the call was scored (its real path, inside the input
+        # folders or a media root); reports copy recordings from here without looking again at
+        # what the transcript names. NULL: not checked (rows recorded before, or without one).
+        "0002_checked_recording",
+        """
+        ALTER TABLE calls ADD COLUMN recording TEXT;
+        """,
+    ),
 ]
 
 
@@ -111,6 +121,7 @@ class StoredCall:
     call_date: date
     week: str  # ISO week of call_date, e.g. "2024-W19"
     source: Optional[str] = None  # the input file the call was scored from, when known
+    recording: Optional[str] = None  # the recording checked when the call was scored, if any
 
     @property
     def call_id(self) -> str:
@@ -191,10 +202,16 @@ def _as_text(d: Optional[date | str]) -> Optional[str]:
 
 
 class History:
-    """The SQLite history of scored calls. Use as a context manager, or call ``close()``."""
+    """The SQLite history of scored calls. Use as a context manager, or call ``close()``.
+
+    A stored call that can no longer be read back (a row damaged or written by something else)
+    is left out of what ``calls`` returns and listed in ``unreadable`` (call id → why), so one
+    bad row never hides the rest of the history.
+    """
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0):
         self.path = Path(path)
+        self.unreadable: dict[str, str] = {}
         if self.path.exists() and self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a history database")
         try:
@@ -293,12 +310,21 @@ class History:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None) -> None:
-        """Record one scored call in one transaction, replacing a result of the same rubric version."""
+    def record(self, transcript: Transcript, scorecard: Scorecard, *, source: Optional[str] = None,
+               recording: Optional[str] = None) -> None:
+        """Record one scored call in one transaction, replacing a result of the same rubric version.
+
+        ``recording`` is the recording's real path as checked by the caller (see
+        ``ingest.locate_recording``). Raises ValueError, naming the call, for a number that is not
+        finite (the history never holds NaN or Infinity).
+        """
         if transcript.call_id != scorecard.call_id:
             raise ValueError(
                 f"transcript {transcript.call_id!r} and scorecard {scorecard.call_id!r} are different calls"
             )
+        bad = _non_finite(transcript, scorecard)
+        if bad is not None:
+            raise ValueError(f"call {scorecard.call_id!r}: {bad} is not a finite number; not recorded")
         recorded = _now()
         day = call_date(scorecard.started_at or transcript.started_at, recorded)
         with self._errors("write to"), self._transaction() as db:
@@ -309,15 +335,15 @@ class History:
             cur = db.execute(
                 """INSERT INTO calls (call_id, rubric_id, rubric_version, agent_id, channel, started_at,
                        call_date, iso_week, audio, source, duration, base, score, bonus, fatal,
-                       recorded_at, transcript, scorecard)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       recorded_at, transcript, scorecard, recording)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     scorecard.call_id, scorecard.rubric_id, scorecard.rubric_version,
                     scorecard.agent_id, scorecard.channel, scorecard.started_at,
                     day.isoformat(), iso_week(day), scorecard.audio or transcript.audio,
                     source if source is not None else scorecard.source, scorecard.duration,
                     scorecard.base, scorecard.score, scorecard.bonus, int(scorecard.fatal),
-                    recorded, transcript.model_dump_json(), scorecard.model_dump_json(),
+                    recorded, transcript.model_dump_json(), scorecard.model_dump_json(), recording,
                 ),
             )
             pk = cur.lastrowid
@@ -391,24 +417,27 @@ class History:
         where, params = self._where(since, until, agent, rubric_version, latest_only)
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT transcript, scorecard, recorded_at, call_date, iso_week, source FROM calls c"
-                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording"
+                f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 params,
             ).fetchall()
-        try:
-            return [
-                StoredCall(
-                    transcript=Transcript.model_validate_json(t),
-                    scorecard=Scorecard.model_validate_json(s),
+        out = []
+        for call_id, t, s, rec, d, w, src, recording in rows:
+            try:
+                out.append(StoredCall(
+                    transcript=Transcript.model_validate_json(t, context=STORED),
+                    scorecard=Scorecard.model_validate_json(s, context=STORED),
                     recorded_at=rec,
                     call_date=date.fromisoformat(d),
                     week=w,
                     source=src,
-                )
-                for t, s, rec, d, w, src in rows
-            ]
-        except ValueError as exc:
-            raise StoreError(f"{self.path}: a stored call cannot be read back: {exc}") from exc
+                    recording=recording,
+                ))
+            except (ValueError, TypeError) as exc:
+                first = str(exc).strip().splitlines()
+                self.unreadable[str(call_id)] = (
+                    f"a stored call cannot be read back ({' '.join(first[:3])[:300]}); left out")
+        return out
 
     def call_rows(
         self,
@@ -469,10 +498,44 @@ class History:
                 )
             ]
 
+    def recording(self, call_id: str) -> Optional[str]:
+        """The checked recording of the call's latest result, if it has one."""
+        with self._errors("read"):
+            row = self._db.execute(
+                "SELECT recording FROM calls WHERE call_id = ? ORDER BY pk DESC LIMIT 1", (call_id,)
+            ).fetchone()
+        return row[0] if row else None
+
     def count(self) -> int:
         """Number of stored results (every rubric version counted)."""
         with self._errors("read"):
             return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+def _non_finite(transcript: Transcript, scorecard: Scorecard) -> Optional[str]:
+    """Where a number that is not finite sits in a call about to be recorded, or None.
+
+    The models refuse NaN and Infinity when they are built; this also catches values set
+    afterwards (an assignment or a ``model_copy`` is not validated)."""
+    def bad(x: Optional[float]) -> bool:
+        return x is not None and not math.isfinite(x)
+
+    for name in ("base", "score", "bonus", "duration"):
+        if bad(getattr(scorecard, name)):
+            return f"scorecard.{name}"
+    for i, it in enumerate(scorecard.items):
+        if bad(it.points) or bad(it.weight):
+            return f"scorecard.items[{i}] ({it.id}) points"
+        for n, ev in enumerate(it.evidence):
+            if bad(ev.start) or bad(ev.end):
+                return f"scorecard.items[{i}].evidence[{n}] time"
+    for k, seg in enumerate(transcript.segments):
+        if bad(seg.start) or bad(seg.end) or bad(seg.speaker_confidence):
+            return f"$.segments[{k}]"
+        for j, w in enumerate(seg.words or ()):
+            if bad(w.start) or bad(w.end) or bad(w.probability):
+                return f"$.segments[{k}].words[{j}]"
+    return None
 
 
 def _statements(sql: str) -> Sequence[str]:

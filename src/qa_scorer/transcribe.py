@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qa_scorer import diarize
 from qa_scorer.asr_models import ModelError, list_models, model_identity, resolve_model
-from qa_scorer.ingest import (AudioError, CallInput, TranscriptError, decode_audio, load_transcript,
-                              probe_duration)
+from qa_scorer.ingest import (AudioError, CallInput, TranscriptError, audio_channels, decode_audio,
+                              load_transcript, probe_duration)
 from qa_scorer.models import InputError, Segment, Transcript, Word
+from qa_scorer.outputs import atomic_write_text
 
 __all__ = [
     "TranscribeOptions", "transcribe_call", "transcribe_batch", "list_models", "resolve_model",
@@ -37,7 +38,7 @@ __all__ = [
 SR = 16000
 # Bump when splitting, guarding or role logic changes what a transcript holds: old cache entries
 # then stop matching.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -263,6 +264,15 @@ def _guard_words(words: list[Word], max_repeats: int) -> list[Word]:
     return kept if any(_norm(w.word) for w in kept) else []
 
 
+def _echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
+    """True when a segment's whole text is a piece of the initial prompt (4 characters or more):
+    on noise or hiss Whisper may read its own prompt back (录音，使用简体中文。)."""
+    if not words or not prompt:
+        return False
+    said = "".join(_norm(w.word) for w in words)
+    return len(said) >= 4 and said in _norm(to_simplified(prompt))
+
+
 def _segment_words(seg, options: TranscribeOptions, dropped: dict, duration: float,
                    offset: float) -> Optional[list[Word]]:
     """A decoded segment's words (simplified, times shifted by ``offset``); None if it is dropped."""
@@ -318,6 +328,8 @@ def transcribe_channel(model, audio: np.ndarray, options: TranscribeOptions,
             dropped["loop_retries"] += 1
             seg_words = retried
         kept = _guard_words(seg_words, options.max_repeats)
+        if _echoes_prompt(kept, options.initial_prompt):
+            kept = []
         dropped["hallucination_words"] += len(seg_words) - len(kept)
         words.extend(kept)
     utts = _split_utterances(words, regions, split_pause)
@@ -477,6 +489,10 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             roles["note"] += ("; both channels carry the same signal" if requested != "mono"
                               else "; mixed to mono as requested")
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
+    n_in = audio_channels(inp.path) if inp.path else None
+    if n_in and n_in > 2:
+        roles["note"] = (roles.get("note", "") + "; " if roles.get("note") else "") + (
+            f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
     asr = {
         "engine": "faster-whisper",
         "model": options.model,
@@ -485,6 +501,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
         "language": options.language,
         "vad": options.vad,
         "channels": len(channels),
+        **({"channels_in_file": n_in} if n_in and n_in > 2 else {}),
         "duration": duration,
         "dropped": dropped_total,
         "pipeline_version": PIPELINE_VERSION,
@@ -531,9 +548,7 @@ def _restamp(t: Transcript, inp: CallInput) -> Transcript:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 _WORKER: dict[str, Any] = {}
@@ -619,9 +634,15 @@ def transcribe_batch(
                 results[idx] = (inp, load_transcript(inp.path))
             except TranscriptError as exc:
                 errors.append((idx, InputError(path=str(inp.path), message=exc.message)))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+                errors.append((idx, InputError(path=str(inp.path),
+                                               message=f"cannot be read ({type(exc).__name__}: {exc})")))
             continue
         if model_error:
             errors.append((idx, InputError(path=str(inp.path), message=model_error)))
+            continue
+        if not inp.path.is_file():  # a FIFO or device would block the reads below
+            errors.append((idx, InputError(path=str(inp.path), message="not a regular file")))
             continue
         try:
             content = audio_hash(inp.path)
