@@ -410,6 +410,7 @@ class Matcher:
         """Spans in one segment → hits, after word boundaries, overlaps and exclusions."""
         text = norm.text
         hits: list[Hit] = []
+        seen = _Seen()
         for start, end in sorted(set(raw)):
             if hits and start < hits[-1].end:
                 continue
@@ -417,7 +418,7 @@ class Matcher:
                 bounds = norm.bounds
                 if start not in bounds or end not in bounds:
                     continue
-            if self._rejected(norm, start, end):
+            if self._rejected(norm, start, end, seen):
                 continue
             hits.append(Hit(start, end, text[start:end]))
         return hits
@@ -431,19 +432,33 @@ class Matcher:
                 return True
         return False
 
-    def _rejected(self, norm: NormText, start: int, end: int) -> bool:
+    def _rejected(self, norm: NormText, start: int, end: int, seen: "_Seen") -> bool:
+        """Whether an exclusion, ``unless``, a hedge, a question or a negator drops the hit.
+
+        What does not depend on the hit (the exclusions' spans, whether the segment or a clause
+        holds an ``unless`` word) is worked out once per segment or clause and kept in ``seen``,
+        so a segment with thousands of hits costs one pass, not one pass per hit."""
         text = norm.text
         if self.exclude is not None:
-            for m in self.exclude.finditer(text):
-                if m.start() < end and start < m.end():
-                    return True
+            if seen.excluded is None:
+                spans = [m.span() for m in self.exclude.finditer(text)]
+                seen.excluded = ([s for s, _ in spans], [e for _, e in spans])
+            ex_starts, ex_ends = seen.excluded
+            # finditer's spans do not overlap, so their ends are sorted too: the first one
+            # ending after the hit's start is the only one that can overlap it.
+            k = bisect_right(ex_ends, start)
+            if k < len(ex_ends) and ex_starts[k] < end:
+                return True
         if not (self.unless or self.hedges or self.questions or self.negators):
             return False
         c_start, c_end = norm.clause(start)
         c_end = max(c_end, norm.clause(end - 1)[1])
-        clause = text[c_start:c_end]
         if self.unless is not None:
-            if self.unless.search(text if self.unless_segment else clause):
+            key = None if self.unless_segment else (c_start, c_end)
+            said = seen.unless.get(key)
+            if said is None:
+                said = seen.unless[key] = self.unless.search(text if key is None else text[c_start:c_end]) is not None
+            if said:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
@@ -458,6 +473,16 @@ class Matcher:
             if window and self.negators.search(window):
                 return True
         return False
+
+
+class _Seen:
+    """Per-segment facts shared by all hits of one matcher in that segment."""
+
+    __slots__ = ("excluded", "unless")
+
+    def __init__(self):
+        self.excluded: Optional[tuple[list[int], list[int]]] = None
+        self.unless: dict[Optional[tuple[int, int]], bool] = {}
 
 
 class Joined:

@@ -1,0 +1,114 @@
+"""Hostile and broken rubrics and transcripts: every one ends in a rubric error with
+``file:line:col`` (exit 3) or a scorecard, quickly, never in a traceback or a hang.
+
+Time limits here are generous and only catch hangs; speed is measured in bench/."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_scorer.cli import app
+from qa_scorer.models import Transcript
+from qa_scorer.normalize import normalize
+from qa_scorer.rubric.loader import RubricError, parse_rubric
+from qa_scorer.score import score_transcript
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+LOCATED = re.compile(r"^.+:\d+:\d+: .+")
+
+GOOD = """\
+id: mini
+items:
+  - id: hello
+    kind: required
+    points: 5
+    type: phrase
+    match: {phrases: [你好]}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(RubricError) as exc:
+        parse_rubric(text, "r.yaml")
+    assert exc.value.problems and all(LOCATED.match(p) for p in exc.value.problems), exc.value.problems
+    return exc.value.problems
+
+
+def check_exit(tmp_path, text: str | bytes) -> str:
+    """`rubric check` on a file with this content: exit 3 and located messages."""
+    f = tmp_path / "r.yaml"
+    f.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    res = runner.invoke(app, ["rubric", "check", str(f)])
+    assert res.exit_code == 3, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert f"{f}:" in res.output and re.search(r":\d+:\d+: ", res.output), res.output
+    return res.output
+
+
+def call(*segments, timed=True) -> Transcript:
+    segs = []
+    for n, (speaker, text) in enumerate(segments):
+        seg = {"speaker": speaker, "text": text}
+        if timed:
+            seg.update(start=n * 5.0, end=n * 5.0 + 4.0)
+        segs.append(seg)
+    return Transcript.model_validate({"version": 1, "call_id": "c1", "segments": segs})
+
+
+# --- 9: long segments with many matches -----------------------------------------------------
+
+
+def test_clause_lookup_matches_the_scan_it_replaces():
+    def scanned(norm, pos):
+        start = pos
+        while start > 0 and start not in norm.breaks:
+            start -= 1
+        end = pos + 1
+        while end < len(norm.text) and end not in norm.breaks:
+            end += 1
+        return (start, min(end, len(norm.text)))
+
+    for text in ["", "你好", "你好，我的洗衣机坏了。能退吗？", "，，开头。结尾，", "三天，二十四小时。一定"]:
+        norm = normalize(text)
+        for pos in range(-1, len(norm.text) + 2):
+            assert norm.clause(pos) == scanned(norm, pos), (text, pos)
+
+
+@pytest.mark.parametrize("punctuated", [False, True], ids=["one_clause", "many_clauses"])
+def test_a_segment_with_fifty_thousand_hits_is_scored_without_hanging(default_rubric, punctuated):
+    unit = "我的洗衣机坏了"
+    text = ("，".join([unit] * 50_000)) if punctuated else unit * 50_000
+    t = call(("agent", "您好，请问有什么可以帮您？"), ("customer", text), ("agent", "非常抱歉，再见。"))
+    t0 = time.perf_counter()
+    card = score_transcript(t, default_rubric)
+    assert time.perf_counter() - t0 < 60  # a hang guard only; bench/bench_long_segment.py measures
+    assert card.item("apology").status == "pass"
+
+
+def test_exclusions_and_unless_still_apply_to_every_hit_in_a_long_segment():
+    rubric = parse_rubric("""\
+id: t
+items:
+  - id: rude
+    kind: prohibited
+    points: 10
+    type: phrase
+    speaker: any
+    match:
+      phrases: [滚]
+      exclude: [滚筒]
+      unless: [抱歉]
+      word_boundary: never
+""")
+    text = "滚筒洗衣机，" * 2000 + "抱歉滚，" + "滚筒" * 1000 + "，你滚"
+    card = score_transcript(call(("agent", text)), rubric)
+    res = card.item("rude")
+    assert res.status == "fail"
+    assert [e.text for e in res.evidence] == ["滚"]
+    assert res.evidence[0].span[0] == len(text) - 1
