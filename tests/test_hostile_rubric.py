@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from qa_scorer.cli import app
 from qa_scorer.models import Transcript
 from qa_scorer.normalize import normalize
-from qa_scorer.rubric.loader import RubricError, parse_rubric
+from qa_scorer.rubric.loader import MAX_BYTES, RubricError, load_rubric, parse_rubric
 from qa_scorer.score import score_transcript
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +112,68 @@ items:
     assert res.status == "fail"
     assert [e.text for e in res.evidence] == ["滚"]
     assert res.evidence[0].span[0] == len(text) - 1
+
+
+# --- 8: YAML bombs, size and depth ----------------------------------------------------------
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_billion_laughs_rubric_is_refused_quickly(tmp_path):
+    assert len(BILLION_LAUGHS.encode()) < 400
+    t0 = time.perf_counter()
+    out = check_exit(tmp_path, BILLION_LAUGHS)
+    assert time.perf_counter() - t0 < 10
+    assert "through YAML aliases" in out
+
+
+def test_a_few_aliases_are_still_fine():
+    text = GOOD.replace("match: {phrases: [你好]}", "match: &greet {phrases: [你好]}") + """\
+  - id: hello_again
+    kind: required
+    points: 5
+    type: phrase
+    match: *greet
+"""
+    assert [i.id for i in parse_rubric(text).items] == ["hello", "hello_again"]
+
+
+def test_recursive_alias_is_refused():
+    (p,) = problems("id: x\nitems: &a [*a]\n")
+    assert "inside its own anchor" in p
+
+
+def test_rubric_nested_five_thousand_levels_is_a_rubric_error(tmp_path):
+    deep = "id: x\nitems:\n  - " + "[" * 5000 + "]" * 5000 + "\n"
+    out = check_exit(tmp_path, deep)
+    assert "nested more than" in out
+    mappings = "id: x\nitems:\n  - " + "{k: " * 5000 + "}" * 5000 + "\n"
+    assert "nested more than" in check_exit(tmp_path, mappings)
+    block = "id: x\nitems:\n- k:\n" + "".join(" " * (i + 3) + "k:\n" for i in range(200)) + " " * 203 + "v\n"
+    assert "nested more than" in check_exit(tmp_path, block)
+
+
+def test_rubric_larger_than_the_cap_is_refused_before_parsing(tmp_path):
+    big = GOOD + "# " + "x" * MAX_BYTES + "\n"
+    out = check_exit(tmp_path, big)
+    assert "1 MiB" in out
+    assert "1 MiB" in problems(big)[0]
+
+
+def test_a_number_too_long_to_convert_is_a_rubric_error(tmp_path):
+    out = check_exit(tmp_path, GOOD.replace("points: 5", "points: " + "9" * 5000))
+    assert "r.yaml:5:13:" in out and "out of range" in out
+
+
+def test_impossible_date_is_a_rubric_error(tmp_path):
+    check_exit(tmp_path, GOOD.replace("id: mini", "id: mini\ndescription: 2026-02-31"))
