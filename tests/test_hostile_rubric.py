@@ -177,3 +177,49 @@ def test_a_number_too_long_to_convert_is_a_rubric_error(tmp_path):
 
 def test_impossible_date_is_a_rubric_error(tmp_path):
     check_exit(tmp_path, GOOD.replace("id: mini", "id: mini\ndescription: 2026-02-31"))
+
+
+# --- 4: numbers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN", "1e400", "1e300", "1000001", "99999999999999999999"])
+def test_points_must_be_a_finite_number_in_range(tmp_path, value):
+    out = check_exit(tmp_path, GOOD.replace("points: 5", f"points: {value}"))
+    assert "r.yaml:5:5: items.0.points:" in out
+
+
+NUMBER_FIELDS = [
+    ("base_score", "base_score"),
+    ("min_silence", "items.0.min_silence"),
+    ("within_turns", "items.0.within_turns"),
+    ("first_seconds", "items.0.scope.first_seconds"),
+    ("negation_window", "items.0.match.negation_window"),
+    ("max_cpm", "items.0.max_cpm"),
+]
+
+
+def _with_number(field: str, v: str) -> str:
+    if field == "base_score":
+        return GOOD.replace("id: mini\n", f"id: mini\nbase_score: {v}\n")
+    if field == "min_silence":
+        return GOOD.replace("type: phrase\n    match: {phrases: [你好]}",
+                            f"type: hold\n    min_silence: {v}\n    before: {{phrases: [稍等]}}\n    after: {{phrases: [谢谢]}}")
+    if field == "within_turns":
+        return GOOD.replace("type: phrase\n    match: {phrases: [你好]}",
+                            "type: conditional\n    trigger: {speaker: customer, match: {phrases: [坏了]}}\n"
+                            f"    response: {{speaker: agent, match: {{phrases: [抱歉]}}}}\n    within_turns: {v}")
+    if field == "first_seconds":
+        return GOOD.replace("match: {phrases: [你好]}", f"match: {{phrases: [你好]}}\n    scope: {{first_seconds: {v}}}")
+    if field == "negation_window":
+        return GOOD.replace("match: {phrases: [你好]}", f"match: {{phrases: [你好], negation: true, negation_window: {v}}}")
+    if field == "max_cpm":
+        return GOOD.replace("type: phrase\n    match: {phrases: [你好]}", f"type: speech_rate\n    max_cpm: {v}")
+    raise AssertionError(field)
+
+
+@pytest.mark.parametrize("field,where", NUMBER_FIELDS)
+@pytest.mark.parametrize("value", [".inf", ".nan", "1e12"])
+def test_every_number_field_refuses_non_finite_and_huge_values(field, where, value):
+    parse_rubric(_with_number(field, "400" if field == "max_cpm" else "5"))  # a sane number loads
+    (p,) = problems(_with_number(field, value))
+    assert f": {where}: " in p, p

@@ -11,7 +11,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator,
+                      model_validator)
 
 from qa_scorer.models import Channel, ItemDoc, Kind
 from qa_scorer.normalize import NormText, normalize_phrase, pinyin_key
@@ -51,8 +52,23 @@ def _numbers_as_text(value):
 NonEmpty = Annotated[str, BeforeValidator(_numbers_as_text), Field(min_length=1)]
 
 
+# No number in a rubric (points, weights, thresholds, windows, seconds, counts) needs to be
+# larger than this; bigger ones are typing mistakes or attacks on the history and reports.
+MAX_NUMBER = 1_000_000
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every rubric record: unknown keys are refused, and so is every number that is
+    not finite (``.inf``, ``.nan``) or lies outside ±``MAX_NUMBER``, whatever the field."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _number_in_range(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            raise ValueError(f"{value:.15g} is out of range (at most {MAX_NUMBER:,})")
+        return value
 
 
 @dataclass(frozen=True)
