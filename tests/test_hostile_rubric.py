@@ -223,3 +223,139 @@ def test_every_number_field_refuses_non_finite_and_huge_values(field, where, val
     parse_rubric(_with_number(field, "400" if field == "max_cpm" else "5"))  # a sane number loads
     (p,) = problems(_with_number(field, value))
     assert f": {where}: " in p, p
+
+
+# --- 7: regexes that could hang scoring -----------------------------------------------------
+
+
+def with_regex(*regexes: str, field: str = "regex") -> str:
+    entries = "".join(f"        - '{r}'\n" for r in regexes)
+    return GOOD.replace("match: {phrases: [你好]}", f"match:\n      phrases: [你好]\n      {field}:\n" + entries)
+
+
+CATASTROPHIC = ["(a+)+$", "(a|a)*b", "(.*)*x", "(a*)*b", "(a|aa)+c", r"(\d+\w*)+!", "(x+x+)+y", "(ab|a(b))*c",
+                "((a|b)*a?)+c", "(咣|嗡|咣咣)+(响|叫)"]
+
+
+@pytest.mark.parametrize("regex", CATASTROPHIC)
+def test_catastrophic_backtracking_is_refused_at_its_line_and_column(tmp_path, regex):
+    (p,) = problems(with_regex("坏了", regex))
+    assert p.startswith("r.yaml:11:11: items.0.match.regex.1:") and "catastrophic backtracking" in p, p
+    check_exit(tmp_path, with_regex(regex))
+
+
+@pytest.mark.parametrize("regex", CATASTROPHIC)
+def test_catastrophic_exclusion_is_refused_too(regex):
+    (p,) = problems(with_regex(regex, field="exclude_regex"))
+    assert ": items.0.match.exclude_regex.0:" in p and "catastrophic" in p
+
+
+@pytest.mark.parametrize("regex", [r"(a)\1", r"(?P<x>a)(?P=x)", r"(a)?(?(1)b|c)"])
+def test_back_references_are_refused(regex):
+    (p,) = problems(with_regex(regex))
+    assert p.startswith("r.yaml:10:11:") and "back references" in p
+
+
+@pytest.mark.parametrize("regex", ["", "a*", "x|", "(?=x)", "^", "$", r"\b", "(你好)?", "a{0}"])
+def test_a_regex_that_matches_the_empty_string_is_refused(tmp_path, regex):
+    (p,) = problems(with_regex(regex))
+    assert p.startswith("r.yaml:10:11:") and "empty string" in p
+    check_exit(tmp_path, with_regex(regex))
+
+
+def test_lookaround_patterns_with_unbounded_cost_are_refused():
+    (p,) = problems(with_regex("a.{0,60}b.{0,60}c.{0,60}(?!x)d"))
+    assert "steps per text position" in p and "lookaround" in p
+
+
+def test_the_bundled_rubric_no_longer_hangs_on_a_knocking_noise(default_rubric):
+    # (咣|…|咣咣)+ used to backtrack exponentially: 45 咣 took about ten minutes.
+    t = call(("agent", "您好"), ("customer", "咣" * 5000 + "。"), ("customer", "咣咣咣响了"))
+    t0 = time.perf_counter()
+    card = score_transcript(t, default_rubric)
+    assert time.perf_counter() - t0 < 30
+    assert card.item("apology").status == "fail"  # 咣咣咣响 still reports a problem
+
+
+PATHOLOGICAL_TEXTS = ["a" * 20_000 + "!", "ab" * 10_000, "a" * 10_000 + "b" * 10_000, "1" * 20_000 + "x",
+                      ("你" * 5000 + "\n") * 4, "x" * 20_000]
+
+
+@pytest.mark.parametrize("regex", [".*x", "a.*b.*c", "(a|b)*c", "(a|ab)*c", r"\d+\d+x", "(你们|你|个|一个)*差评",
+                                   "x[^y]*y|x", ".{0,100}.{0,100}.{0,100}z", "(?<!x)(a|b){1,6}(?!c)"])
+def test_accepted_regexes_stay_linear_on_pathological_text(regex):
+    from qa_scorer.rubric.safe_regex import RegexSet
+
+    rs = RegexSet.build([regex])
+    for text in PATHOLOGICAL_TEXTS:
+        t0 = time.perf_counter()
+        rs.spans(text)
+        assert time.perf_counter() - t0 < 10, (regex, text[:10])
+
+
+def test_open_repeats_match_at_most_a_hundred_more_times_than_their_minimum():
+    from qa_scorer.rubric.safe_regex import RegexSet
+
+    assert RegexSet.build(["哈+"]).spans("哈" * 250) == [(0, 101), (101, 202), (202, 250)]
+    assert RegexSet.build(["嗯*好"]).spans("嗯" * 150 + "好") == [(50, 151)]
+
+
+def test_patterns_run_on_re2_find_what_python_finds():
+    """Where a pattern runs on RE2, its matches are Python's: \\d, \\w and \\s keep their Unicode
+    meaning, ^ and $ anchor at every segment, alternatives are tried in order."""
+    from qa_scorer.rubric.safe_regex import RegexSet, plan
+
+    texts = ["给你们个差评", "订单号٣٤٥٦٧٨٩ 已发", "保证明天一定给你送到", "你好\n随便吧\n随便", "a b\u3000c", "ａｂ１２",
+             "我\ud800坏了"]
+    for regex in [r"(给|打)(你们|你|个|一个)*差评", r"\d{6,}", r"^随便(你|吧)?$", r"\w+\s\w+", r"(保证|一定)(给你)?.{0,8}?(送到|到)",
+                  r"[^\s\d]+", r"\W"]:
+        assert plan(regex).re2 is not None, regex
+        py = re.compile(regex, re.M)
+        forced = RegexSet([], [plan(regex).re2])
+        for text in texts:
+            want = [m.span() for m in py.finditer(text) if m.end() > m.start()]
+            assert forced.spans(text) == want, (regex, text)
+
+
+def test_every_bundled_regex_is_accepted_and_keeps_its_matches(default_rubric):
+    """The rewrite (groups non-capturing, open repeats capped) changes no match of the
+    bundled rubric on any labelled transcript in the repository."""
+    from qa_scorer.ingest import load_transcript
+    from qa_scorer.rubric import schema
+    from qa_scorer.rubric.safe_regex import RegexSet
+
+    texts = sorted({normalize(s.text).text for f in (ROOT / "tests" / "data").rglob("*.json")
+                    if f.parent.name.startswith("heldout") for s in _segments(f, load_transcript)})
+    assert len(texts) > 3000
+    joined = "\n".join(texts)
+    regexes = []
+    for m in _matches(default_rubric):
+        regexes += list(m.regex) + list(m.exclude_regex)
+    assert len(regexes) > 40
+    for r in regexes:
+        for alt in schema._split_alternatives(r):
+            if alt:
+                want = [s.span() for s in re.compile(alt, re.M).finditer(joined) if s.end() > s.start()]
+                assert RegexSet.build([alt]).spans(joined) == want, alt
+
+
+def _segments(path, load):
+    try:
+        return load(path).segments
+    except Exception:
+        return []
+
+
+def _matches(obj):
+    from pydantic import BaseModel
+
+    from qa_scorer.rubric.schema import Match
+
+    if isinstance(obj, Match):
+        yield obj
+    elif isinstance(obj, list):
+        for x in obj:
+            yield from _matches(x)
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _matches(getattr(obj, name))

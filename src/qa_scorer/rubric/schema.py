@@ -16,6 +16,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from qa_scorer.models import Channel, ItemDoc, Kind
 from qa_scorer.normalize import NormText, normalize_phrase, pinyin_key
+from qa_scorer.rubric import safe_regex
 
 SpeakerSel = Literal["agent", "customer", "any"]
 
@@ -40,7 +41,9 @@ def _check_regex(value: str) -> str:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return value
+    # Refuses what could hang scoring (catastrophic backtracking, back references, patterns
+    # that match the empty string); see safe_regex for what is guaranteed.
+    return safe_regex.check(value)
 
 
 Regex = Annotated[str, AfterValidator(_check_regex)]
@@ -167,16 +170,6 @@ def _syntax(regex: str):
             yield i, ch, depth
             if ch == "(":
                 depth += 1
-
-
-def _non_capturing(regex: str) -> str:
-    """The same pattern with plain groups made non-capturing: matching never reads groups, and
-    capturing ones make Python's regex engine several times slower. Patterns with back
-    references are left alone."""
-    if re.search(r"\\[1-9]|\(\?P=", regex):
-        return regex
-    opens = {i for i, ch, _ in _syntax(regex) if ch == "(" and not regex.startswith("?", i + 1)}
-    return "".join("(?:" if i in opens else ch for i, ch in enumerate(regex))
 
 
 def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
@@ -333,9 +326,8 @@ class Matcher:
                 else:
                     patterns.append(alt)
         self.literal = _alternation(words)
-        # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
-        self.regex = (re.compile("|".join(f"(?:{_non_capturing(r)})" for r in patterns), re.M)
-                      if patterns else None)
+        # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
+        self.regex = safe_regex.RegexSet.build(patterns)
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:
@@ -350,8 +342,7 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        parts += [f"(?:{_non_capturing(r)})" for r in spec.exclude_regex]
-        self.exclude = re.compile("|".join(parts)) if parts else None
+        self.exclude = safe_regex.RegexSet.build(list(spec.exclude_regex), parts)
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
@@ -416,7 +407,7 @@ class Matcher:
         if self.literal is not None:
             raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:
-            raw.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
+            raw.extend(self.regex.spans(text))
         if self.pinyin is not None:
             raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
                        if self._sounds_like(text[m.start():m.end()], m.group()))
@@ -457,11 +448,16 @@ class Matcher:
         text = norm.text
         if self.exclude is not None:
             if seen.excluded is None:
-                spans = [m.span() for m in self.exclude.finditer(text)]
-                seen.excluded = ([s for s, _ in spans], [e for _, e in spans])
+                spans = sorted(self.exclude.spans(text))
+                # (start, running maximum of the ends): spans of two engines may overlap.
+                ends, top = [], 0
+                for _, e in spans:
+                    top = max(top, e)
+                    ends.append(top)
+                seen.excluded = ([s for s, _ in spans], ends)
             ex_starts, ex_ends = seen.excluded
-            # finditer's spans do not overlap, so their ends are sorted too: the first one
-            # ending after the hit's start is the only one that can overlap it.
+            # The first span whose running end passes the hit's start has the smallest start
+            # of all spans that can still reach the hit: if it starts too late, all do.
             k = bisect_right(ex_ends, start)
             if k < len(ex_ends) and ex_starts[k] < end:
                 return True
