@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS-long-segment.md")))
     args = ap.parse_args()
     lines = [f"\n## {args.label or 'run'} — {time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, "
-             f"{platform.machine()}, one core\n", "| characters | punctuation | seconds to score | score |",
+             f"{platform.machine()}, one process\n", "| characters | punctuation | seconds to score | score |",
              "|---|---|---|---|"]
     for chars in args.sizes:
         for punctuated in (False, True):
