@@ -359,3 +359,76 @@ def _matches(obj):
     elif isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
             yield from _matches(getattr(obj, name))
+
+
+# --- 9: many segments ------------------------------------------------------------------------
+
+
+def _random_call(rng, n: int) -> Transcript:
+    segs, t = [], 0.0
+    for _ in range(n):
+        start = round(max(0.0, t + rng.uniform(-3, 4)), 1)
+        segs.append({"speaker": rng.choice(["agent", "customer"]), "text": rng.choice(["坏了", "抱歉", "嗯", "你好请稍等"]),
+                     "start": start, "end": round(start + rng.uniform(0.2, 6), 1)})
+        t += rng.uniform(0, 5)
+    return Transcript.model_validate({"version": 1, "call_id": "r", "segments": segs})
+
+
+def test_turn_lookups_match_the_scans_they_replace():
+    import random
+
+    from qa_scorer.rubric.call import Call
+    from qa_scorer.rubric.checks import hold
+
+    rng = random.Random(7)
+    for _ in range(200):
+        call = Call(_random_call(rng, rng.randint(1, 30)))
+        for who in ("agent", "customer"):
+            turns = call.turns(who)
+            for index in range(-1, len(call.segments) + 1):
+                for count in (0, 1, 3):
+                    assert call.turns_after(who, index, count) == [t for t in turns if t[0] > index][:count]
+                    before = [t for t in turns if t[-1] < index]
+                    assert call.turns_before(who, index, count) == (before[-count:] if count else [])
+        agent = call.turns("agent")
+        for around in range(len(call.segments)):
+            prior = [t for t in agent if t[0] <= around]
+            later = [t for t in agent if t[-1] >= around]
+            assert hold._agent_turn(call, around, True) == (prior[-1] if prior else [])
+            assert hold._agent_turn(call, around, False) == (later[0] if later else [])
+
+
+def test_interruption_sweep_finds_the_segment_the_scan_found(default_rubric):
+    import random
+
+    from qa_scorer.rubric.call import Call
+    from qa_scorer.rubric.checks import interruption
+
+    item = default_rubric.item("interruption")
+    rng = random.Random(11)
+    for _ in range(300):
+        call = Call(_random_call(rng, rng.randint(1, 40)))
+        mine, theirs = call.indices("agent"), call.indices("customer")
+        want = {}
+        for i in mine:
+            s = call.segments[i]
+            for j in theirs:
+                o = call.segments[j]
+                if (o.start < s.start < o.end) and o.end - s.start >= item.min_overlap:
+                    want[i] = j
+                    break
+        assert interruption._first_cut_into(item, call, mine, theirs) == want
+
+
+def test_fifty_thousand_segments_are_scored_without_hanging(default_rubric):
+    segs = []
+    for n in range(50_000):
+        t = n * 10.0
+        segs.append(("customer", "我的洗衣机坏了我要投诉") if n % 2 == 0 else ("agent", "嗯这个我看一下先生"))
+    t = Transcript.model_validate({"version": 1, "call_id": "many", "segments": [
+        {"speaker": who, "text": text, "start": n * 10.0 - (5 if who == "agent" else 0), "end": n * 10.0 + (-1 if who == "agent" else 8)}
+        for n, (who, text) in enumerate(segs)]})
+    t0 = time.perf_counter()
+    card = score_transcript(t, default_rubric)
+    assert time.perf_counter() - t0 < 120  # a hang guard only
+    assert card.fatal and card.item("interruption").status == "fail"
