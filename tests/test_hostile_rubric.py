@@ -5,6 +5,7 @@ Time limits here are generous and only catch hangs; speed is measured in bench/.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -432,3 +433,161 @@ def test_fifty_thousand_segments_are_scored_without_hanging(default_rubric):
     card = score_transcript(t, default_rubric)
     assert time.perf_counter() - t0 < 120  # a hang guard only
     assert card.fatal and card.item("interruption").status == "fail"
+
+
+# --- property-based fuzzing (a short, fixed budget; bench/fuzz_rubric.py runs longer) --------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from qa_scorer.rubric.safe_regex import RegexSet, plan  # noqa: E402
+
+# CI: a fixed, derandomized budget. bench/fuzz_rubric.py sets QA_SCORER_FUZZ_EXAMPLES for a
+# long random run of the same properties.
+LONG_RUN = int(os.environ.get("QA_SCORER_FUZZ_EXAMPLES", "0"))
+
+
+def fuzz(examples: int = 150, deadline: int = 5000):
+    quiet = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+    if LONG_RUN:
+        return settings(max_examples=max(LONG_RUN * examples // 150, 1), deadline=None, derandomize=False,
+                        database=None, suppress_health_check=quiet)
+    return settings(max_examples=examples, deadline=deadline, derandomize=True, database=None,
+                    suppress_health_check=quiet)
+
+DEFAULT_TEXT = (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+
+KEYS = ["id", "items", "kind", "points", "type", "match", "phrases", "regex", "exclude", "exclude_regex", "unless",
+        "speaker", "scope", "first_turns", "last_seconds", "within_turns", "lookback_turns", "trigger", "response",
+        "min_silence", "before", "after", "polite", "lists", "doc", "what", "enabled", "channels", "negation",
+        "negation_window", "hedges", "pinyin", "min_cpm", "max_cpm", "base_score", "expect", "min_count", "zzz"]
+WORDS = ["phrase", "conditional", "hold", "interruption", "speech_rate", "required", "prohibited", "reward", "fatal",
+         "agent", "customer", "any", "phone", "chat", "你好", "@greet", "(a+)+$", "", "a*", "(?=x)", "(a)\\1", "[",
+         "坏了|", "(你|您)好", ".{0,3}", "\\d+", "&x", "*x", "<<", "- ", ": ", "{", "]", "#", "!!python/object:os.system"]
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.sampled_from(WORDS))
+TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)),
+                     max_leaves=25)
+ITEMS = st.lists(st.dictionaries(st.sampled_from(KEYS), TREES, max_size=7).map(
+    lambda d: {"id": "a", "kind": "required", "type": "phrase", **d}), max_size=3)
+RUBRICS = st.fixed_dictionaries({"id": st.one_of(st.just("r"), SCALARS), "items": st.one_of(ITEMS, TREES)},
+                                optional={"lists": TREES, "base_score": SCALARS, "zzz": TREES})
+
+
+def ends_well(text: str, path: str = "f.yaml") -> None:
+    """A rubric, or a RubricError whose every problem is located: never another exception."""
+    try:
+        parse_rubric(text, path)
+    except RubricError as exc:
+        assert exc.problems, text
+        for p in exc.problems:
+            assert p.startswith(path + ":") and re.match(r"^f\.yaml:\d+:\d+: \S", p), p
+
+
+def _dump(obj) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    buf = io.StringIO()
+    y = YAML(typ="safe", pure=True)
+    y.default_flow_style = None
+    y.dump(obj, buf)
+    return buf.getvalue()
+
+
+@fuzz()
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_fuzz_loader_any_text_ends_in_a_rubric_or_a_located_error(text):
+    ends_well(text)
+
+
+@fuzz()
+@given(st.text(alphabet=":-[]{}&*!|>'\"#%@`,? \n\t.0123456789abcdeinx", max_size=200))
+def test_fuzz_loader_yaml_syntax_soup_ends_in_a_rubric_or_a_located_error(text):
+    ends_well(text)
+
+
+@fuzz()
+@given(RUBRICS)
+def test_fuzz_loader_random_structures_end_in_a_rubric_or_a_located_error(obj):
+    ends_well(_dump(obj))
+
+
+@fuzz(40)  # each example loads the whole bundled rubric
+@given(st.data())
+def test_fuzz_loader_mangled_default_rubric_via_cli_exits_0_or_3(tmp_path, data):
+    text = DEFAULT_TEXT
+    for _ in range(data.draw(st.integers(1, 3))):
+        a = data.draw(st.integers(0, len(text)))
+        b = data.draw(st.integers(a, min(len(text), a + 200)))
+        insert = data.draw(st.one_of(st.just(""), st.text(max_size=8), st.just(text[a:b] * 2), st.sampled_from(WORDS)))
+        text = text[:a] + insert + text[b:]
+    f = tmp_path / "f.yaml"
+    f.write_text(text, encoding="utf-8", errors="surrogatepass")
+    res = runner.invoke(app, ["rubric", "check", str(f)])
+    assert res.exit_code in (0, 3), (res.output, res.exception)
+    if res.exit_code == 3:
+        assert all(re.match(rf"^{re.escape(str(f))}:\d+:\d+: ", line) for line in res.output.strip().splitlines()
+                   if line.startswith(str(f))), res.output
+
+
+ATOMS = st.sampled_from(["a", "b", "ab", ".", "\\d", "\\w", "[ab]", "[^a]", "你", "(?:a|b)", "(a|ab)", "x?", "^", "$",
+                         "\\b", "(?=a)", "(?!b)", "(?<!a)"])
+REGEXES = st.recursive(ATOMS, lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["*", "+", "?", "{2,5}", "{0,3}", "*?", "{1,}"])).map("".join),
+    st.lists(inner, min_size=2, max_size=3).map("".join),
+    st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")")), max_leaves=8)
+HOSTILE_TEXTS = ["a" * 3000 + "!", "ab" * 1500 + "c", "1" * 3000, "你" * 3000, "a\n" * 1500, "aab" * 1000]
+
+
+@fuzz(200)
+@given(REGEXES)
+def test_fuzz_regexes_are_refused_or_stay_fast_on_hostile_text(regex):
+    """Soundness, tried on random patterns: whatever passes the check runs in bounded time on
+    texts built to trigger backtracking; whatever fails says why (ValueError)."""
+    try:
+        plan(regex)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    rs = RegexSet.build([regex])
+    for text in HOSTILE_TEXTS:
+        t0 = time.perf_counter()
+        rs.spans(text)
+        assert time.perf_counter() - t0 < 2, (regex, text[:6])
+
+
+SEGMENT_TEXT = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=120),
+    st.builds(lambda unit, n: unit * n, st.sampled_from(["我的洗衣机坏了", "咣", "滚", "抱歉，", "a", "12315", "？", "\x00\x1f",
+                                                         "您好请问有什么可以帮您", "二十四小时", "保证明天到"]),
+              st.integers(0, 4000)),
+    st.just(""), st.just(" \t\n"))
+
+
+@st.composite
+def transcripts(draw):
+    n = draw(st.integers(0, 12))
+    timed = draw(st.booleans())
+    segs, t = [], 0.0
+    for _ in range(n):
+        seg = {"speaker": draw(st.sampled_from(["agent", "customer"])), "text": draw(SEGMENT_TEXT)}
+        if timed:
+            start = t + draw(st.floats(0, 30, allow_nan=False))
+            seg.update(start=start, end=start + draw(st.floats(0, 40, allow_nan=False)))
+            t = start
+        segs.append(seg)
+    return Transcript.model_validate({"version": 1, "call_id": "fuzz", "channel": draw(st.sampled_from(["phone", "chat"])),
+                                      "segments": segs})
+
+
+@fuzz(120, deadline=20000)
+@given(transcripts())
+def test_fuzz_scorer_any_transcript_gets_a_scorecard_quickly(default_rubric, transcript):
+    t0 = time.perf_counter()
+    card = score_transcript(transcript, default_rubric)
+    assert time.perf_counter() - t0 < 15
+    assert {r.id for r in card.items} == {i.id for i in default_rubric.items if i.enabled}
+    assert 0 <= card.score <= default_rubric.base_score
