@@ -133,7 +133,12 @@ def _cap(lo: int, hi: int) -> int:
 
 _FLAG_LETTERS = ((C.SRE_FLAG_IGNORECASE, "i"), (C.SRE_FLAG_MULTILINE, "m"), (C.SRE_FLAG_DOTALL, "s"),
                  (C.SRE_FLAG_ASCII, "a"))
-_SPACE = "".join(c for c in map(chr, range(_MAXCHAR + 1)) if c.isspace())
+
+
+@lru_cache(maxsize=1)
+def _space() -> str:
+    """The characters Python's \\s matches in a str pattern."""
+    return "".join(c for c in map(chr, range(_MAXCHAR + 1)) if c.isspace())
 
 
 def _flags(add: int, remove: int = 0, for_re2: bool = False) -> str:
@@ -164,7 +169,7 @@ def _re2_category(cat, ascii_only: bool) -> tuple[str, bool]:
     elif cat in (C.CATEGORY_WORD, C.CATEGORY_NOT_WORD):
         body = "0-9A-Za-z_" if ascii_only else r"\p{L}\p{N}_"
     else:
-        body = "".join(_esc(c, True) for c in _SPACE if not ascii_only or c.isascii())
+        body = "".join(_esc(c, True) for c in _space() if not ascii_only or c.isascii())
     return body, cat in (C.CATEGORY_NOT_DIGIT, C.CATEGORY_NOT_WORD, C.CATEGORY_NOT_SPACE)
 
 
