@@ -11,12 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from qa_scorer.cli import app
 from qa_scorer.models import Transcript
 from qa_scorer.normalize import normalize
-from qa_scorer.rubric.loader import MAX_BYTES, RubricError, load_rubric, parse_rubric
+from qa_scorer.rubric.loader import MAX_BYTES, RubricError, parse_rubric
+from qa_scorer.rubric.safe_regex import RegexSet, plan
 from qa_scorer.score import score_transcript
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,8 +288,6 @@ PATHOLOGICAL_TEXTS = ["a" * 20_000 + "!", "ab" * 10_000, "a" * 10_000 + "b" * 10
 @pytest.mark.parametrize("regex", [".*x", "a.*b.*c", "(a|b)*c", "(a|ab)*c", r"\d+\d+x", "(你们|你|个|一个)*差评",
                                    "x[^y]*y|x", ".{0,100}.{0,100}.{0,100}z", "(?<!x)(a|b){1,6}(?!c)"])
 def test_accepted_regexes_stay_linear_on_pathological_text(regex):
-    from qa_scorer.rubric.safe_regex import RegexSet
-
     rs = RegexSet.build([regex])
     for text in PATHOLOGICAL_TEXTS:
         t0 = time.perf_counter()
@@ -295,8 +296,6 @@ def test_accepted_regexes_stay_linear_on_pathological_text(regex):
 
 
 def test_open_repeats_match_at_most_a_hundred_more_times_than_their_minimum():
-    from qa_scorer.rubric.safe_regex import RegexSet
-
     assert RegexSet.build(["哈+"]).spans("哈" * 250) == [(0, 101), (101, 202), (202, 250)]
     assert RegexSet.build(["嗯*好"]).spans("嗯" * 150 + "好") == [(50, 151)]
 
@@ -304,8 +303,6 @@ def test_open_repeats_match_at_most_a_hundred_more_times_than_their_minimum():
 def test_patterns_run_on_re2_find_what_python_finds():
     """Where a pattern runs on RE2, its matches are Python's: \\d, \\w and \\s keep their Unicode
     meaning, ^ and $ anchor at every segment, alternatives are tried in order."""
-    from qa_scorer.rubric.safe_regex import RegexSet, plan
-
     texts = ["给你们个差评", "订单号٣٤٥٦٧٨٩ 已发", "保证明天一定给你送到", "你好\n随便吧\n随便", "a b\u3000c", "ａｂ１２",
              "我\ud800坏了"]
     for regex in [r"(给|打)(你们|你|个|一个)*差评", r"\d{6,}", r"^随便(你|吧)?$", r"\w+\s\w+", r"(保证|一定)(给你)?.{0,8}?(送到|到)",
@@ -323,8 +320,6 @@ def test_every_bundled_regex_is_accepted_and_keeps_its_matches(default_rubric):
     bundled rubric on any labelled transcript in the repository."""
     from qa_scorer.ingest import load_transcript
     from qa_scorer.rubric import schema
-    from qa_scorer.rubric.safe_regex import RegexSet
-
     texts = sorted({normalize(s.text).text for f in (ROOT / "tests" / "data").rglob("*.json")
                     if f.parent.name.startswith("heldout") for s in _segments(f, load_transcript)})
     assert len(texts) > 3000
@@ -436,11 +431,6 @@ def test_fifty_thousand_segments_are_scored_without_hanging(default_rubric):
 
 
 # --- property-based fuzzing (a short, fixed budget; bench/fuzz_rubric.py runs longer) --------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from qa_scorer.rubric.safe_regex import RegexSet, plan  # noqa: E402
 
 # CI: a fixed, derandomized budget. bench/fuzz_rubric.py sets QA_SCORER_FUZZ_EXAMPLES for a
 # long random run of the same properties.

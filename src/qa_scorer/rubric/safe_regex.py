@@ -8,12 +8,15 @@ is loaded. A pattern is refused (the loader reports it at its ``file:line:col``)
 * can match the empty string (``''``, ``a*``, ``(?=x)``): every position would be a hit;
 * has *catastrophic backtracking*: a repeated part that can match the same text in more than
   one way (``(a+)+$``, ``(a|a)*b``, ``(.*)*x``, ``(a|aa)+``, ``(\\d+\\w*)+``). This is decided
-  exactly on the pattern's position automaton (Glushkov): such a pattern is exponentially
+  on the pattern's position automaton (Glushkov), with each transition counted as often as
+  the pattern allows it (``(a*)*`` has ``a -> a`` twice): such a pattern is exponentially
   ambiguous, i.e. some state ``p`` has two different paths back to itself reading the same
-  text, which shows as a pair ``(p, p)`` and a pair ``(q, r)``, ``q != r``, in one strongly
-  connected component of the automaton's product with itself (Weber and Seidl). Zero-width
-  parts (anchors, lookarounds) count as always passing, which can only add paths, so nothing
-  ambiguous slips through; lookaround bodies are checked on their own.
+  text, which shows in the automaton's product with itself as a strongly connected component
+  holding a pair ``(p, p)`` and either a pair ``(q, r)``, ``q != r``, or a doubled transition
+  (Weber and Seidl). The automaton may only have more paths than the matcher: zero-width parts
+  (anchors, lookarounds) count as always passing, every repeat of two or more counts as a
+  loop and a part that can match empty as a second way round it, so nothing ambiguous slips
+  through (and ``(a?)*`` is refused with the rest); lookaround bodies are checked on their own.
 
 What passes is then run in one of two ways, and neither can blow up:
 
@@ -40,6 +43,8 @@ What passes is then run in one of two ways, and neither can blow up:
    (``\\p{Nd}``), ``\\w`` and ``\\s``; both engines use leftmost-first semantics, so they find
    the same matches.
 
+A matcher's patterns run on one engine whenever they can (all on Python's re, or all on RE2),
+so their matches are those of one pattern joined with ``|``: leftmost first, no overlaps.
 Groups are always compiled non-capturing (matching never reads them, and capturing groups
 make both engines slower).
 """
