@@ -456,9 +456,13 @@ WORDS = ["phrase", "conditional", "hold", "interruption", "speech_rate", "requir
          "坏了|", "(你|您)好", ".{0,3}", "\\d+", "&x", "*x", "<<", "- ", ": ", "{", "]", "#", "!!python/object:os.system"]
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.sampled_from(WORDS))
-TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)),
-                     max_leaves=25)
+
+
+def _nested(inner):
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=5))
+
+
+TREES = st.recursive(SCALARS, _nested, max_leaves=25)
 ITEMS = st.lists(st.dictionaries(st.sampled_from(KEYS), TREES, max_size=7).map(
     lambda d: {"id": "a", "kind": "required", "type": "phrase", **d}), max_size=3)
 RUBRICS = st.fixed_dictionaries({"id": st.one_of(st.just("r"), SCALARS), "items": st.one_of(ITEMS, TREES)},
@@ -525,10 +529,15 @@ def test_fuzz_loader_mangled_default_rubric_via_cli_exits_0_or_3(tmp_path, data)
 
 ATOMS = st.sampled_from(["a", "b", "ab", ".", "\\d", "\\w", "[ab]", "[^a]", "你", "(?:a|b)", "(a|ab)", "x?", "^", "$",
                          "\\b", "(?=a)", "(?!b)", "(?<!a)"])
-REGEXES = st.recursive(ATOMS, lambda inner: st.one_of(
-    st.tuples(inner, st.sampled_from(["*", "+", "?", "{2,5}", "{0,3}", "*?", "{1,}"])).map("".join),
-    st.lists(inner, min_size=2, max_size=3).map("".join),
-    st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")")), max_leaves=8)
+
+
+def _compound(inner):
+    return st.one_of(st.tuples(inner, st.sampled_from(["*", "+", "?", "{2,5}", "{0,3}", "*?", "{1,}"])).map("".join),
+                     st.lists(inner, min_size=2, max_size=3).map("".join),
+                     st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")"))
+
+
+REGEXES = st.recursive(ATOMS, _compound, max_leaves=8)
 HOSTILE_TEXTS = ["a" * 3000 + "!", "ab" * 1500 + "c", "1" * 3000, "你" * 3000, "a\n" * 1500, "aab" * 1000]
 
 
