@@ -69,6 +69,7 @@ COST_BUDGET = 20_000
 MAX_WIDTH = 2_000
 MAX_LOOP_POSITIONS = 400
 MAX_PRODUCT_EDGES = 2_000_000
+RE2_MEMORY = 64 << 20
 _BIG = 10 ** 15
 
 _ATOMS = (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN)
@@ -685,7 +686,11 @@ class RegexSet:
         if re2_parts:
             import re2
 
-            self.re2 = re2.compile("(?m)" + "|".join(re2_parts))
+            # Room for the DFA: capped repeats of Unicode classes make large programs, and
+            # with RE2's default 8 MiB the DFA gives up and falls back to a slower search.
+            options = re2.Options()
+            options.max_mem = RE2_MEMORY
+            self.re2 = re2.compile("(?m)" + "|".join(re2_parts), options)
 
     @classmethod
     def build(cls, regexes: list[str], literal_parts: Optional[list[str]] = None) -> Optional["RegexSet"]:
