@@ -305,7 +305,7 @@ def test_patterns_run_on_re2_find_what_python_finds():
     meaning, ^ and $ anchor at every segment, alternatives are tried in order."""
     texts = ["给你们个差评", "订单号٣٤٥٦٧٨٩ 已发", "保证明天一定给你送到", "你好\n随便吧\n随便", "a b\u3000c", "ａｂ１２",
              "我\ud800坏了"]
-    for regex in [r"(给|打)(你们|你|个|一个)*差评", r"\d{6,}", r"^随便(你|吧)?$", r"\w+\s\w+", r"(保证|一定)(给你)?.{0,8}?(送到|到)",
+    for regex in [r"(给|打)(你们|你|个|一个)*差评", r"\d{6,}", r"^随便(你|吧)?$", r"\w{1,20}\s\w{1,20}", r"(保证|一定)(给你)?.{0,8}?(送到|到)",
                   r"[^\s\d]+", r"\W"]:
         assert plan(regex).re2 is not None, regex
         py = re.compile(regex, re.M)
@@ -590,3 +590,12 @@ def test_fuzz_scorer_any_transcript_gets_a_scorecard_quickly(default_rubric, tra
     assert time.perf_counter() - t0 < 15
     assert {r.id for r in card.items} == {i.id for i in default_rubric.items if i.enabled}
     assert 0 <= card.score <= default_rubric.base_score
+
+
+@pytest.mark.parametrize("regex", [r"(,\w{0,200}x){1,9}", r"(,\w{0,9}x){1,10}", r"(,\w{0,100}){1,10}"])
+def test_patterns_too_large_for_either_engine_are_refused_quickly(tmp_path, regex):
+    t0 = time.perf_counter()
+    (p,) = problems(with_regex(regex))
+    assert time.perf_counter() - t0 < 5
+    assert "steps per text position" in p and ("RE2" in p), p
+    check_exit(tmp_path, with_regex(regex))

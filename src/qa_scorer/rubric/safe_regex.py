@@ -30,16 +30,21 @@ What passes is then run in one of two ways, and neither can blow up:
    every way ``A`` can end (``ways(A)``); for alternatives, the attempts of each (literal
    alternatives that can all match at one position must be prefixes of one another, so only
    the longest such chain counts); for a bounded repeat ``X{m,n}``, at most ``ways(X)**k``
-   paths reach the k-th iteration; a lookaround is tried in full but succeeds in one way.
+   paths reach the k-th iteration, and when ``X`` is one character class and the next item a
+   character outside it (``\\w+\\s``), all ways but one fail on that character at once; a
+   lookaround is tried in full but succeeds in one way.
    ``finditer`` starts at most once per text position, so a text of ``n`` characters costs at
    most ``n * COST_BUDGET`` steps: linear.
 3. Otherwise the pattern runs on RE2 (``google-re2``), an automaton engine whose search time
-   is linear in the text it reads, whatever the pattern. RE2 reads past a match only while a
-   longer match is still possible, at most ``width`` <= ``MAX_WIDTH`` characters, so finding
-   all ``k`` matches reads at most ``n + k * MAX_WIDTH`` characters: linear again. Patterns
-   RE2 cannot run with Python's meaning (lookarounds, ``\\b``, a character class holding a
-   negated ``\\S``/``\\W`` among other members) and too costly for step 2 are refused with
-   the bound in the message. The translation keeps Python's Unicode meaning of ``\\d``
+   is linear in the text it reads, whatever the pattern: at most the program size (capped at
+   ``MAX_RE2_PROGRAM`` instructions; repeats are unrolled, so RE2 also refuses more than
+   1,000 nested repetitions) per character, and one step per character while its DFA (given
+   ``RE2_MEMORY``) holds. RE2 reads past a match only while a longer match is still possible,
+   at most ``width`` <= ``MAX_WIDTH`` characters, so finding all ``k`` matches reads at most
+   ``n + k * MAX_WIDTH`` characters: linear again. Patterns RE2 cannot run with Python's
+   meaning (lookarounds, ``\\b``, a character class holding a negated ``\\S``/``\\W`` among
+   other members) or whose automaton is too large, and too costly for step 2, are refused
+   with the bound in the message. The translation keeps Python's Unicode meaning of ``\\d``
    (``\\p{Nd}``), ``\\w`` and ``\\s``; both engines use leftmost-first semantics, so they find
    the same matches.
 
@@ -70,6 +75,7 @@ MAX_WIDTH = 2_000
 MAX_LOOP_POSITIONS = 400
 MAX_PRODUCT_EDGES = 2_000_000
 RE2_MEMORY = 64 << 20
+MAX_RE2_PROGRAM = 100_000
 _BIG = 10 ** 15
 
 _ATOMS = (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN)
@@ -278,11 +284,27 @@ def _prefix_chain(words: list[str]) -> int:
 def _cost(items, ignorecase: bool = False) -> tuple[int, int]:
     """(steps, ways): a bound on the backtracking steps to exhaust ``items`` from one
     position, and on the number of different ways (end, path) they can succeed there."""
+    items = list(items)
     steps, ways = 0, 1
-    for op, av in reversed(list(items)):
+    for k in range(len(items) - 1, -1, -1):
+        op, av = items[k]
         s, w = _cost_one(op, av, ignorecase)
-        steps, ways = min(_BIG, s + w * steps), min(_BIG, w * ways)
+        if w > 1 and k + 1 < len(items) and not ignorecase and _stops_at_next(items[k], items[k + 1]):
+            # A repeat of one character class followed by a character outside it: every way
+            # but the one that ends where the class's run ends fails at that character at once.
+            steps = min(_BIG, s + (w - 1) + steps)
+        else:
+            steps, ways = min(_BIG, s + w * steps), min(_BIG, w * ways)
     return steps, ways
+
+
+def _stops_at_next(item, nxt) -> bool:
+    op, av = item
+    if op not in _REPEATS or len(av[2]) != 1 or av[2][0][0] not in _ATOMS or nxt[0] not in _ATOMS:
+        return False
+    (body_op, body_av), = av[2]
+    # DOTALL: '.' counts as every character, which only makes the sets meet more often.
+    return not _meet(_charset(body_op, body_av, C.SRE_FLAG_DOTALL), _charset(nxt[0], nxt[1], C.SRE_FLAG_DOTALL))
 
 
 def _cost_one(op, av, ignorecase: bool) -> tuple[int, int]:
@@ -630,7 +652,19 @@ def _plan(regex: str) -> Plan:
     try:
         re2 = f"(?{_flags(own, 0, True)}:{_write(parsed, True, bool(flags & C.SRE_FLAG_ASCII))})"
     except Unsupported as exc:
-        why = f"uses {exc}, which only a backtracking engine runs"
+        why = f"uses {exc}, which only Python's backtracking engine runs"
+    if re2 is not None:
+        # RE2 refuses nested repeats of more than 1000 in all, and the automaton grows with the
+        # repeats: estimated first (no compiling a huge one), then measured.
+        if _repeat_product(list(parsed)) > 1000:
+            re2, why = None, "nests repeats to more than 1,000 repetitions in all, more than RE2 runs"
+        else:
+            size = _program_estimate(list(parsed))
+            if size <= 4 * MAX_RE2_PROGRAM:  # a rough estimate: measure what could fit
+                size = _re2_program_size(re2)
+            if size > MAX_RE2_PROGRAM:
+                re2, why = None, (f"would need an RE2 automaton of {_shown(size)} instructions (at most "
+                                  f"{MAX_RE2_PROGRAM:,})")
     if re2 is not None and width > MAX_WIDTH:
         re2, why = None, (f"can match up to {width:,} characters (at most {MAX_WIDTH:,}; open repeats "
                           f"count as {REPEAT_CAP} repetitions)")
@@ -638,6 +672,58 @@ def _plan(regex: str) -> Plan:
         raise ValueError(f"{regex!r} may take up to {_shown(cost)} steps per text position (at most "
                          f"{COST_BUDGET:,}) and {why}; use fewer or smaller repeats or alternatives")
     return Plan(py, re2, cost, width)
+
+
+def _repeat_product(items) -> int:
+    """The largest product of nested repeat counts (RE2 refuses more than 1000)."""
+    best = 1
+    for op, av in items:
+        if op in _REPEATS:
+            best = max(best, _cap(av[0], av[1]) * _repeat_product(av[2]))
+        elif op is C.SUBPATTERN:
+            best = max(best, _repeat_product(av[-1]))
+        elif op is C.BRANCH:
+            best = max([best] + [_repeat_product(b) for b in av[1]])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            best = max(best, _repeat_product(av[1]))
+        elif op is _ATOMIC:
+            best = max(best, _repeat_product(av))
+    return best
+
+
+def _program_estimate(items, times: int = 1) -> int:
+    """Roughly how many RE2 instructions the pattern compiles to (Unicode classes are large)."""
+    total = 0
+    for op, av in items:
+        if op is C.LITERAL:
+            total += times
+        elif op in (C.NOT_LITERAL, C.ANY):
+            total += 20 * times
+        elif op is C.IN:
+            weight = 10 + 10 * len(av)
+            for o, a in av:
+                if o is C.CATEGORY:
+                    weight += 1400 if a in (C.CATEGORY_WORD, C.CATEGORY_NOT_WORD) else 300
+            total += weight * times
+        elif op in _REPEATS:
+            total += _program_estimate(av[2], times * max(1, _cap(av[0], av[1])))
+        elif op is C.SUBPATTERN:
+            total += _program_estimate(av[-1], times)
+        elif op is C.BRANCH:
+            total += sum(_program_estimate(b, times) for b in av[1])
+        total = min(total, _BIG)
+    return total
+
+
+def _re2_program_size(pattern: str) -> int:
+    import re2
+
+    options = re2.Options()
+    options.max_mem = RE2_MEMORY
+    try:
+        return re2.compile("(?m)" + pattern, options).programsize
+    except re2.error:
+        return _BIG
 
 
 def _shown(n: int) -> str:
