@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
 from typing import Optional
 
@@ -116,7 +117,7 @@ class NormText:
         if self._map is None:
             text, starts, ends, breaks, questions = _build(self.original)
             assert text == self.text
-            self._map = (starts, ends, breaks, questions)
+            self._map = (starts, ends, breaks, questions, sorted(breaks))
         return self._map
 
     @property
@@ -146,16 +147,15 @@ class NormText:
         return (self.src_start[start], self.src_end[end - 1])
 
     def clause(self, pos: int) -> tuple[int, int]:
-        """The clause [start, end) containing normalised offset pos."""
-        breaks = self.breaks
-        start = pos
-        while start > 0 and start not in breaks:
-            start -= 1
-        end = pos + 1
+        """The clause [start, end) containing normalised offset pos.
+
+        A binary search in the sorted clause breaks: a segment with thousands of hits in one
+        long clause must not cost a scan of the clause per hit."""
+        order = self._mapping()[4]
+        i = bisect_right(order, pos)
+        start = pos if pos <= 0 else (order[i - 1] if i else 0)
         n = len(self.text)
-        while end < n and end not in breaks:
-            end += 1
-        return (start, min(end, n))
+        return (start, min(order[i], n) if i < len(order) else n)
 
     def is_question(self, start: int, end: int) -> bool:
         """Whether the clause [start, end) is a question (ends in ? or 吗/么)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Optional
 
@@ -30,6 +31,7 @@ class Call:
         self.timed = transcript.timed
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}
+        self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
         self._indices: dict[str, list[int]] = {}
         self._grams: dict[tuple, set] = {}
@@ -90,6 +92,25 @@ class Call:
             got = runs if speaker == "any" else [r for r in runs if self.segments[r[0]].speaker == speaker]
             self._turns[speaker] = got
         return got
+
+    def turn_bounds(self, speaker: str) -> tuple[list[int], list[int]]:
+        """First and last segment index of each of ``speaker``'s turns (both ascending), for
+        finding the turns before or after a segment by binary search (cached)."""
+        got = self._bounds.get(speaker)
+        if got is None:
+            turns = self.turns(speaker)
+            got = self._bounds[speaker] = ([t[0] for t in turns], [t[-1] for t in turns])
+        return got
+
+    def turns_after(self, speaker: str, index: int, count: int) -> list[list[int]]:
+        """Up to ``count`` of ``speaker``'s turns that start after segment ``index``."""
+        i = bisect_right(self.turn_bounds(speaker)[0], index)
+        return self.turns(speaker)[i:i + count]
+
+    def turns_before(self, speaker: str, index: int, count: int) -> list[list[int]]:
+        """Up to ``count`` of ``speaker``'s turns that end before segment ``index``."""
+        j = bisect_left(self.turn_bounds(speaker)[1], index)
+        return self.turns(speaker)[max(0, j - count):j] if count > 0 else []
 
     def turn_of(self, speaker: str, index: int) -> int:
         """Position of the turn containing segment ``index`` among ``speaker``'s turns (-1 if none)."""

@@ -12,6 +12,13 @@ from qa_scorer.rubric.registry import RULE_TYPES, Rubric
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "data" / "default.yaml"
 
+# Limits checked before a rubric is built, so that no file can make loading hang or exhaust
+# memory: the bundled rubric is about 60 KiB, a dozen levels deep, a few thousand values.
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 50
+MAX_VALUES = 200_000
+MAX_NUMBER_CHARS = 100
+
 
 class RubricError(Exception):
     """A mistake in a rubric file (the user's, not a bug). ``problems`` are ``file:line:col: msg``."""
@@ -91,10 +98,63 @@ def _branch_noise(err: dict) -> bool:
     return any(isinstance(p, str) and p.startswith("list[") for p in err["loc"]) and err["type"] == "list_type"
 
 
+def _check_shape(text: str, path: str) -> None:
+    """Refuse, from the YAML event stream and before anything is built, what would make
+    building the rubric explode: nesting deeper than ``MAX_DEPTH``, more than ``MAX_VALUES``
+    values once aliases are expanded (the "billion laughs" file: a few hundred bytes of nested
+    aliases that expand to billions of values), an alias used inside its own anchor, and
+    numbers too long to convert. Stops at the first problem, so the parser never walks the
+    rest of a hostile file (its cost grows with the nesting depth)."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    def fail(mark, message: str):
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise RubricError([f"{path}:{line}:{col}: {message}"])
+
+    open_: list[list] = []  # [anchor, expanded values so far] per open collection
+    sizes: dict[str, int] = {}
+    total = 0
+    for ev in _yaml().parse(text):
+        if isinstance(ev, AliasEvent):
+            if any(anchor == ev.anchor for anchor, _ in open_):
+                fail(ev.start_mark, f"alias *{ev.anchor} is used inside its own anchor (a recursive structure)")
+            n = sizes.get(ev.anchor, 1)
+        elif isinstance(ev, ScalarEvent):
+            value = ev.value or ""
+            if (not ev.style and len(value) > MAX_NUMBER_CHARS and value.lstrip("+-.")[:1].isdigit()):
+                fail(ev.start_mark, f"a number of {len(value)} characters is out of range "
+                                    "(quote it if it is meant as text)")
+            n = 1
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+        elif isinstance(ev, CollectionStartEvent):
+            if len(open_) >= MAX_DEPTH:
+                fail(ev.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            open_.append([ev.anchor, 1])
+            n = 1
+        elif isinstance(ev, CollectionEndEvent):
+            anchor, size = open_.pop()
+            if anchor:
+                sizes[anchor] = size
+            continue
+        else:
+            continue
+        for entry in open_:
+            entry[1] += n
+        total += n
+        if total > MAX_VALUES:
+            fail(ev.start_mark, f"the rubric expands to more than {MAX_VALUES:,} values"
+                                + (" through YAML aliases" if isinstance(ev, AliasEvent) else ""))
+
+
 def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise RubricError([f"{path}:1:1: the rubric is {size:,} bytes; at most {MAX_BYTES:,} (1 MiB) are read"])
     try:
+        _check_shape(text, path)
         root = _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -102,6 +162,8 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
         raise RubricError([f"{path}:{line}:{col}: YAML syntax: {exc.problem or exc.context}"]) from None
     except YAMLError as exc:
         raise RubricError([f"{path}:1:1: YAML: {exc}"]) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value the YAML library cannot build (a 31st of February)
+        raise RubricError([f"{path}:1:1: YAML: cannot read a value: {exc}"]) from None
     if not isinstance(root, dict):
         raise RubricError([f"{path}:1:1: a rubric is a mapping with 'id' and 'items'"])
     try:
@@ -139,7 +201,11 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     """Load and validate a rubric file (the bundled default when ``path`` is None)."""
     p = Path(path) if path is not None else DEFAULT_RUBRIC
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as fh:  # never more than the cap, whatever the file is
+            data = fh.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise RubricError([f"{p}:1:1: the rubric is larger than {MAX_BYTES:,} bytes (1 MiB); refused unread"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise RubricError([f"{p}:0:0: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator,
+                      model_validator)
 
 from qa_scorer.models import Channel, ItemDoc, Kind
 from qa_scorer.normalize import NormText, normalize_phrase, pinyin_key
+from qa_scorer.rubric import safe_regex
 
 SpeakerSel = Literal["agent", "customer", "any"]
 
@@ -40,7 +42,9 @@ def _check_regex(value: str) -> str:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return value
+    # Refuses what could hang scoring (catastrophic backtracking, back references, patterns
+    # that match the empty string); see safe_regex for what is guaranteed.
+    return safe_regex.check(value)
 
 
 Regex = Annotated[str, AfterValidator(_check_regex)]
@@ -52,8 +56,23 @@ def _numbers_as_text(value):
 NonEmpty = Annotated[str, BeforeValidator(_numbers_as_text), Field(min_length=1)]
 
 
+# No number in a rubric (points, weights, thresholds, windows, seconds, counts) needs to be
+# larger than this; bigger ones are typing mistakes or attacks on the history and reports.
+MAX_NUMBER = 1_000_000
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every rubric record: unknown keys are refused, and so is every number that is
+    not finite (``.inf``, ``.nan``) or lies outside ±``MAX_NUMBER``, whatever the field."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _number_in_range(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            raise ValueError(f"{value:.15g} is out of range (at most {MAX_NUMBER:,})")
+        return value
 
 
 @dataclass(frozen=True)
@@ -154,16 +173,6 @@ def _syntax(regex: str):
             yield i, ch, depth
             if ch == "(":
                 depth += 1
-
-
-def _non_capturing(regex: str) -> str:
-    """The same pattern with plain groups made non-capturing: matching never reads groups, and
-    capturing ones make Python's regex engine several times slower. Patterns with back
-    references are left alone."""
-    if re.search(r"\\[1-9]|\(\?P=", regex):
-        return regex
-    opens = {i for i, ch, _ in _syntax(regex) if ch == "(" and not regex.startswith("?", i + 1)}
-    return "".join("(?:" if i in opens else ch for i, ch in enumerate(regex))
 
 
 def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
@@ -320,9 +329,8 @@ class Matcher:
                 else:
                     patterns.append(alt)
         self.literal = _alternation(words)
-        # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
-        self.regex = (re.compile("|".join(f"(?:{_non_capturing(r)})" for r in patterns), re.M)
-                      if patterns else None)
+        # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
+        self.regex = safe_regex.RegexSet.build(patterns)
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:
@@ -337,8 +345,7 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        parts += [f"(?:{_non_capturing(r)})" for r in spec.exclude_regex]
-        self.exclude = re.compile("|".join(parts)) if parts else None
+        self.exclude = safe_regex.RegexSet.build(list(spec.exclude_regex), parts)
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
@@ -403,7 +410,7 @@ class Matcher:
         if self.literal is not None:
             raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:
-            raw.extend(m.span() for m in self.regex.finditer(text) if m.end() > m.start())
+            raw.extend(self.regex.spans(text))
         if self.pinyin is not None:
             raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
                        if self._sounds_like(text[m.start():m.end()], m.group()))
@@ -413,6 +420,7 @@ class Matcher:
         """Spans in one segment → hits, after word boundaries, overlaps and exclusions."""
         text = norm.text
         hits: list[Hit] = []
+        seen = _Seen()
         for start, end in sorted(set(raw)):
             if hits and start < hits[-1].end:
                 continue
@@ -420,7 +428,7 @@ class Matcher:
                 bounds = norm.bounds
                 if start not in bounds or end not in bounds:
                     continue
-            if self._rejected(norm, start, end):
+            if self._rejected(norm, start, end, seen):
                 continue
             hits.append(Hit(start, end, text[start:end]))
         return hits
@@ -434,19 +442,38 @@ class Matcher:
                 return True
         return False
 
-    def _rejected(self, norm: NormText, start: int, end: int) -> bool:
+    def _rejected(self, norm: NormText, start: int, end: int, seen: "_Seen") -> bool:
+        """Whether an exclusion, ``unless``, a hedge, a question or a negator drops the hit.
+
+        What does not depend on the hit (the exclusions' spans, whether the segment or a clause
+        holds an ``unless`` word) is worked out once per segment or clause and kept in ``seen``,
+        so a segment with thousands of hits costs one pass, not one pass per hit."""
         text = norm.text
         if self.exclude is not None:
-            for m in self.exclude.finditer(text):
-                if m.start() < end and start < m.end():
-                    return True
+            if seen.excluded is None:
+                spans = sorted(self.exclude.spans(text))
+                # (start, running maximum of the ends): spans of two engines may overlap.
+                ends, top = [], 0
+                for _, e in spans:
+                    top = max(top, e)
+                    ends.append(top)
+                seen.excluded = ([s for s, _ in spans], ends)
+            ex_starts, ex_ends = seen.excluded
+            # The first span whose running end passes the hit's start has the smallest start
+            # of all spans that can still reach the hit: if it starts too late, all do.
+            k = bisect_right(ex_ends, start)
+            if k < len(ex_ends) and ex_starts[k] < end:
+                return True
         if not (self.unless or self.hedges or self.questions or self.negators):
             return False
         c_start, c_end = norm.clause(start)
         c_end = max(c_end, norm.clause(end - 1)[1])
-        clause = text[c_start:c_end]
         if self.unless is not None:
-            if self.unless.search(text if self.unless_segment else clause):
+            key = None if self.unless_segment else (c_start, c_end)
+            said = seen.unless.get(key)
+            if said is None:
+                said = seen.unless[key] = self.unless.search(text if key is None else text[c_start:c_end]) is not None
+            if said:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
@@ -461,6 +488,16 @@ class Matcher:
             if window and self.negators.search(window):
                 return True
         return False
+
+
+class _Seen:
+    """Per-segment facts shared by all hits of one matcher in that segment."""
+
+    __slots__ = ("excluded", "unless")
+
+    def __init__(self):
+        self.excluded: Optional[tuple[list[int], list[int]]] = None
+        self.unless: dict[Optional[tuple[int, int]], bool] = {}
 
 
 class Joined:

@@ -41,10 +41,9 @@ class Item(ItemBase):
 
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     """Segments of the responder's turns that may answer the trigger at ``trigger_index``."""
-    turns = call.turns(item.response.speaker)
-    after = [t for t in turns if t[0] > trigger_index][: item.within_turns]
-    before = [t for t in turns if t[-1] < trigger_index]
-    before = before[-item.lookback_turns:] if item.lookback_turns else []
+    who = item.response.speaker
+    after = call.turns_after(who, trigger_index, item.within_turns)
+    before = call.turns_before(who, trigger_index, item.lookback_turns)
     return [i for t in before + after for i in t]
 
 
@@ -61,9 +60,14 @@ def run(item: Item, call: Call) -> Outcome:
     if not triggers:
         return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
     who = item.response.speaker
+    searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
     for trig in triggers:
         window = _window(item, call, trig.index)
-        answers = item.response.find(call, window, first_only=True, per_segment=True) if window else []
+        key = tuple(window)
+        if key not in searched:
+            searched[key] = (item.response.find(call, window, first_only=True, per_segment=True)
+                             if window else [])
+        answers = searched[key]
         if answers:
             ev = evidence(call, answers[0], note="response")
             tev = evidence(call, trig, note="trigger")

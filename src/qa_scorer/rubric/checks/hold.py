@@ -7,6 +7,7 @@ must thank them (谢谢您的耐心等待). ``na`` without timings or without su
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Literal
 
 from pydantic import Field
@@ -45,12 +46,13 @@ def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]
 
 def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
     """Segments of the agent's turn ending at/before (or starting at/after) segment ``around``."""
+    starts, ends = call.turn_bounds("agent")
     turns = call.turns("agent")
     if before:
-        prior = [t for t in turns if t[0] <= around]
-        return prior[-1] if prior else []
-    later = [t for t in turns if t[-1] >= around]
-    return later[0] if later else []
+        k = bisect_right(starts, around)  # turns starting at or before ``around``
+        return turns[k - 1] if k else []
+    k = bisect_left(ends, around)  # the first turn ending at or after ``around``
+    return turns[k] if k < len(turns) else []
 
 
 def run(item: Item, call: Call) -> Outcome:

@@ -8,6 +8,7 @@ seconds) and no polite interruption phrasing
 
 from __future__ import annotations
 
+import heapq
 import re
 from typing import Literal, Optional
 
@@ -52,33 +53,57 @@ class Item(ItemBase):
         return len(rest) <= self.backchannel_rest
 
 
+def _first_cut_into(item: Item, call: Call, mine: list[int], theirs: list[int]) -> dict[int, int]:
+    """For each of the interrupter's segments, the first (lowest-index) segment of the other
+    speaker that is still running when it starts, with at least ``min_overlap`` s to go.
+
+    One sweep in time order instead of a scan of all the other's segments per segment: theirs
+    join a heap (by index) once they have started; one whose remaining time falls under
+    ``min_overlap`` can never qualify for a later start, so it leaves the heap for good."""
+    segs = call.segments
+    by_start = sorted(theirs, key=lambda j: segs[j].start)
+    heap: list[int] = []
+    out: dict[int, int] = {}
+    k = 0
+    for i in sorted(mine, key=lambda i: segs[i].start):
+        t = segs[i].start
+        while k < len(by_start) and segs[by_start[k]].start < t:
+            heapq.heappush(heap, by_start[k])
+            k += 1
+        while heap and segs[heap[0]].end - t < item.min_overlap:
+            heapq.heappop(heap)
+        if heap:
+            out[i] = heap[0]
+    return out
+
+
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
         return Outcome("na", "needs segment timings; this transcript has none")
     other = "customer" if item.interrupter == "agent" else "agent"
-    theirs = [(i, call.segments[i]) for i in call.indices(other)]
+    cut = _first_cut_into(item, call, call.indices(item.interrupter), call.indices(other))
     found = []
     polite = 0
     for i in call.indices(item.interrupter):
         seg = call.segments[i]
         if seg.end - seg.start < item.min_utterance:
             continue
-        for j, o in theirs:
-            if not (o.start < seg.start < o.end) or o.end - seg.start < item.min_overlap:
-                continue
-            norm = call.norms[i]
-            if item.is_backchannel(norm.text):
-                break
-            hit = next((h for h in item.polite.find(norm) if h.start < item.polite_window), None)
-            if hit is not None:
-                polite += 1
-                break
-            overlap = min(o.end, seg.end) - seg.start
-            found.append(call.evidence(
-                i, note=f"started at {seg.start:.1f} s while the {other} spoke until {o.end:.1f} s "
-                        f"({overlap:.1f} s overlap)"))
-            found.append(call.evidence(j, note=f"the {other} was cut into"))
-            break
+        j = cut.get(i)
+        if j is None:
+            continue
+        o = call.segments[j]
+        norm = call.norms[i]
+        if item.is_backchannel(norm.text):
+            continue
+        hit = next((h for h in item.polite.find(norm) if h.start < item.polite_window), None)
+        if hit is not None:
+            polite += 1
+            continue
+        overlap = min(o.end, seg.end) - seg.start
+        found.append(call.evidence(
+            i, note=f"started at {seg.start:.1f} s while the {other} spoke until {o.end:.1f} s "
+                    f"({overlap:.1f} s overlap)"))
+        found.append(call.evidence(j, note=f"the {other} was cut into"))
     if found:
         first = found[0]
         return Outcome("fail", f"talked over the {other} {len(found) // 2} time(s) without polite "

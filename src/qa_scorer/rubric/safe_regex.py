@@ -1,0 +1,804 @@
+"""Rubric regexes that cannot hang scoring: refused at load, or run with a bounded cost.
+
+Every ``regex`` / ``exclude_regex`` entry of a rubric goes through :func:`plan` when the rubric
+is loaded. A pattern is refused (the loader reports it at its ``file:line:col``) when it
+
+* uses a back reference (``\\1``, ``(?P=name)``) or a conditional group: matching those needs a
+  backtracking search whose cost has no useful bound;
+* can match the empty string (``''``, ``a*``, ``(?=x)``): every position would be a hit;
+* has *catastrophic backtracking*: a repeated part that can match the same text in more than
+  one way (``(a+)+$``, ``(a|a)*b``, ``(.*)*x``, ``(a|aa)+``, ``(\\d+\\w*)+``). This is decided
+  on the pattern's position automaton (Glushkov), with each transition counted as often as
+  the pattern allows it (``(a*)*`` has ``a -> a`` twice): such a pattern is exponentially
+  ambiguous, i.e. some state ``p`` has two different paths back to itself reading the same
+  text, which shows in the automaton's product with itself as a strongly connected component
+  holding a pair ``(p, p)`` and either a pair ``(q, r)``, ``q != r``, or a doubled transition
+  (Weber and Seidl). The automaton may only have more paths than the matcher: zero-width parts
+  (anchors, lookarounds) count as always passing, every repeat of two or more counts as a
+  loop and a part that can match empty as a second way round it, so nothing ambiguous slips
+  through (and ``(a?)*`` is refused with the rest); lookaround bodies are checked on their own.
+
+What passes is then run in one of two ways, and neither can blow up:
+
+1. Open-ended repeats (``*``, ``+``, ``{n,}``) are first capped: they match at most
+   ``REPEAT_CAP`` times more than their minimum. Every repeat in the pattern is then bounded,
+   so the pattern matches at most ``width`` characters from any position.
+2. Python's ``re`` (the engine rubrics were written for, needed for lookarounds and ``\\b``)
+   runs the pattern when a static bound on its backtracking work from one start position,
+   :func:`_cost`, is at most ``COST_BUDGET`` steps. The bound is sound: a backtracking
+   matcher explores, for a sequence ``A B``, ``A``'s attempts plus ``B``'s attempts once for
+   every way ``A`` can end (``ways(A)``); for alternatives, the attempts of each (literal
+   alternatives that can all match at one position must be prefixes of one another, so only
+   the longest such chain counts); for a bounded repeat ``X{m,n}``, at most ``ways(X)**k``
+   paths reach the k-th iteration, and when ``X`` is one character class and the next item a
+   character outside it (``\\w+\\s``), all ways but one fail on that character at once; a
+   lookaround is tried in full but succeeds in one way.
+   ``finditer`` starts at most once per text position, so a text of ``n`` characters costs at
+   most ``n * COST_BUDGET`` steps: linear.
+3. Otherwise the pattern runs on RE2 (``google-re2``), an automaton engine whose search time
+   is linear in the text it reads, whatever the pattern: at most the program size (capped at
+   ``MAX_RE2_PROGRAM`` instructions; repeats are unrolled, so RE2 also refuses more than
+   1,000 nested repetitions) per character, and one step per character while its DFA (given
+   ``RE2_MEMORY``) holds. RE2 reads past a match only while a longer match is still possible,
+   at most ``width`` <= ``MAX_WIDTH`` characters, so finding all ``k`` matches reads at most
+   ``n + k * MAX_WIDTH`` characters: linear again. Patterns RE2 cannot run with Python's
+   meaning (lookarounds, ``\\b``, a character class holding a negated ``\\S``/``\\W`` among
+   other members) or whose automaton is too large, and too costly for step 2, are refused
+   with the bound in the message. The translation keeps Python's Unicode meaning of ``\\d``
+   (``\\p{Nd}``), ``\\w`` and ``\\s``; both engines use leftmost-first semantics, so they find
+   the same matches.
+
+A matcher's patterns run on one engine whenever they can (all on Python's re, or all on RE2),
+so their matches are those of one pattern joined with ``|``: leftmost first, no overlaps.
+Groups are always compiled non-capturing (matching never reads them, and capturing groups
+make both engines slower).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator, Optional
+
+try:  # Python 3.11+
+    from re import _constants as C
+    from re import _parser as P
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as C
+    import sre_parse as P
+
+REPEAT_CAP = 100
+COST_BUDGET = 20_000
+MAX_WIDTH = 2_000
+MAX_LOOP_POSITIONS = 400
+MAX_PRODUCT_EDGES = 2_000_000
+RE2_MEMORY = 64 << 20
+MAX_RE2_PROGRAM = 100_000
+_BIG = 10 ** 15
+
+_ATOMS = (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN)
+_REPEATS = tuple(getattr(C, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(C, name))
+_ATOMIC = getattr(C, "ATOMIC_GROUP", None)
+_UNBOUNDED = C.MAXREPEAT
+_MAXCHAR = sys.maxunicode
+
+
+class Unsupported(Exception):
+    """The pattern cannot be run by RE2 with Python's meaning."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one regex may run: ``py`` is the rewritten pattern for Python's re when its cost
+    bound allows it, ``re2`` the translation for RE2 when there is one (both non-capturing,
+    open repeats capped, the pattern's own flags scoped to it so that plans join with ``|``).
+    At least one is set."""
+
+    py: Optional[str]
+    re2: Optional[str]
+    cost: int
+    width: int
+
+    @property
+    def engine(self) -> str:
+        return "re" if self.py is not None else "re2"
+
+
+# --- the parse tree --------------------------------------------------------------------------
+
+
+def _parse(regex: str):
+    try:
+        return P.parse(regex)
+    except Exception as exc:  # re.error and, for pathological input, RecursionError
+        raise ValueError(f"invalid regular expression {regex!r}: {exc}") from None
+
+
+def _walk(items) -> Iterator[tuple]:
+    """Every (op, av) in a parse tree, depth first."""
+    for op, av in items:
+        yield op, av
+        if op is C.BRANCH:
+            for b in av[1]:
+                yield from _walk(b)
+        elif op is C.SUBPATTERN:
+            yield from _walk(av[-1])
+        elif op in _REPEATS:
+            yield from _walk(av[2])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            yield from _walk(av[1])
+        elif op is _ATOMIC:
+            yield from _walk(av)
+        elif op is C.GROUPREF_EXISTS:
+            yield from _walk(av[1])
+            if av[2] is not None:
+                yield from _walk(av[2])
+
+
+def _cap(lo: int, hi: int) -> int:
+    return lo + REPEAT_CAP if hi == _UNBOUNDED else hi
+
+
+# --- writing the tree back out ---------------------------------------------------------------
+
+_FLAG_LETTERS = ((C.SRE_FLAG_IGNORECASE, "i"), (C.SRE_FLAG_MULTILINE, "m"), (C.SRE_FLAG_DOTALL, "s"),
+                 (C.SRE_FLAG_ASCII, "a"))
+
+
+@lru_cache(maxsize=1)
+def _space() -> str:
+    """The characters Python's \\s matches in a str pattern."""
+    return "".join(c for c in map(chr, range(_MAXCHAR + 1)) if c.isspace())
+
+
+def _flags(add: int, remove: int = 0, for_re2: bool = False) -> str:
+    letters = [(f, ch) for f, ch in _FLAG_LETTERS if not (for_re2 and ch == "a")]
+    on = "".join(ch for f, ch in letters if add & f)
+    off = "".join(ch for f, ch in letters if remove & f)
+    return on + ("-" + off if off else "")
+
+
+def _esc(ch: str, for_re2: bool) -> str:
+    if not for_re2:
+        return re.escape(ch)
+    if 0xD800 <= ord(ch) <= 0xDFFF:
+        raise Unsupported("a lone surrogate")
+    if ch.isascii() and not ch.isalnum():
+        return "\\x{%x}" % ord(ch)
+    return ch
+
+
+_PY_CATEGORY = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s",
+                C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}
+
+
+def _re2_category(cat, ascii_only: bool) -> tuple[str, bool]:
+    """(class members, negated) for a category: Python's Unicode meaning unless (?a)."""
+    if cat in (C.CATEGORY_DIGIT, C.CATEGORY_NOT_DIGIT):
+        body = "0-9" if ascii_only else r"\p{Nd}"
+    elif cat in (C.CATEGORY_WORD, C.CATEGORY_NOT_WORD):
+        body = "0-9A-Za-z_" if ascii_only else r"\p{L}\p{N}_"
+    else:
+        body = "".join(_esc(c, True) for c in _space() if not ascii_only or c.isascii())
+    return body, cat in (C.CATEGORY_NOT_DIGIT, C.CATEGORY_NOT_WORD, C.CATEGORY_NOT_SPACE)
+
+
+def _class(av, for_re2: bool, ascii_only: bool) -> str:
+    negate = False
+    parts: list[str] = []
+    negated_cats: list[str] = []
+    for op, a in av:
+        if op is C.NEGATE:
+            negate = True
+        elif op is C.LITERAL:
+            parts.append(_esc(chr(a), for_re2))
+        elif op is C.RANGE:
+            parts.append(_esc(chr(a[0]), for_re2) + "-" + _esc(chr(a[1]), for_re2))
+        elif op is C.CATEGORY:
+            if not for_re2:
+                parts.append(_PY_CATEGORY[a])
+            else:
+                body, neg = _re2_category(a, ascii_only)
+                (negated_cats if neg else parts).append(body)
+        else:
+            raise Unsupported(f"class member {op}")
+    if negated_cats:
+        # RE2 cannot nest a negated class inside another: only [\S] and [^\S] translate.
+        if len(negated_cats) > 1 or parts:
+            raise Unsupported("a negated \\S, \\W or \\D among other class members")
+        return ("[" if negate else "[^") + negated_cats[0] + "]"
+    if not parts:
+        raise Unsupported("an empty character class")
+    return "[" + ("^" if negate else "") + "".join(parts) + "]"
+
+
+def _write(items, for_re2: bool, ascii_only: bool = False) -> str:
+    """The tree as pattern text for Python's re or for RE2 (non-capturing, repeats capped)."""
+    out: list[str] = []
+    for op, av in items:
+        if op is C.LITERAL:
+            out.append(_esc(chr(av), for_re2))
+        elif op is C.NOT_LITERAL:
+            out.append("[^" + _esc(chr(av), for_re2) + "]")
+        elif op is C.ANY:
+            out.append(".")
+        elif op is C.IN:
+            out.append(_class(av, for_re2, ascii_only))
+        elif op is C.BRANCH:
+            out.append("(?:" + "|".join(_write(b, for_re2, ascii_only) for b in av[1]) + ")")
+        elif op is C.SUBPATTERN:
+            _, add, remove, body = av
+            inner_ascii = (ascii_only or bool(add & C.SRE_FLAG_ASCII)) and not remove & C.SRE_FLAG_ASCII
+            flags = _flags(add, remove, for_re2)
+            out.append("(?" + flags + ":" + _write(body, for_re2, inner_ascii) + ")")
+        elif op in _REPEATS:
+            lo, hi, body = av
+            hi = _cap(lo, hi)
+            if for_re2 and hi > 1000:
+                raise Unsupported("a repeat count above 1000")
+            if for_re2 and getattr(C, "POSSESSIVE_REPEAT", None) is op:
+                raise Unsupported("a possessive repeat")
+            count = "{%d}" % lo if lo == hi else "{%d,%d}" % (lo, hi)
+            suffix = "?" if op is C.MIN_REPEAT else "+" if op is getattr(C, "POSSESSIVE_REPEAT", None) else ""
+            out.append("(?:" + _write(body, for_re2, ascii_only) + ")" + count + suffix)
+        elif op is C.AT:
+            if op is C.AT and av in (C.AT_BOUNDARY, C.AT_NON_BOUNDARY) and for_re2:
+                raise Unsupported("\\b or \\B (RE2's are ASCII-only)")
+            out.append({C.AT_BEGINNING: "^", C.AT_BEGINNING_STRING: r"\A", C.AT_END: "$",
+                        C.AT_END_STRING: r"\z" if for_re2 else r"\Z", C.AT_BOUNDARY: r"\b",
+                        C.AT_NON_BOUNDARY: r"\B"}[av])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            if for_re2:
+                raise Unsupported("a lookaround")
+            direction, body = av
+            out.append("(?" + ("<" if direction < 0 else "") + ("=" if op is C.ASSERT else "!")
+                       + _write(body, for_re2, ascii_only) + ")")
+        elif op is _ATOMIC:
+            if for_re2:
+                raise Unsupported("an atomic group")
+            out.append("(?>" + _write(av, for_re2, ascii_only) + ")")
+        else:
+            raise Unsupported(str(op))
+    return "".join(out)
+
+
+# --- the backtracking bound ------------------------------------------------------------------
+
+
+def _literal_text(items) -> Optional[str]:
+    if all(op is C.LITERAL for op, _ in items):
+        return "".join(chr(av) for _, av in items)
+    return None
+
+
+def _prefix_chain(words: list[str]) -> int:
+    """The most words that can all match at one position (each a prefix of the next)."""
+    best: dict[str, int] = {}
+    for w in sorted(set(words), key=len):
+        best[w] = 1 + max((best[w[:k]] for k in range(1, len(w)) if w[:k] in best), default=0)
+    return max(best.values(), default=0)
+
+
+def _cost(items, ignorecase: bool = False) -> tuple[int, int]:
+    """(steps, ways): a bound on the backtracking steps to exhaust ``items`` from one
+    position, and on the number of different ways (end, path) they can succeed there."""
+    items = list(items)
+    steps, ways = 0, 1
+    for k in range(len(items) - 1, -1, -1):
+        op, av = items[k]
+        s, w = _cost_one(op, av, ignorecase)
+        if w > 1 and k + 1 < len(items) and not ignorecase and _stops_at_next(items[k], items[k + 1]):
+            # A repeat of one character class followed by a character outside it: every way
+            # but the one that ends where the class's run ends fails at that character at once.
+            steps = min(_BIG, s + (w - 1) + steps)
+        else:
+            steps, ways = min(_BIG, s + w * steps), min(_BIG, w * ways)
+    return steps, ways
+
+
+def _stops_at_next(item, nxt) -> bool:
+    op, av = item
+    if op not in _REPEATS or len(av[2]) != 1 or av[2][0][0] not in _ATOMS or nxt[0] not in _ATOMS:
+        return False
+    (body_op, body_av), = av[2]
+    # DOTALL: '.' counts as every character, which only makes the sets meet more often.
+    return not _meet(_charset(body_op, body_av, C.SRE_FLAG_DOTALL), _charset(nxt[0], nxt[1], C.SRE_FLAG_DOTALL))
+
+
+def _cost_one(op, av, ignorecase: bool) -> tuple[int, int]:
+    if op in _ATOMS or op is C.AT:
+        return 1, 1
+    if op in (C.ASSERT, C.ASSERT_NOT):
+        return _cost(av[1], ignorecase)[0] + 1, 1
+    if op is _ATOMIC:
+        return _cost(av, ignorecase)[0] + 1, 1
+    if op is C.SUBPATTERN:
+        _, add, remove, body = av
+        return _cost(body, (ignorecase or bool(add & C.SRE_FLAG_IGNORECASE)) and not remove & C.SRE_FLAG_IGNORECASE)
+    if op is C.BRANCH:
+        steps, ways, words = 1, 0, []
+        for b in av[1]:
+            s, w = _cost(b, ignorecase)
+            steps = min(_BIG, steps + s)
+            text = None if ignorecase else _literal_text(b)
+            if text:
+                words.append(text)
+            else:
+                ways = min(_BIG, ways + w)
+        return steps, min(_BIG, ways + _prefix_chain(words))
+    if op in _REPEATS:
+        lo, hi, body = av
+        hi = _cap(lo, hi)
+        s, w = _cost(body, ignorecase)
+        if w == 1:  # one way through each iteration
+            return min(_BIG, hi + 1 + hi * s), hi - lo + 1
+        steps, ways, reach = hi + 1, 0, 1  # reach: paths arriving at the k-th iteration
+        for k in range(hi + 1):
+            if k >= lo:
+                ways = min(_BIG, ways + reach)
+            if k < hi:
+                steps = min(_BIG, steps + reach * s)
+                reach = min(_BIG, reach * w)
+            if steps >= _BIG:
+                break
+        return steps, max(ways, 1)
+    raise ValueError(f"unsupported regular expression construct {op}")
+
+
+# --- catastrophic backtracking: exponential ambiguity ----------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _category_ranges(cat) -> tuple[tuple[int, int], ...]:
+    pattern = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s",
+               C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}[cat]
+    text = "".join(map(chr, range(_MAXCHAR + 1)))
+    return tuple((m.start(), m.end() - 1) for m in re.finditer(pattern + "+", text))
+
+
+def _normal(ranges) -> tuple[tuple[int, int], ...]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((a, b) for a, b in out)
+
+
+def _complement(ranges) -> tuple[tuple[int, int], ...]:
+    out, nxt = [], 0
+    for lo, hi in _normal(ranges):
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt <= _MAXCHAR:
+        out.append((nxt, _MAXCHAR))
+    return tuple(out)
+
+
+def _charset(op, av, flags: int) -> tuple[tuple[int, int], ...]:
+    """The characters an atom accepts, as sorted ranges (a superset under IGNORECASE)."""
+    if flags & C.SRE_FLAG_IGNORECASE:
+        return ((0, _MAXCHAR),)
+    if op is C.LITERAL:
+        return ((av, av),)
+    if op is C.NOT_LITERAL:
+        return _complement([(av, av)])
+    if op is C.ANY:
+        return ((0, _MAXCHAR),) if flags & C.SRE_FLAG_DOTALL else _complement([(10, 10)])
+    ranges, negate = [], False
+    for o, a in av:
+        if o is C.NEGATE:
+            negate = True
+        elif o is C.LITERAL:
+            ranges.append((a, a))
+        elif o is C.RANGE:
+            ranges.append(a)
+        elif o is C.CATEGORY:
+            ranges.extend(_category_ranges(a))
+        else:
+            return ((0, _MAXCHAR),)
+    return _complement(ranges) if negate else _normal(ranges)
+
+
+def _meet(a, b) -> bool:
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][1] < b[j][0]:
+            i += 1
+        elif b[j][1] < a[i][0]:
+            j += 1
+        else:
+            return True
+    return False
+
+
+class _Glushkov:
+    """The position automaton of a pattern (one state per character atom), keeping count of
+    the different ways each transition arises: ``(a*)*``, ``(a?b?)*`` and ``(a|a)*`` (which
+    Python's parser turns into ``a(?:|)``) differ from ``a*`` only in those counts."""
+
+    def __init__(self, items, flags: int):
+        self.atoms: list[tuple] = []
+        self._sets: dict[int, tuple] = {}
+        # follow[p][q]: how many different ways q may follow p (capped at 2: two is ambiguity).
+        self.follow: list[dict[int, int]] = []
+        self.loops: list[set[int]] = []  # positions of each repeated part
+        self.asserts: list = []  # lookaround bodies, checked on their own
+        self._build(items, flags)
+
+    def charset(self, p: int) -> tuple:
+        got = self._sets.get(p)
+        if got is None:
+            got = self._sets[p] = _charset(*self.atoms[p])
+        return got
+
+    def _atom(self, op, av, flags) -> int:
+        self.atoms.append((op, av, flags))
+        self.follow.append({})
+        return len(self.atoms) - 1
+
+    def _link(self, last: dict[int, int], first: dict[int, int]) -> None:
+        for p, m in last.items():
+            row = self.follow[p]
+            for q, n in first.items():
+                row[q] = min(2, row.get(q, 0) + m * n)
+
+    @staticmethod
+    def _add(a: dict[int, int], b: dict[int, int], times: int = 1) -> dict[int, int]:
+        out = dict(a)
+        if times:
+            for k, v in b.items():
+                out[k] = min(2, out.get(k, 0) + v * times)
+        return out
+
+    def _build(self, items, flags):
+        """(first, last, empty) of a sequence: how many ways lead from its start to each first
+        position and from each last position to its end, and how many ways it matches ''."""
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        empty = 1
+        for op, av in items:
+            f, l, e = self._one(op, av, flags)
+            self._link(last, f)
+            first = self._add(first, f, empty)
+            last = self._add(l, last, e)
+            empty = min(2, empty * e)
+        return first, last, empty
+
+    def _one(self, op, av, flags):
+        if op in _ATOMS:
+            p = self._atom(op, av, flags)
+            return {p: 1}, {p: 1}, 0
+        if op is C.AT:
+            return {}, {}, 1
+        if op in (C.ASSERT, C.ASSERT_NOT):
+            self.asserts.append(av[1])
+            return {}, {}, 1
+        if op is _ATOMIC:
+            return self._build(av, flags)
+        if op is C.SUBPATTERN:
+            _, add, remove, body = av
+            return self._build(body, (flags | add) & ~remove)
+        if op is C.BRANCH:
+            first: dict[int, int] = {}
+            last: dict[int, int] = {}
+            empty = 0
+            for b in av[1]:
+                f, l, e = self._build(b, flags)
+                first = self._add(first, f)
+                last = self._add(last, l)
+                empty = min(2, empty + e)
+            return first, last, empty
+        if op in _REPEATS:
+            lo, hi, body = av
+            if hi == 0:
+                return {}, {}, 1
+            start = len(self.atoms)
+            f, l, e = self._build(body, flags)
+            if hi >= 2:  # a loop: the part may follow itself
+                self._link(l, f)
+                self.loops.append(set(range(start, len(self.atoms))))
+                if e >= 1:  # empty iterations between two others: more ways round the loop
+                    self._link(l, f)
+            return f, l, min(2, e + (1 if lo == 0 else 0))
+        raise ValueError(f"unsupported regular expression construct {op}")
+
+    def ambiguous(self) -> bool:
+        """Whether some state has two different paths back to itself on the same text."""
+        looped = set().union(*self.loops) if self.loops else set()
+        if not looped:
+            return False
+        if len(looped) > MAX_LOOP_POSITIONS:
+            raise ValueError(f"a repeated part with more than {MAX_LOOP_POSITIONS} characters is too large "
+                             "to prove safe from catastrophic backtracking; split it up")
+        follow = {p: [q for q in self.follow[p] if q in looped] for p in looped}
+        double = {(p, q) for p in looped for q, n in self.follow[p].items() if n > 1 and q in looped}
+        meets: dict[tuple[int, int], bool] = {}
+
+        def meet(a: int, b: int) -> bool:
+            if a == b:
+                return True
+            key = (a, b) if a < b else (b, a)
+            got = meets.get(key)
+            if got is None:
+                got = meets[key] = _meet(self.charset(a), self.charset(b))
+            return got
+
+        # Pairs reachable from the diagonal, then Tarjan's strongly connected components.
+        edges: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        todo = [(p, p) for p in looped]
+        seen = set(todo)
+        budget = MAX_PRODUCT_EDGES
+        while todo:
+            p, q = todo.pop()
+            out = []
+            for a in follow[p]:
+                for b in follow[q]:
+                    budget -= 1
+                    if meet(a, b):
+                        out.append((a, b))
+            if budget < 0:
+                raise ValueError("the pattern's repeated parts are too complex to prove safe from "
+                                 "catastrophic backtracking; simplify them")
+            edges[(p, q)] = out
+            for nxt in out:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        for comp in _components(edges):
+            if not any(a == b for a, b in comp):
+                continue
+            if not all(a == b for a, b in comp):
+                return True  # a diagonal and an off-diagonal pair on one cycle
+            members = set(comp)
+            if any((a, b) in double for a, _ in comp for b, _ in edges[(a, a)] if (b, b) in members):
+                return True  # two parallel transitions on one cycle
+        return False
+
+
+def _components(edges: dict) -> Iterator[list]:
+    """Strongly connected components (iterative Tarjan)."""
+    index: dict = {}
+    low: dict = {}
+    on_stack: set = set()
+    stack: list = []
+    counter = 0
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            succ = edges.get(node, [])
+            recurse = False
+            while i < len(succ):
+                nxt = succ[i]
+                i += 1
+                if nxt not in index:
+                    work.append((node, i))
+                    work.append((nxt, 0))
+                    recurse = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                yield comp
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+
+
+def _catastrophic(items, flags: int) -> bool:
+    g = _Glushkov(items, flags)
+    if g.ambiguous():
+        return True
+    return any(_catastrophic(body, flags) for body in g.asserts)
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def plan(regex: str) -> Plan:
+    """Check one rubric regex and decide how it runs; ValueError says why it is refused."""
+    try:
+        return _plan(regex)
+    except RecursionError:
+        raise ValueError(f"{regex[:40]!r}…: groups nested too deeply") from None
+
+
+def _plan(regex: str) -> Plan:
+    parsed = _parse(regex)
+    for op, _ in _walk(parsed):
+        if op in (C.GROUPREF, C.GROUPREF_EXISTS):
+            raise ValueError(f"{regex!r}: back references and conditional groups are not allowed "
+                             "(matching them can take exponential time)")
+    lo, _ = parsed.getwidth()
+    if lo == 0:
+        raise ValueError(f"{regex!r} matches the empty string, so it would match everywhere")
+    flags = parsed.state.flags
+    if _catastrophic(list(parsed), flags):
+        raise ValueError(f"{regex!r} has catastrophic backtracking: a repeated part can match the same "
+                         "text in more than one way (nested or overlapping repeats such as (a+)+ or "
+                         "(a|a)*); rewrite it so each repeated part has one way to match")
+    cost, _ = _cost(list(parsed), bool(flags & C.SRE_FLAG_IGNORECASE))
+    width = _width(list(parsed))
+    own = flags & ~(C.SRE_FLAG_MULTILINE | C.SRE_FLAG_UNICODE)
+    py = re2 = None
+    if cost <= COST_BUDGET:
+        try:
+            py = f"(?{_flags(own)}:{_write(parsed, False)})"
+        except Unsupported as exc:
+            raise ValueError(f"{regex!r} uses {exc}, which rubrics do not support") from None
+    why = ""
+    try:
+        re2 = f"(?{_flags(own, 0, True)}:{_write(parsed, True, bool(flags & C.SRE_FLAG_ASCII))})"
+    except Unsupported as exc:
+        why = f"uses {exc}, which only Python's backtracking engine runs"
+    if re2 is not None:
+        # RE2 refuses nested repeats of more than 1000 in all, and the automaton grows with the
+        # repeats: estimated first (no compiling a huge one), then measured.
+        if _repeat_product(list(parsed)) > 1000:
+            re2, why = None, "nests repeats to more than 1,000 repetitions in all, more than RE2 runs"
+        else:
+            size = _program_estimate(list(parsed))
+            if size <= 4 * MAX_RE2_PROGRAM:  # a rough estimate: measure what could fit
+                size = _re2_program_size(re2)
+            if size > MAX_RE2_PROGRAM:
+                re2, why = None, (f"would need an RE2 automaton of {_shown(size)} instructions (at most "
+                                  f"{MAX_RE2_PROGRAM:,})")
+    if re2 is not None and width > MAX_WIDTH:
+        re2, why = None, (f"can match up to {width:,} characters (at most {MAX_WIDTH:,}; open repeats "
+                          f"count as {REPEAT_CAP} repetitions)")
+    if py is None and re2 is None:
+        raise ValueError(f"{regex!r} may take up to {_shown(cost)} steps per text position (at most "
+                         f"{COST_BUDGET:,}) and {why}; use fewer or smaller repeats or alternatives")
+    return Plan(py, re2, cost, width)
+
+
+def _repeat_product(items) -> int:
+    """The largest product of nested repeat counts (RE2 refuses more than 1000)."""
+    best = 1
+    for op, av in items:
+        if op in _REPEATS:
+            best = max(best, _cap(av[0], av[1]) * _repeat_product(av[2]))
+        elif op is C.SUBPATTERN:
+            best = max(best, _repeat_product(av[-1]))
+        elif op is C.BRANCH:
+            best = max([best] + [_repeat_product(b) for b in av[1]])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            best = max(best, _repeat_product(av[1]))
+        elif op is _ATOMIC:
+            best = max(best, _repeat_product(av))
+    return best
+
+
+def _program_estimate(items, times: int = 1) -> int:
+    """Roughly how many RE2 instructions the pattern compiles to (Unicode classes are large)."""
+    total = 0
+    for op, av in items:
+        if op is C.LITERAL:
+            total += times
+        elif op in (C.NOT_LITERAL, C.ANY):
+            total += 20 * times
+        elif op is C.IN:
+            weight = 10 + 10 * len(av)
+            for o, a in av:
+                if o is C.CATEGORY:
+                    weight += 1400 if a in (C.CATEGORY_WORD, C.CATEGORY_NOT_WORD) else 300
+            total += weight * times
+        elif op in _REPEATS:
+            total += _program_estimate(av[2], times * max(1, _cap(av[0], av[1])))
+        elif op is C.SUBPATTERN:
+            total += _program_estimate(av[-1], times)
+        elif op is C.BRANCH:
+            total += sum(_program_estimate(b, times) for b in av[1])
+        total = min(total, _BIG)
+    return total
+
+
+def _re2_program_size(pattern: str) -> int:
+    import re2
+
+    options = re2.Options()
+    options.max_mem = RE2_MEMORY
+    try:
+        return re2.compile("(?m)" + pattern, options).programsize
+    except re2.error:
+        return _BIG
+
+
+def _shown(n: int) -> str:
+    return "more than 10^15" if n >= _BIG else f"{n:,}"
+
+
+def _width(items) -> int:
+    """The longest match, with open repeats capped (lookarounds read but do not consume)."""
+    total = 0
+    for op, av in items:
+        if op in _ATOMS:
+            total += 1
+        elif op is C.SUBPATTERN:
+            total += _width(av[-1])
+        elif op is _ATOMIC:
+            total += _width(av)
+        elif op is C.BRANCH:
+            total += max(_width(b) for b in av[1])
+        elif op in _REPEATS:
+            total += _cap(av[0], av[1]) * _width(av[2])
+        total = min(total, _BIG)
+    return total
+
+
+def check(regex: str) -> str:
+    """The schema's validator: the regex as given, or ValueError."""
+    plan(regex)
+    return regex
+
+
+# --- running ---------------------------------------------------------------------------------
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+class RegexSet:
+    """Several planned patterns searched as one: the ones for Python's re joined into one
+    pattern, the ones for RE2 into another; spans of both, in no particular order."""
+
+    __slots__ = ("py", "re2")
+
+    def __init__(self, py_parts: list[str], re2_parts: list[str]):
+        # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
+        self.py = re.compile("|".join(py_parts), re.M) if py_parts else None
+        self.re2 = None
+        if re2_parts:
+            import re2
+
+            # Room for the DFA: capped repeats of Unicode classes make large programs, and
+            # with RE2's default 8 MiB the DFA gives up and falls back to a slower search.
+            options = re2.Options()
+            options.max_mem = RE2_MEMORY
+            self.re2 = re2.compile("(?m)" + "|".join(re2_parts), options)
+
+    @classmethod
+    def build(cls, regexes: list[str], literal_parts: Optional[list[str]] = None) -> Optional["RegexSet"]:
+        """Plans for ``regexes`` (rubric regexes) plus ``literal_parts`` (patterns the rubric
+        builds itself from phrases, for Python's re), or None when there are none."""
+        py = [f"(?:{p})" for p in literal_parts or []]
+        plans = [plan(r) for r in regexes]
+        if all(p.py is not None for p in plans):
+            py += [p.py for p in plans]
+            r2 = []
+        elif all(p.re2 is not None for p in plans):
+            # One engine for all of them keeps the matches of one pattern joined with "|"
+            # (leftmost first, no overlaps), as when every pattern runs on Python's re.
+            r2 = [p.re2 for p in plans]
+        else:
+            py += [p.py for p in plans if p.re2 is None]
+            r2 = [p.re2 for p in plans if p.re2 is not None]
+        return cls(py, r2) if py or r2 else None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        out = [m.span() for m in self.py.finditer(text)] if self.py is not None else []
+        if self.re2 is not None:
+            safe = _SURROGATES.sub("\ufffd", text) if not text.isascii() and _SURROGATES.search(text) else text
+            out.extend(m.span() for m in self.re2.finditer(safe))
+        return [s for s in out if s[1] > s[0]]
