@@ -84,11 +84,17 @@ class ModelFile(BaseModel):
 
 
 def _grams(text: str, low: int, high: int, prefix: str = "") -> set[str]:
-    padded = "^" + normalize(text).text[:MAX_CHARS] + "$"
+    padded = prefix + "^" + normalize(text).text[:MAX_CHARS] + "$"
     n_len = len(padded)
+    k = len(prefix)
     grams: set[str] = set()
     for n in range(low, high + 1):
-        grams.update(prefix + padded[i:i + n] for i in range(n_len - n + 1))
+        if prefix:
+            grams |= {prefix + padded[i:i + n] for i in range(k, n_len - n + 1)}
+        elif n == 1:
+            grams |= set(padded)
+        else:
+            grams |= {padded[i:i + n] for i in range(n_len - n + 1)}
     grams.discard(prefix + "^")
     grams.discard(prefix + "$")
     if "?" in text or "？" in text:
@@ -96,12 +102,20 @@ def _grams(text: str, low: int, high: int, prefix: str = "") -> set[str]:
     return grams
 
 
+def utterance_grams(text: str, low: int, high: int) -> set[str]:
+    return _grams(text, low, high)
+
+
+def context_grams(previous: str, high: int) -> set[str]:
+    return _grams(previous, 1, high, "<")
+
+
 def features(text: str, spec: FeatureSpec, previous: str = "") -> set[str]:
     """The distinct n-grams of one utterance (with ^ and $ marking its ends), and with
     ``spec.context`` those of the other speaker's utterance before it, marked with "<"."""
-    grams = _grams(text, spec.ngram_min, spec.ngram_max)
+    grams = utterance_grams(text, spec.ngram_min, spec.ngram_max)
     if spec.context and previous:
-        grams |= _grams(previous, 1, spec.context_ngram_max, "<")
+        grams |= context_grams(previous, spec.context_ngram_max)
     return grams
 
 
@@ -123,7 +137,8 @@ class TextModel:
         if not grams:
             return self.bias
         w = self.weights
-        total = sum(w.get(g, 0.0) for g in grams)
+        # the set intersection runs in C: only the n-grams the model knows are summed
+        total = sum(map(w.__getitem__, grams & w.keys()))
         if self.spec.norm == "l2":
             total /= math.sqrt(len(grams))
         return self.bias + total

@@ -9,7 +9,7 @@ from typing import Optional
 from qa_scorer.models import Evidence, Status, Transcript
 from qa_scorer.normalize import NormText, normalize
 from qa_scorer.rubric.schema import Hit, Joined, Scope
-from qa_scorer.textmodel import TextModel, _sigmoid, features
+from qa_scorer.textmodel import TextModel, _sigmoid, context_grams, utterance_grams
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,30 @@ class Call:
         p = self._probs.get(key)
         if p is None:
             spec = model.spec
-            gkey = (spec.ngram_min, spec.ngram_max, spec.context, spec.context_ngram_max, index)
+            gkey = (spec.ngram_min, spec.ngram_max, index)
             grams = self._grams.get(gkey)
             if grams is None:
-                previous = self.previous_other(index) if spec.context else ""
-                grams = self._grams[gkey] = features(self.segments[index].text, spec, previous)
+                grams = self._grams[gkey] = utterance_grams(self.segments[index].text, spec.ngram_min,
+                                                            spec.ngram_max)
+            if spec.context:
+                previous = self.previous_other(index)
+                if previous is not None and self.segments[previous].text:
+                    ckey = ("<", spec.context_ngram_max, previous)
+                    ctx = self._grams.get(ckey)
+                    if ctx is None:
+                        ctx = self._grams[ckey] = context_grams(self.segments[previous].text,
+                                                                spec.context_ngram_max)
+                    grams = grams | ctx
             p = self._probs[key] = _sigmoid(model.logit(grams))
         return p
 
-    def previous_other(self, index: int) -> str:
-        """The last segment before ``index`` by the other speaker ('' when there is none)."""
+    def previous_other(self, index: int) -> Optional[int]:
+        """The last segment before ``index`` by the other speaker (None when there is none)."""
         who = self.segments[index].speaker
         for j in range(index - 1, -1, -1):
             if self.segments[j].speaker != who:
-                return self.segments[j].text
-        return ""
+                return j
+        return None
 
     def joined(self, indices: list[int]) -> Joined:
         """The normalised text of these segments joined for one regex pass (cached)."""

@@ -111,6 +111,8 @@ class Detect(Strict):
                 continue
             found.append(f)
         said = {f.index for f in found}
+        if first_only and found:
+            return found  # a phrase already found one: the models need not be asked
         for model in self._models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
             for i in indices:
@@ -124,6 +126,25 @@ class Detect(Strict):
                         break
         found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
         return found
+
+    def each(self, call: Call, indices: list[int]):
+        """The first thing that counts in each segment, in segment order, lazily: models are
+        asked about a segment only when the caller gets that far."""
+        first: dict[int, Found] = {}
+        if self.matchers and indices:
+            for k, hit in find_any(self.matchers, call.joined(indices), joined=True):
+                first.setdefault(indices[k], Found(indices[k], hit))
+        for i in indices:
+            f = first.get(i)
+            if f is None:
+                for model in self._models:
+                    cutoff = self.threshold if self.threshold is not None else model.threshold
+                    p = call.probability(model, i)
+                    if p >= cutoff and not self._vetoed(call, i):
+                        f = Found(i, None, p, model.name)
+                        break
+            if f is not None:
+                yield f
 
     def _vetoed(self, call: Call, i: int) -> bool:
         norm = call.norms[i]

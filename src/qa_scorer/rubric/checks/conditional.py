@@ -56,12 +56,11 @@ def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
         return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
-    triggers = item.trigger.find(call, candidates, per_segment=True)
-    if not triggers:
-        return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
     who = item.response.speaker
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
-    for trig in triggers:
+    first = None
+    for trig in item.trigger.each(call, candidates):  # lazily: stop at the first one answered
+        first = first or trig
         window = _window(item, call, trig.index)
         key = tuple(window)
         if key not in searched:
@@ -72,7 +71,9 @@ def run(item: Item, call: Call) -> Outcome:
             ev = evidence(call, answers[0], note="response")
             tev = evidence(call, trig, note="trigger")
             return Outcome("pass", f"{quote(ev.text)} answered {quote(_said(call, trig))}", (tev, ev))
-    trig = triggers[0]
+    if first is None:
+        return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
+    trig = first
     tev = evidence(call, trig, note="trigger")
     window = [j for j in _window(item, call, trig.index) if j > trig.index]
     ev = [tev]
