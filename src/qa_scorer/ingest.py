@@ -15,7 +15,8 @@ from typing import Any, Iterable, Literal, Optional, Sequence
 import numpy as np
 from pydantic import ValidationError
 
-from qa_scorer.models import InputError, Transcript, check_agent_id, check_call_id, check_started_at
+from qa_scorer.models import (InputError, Transcript, check_agent_id, check_call_id, check_started_at,
+                              has_surrogate)
 
 TRANSCRIPT_SUFFIXES = {".json"}
 
@@ -92,24 +93,16 @@ def _lone_surrogate(data: Any) -> Optional[str]:
     while stack:
         v, where = stack.pop()
         if isinstance(v, str):
-            if not _valid_unicode(v):
+            if has_surrogate(v):
                 return where
         elif isinstance(v, dict):
             for k, x in v.items():
-                if not _valid_unicode(k):
+                if has_surrogate(k):
                     return f"{where} (a key)"
                 stack.append((x, f"{where}.{k}"))
         elif isinstance(v, list):
             stack.extend((x, f"{where}[{i}]") for i, x in enumerate(v))
     return None
-
-
-def _valid_unicode(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def load_transcript(path: str | Path) -> Transcript:

@@ -79,14 +79,14 @@ def json_value_problem(value: Any, path: str) -> Optional[tuple[str, str]]:
             if not math.isfinite(v):
                 return where, "Input should be a finite number"
         elif isinstance(v, str):
-            if _has_surrogate(v):
+            if has_surrogate(v):
                 return where, "Input should be valid Unicode text (found a lone surrogate)"
         elif isinstance(v, (dict, list, tuple)):
             if depth >= MAX_JSON_DEPTH:
                 return where, f"nested more than {MAX_JSON_DEPTH} levels deep"
             if isinstance(v, dict):
                 for k, x in v.items():
-                    if isinstance(k, str) and _has_surrogate(k):
+                    if isinstance(k, str) and has_surrogate(k):
                         return where, "key should be valid Unicode text (found a lone surrogate)"
                     stack.append((x, f"{where}.{k}", depth + 1))
             else:
@@ -95,7 +95,8 @@ def json_value_problem(value: Any, path: str) -> Optional[tuple[str, str]]:
     return None
 
 
-def _has_surrogate(s: str) -> bool:
+def has_surrogate(s: str) -> bool:
+    """Whether a string holds a lone surrogate (text that cannot be written as UTF-8)."""
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:

@@ -586,6 +586,20 @@ class ItemBase(Strict):
         return []
 
 
+class Expectation(Strict):
+    """Whether an item expects its finding present (required, reward) or absent (prohibited,
+    fatal), unless ``expect`` says otherwise; with present, in how many different segments."""
+
+    expect: Optional[Literal["present", "absent"]] = None
+    min_count: int = Field(default=1, ge=1)
+
+    @property
+    def expects_present(self) -> bool:
+        if self.expect is not None:
+            return self.expect == "present"
+        return self.kind in ("required", "reward")
+
+
 class RubricBase(Strict):
     id: Annotated[str, Field(min_length=1)]
     name: str = ""

@@ -13,32 +13,22 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Scope, SpeakerSel
+from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Scope, SpeakerSel
 
 
-class Item(ItemBase, Detect):
+class Item(ItemBase, Detect, Expectation):
     type: Literal["classifier"]
     speaker: SpeakerSel = "agent"
     scope: Optional[Scope] = None
-    expect: Optional[Literal["present", "absent"]] = None
-    # With expect: present, how many different utterances must count.
-    min_count: int = Field(default=1, ge=1)
 
     def compile(self, ctx: CompileContext) -> None:
         self.compile_detect(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.detect_phrases(ctx)
-
-    @property
-    def expects_present(self) -> bool:
-        if self.expect is not None:
-            return self.expect == "present"
-        return self.kind in ("required", "reward")
 
 
 def run(item: Item, call: Call) -> Outcome:

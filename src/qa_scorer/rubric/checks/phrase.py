@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope, SpeakerSel
+from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Match, Scope, SpeakerSel
 
 
-class Item(ItemBase):
+class Item(ItemBase, Expectation):
     type: Literal["phrase"]
     speaker: SpeakerSel = "agent"
     scope: Optional[Scope] = None
     # One matcher, or several (a hit from any of them counts), each with its own exclusions.
     match: Union[Match, list[Match]]
-    expect: Optional[Literal["present", "absent"]] = None
-    # With expect: present, how many different segments must carry a hit.
-    min_count: int = Field(default=1, ge=1)
 
     @property
     def matchers(self) -> list[Match]:
@@ -35,12 +31,6 @@ class Item(ItemBase):
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
-
-    @property
-    def expects_present(self) -> bool:
-        if self.expect is not None:
-            return self.expect == "present"
-        return self.kind in ("required", "reward")
 
 
 def run(item: Item, call: Call) -> Outcome:
