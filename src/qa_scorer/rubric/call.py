@@ -19,6 +19,12 @@ class Outcome:
     status: Status
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    # The reason in Chinese, for the agents who read the scorecards (shown first).
+    zh: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.zh}（{self.reason}）" if self.zh else self.reason
 
 
 class Call:

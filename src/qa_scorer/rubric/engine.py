@@ -14,12 +14,13 @@ def evaluate(rubric: Rubric, transcript: Transcript) -> list[ItemResult]:
         if not item.enabled:
             continue
         if transcript.channel not in item.channels:
-            status, reason, evidence = "na", f"does not apply to {transcript.channel}", ()
+            channel = {"phone": "电话", "chat": "在线"}.get(transcript.channel, transcript.channel)
+            status, reason, evidence = "na", f"不适用于{channel}渠道（does not apply to {transcript.channel}）", ()
         else:
             out = run_check(item, call)
-            status, reason, evidence = out.status, out.reason, out.evidence
+            status, reason, evidence = out.status, out.text, out.evidence
             if item.kind == "reward" and status == "fail":
-                status, reason, evidence = "na", f"not earned: {reason}", ()
+                status, reason, evidence = "na", f"未获得：{reason}", ()
         results.append(ItemResult(
             id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,

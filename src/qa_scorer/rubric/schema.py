@@ -563,6 +563,19 @@ class Scope(Strict):
             parts.append(f"the last {self.last_seconds:g} s")
         return " and ".join(parts) or "the whole call"
 
+    def describe_zh(self, speaker: str) -> str:
+        who = {"agent": "坐席", "customer": "客户", "any": ""}[speaker]
+        parts = []
+        if self.first_turns:
+            parts.append(f"{who}前 {self.first_turns} 轮")
+        if self.last_turns:
+            parts.append(f"{who}最后 {self.last_turns} 轮")
+        if self.first_seconds:
+            parts.append(f"前 {self.first_seconds:g} 秒")
+        if self.last_seconds:
+            parts.append(f"最后 {self.last_seconds:g} 秒")
+        return "、".join(parts) or "整通对话"
+
 
 ITEM_ID = r"^[a-z][a-z0-9_]*$"
 

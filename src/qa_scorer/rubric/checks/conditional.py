@@ -47,6 +47,9 @@ def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     return [i for t in before + after for i in t]
 
 
+_WHO = {"agent": "坐席", "customer": "客户"}
+
+
 def _said(call: Call, found) -> str:
     """The trigger's words: the matched (normalised) text, or the whole utterance the model judged."""
     return found.hit.text if found.hit is not None else call.segments[found.index].text
@@ -55,7 +58,8 @@ def _said(call: Call, found) -> str:
 def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
-        return Outcome("na", "needs timings for the trigger's scope; this transcript has none")
+        return Outcome("na", "needs timings for the trigger's scope; this transcript has none",
+                       zh="没有时间信息，无法确定触发范围")
     who = item.response.speaker
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
     first = None
@@ -70,9 +74,11 @@ def run(item: Item, call: Call) -> Outcome:
         if answers:
             ev = evidence(call, answers[0], note="response")
             tev = evidence(call, trig, note="trigger")
-            return Outcome("pass", f"{quote(ev.text)} answered {quote(_said(call, trig))}", (tev, ev))
+            return Outcome("pass", f"{quote(ev.text)} answered {quote(_said(call, trig))}", (tev, ev),
+                           zh=f"{quote(ev.text)}回应了{quote(_said(call, trig))}")
     if first is None:
-        return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it")
+        return Outcome("na", f"the {item.trigger.speaker} never said anything that calls for it",
+                       zh=f"{_WHO[item.trigger.speaker]}没有说需要回应的内容")
     trig = first
     tev = evidence(call, trig, note="trigger")
     window = [j for j in _window(item, call, trig.index) if j > trig.index]
@@ -84,4 +90,5 @@ def run(item: Item, call: Call) -> Outcome:
         f"the {item.trigger.speaker} said {quote(_said(call, trig))} and the {who} did not respond as required "
         f"within {item.within_turns} turn(s)",
         tuple(ev),
+        zh=f"{_WHO[item.trigger.speaker]}说了{quote(_said(call, trig))}，{_WHO[who]}在随后 {item.within_turns} 轮内没有按要求回应",
     )

@@ -57,10 +57,10 @@ def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
 
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
-        return Outcome("na", "needs segment timings; this transcript has none")
+        return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
     gaps = _gaps(call, item.min_silence)
     if not gaps:
-        return Outcome("na", f"no silence of {item.min_silence:g} s or more")
+        return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
     problems, good = [], []
     for before_i, after_i, g0, g1 in gaps:
         asked = next(((i, h) for i in _agent_turn(call, before_i, True)
@@ -82,5 +82,7 @@ def run(item: Item, call: Call) -> Outcome:
             missing.append("did not thank the customer for waiting after it")
             problems.append(call.evidence(after_i, note=f"{label}: first words after it"))
         problems_reason = f"{label}: " + " and ".join(missing)
-        return Outcome("fail", problems_reason, tuple(problems))
-    return Outcome("pass", f"{len(gaps)} hold(s), each announced and closed with thanks", tuple(good))
+        return Outcome("fail", problems_reason, tuple(problems),
+                       zh=f"{g1 - g0:.0f} 秒静音（{g0:.0f}–{g1:.0f} 秒）前后没有按要求提示稍等或致谢")
+    return Outcome("pass", f"{len(gaps)} hold(s), each announced and closed with thanks", tuple(good),
+                   zh=f"{len(gaps)} 次等待，均有提示并致谢")

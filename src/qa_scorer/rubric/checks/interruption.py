@@ -79,7 +79,7 @@ def _first_cut_into(item: Item, call: Call, mine: list[int], theirs: list[int]) 
 
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
-        return Outcome("na", "needs segment timings; this transcript has none")
+        return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
     other = "customer" if item.interrupter == "agent" else "agent"
     cut = _first_cut_into(item, call, call.indices(item.interrupter), call.indices(other))
     found = []
@@ -107,7 +107,8 @@ def run(item: Item, call: Call) -> Outcome:
     if found:
         first = found[0]
         return Outcome("fail", f"talked over the {other} {len(found) // 2} time(s) without polite "
-                               f"phrasing, first with {quote(first.text)}", tuple(found))
+                               f"phrasing, first with {quote(first.text)}", tuple(found),
+                       zh=f"{len(found) // 2} 次抢话且没有礼貌打断用语，第一次是{quote(first.text)}")
     if polite:
-        return Outcome("pass", f"{polite} interruption(s), each opened politely")
-    return Outcome("pass", f"never talked over the {other}")
+        return Outcome("pass", f"{polite} interruption(s), each opened politely", zh=f"{polite} 次打断，均使用了礼貌用语")
+    return Outcome("pass", f"never talked over the {other}", zh="没有抢话")

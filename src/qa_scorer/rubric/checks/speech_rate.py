@@ -30,16 +30,18 @@ class Item(ItemBase):
 
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
-        return Outcome("na", "needs segment timings; this transcript has none")
+        return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
     idx = call.indices(item.speaker)
     seconds = sum(call.segments[i].end - call.segments[i].start for i in idx)
     chars = sum(len(call.norms[i].text) for i in idx)
     if seconds < item.min_speech_seconds or not chars:
-        return Outcome("na", f"only {seconds:.0f} s of {item.speaker} speech; too little to judge")
+        return Outcome("na", f"only {seconds:.0f} s of {item.speaker} speech; too little to judge",
+                       zh=f"只有 {seconds:.0f} 秒语音，不足以判断")
     cpm = chars / (seconds / 60)
     fig = f"{cpm:.0f} characters/min over {seconds:.0f} s"
     if cpm < item.min_cpm:
-        return Outcome("fail", f"too slow: {fig} (at least {item.min_cpm:g})")
+        return Outcome("fail", f"too slow: {fig} (at least {item.min_cpm:g})",
+                       zh=f"语速过慢：{cpm:.0f} 字/分钟（至少 {item.min_cpm:g}）")
     if cpm > item.max_cpm:
         def rate(i: int) -> float:
             seg = call.segments[i]
@@ -47,5 +49,7 @@ def run(item: Item, call: Call) -> Outcome:
 
         fast = sorted((i for i in idx if rate(i) > item.max_cpm), key=rate, reverse=True)[:3]
         return Outcome("fail", f"too fast: {fig} (at most {item.max_cpm:g})",
-                       tuple(call.evidence(i, note=f"{rate(i):.0f} characters/min") for i in sorted(fast)))
-    return Outcome("pass", f"{fig}, within {item.min_cpm:g}–{item.max_cpm:g}")
+                       tuple(call.evidence(i, note=f"{rate(i):.0f} characters/min") for i in sorted(fast)),
+                       zh=f"语速过快：{cpm:.0f} 字/分钟（至多 {item.max_cpm:g}）")
+    return Outcome("pass", f"{fig}, within {item.min_cpm:g}–{item.max_cpm:g}",
+                   zh=f"{cpm:.0f} 字/分钟，在 {item.min_cpm:g}–{item.max_cpm:g} 之间")
