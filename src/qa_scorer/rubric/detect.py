@@ -16,7 +16,7 @@ from typing import Optional, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from qa_scorer.rubric.call import Call
+from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.schema import CompileContext, Hit, Match, Strict, _alternation, find_any
 from qa_scorer.normalize import normalize_phrase
 from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
@@ -35,6 +35,55 @@ class Found:
     hit: Optional[Hit]
     probability: Optional[float] = None
     model: str = ""
+
+
+def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
+                per_segment: bool = False) -> list[tuple[int, Hit]]:
+    """(segment, hit) pairs of several matchers among ``indices``, in order: overlapping hits in
+    one segment shown once (the first, longest); only the first of each segment with
+    ``per_segment`` (where the first matcher's hit wins a tie, as it always has)."""
+    if not matchers or not indices:
+        return []
+    hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
+    hits.sort(key=(lambda f: (f[0], f[1].start)) if per_segment else (lambda f: (f[0], f[1].start, -f[1].end)))
+    kept: list[tuple[int, Hit]] = []
+    for i, hit in hits:
+        if kept and kept[-1][0] == i and (per_segment or hit.start < kept[-1][1].end):
+            continue
+        kept.append((i, hit))
+    return kept
+
+
+def judge(item, call: Call, search) -> Outcome:
+    """The outcome of an item that expects something present (required, reward) or absent
+    (prohibited, fatal) in a speaker's utterances within its scope. ``search(chosen,
+    first_only)`` returns the evidence of what was found among the chosen segments."""
+    if item.scope:
+        where, zh = item.scope.describe(item.speaker), item.scope.describe(item.speaker, "zh")
+    elif item.speaker == "any":
+        where, zh = "the call", "整通对话"
+    else:
+        where, zh = f"what the {item.speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[item.speaker]
+    chosen = call.select(item.speaker, item.scope)
+    if chosen is None:
+        return Outcome("na", f"needs timings to find {where}; this transcript has none", zh=f"没有时间信息，无法判断{zh}")
+    if not chosen:
+        return Outcome("na", f"nothing in {where}", zh=f"{zh}没有内容")
+    if item.expects_present:
+        shown = search(chosen, item.min_count == 1)
+        if len({e.segment for e in shown}) >= item.min_count:
+            shown = tuple(shown[:3])
+            return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown,
+                           zh=f"在{zh}中找到{quote(shown[0].text)}")
+        window = (call.evidence(chosen[0], note=f"due in {where}"),)
+        if len(chosen) > 1:
+            window += (call.evidence(chosen[-1], note=f"end of {where}"),)
+        return Outcome("fail", f"not found in {where}", window, zh=f"{zh}中没有找到")
+    shown = tuple(search(chosen, False))
+    if shown:
+        said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
+        return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
+    return Outcome("pass", f"nothing of the kind in {where}", zh=f"{zh}中没有此类内容")
 
 
 class Detect(Strict):
@@ -98,18 +147,7 @@ class Detect(Strict):
         ones shown once; only the first of each segment with ``per_segment``), and the
         model's judgment of each utterance no phrase found. ``first_only`` stops the model at
         its first positive utterance."""
-        phrase_hits = []
-        if self.matchers and indices:
-            for k, hit in find_any(self.matchers, call.joined(indices), joined=True):
-                phrase_hits.append(Found(indices[k], hit))
-        # stable: with per_segment, the first matcher's hit wins a tie, as it always has
-        phrase_hits.sort(key=(lambda f: (f.index, f.hit.start)) if per_segment
-                         else (lambda f: (f.index, f.hit.start, -f.hit.end)))
-        found: list[Found] = []
-        for f in phrase_hits:
-            if found and found[-1].index == f.index and (per_segment or f.hit.start < found[-1].hit.end):
-                continue
-            found.append(f)
+        found = [Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment)]
         said = {f.index for f in found}
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
@@ -130,10 +168,7 @@ class Detect(Strict):
     def each(self, call: Call, indices: list[int]):
         """The first thing that counts in each segment, in segment order, lazily: models are
         asked about a segment only when the caller gets that far."""
-        first: dict[int, Found] = {}
-        if self.matchers and indices:
-            for k, hit in find_any(self.matchers, call.joined(indices), joined=True):
-                first.setdefault(indices[k], Found(indices[k], hit))
+        first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
         for i in indices:
             f = first.get(i)
             if f is None:

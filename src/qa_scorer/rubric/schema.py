@@ -550,31 +550,25 @@ class Scope(Strict):
     def needs_timing(self) -> bool:
         return self.first_seconds is not None or self.last_seconds is not None
 
-    def describe(self, speaker: str) -> str:
-        who = {"agent": "the agent's", "customer": "the customer's", "any": "the"}[speaker]
-        parts = []
-        if self.first_turns:
-            parts.append(f"{who} first {self.first_turns} turn(s)")
-        if self.last_turns:
-            parts.append(f"{who} last {self.last_turns} turn(s)")
-        if self.first_seconds:
-            parts.append(f"the first {self.first_seconds:g} s")
-        if self.last_seconds:
-            parts.append(f"the last {self.last_seconds:g} s")
-        return " and ".join(parts) or "the whole call"
+    def describe(self, speaker: str, lang: str = "en") -> str:
+        """The scope in words, in English or Chinese (``lang="zh"``)."""
+        words = _SCOPE_WORDS[lang]
+        who = words["who"][speaker]
+        parts = [words[key].format(who=who, n=getattr(self, key))
+                 for key in ("first_turns", "last_turns", "first_seconds", "last_seconds") if getattr(self, key)]
+        return words["and"].join(parts) or words["all"]
 
-    def describe_zh(self, speaker: str) -> str:
-        who = {"agent": "坐席", "customer": "客户", "any": ""}[speaker]
-        parts = []
-        if self.first_turns:
-            parts.append(f"{who}前 {self.first_turns} 轮")
-        if self.last_turns:
-            parts.append(f"{who}最后 {self.last_turns} 轮")
-        if self.first_seconds:
-            parts.append(f"前 {self.first_seconds:g} 秒")
-        if self.last_seconds:
-            parts.append(f"最后 {self.last_seconds:g} 秒")
-        return "、".join(parts) or "整通对话"
+
+_SCOPE_WORDS = {
+    "en": {"who": {"agent": "the agent's", "customer": "the customer's", "any": "the"},
+           "first_turns": "{who} first {n} turn(s)", "last_turns": "{who} last {n} turn(s)",
+           "first_seconds": "the first {n:g} s", "last_seconds": "the last {n:g} s",
+           "and": " and ", "all": "the whole call"},
+    "zh": {"who": {"agent": "坐席", "customer": "客户", "any": ""},
+           "first_turns": "{who}前 {n} 轮", "last_turns": "{who}最后 {n} 轮",
+           "first_seconds": "前 {n:g} 秒", "last_seconds": "最后 {n:g} 秒",
+           "and": "、", "all": "整通对话"},
+}
 
 
 ITEM_ID = r"^[a-z][a-z0-9_]*$"
