@@ -153,10 +153,11 @@ class Detect(Strict):
             return found  # a phrase already found one: the models need not be asked
         for model in self._models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
+            probs = call.probabilities(model)
             for i in indices:
                 if i in said:
                     continue
-                p = call.probability(model, i)
+                p = probs[i]
                 if p >= cutoff and not self._vetoed(call, i):
                     found.append(Found(i, None, p, model.name))
                     said.add(i)
@@ -169,12 +170,16 @@ class Detect(Strict):
         """The first thing that counts in each segment, in segment order, lazily: models are
         asked about a segment only when the caller gets that far."""
         first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
+        models = self._models
+        asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
             if f is None:
-                for model in self._models:
+                for k, model in enumerate(models):
                     cutoff = self.threshold if self.threshold is not None else model.threshold
-                    p = call.probability(model, i)
+                    if asked[k] is None:
+                        asked[k] = call.probabilities(model)
+                    p = asked[k][i]
                     if p >= cutoff and not self._vetoed(call, i):
                         f = Found(i, None, p, model.name)
                         break
