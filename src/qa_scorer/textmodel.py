@@ -226,14 +226,11 @@ class CallGrams:
         self.questions = np.array(questions, dtype=bool)
         self.previous = np.array(previous, dtype=np.int64) if self.size else np.zeros(0, np.int64)
         self._cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._banked: dict[int, tuple[_Group, np.ndarray]] = {}
+        self._banked: dict[int, tuple[_Group, list[list[float]]]] = {}
         lens = np.array([len(t) + 2 for t in self.texts], dtype=np.int64)
         padded = "".join("^" + t + "$" for t in self.texts)
         self._chars = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + 1
         self._seg = np.repeat(np.arange(self.size, dtype=np.int64), lens)
-        ends = np.cumsum(lens)
-        self._starts = ends - lens
-        self._ends = ends - 1
 
     def utterance(self, low: int, high: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(codes, utterance index of each code, distinct codes per utterance), each
@@ -324,8 +321,9 @@ class ModelBank:
     def has(self, model: TextModel) -> bool:
         return id(model) in self._slots
 
-    def probabilities(self, model: TextModel, grams: CallGrams) -> Optional[np.ndarray]:
-        """``model``'s probability for every utterance of the call (None: not in this bank)."""
+    def probabilities(self, model: TextModel, grams: CallGrams) -> Optional[list[float]]:
+        """``model``'s probability for every utterance of the call (None: not in this bank).
+        The first question scores the call with every model of the same features at once."""
         slot = self._slots.get(id(model))
         if slot is None:
             return None
@@ -334,8 +332,8 @@ class ModelBank:
         # cached per group; the entry holds the group, so its id is not reused while cached
         got = grams._banked.get(id(group))
         if got is None:
-            got = grams._banked[id(group)] = (group, group.probabilities(grams))
-        return got[1][:, col]
+            got = grams._banked[id(group)] = (group, group.probabilities(grams).T.tolist())
+        return got[1][col]
 
 
 class _Group:

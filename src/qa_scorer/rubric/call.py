@@ -59,10 +59,8 @@ class Call:
         bank = self._bank
         if bank is None or not bank.has(model):
             bank = ModelBank([model])
-        got = bank.probabilities(model, self._call_grams())
-        if got is not None:
-            probs = got.tolist()
-        else:
+        probs = bank.probabilities(model, self._call_grams())
+        if probs is None:
             probs = []
             for i, seg in enumerate(self.segments):
                 previous = self.previous_other(i) if model.spec.context else None
