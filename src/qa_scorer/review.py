@@ -7,6 +7,7 @@ result: ``History.rule`` keeps both and writes the effective values the readers 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import re
@@ -14,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Optional
 
 from qa_scorer.store import History, StoredCall
@@ -29,6 +31,7 @@ __all__ = [
     "Session",
     "User",
     "allowed",
+    "export_reviews",
 ]
 
 ROLES = ("agent", "qa", "manager", "admin")
@@ -446,6 +449,51 @@ class Reviews:
         return {(c, i): s for c, i, s in self._db.execute(
             "SELECT call_id, item_id, status FROM rulings WHERE id IN"
             " (SELECT MAX(id) FROM rulings GROUP BY call_id, item_id) ORDER BY call_id, item_id")}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(v: object) -> object:
+    """A CSV cell; text Excel would run as a formula gets a leading apostrophe."""
+    if v is None:
+        return ""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
+def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
+    """Write ``appeals.csv``, ``rulings.csv`` (every ruling: machine and human status, who, when,
+    why) and ``review_labels.csv`` (the latest ruling per call and item in the ``eval --labels``
+    format) into ``out_dir``. UTF-8 with BOM, for Excel."""
+    from qa_scorer.outputs import atomic_open
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    everyone = User(0, "export", "manager", None)
+    tables = {
+        "appeals": (["appeal_id", "call_id", "rubric_version", "item_id", "agent", "machine_status", "reason", "state",
+                     "filed_by", "filed_at", "deadline", "decided_by", "decided_at", "note"],
+                    [[a.id, a.call_id, a.rubric_version, a.item_id, a.agent_id, a.machine_status, a.reason, a.state,
+                      a.filed_by, a.filed_at, a.deadline, a.decided_by, a.decided_at, a.note]
+                     for a in reversed(reviews.appeals(everyone))]),
+        "rulings": (["ruling_id", "call_id", "rubric_version", "item_id", "machine_status", "human_status", "note",
+                     "by", "at", "appeal_id"], [list(r) for r in reviews.rulings()]),
+        "review_labels": (["call_id", "item", "expected"],
+                          [[c, i, s] for (c, i), s in reviews.labels().items()]),
+    }
+    written = []
+    for name, (header, rows) in tables.items():
+        path = out_dir / f"{name}.csv"
+        with atomic_open(path, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for row in rows:
+                # Labels stay exact (eval reads them back); everything else is formula-safe.
+                w.writerow(row if name == "review_labels" else [_cell(v) for v in row])
+        written.append(path)
+    return written
 
 
 def same_token(a: Optional[str], b: Optional[str]) -> bool:
