@@ -297,6 +297,7 @@ def test_export_and_eval_from_reviews(setup, tmp_path):
     assert run2.returncode == 2 and "labelled transcripts" in run2.stderr
 
 
+@pytest.mark.slow
 def test_users_command_group(tmp_path):
     exe = str(Path(sys.executable).with_name("qa-scorer"))
     db = str(tmp_path / "qa.sqlite")
