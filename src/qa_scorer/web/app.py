@@ -72,6 +72,9 @@ def csp() -> str:
 def page(template: str, status: int = 200, **context) -> HTMLResponse:
     from qa_scorer.render import strip_controls
 
+    from datetime import datetime
+
+    context.setdefault("generated", datetime.now().strftime("%Y-%m-%d %H:%M"))
     html = env().get_template(template).render(**context)
     return HTMLResponse(strip_controls(html), status_code=status)
 
