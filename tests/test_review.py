@@ -323,3 +323,45 @@ def test_users_command_group(tmp_path):
         assert r.login("li", "another-password").user.agent_id == "A001"
         with pytest.raises(ReviewError):
             r.login("boss", "boss-password")
+
+
+def test_static_reports_show_rulings(setup, tmp_path):
+    from qa_scorer.render import render_call
+
+    h, r, agent, _, qa, _ = setup
+    a = r.file_appeal(agent, FATAL, "complaint_soothing", "reason")
+    r.decide(qa, a.id, "overturn", "ok")
+    page = render_call(h.calls(call_id=FATAL)[0], tmp_path / "out" / "calls" / "x.html").read_text(encoding="utf-8")
+    assert "机器 machine: fail → 人工 human: pass (改判 overturned)" in page
+    assert 'id="score">60<' in page and 'id="fatal-banner"' not in page
+
+
+def test_sessions_expire(setup):
+    h, r, *_ = setup
+    s = r.login("li", "li-password")
+    assert r.session(s.token) is not None
+    with h.transaction() as db:
+        db.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00+00:00'")
+    assert r.session(s.token) is None
+    r.logout(s.token)
+    assert _rows(h.path, "SELECT COUNT(*) FROM sessions WHERE expires_at > '2001'") == [(0,)]
+
+
+@pytest.mark.slow
+def test_export_command_writes_rulings_and_effective_scores(setup, tmp_path):
+    import csv
+
+    h, r, agent, _, qa, _ = setup
+    a = r.file_appeal(agent, FATAL, "complaint_soothing", "reason")
+    r.decide(qa, a.id, "overturn", "ok")
+    exe = Path(sys.executable).with_name("qa-scorer")
+    out = tmp_path / "csv"
+    run = subprocess.run([str(exe), "export", "--db", str(h.path), "--out", str(out)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    for name in ("calls", "agents", "appeals", "rulings", "review_labels"):
+        assert (out / f"{name}.csv").is_file(), name
+    rows = {row["call_id"]: row for row in csv.DictReader(
+        (out / "calls.csv").read_text(encoding="utf-8-sig").splitlines())}
+    assert rows[FATAL]["score"] == "60.0" and rows[FATAL]["fatal"] == "0"
+    assert "overturned" in (out / "appeals.csv").read_text(encoding="utf-8-sig")
