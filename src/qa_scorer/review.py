@@ -282,6 +282,22 @@ class Reviews:
             filters["agent"] = user.agent_id
         return self.history.calls(**filters)
 
+    def call_rows(self, user: User) -> list:
+        """The scalar facts (effective score, bonus, fatal) of the calls a user may see: cheap."""
+        return self.history.call_rows(agent=user.agent_id if user.role == "agent" else None)
+
+    def ruled_items(self, user: User) -> dict[str, list[tuple[str, str, str]]]:
+        """call_id → [(item_id, machine_status, status)] of human rulings in force on the latest
+        results the user may see."""
+        scope, params = ("AND c.agent_id = ?", [user.agent_id]) if user.role == "agent" else ("", [])
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for call_id, item_id, machine, status in self._db.execute(
+                "SELECT c.call_id, i.item_id, i.machine_status, i.status FROM items i JOIN calls c ON c.pk = i.call_pk"
+                f" WHERE i.ruling IS NOT NULL {scope} AND c.pk IN (SELECT MAX(pk) FROM calls GROUP BY call_id)"
+                " ORDER BY c.call_id, i.position", params):
+            out.setdefault(call_id, []).append((item_id, machine, status))
+        return out
+
     def call(self, user: User, call_id: str) -> StoredCall:
         found = self.history.calls(call_id=call_id)
         if not found or not allowed(user, "view", found[-1].agent_id):

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from qa_scorer.review import APPEAL_STATES, NotFound, ReviewError, allowed, export_reviews
 from qa_scorer.web.app import Ctx
 
+HOME_CALLS = 500  # calls listed on a home page, newest first (the CSV export has them all)
 EXPORTS = ("calls", "agents", "agent_weeks", "weeks", "items", "score_distribution", "fatal_calls",
            "rubric_versions", "rubric_version_items", "appeals", "rulings", "review_labels")
 
@@ -28,12 +29,14 @@ def home(ctx: Ctx) -> Response:
     from qa_scorer.render import sparkline
 
     user = ctx.user
-    calls = ctx.reviews.calls(user)
-    scores = [c.scorecard.score for c in calls]
+    rows = ctx.reviews.call_rows(user)
+    scores = [r.score for r in rows]
     appeals = ctx.reviews.appeals(user, state="open")
+    shown = rows[::-1][:HOME_CALLS]  # newest first
     return ctx.render(
-        "app_home.html", calls=calls, mean=mean(scores) if scores else None,
-        fatal=sum(1 for c in calls if c.scorecard.fatal), open_appeals=len(appeals), appeals=appeals,
+        "app_home.html", calls=shown, total_calls=len(rows), ruled=ctx.reviews.ruled_items(user),
+        mean=mean(scores) if scores else None,
+        fatal=sum(1 for r in rows if r.fatal), open_appeals=len(appeals), appeals=appeals,
         to_review=ctx.reviews.needs_review(user),
         trend=sparkline(scores[-30:], lo=0, hi=100, width=480, height=80) if user.role == "agent" else "",
     )
