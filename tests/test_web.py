@@ -281,3 +281,4 @@ def test_requests_are_logged(server):
     server.login("li").get(f"/calls/{GOOD}")
     log = Path(server.log).read_text(encoding="utf-8", errors="replace")
     assert re.search(rf"127\.0\.0\.1 li GET /calls/{GOOD} 200 \d+ms", log)
+    assert f"Uvicorn running on http://127.0.0.1:{server.port}" in log  # localhost unless --host says otherwise

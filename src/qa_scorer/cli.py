@@ -405,6 +405,10 @@ def _read_password(password_stdin: bool) -> str:
     if not password_stdin:
         err.print("give the password on standard input with --password-stdin (it never goes on the command line)")
         raise typer.Exit(2)
+    if sys.stdin.isatty():  # typed by hand: do not echo it
+        import getpass
+
+        return getpass.getpass("password: ")
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
 

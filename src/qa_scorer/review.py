@@ -326,6 +326,8 @@ class Reviews:
             raise ReviewError(f"the scorecard has no item {item_id!r}") from None
         if item.status == "na":
             raise ReviewError(f"item {item_id!r} was not judged (n/a): nothing to appeal")
+        review = call.reviews.get(item_id)
+        machine_status = review.machine_status if review is not None else item.status
         deadline = self.deadline(call_id)
         now = _now()
         if now > deadline:
@@ -337,7 +339,7 @@ class Reviews:
             cur = db.execute(
                 "INSERT INTO appeals (call_id, rubric_version, item_id, agent_id, machine_status, reason, filed_by,"
                 " filed_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (call_id, call.scorecard.rubric_version, item_id, call.agent_id, item.status, reason, user.name,
+                (call_id, call.scorecard.rubric_version, item_id, call.agent_id, machine_status, reason, user.name,
                  _iso(now), _iso(deadline)))
             appeal_id = cur.lastrowid
             self._audit(db, user.name, "appeal", call_id, item_id, appeal_id, reason)
