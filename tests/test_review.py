@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from conftest_reports import RUBRIC_V2, build_calls
 from qa_scorer.models import Evidence
@@ -16,6 +17,8 @@ from qa_scorer.review import Conflict, NotFound, ReviewError, Reviews, User, all
 from qa_scorer.store import History
 
 FATAL = "C20240507-002"
+# Cheap argon2id parameters for the fixtures' users (the real defaults are checked below).
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PROMISE = "C20240513-003"
 
 
@@ -25,7 +28,7 @@ def setup(tmp_path: Path):
     h = History(tmp_path / "qa.sqlite")
     for c in calls.values():
         h.record(c.transcript, c.scorecard, source=c.source)
-    r = Reviews(h)
+    r = Reviews(h, hasher=FAST)
     agent = r.add_user("li", "agent", "li-password", agent_id="A001")
     other = r.add_user("wang", "agent", "wang-password", agent_id="A002")
     qa = r.add_user("qa1", "qa", "qa1-password")
@@ -139,7 +142,7 @@ def test_appeal_input_is_checked(setup, tmp_path):
     r.file_appeal(agent, FATAL, "greeting", "x")
     with pytest.raises(Conflict, match="already has an open appeal"):
         r.file_appeal(agent, FATAL, "greeting", "again")
-    late = Reviews(h, appeal_days=0)
+    late = Reviews(h, appeal_days=0, hasher=FAST)
     with pytest.raises(ReviewError, match="deadline .* passed"):
         late.file_appeal(agent, FATAL, "closing", "too late")
     with pytest.raises(ReviewError, match="decision must be"):
@@ -202,6 +205,9 @@ def test_passwords_are_argon2_and_failed_logins_lock(setup):
     h, r, agent, _, qa, _ = setup
     (digest,) = _rows(h.path, "SELECT password_hash FROM users WHERE name = 'li'")[0]
     assert digest.startswith("$argon2id$") and "li-password" not in digest
+    Reviews(h).add_user("lu", "qa", "lu-password")  # the production parameters
+    (digest,) = _rows(h.path, "SELECT password_hash FROM users WHERE name = 'lu'")[0]
+    assert digest.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     s = r.login("li", "li-password")
     assert r.session(s.token).user.name == "li"
     assert _rows(h.path, "SELECT COUNT(*) FROM sessions WHERE token_hash = ?", s.token) == [(0,)]
@@ -268,6 +274,7 @@ def test_migration_upgrades_an_old_history(tmp_path):
     assert _rows(db, "SELECT machine_status, machine_points FROM items") == [("fail", -5.0)]
 
 
+@pytest.mark.slow
 def test_export_and_eval_from_reviews(setup, tmp_path):
     h, r, agent, _, qa, _ = setup
     a = r.file_appeal(agent, FATAL, "complaint_soothing", "=HYPERLINK(\"x\")")

@@ -138,13 +138,15 @@ def clean_text(text: str, limit: int) -> str:
 class Reviews:
     """Users, sessions, appeals and rulings in one history database."""
 
-    def __init__(self, history: History, *, appeal_days: float = 7, session_hours: float = 8):
+    def __init__(self, history: History, *, appeal_days: float = 7, session_hours: float = 8, hasher=None):
         from argon2 import PasswordHasher
 
         self.history = history
         self.appeal_days = appeal_days
         self.session_hours = session_hours
-        self._hasher = PasswordHasher()
+        # argon2id with the library's (RFC 9106 low-memory) defaults; a hash made with other
+        # parameters is upgraded at the next login.
+        self._hasher = hasher if hasher is not None else PasswordHasher()
 
     @property
     def _db(self):
