@@ -57,9 +57,9 @@ def env() -> jinja2.Environment:
     js = (_HERE / "static" / "report.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
     e.filters.update(num=_num, urlpart=lambda s: quote(str(s), safe=""))
-    from qa_scorer.render import _clock, _short
+    from qa_scorer.web.report_parts import clock, short
 
-    e.filters.update(clock=_clock, short=_short)
+    e.filters.update(clock=clock, short=short)
     e.globals.update(css=Markup(css), js=Markup(js), script_hash=f"sha256-{digest}", filters="", generated="")
     return e
 
@@ -70,7 +70,7 @@ def csp() -> str:
 
 
 def page(template: str, status: int = 200, **context) -> HTMLResponse:
-    from qa_scorer.render import strip_controls
+    from qa_scorer.web.report_parts import strip_controls
 
     from datetime import datetime
 

@@ -26,7 +26,7 @@ def _call_href(call_id: str) -> str:
 
 
 def home(ctx: Ctx) -> Response:
-    from qa_scorer.render import sparkline
+    from qa_scorer.web.report_parts import sparkline
 
     user = ctx.user
     rows = ctx.reviews.call_rows(user)
@@ -45,13 +45,13 @@ def home(ctx: Ctx) -> Response:
 def call_page(ctx: Ctx) -> Response:
     from datetime import datetime, timezone
 
-    from qa_scorer.render import _audio_source, _call_context
+    from qa_scorer.web.report_parts import audio_source, call_context
 
     call_id = ctx.request.path_params["call_id"]
     call = ctx.reviews.call(ctx.user, call_id)
-    rec = _audio_source(call)
+    rec = audio_source(call)
     deadline = ctx.reviews.deadline(call_id)
-    context = _call_context(call)
+    context = call_context(call)
     return ctx.render(
         "app_call.html", back_href="/", back_label="首页 Home",
         audio_href=_call_href(call_id) + "/audio" if rec.path is not None else None,
@@ -70,10 +70,10 @@ def transcript(ctx: Ctx) -> Response:
 
 
 def audio(ctx: Ctx) -> Response:
-    from qa_scorer.render import _audio_source
+    from qa_scorer.web.report_parts import audio_source
 
     call = ctx.reviews.call(ctx.user, ctx.request.path_params["call_id"])
-    rec = _audio_source(call)
+    rec = audio_source(call)
     if rec.path is None:
         raise NotFound("no recording")
     return FileResponse(rec.path, headers={"Cache-Control": "private, no-store"})
@@ -148,7 +148,7 @@ def dashboard(ctx: Ctx) -> Response:
 
 
 def export(ctx: Ctx) -> Response:
-    from qa_scorer.render import export_csv
+    from qa_scorer.web.report_parts import export_csv
 
     if not allowed(ctx.user, "dashboard"):
         raise NotFound("export")
