@@ -466,7 +466,7 @@ def _call_context(call: StoredCall) -> dict:
             })
         doc = item.doc
         items.append({
-            "idx": i, "item": item, "evidence": evs,
+            "idx": i, "item": item, "evidence": evs, "review": call.reviews.get(item.id),
             "status_html": _macro("status_badge", item.kind, item.status),
             "kind_html": _macro("kind_badge", item.kind),
             "points_html": _macro("points", item.points),
