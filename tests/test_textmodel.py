@@ -241,6 +241,7 @@ def _transcript(turns) -> Transcript:
     return Transcript.model_validate({"call_id": "c", "agent_id": "a", "channel": "chat", "segments": segs})
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_UTTERANCES)
 def test_a_call_scored_at_once_gives_each_utterance_the_probability_it_gets_alone(turns):
