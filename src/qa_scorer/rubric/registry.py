@@ -48,7 +48,7 @@ class Rubric(RubricBase):
     @property
     def model_bank(self) -> ModelBank:
         """The models' weights in one table per feature set (see :class:`ModelBank`)."""
-        return self._bank
+        return self.__pydantic_private__["_bank"]
 
     def hotwords(self, limit: int = 40) -> list[str]:
         """Distinct phrases the rubric listens for, shortest lists first (bounded)."""
