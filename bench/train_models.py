@@ -1,13 +1,18 @@
 """Train the text models the default rubric ships with, reproducibly.
 
-    .venv/bin/python bench/train_models.py            # writes src/qa_scorer/data/models/*.json
+    .venv/bin/python bench/train_models.py [OUT] [--part all|train]
 
-Training data (read from ../shared/realchats/, never copied into the repository):
-- the *training part* of the real JD development set (``bench/real/labels.jsonl``; the held-out
-  part, see ``real_data.held_out``, is never read here): every utterance of the right speaker,
-  positive when the reviewer cited it as evidence for the judgment;
+Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read from
+../shared/realchats/, never copied into the repository):
+- the real JD development set (``bench/real/labels.jsonl``): every utterance of the right
+  speaker, positive when the reviewer cited it as evidence for the judgment. ``--part all`` (the
+  shipped models) reads every labelled session; ``--part train`` only the training part, leaving
+  out the held-out part (see ``real_data.held_out``): ``bench/bench_accuracy.py`` measures the
+  held-out part with models trained that way, so the figures it reports are for this recipe on
+  sessions it never saw;
 - the agent replies of another JD slice, judged one by one (``bench/real/reply-labels.jsonl``),
-  for the agent-side models.
+  for the agent-side models;
+- the customer utterances of the written sets (``bench/real/written-customer-labels.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -53,11 +58,12 @@ def _runs(segments: list[dict]) -> list[list[int]]:
     return runs
 
 
-def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset()) -> list[Example]:
+def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset(),
+                     part: str = "train") -> list[Example]:
     speaker, key, _, which, _ = MODELS[name]
     out = []
     for sid in sorted(labels):
-        if rd.held_out(sid) or sid not in sessions or sid in skip:
+        if (part != "all" and rd.held_out(sid)) or sid not in sessions or sid in skip:
             continue
         segs = sessions[sid]["segments"]
         ev = set(labels[sid].get(key + "_ev") or [])
@@ -134,14 +140,15 @@ def choose_threshold(examples: list[Example], rare: bool, **kw) -> tuple[float, 
     return best[1], best[2]
 
 
-def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False) -> None:
-    """Train every model into ``out_dir``, leaving out the sessions in ``skip`` (and, always,
-    the held-out part)."""
+def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = "train") -> None:
+    """Train every model into ``out_dir``, leaving out the sessions in ``skip`` (and the
+    held-out part unless ``part`` is "all")."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sessions, labels = rd.sessions(), rd.labels()
     for name, (speaker, key, rkey, which, desc) in MODELS.items():
         spec = FeatureSpec(ngram_min=1, ngram_max=3, norm="l2", context=int(name in CONTEXT))
-        examples = session_examples(name, sessions, labels, skip) + reply_examples(name) + written_examples(name)
+        examples = (session_examples(name, sessions, labels, skip, part) + reply_examples(name)
+                    + written_examples(name))
         positives = sum(e.label for e in examples)
         if positives < 3:
             print(f"{name}: only {positives} positive example(s); not trained")
@@ -149,8 +156,10 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False) -> None:
         kw = dict(spec=spec, c=C, min_df=2, max_features=6000)
         threshold, cv = choose_threshold(examples, name in RARE, **kw)
         model = fit(examples, name=name, speaker=speaker, description=desc, threshold=threshold,
-                    training={"data": "JD customer-service chats (JDDC 2018/2019, research use), "
-                                      "training part of the labelled dev set + labelled agent replies",
+                    training={"data": "JD customer-service chats (JDDC 2018/2019, research use): "
+                                      + ("the whole labelled dev set" if part == "all" else
+                                         "training part of the labelled dev set")
+                                      + " + labelled agent replies + written sets' customer utterances",
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
@@ -161,8 +170,15 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False) -> None:
 
 
 def main(argv: list[str]) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", nargs="?", type=Path, default=BUILTIN_DIR)
+    ap.add_argument("--part", choices=("all", "train"), default="all",
+                    help="all: every labelled session (the shipped models); train: the training part only")
+    args = ap.parse_args(argv)
     rd.require()
-    train_all(Path(argv[0]) if argv else BUILTIN_DIR)
+    train_all(args.out, part=args.part)
 
 
 if __name__ == "__main__":
