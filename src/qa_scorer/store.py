@@ -20,7 +20,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import STORED, Scorecard, Transcript
+from qa_scorer.models import STORED, Scorecard, Transcript, is_flagged
 
 __all__ = [
     "CallRow",
@@ -174,7 +174,7 @@ class ItemCount:
 
     @property
     def flagged(self) -> bool:
-        return self.status == "pass" if self.kind == "reward" else self.status == "fail"
+        return is_flagged(self.kind, self.status)
 
 
 def call_date(started_at: Optional[str], recorded_at: str) -> date:
