@@ -12,6 +12,7 @@ mid-batch loses no call whose ``record`` returned.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ from qa_scorer.models import STORED, Scorecard, Transcript, is_flagged
 
 __all__ = [
     "CallRow",
+    "CallSummary",
+    "Filter",
+    "ItemRow",
     "History",
     "ItemCount",
     "MIGRATIONS",
@@ -175,6 +179,96 @@ class ItemCount:
     @property
     def flagged(self) -> bool:
         return is_flagged(self.kind, self.status)
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One recorded call as the reports list it: its columns only, never its stored JSON
+    (the columns hold the effective values)."""
+
+    pk: int
+    call_id: str
+    agent_id: str
+    call_date: date
+    week: str
+    score: float
+    bonus: float
+    fatal: bool
+    no_speech: bool
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item of one recorded call, from the ``items`` columns."""
+
+    call_pk: int
+    position: int
+    item_id: str
+    name: str
+    kind: str
+    status: str
+    flagged: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which recorded results a query reads: the one filter record of the history and the
+    reports. Dates are inclusive; ``call_ids`` keeps only those calls; ``latest_only`` keeps the
+    most recently recorded result of each call (of ``rubric_version`` when given)."""
+
+    since: Optional[date] = None
+    until: Optional[date] = None
+    agent: Optional[str] = None
+    call_ids: Optional[frozenset[str]] = None
+    rubric_version: Optional[str] = None
+    latest_only: bool = True
+
+    @classmethod
+    def of(cls, since: Optional[date | str] = None, until: Optional[date | str] = None,
+           agent: Optional[str] = None, **more) -> "Filter":
+        """A filter from the command line's values (dates as ``YYYY-MM-DD`` text or dates)."""
+        return cls(since=_as_date(since), until=_as_date(until), agent=agent, **more)
+
+    @property
+    def narrowed(self) -> bool:
+        """True when dates or an agent leave part of the history out."""
+        return self.since is not None or self.until is not None or self.agent is not None
+
+    def where(self, alias: str = "c") -> tuple[str, list]:
+        """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``."""
+        clauses: list[str] = []
+        params: list = []
+        if self.rubric_version is not None:
+            clauses.append(f"{alias}.rubric_version = ?")
+            params.append(self.rubric_version)
+        if self.latest_only:
+            # The most recently recorded result of each call (among the selected rubric version).
+            inner = "SELECT MAX(pk) FROM calls"
+            if self.rubric_version is not None:
+                inner += " WHERE rubric_version = ?"
+                params.append(self.rubric_version)
+            clauses.append(f"{alias}.pk IN ({inner} GROUP BY call_id)")
+        if self.since is not None:
+            clauses.append(f"{alias}.call_date >= ?")
+            params.append(self.since.isoformat())
+        if self.until is not None:
+            clauses.append(f"{alias}.call_date <= ?")
+            params.append(self.until.isoformat())
+        if self.agent is not None:
+            clauses.append(f"{alias}.agent_id = ?")
+            params.append(self.agent)
+        if self.call_ids is not None:
+            # One parameter whatever the number of calls (a JSON array).
+            clauses.append(f"{alias}.call_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.call_ids), ensure_ascii=False))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _as_date(d: Optional[date | str]) -> Optional[date]:
+    if d is None or isinstance(d, date):
+        return d
+    return date.fromisoformat(d)
 
 
 def call_date(started_at: Optional[str], recorded_at: str) -> date:
@@ -378,28 +472,8 @@ class History:
         latest_only: bool,
         alias: str = "c",
     ) -> tuple[str, list]:
-        clauses: list[str] = []
-        params: list = []
-        if rubric_version is not None:
-            clauses.append(f"{alias}.rubric_version = ?")
-            params.append(rubric_version)
-        if latest_only:
-            # The most recently recorded result of each call (among the selected rubric version).
-            inner = "SELECT MAX(pk) FROM calls"
-            if rubric_version is not None:
-                inner += " WHERE rubric_version = ?"
-                params.append(rubric_version)
-            clauses.append(f"{alias}.pk IN ({inner} GROUP BY call_id)")
-        if since is not None:
-            clauses.append(f"{alias}.call_date >= ?")
-            params.append(_as_text(since))
-        if until is not None:
-            clauses.append(f"{alias}.call_date <= ?")
-            params.append(_as_text(until))
-        if agent is not None:
-            clauses.append(f"{alias}.agent_id = ?")
-            params.append(agent)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return Filter.of(since, until, agent, rubric_version=rubric_version,
+                         latest_only=latest_only).where(alias)
 
     def calls(
         self,
@@ -414,7 +488,12 @@ class History:
         ``latest_only`` keeps one result per call: the most recently recorded one (of
         ``rubric_version`` when given). Without it, every rubric version's result is returned.
         """
-        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        return self.select(Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only))
+
+    def select(self, f: Filter) -> list[StoredCall]:
+        """The calls ``f`` selects, read back whole (transcript and scorecard), ordered by date
+        then call id. Rows that cannot be read back are listed in ``unreadable``."""
+        where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording"
@@ -481,6 +560,77 @@ class History:
                 params,
             ).fetchall()
         return [ItemCount(*r) for r in rows]
+
+    def call_summaries(self, f: Filter = Filter()) -> list[CallSummary]:
+        """The calls ``f`` selects, ordered by date then call id, from their columns only."""
+        where, params = f.where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal,"
+                " COALESCE(json_extract(scorecard, '$.no_speech'), 0)"
+                f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
+                params,
+            ).fetchall()
+        return [CallSummary(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], bool(r[7]), bool(r[8]))
+                for r in rows]
+
+    def item_rows(self, f: Filter = Filter(), *, flagged: Optional[bool] = None,
+                  kind: Optional[str] = None, status: Optional[str] = None) -> list[ItemRow]:
+        """Items of the calls ``f`` selects (only flagged ones, one kind or one status when
+        asked), ordered by call then position."""
+        where, params = f.where()
+        more = []
+        if flagged is not None:
+            more.append("i.flagged = ?")
+            params.append(int(flagged))
+        if kind is not None:
+            more.append("i.kind = ?")
+            params.append(kind)
+        if status is not None:
+            more.append("i.status = ?")
+            params.append(status)
+        if more:
+            where = (where + " AND " if where else " WHERE ") + " AND ".join(more)
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT i.call_pk, i.position, i.item_id, i.name, i.kind, i.status, i.flagged, i.reason"
+                f" FROM items i JOIN calls c ON c.pk = i.call_pk{where} ORDER BY i.call_pk, i.position",
+                params,
+            ).fetchall()
+        return [ItemRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+
+    def first_evidence_text(self, items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """The first non-empty evidence text of each (call pk, item position) that has one."""
+        if not items:
+            return {}
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT e.call_pk, e.position, e.text FROM evidence e"
+                " JOIN json_each(?) j ON e.call_pk = json_extract(j.value, '$[0]')"
+                " AND e.position = json_extract(j.value, '$[1]')"
+                " WHERE e.text != '' ORDER BY e.call_pk, e.position, e.n",
+                (json.dumps([list(k) for k in items]),),
+            ).fetchall()
+        out: dict[tuple[int, int], str] = {}
+        for pk, pos, text in rows:
+            out.setdefault((pk, pos), text)
+        return out
+
+    def latest_items(self, f: Filter = Filter()) -> dict[tuple[str, str], str]:
+        """(agent id, item id) → that item as stored (JSON) in the agent's newest call that
+        has it, among the calls ``f`` selects: the item's name and doc for the agent's page."""
+        where, params = f.where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "WITH ranked AS (SELECT c.pk AS pk, c.agent_id AS agent_id, i.item_id AS item_id,"
+                " i.position AS position, ROW_NUMBER() OVER (PARTITION BY c.agent_id, i.item_id"
+                " ORDER BY c.call_date DESC, c.call_id DESC, c.pk DESC) AS rn"
+                f" FROM items i JOIN calls c ON c.pk = i.call_pk{where})"
+                " SELECT r.agent_id, r.item_id, json_extract(c.scorecard, '$.items[' || r.position || ']')"
+                " FROM ranked r JOIN calls c ON c.pk = r.pk WHERE r.rn = 1",
+                params,
+            ).fetchall()
+        return {(a, i): j for a, i, j in rows if j is not None}
 
     def agents(self) -> list[str]:
         """Every agent id in the history, sorted."""
