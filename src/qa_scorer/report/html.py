@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import time
@@ -533,6 +534,9 @@ def _render_reports(history: History, out_dir: Path, f: Filter, agent_bundles: b
                                 if rel.startswith("agent-bundles/") and rel.count("/") >= 2
                                 and rel.split("/")[1] not in names})
     owned.prune(prefixes)
+    narrowed = _narrowed_agents(out_dir)
+    names = {safe_name(a) for a in pages}  # an unfiltered render wrote every agent's folder whole
+    _save_narrowed(out_dir, (narrowed | names) if f.narrowed else set(), owned)
 
     _write_index(out_dir, records, filters, owned)
     _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, f), filters)
@@ -602,8 +606,9 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
                     affected.add(by_name[parts[1]])
                 else:  # an agent no longer in the history: its folder goes
                     stale.append(f"agents/{parts[1]}/")
-    # Agents without a page here yet (a folder rendered with filters before) get theirs.
-    affected |= {a for n, a in by_name.items() if f"agents/{n}/index.html" not in have}
+    # Agents without a page here yet, or last written by a filtered render, get theirs whole.
+    narrowed = _narrowed_agents(out_dir)
+    affected |= {a for n, a in by_name.items() if n in narrowed or f"agents/{n}/index.html" not in have}
     # Recordings copied by earlier runs, for the agent copies of pages not rendered now.
     copied = {rel[len("audio/"):].rsplit(".", 1)[0]: out_dir / rel for rel in have
               if rel.startswith("audio/") and rel.count("/") == 1}
@@ -625,6 +630,7 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
         for p in written:
             owned.add(p)
     owned.prune(stale)
+    _save_narrowed(out_dir, narrowed - {safe_name(a) for a in pages}, owned)
 
     if summary.unreadable:
         records = [c for c in records if c.call_id not in summary.unreadable]
@@ -635,6 +641,26 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     owned.save()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+# Agents' folders last written under --since/--until/--agent show only part of their calls: a
+# later update writes them again whole. Kept in out_dir, in a file listed with the outputs.
+_STATE = ".qa-scorer-report.json"
+
+
+def _narrowed_agents(out_dir: Path) -> set[str]:
+    """Folder names under ``agents/`` last written by a filtered render."""
+    try:
+        state = json.loads((out_dir / _STATE).read_text(encoding="utf-8"))
+        names = state.get("narrowed_agents", []) if isinstance(state, dict) else []
+    except (OSError, ValueError):
+        return set()
+    return {n for n in names if isinstance(n, str)}
+
+
+def _save_narrowed(out_dir: Path, names: set[str], owned: OwnedFiles) -> None:
+    atomic_write_text(out_dir / _STATE, json.dumps({"narrowed_agents": sorted(names)}, ensure_ascii=False))
+    owned.add(out_dir / _STATE)
 
 
 def _write_index(out_dir: Path, records: Sequence[CallRecord], filters: str, owned: OwnedFiles) -> None:
