@@ -44,6 +44,10 @@ def is_flagged(kind: str, status: str) -> bool:
     return is_reward(kind, status) or is_failure(kind, status)
 
 
+# The reason every item of a call without speech carries (see score.score_transcript).
+NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
+
+
 _SPEAKER_ALIASES = {
     "agent": "agent", "客服": "agent", "坐席": "agent", "staff": "agent", "rep": "agent",
     "customer": "customer", "客户": "customer", "顾客": "customer", "用户": "customer",

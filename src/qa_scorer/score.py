@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from qa_scorer.models import ItemResult, Scorecard, Transcript
+from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript
 from qa_scorer.rubric.engine import evaluate
 from qa_scorer.rubric.registry import Rubric
 
@@ -32,7 +32,6 @@ def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], flo
 
 
 _WORD = re.compile(r"\w")
-NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
 
 
 def has_speech(transcript: Transcript) -> bool:

@@ -16,12 +16,13 @@ import json
 import math
 import sqlite3
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import STORED, Scorecard, Transcript, is_flagged
+from qa_scorer.models import NO_SPEECH_REASON, STORED, Scorecard, Transcript, is_flagged
 
 __all__ = [
     "CallRow",
@@ -220,6 +221,7 @@ class Filter:
     since: Optional[date] = None
     until: Optional[date] = None
     agent: Optional[str] = None
+    agents: Optional[frozenset[str]] = None  # only these agents' calls
     call_ids: Optional[frozenset[str]] = None
     rubric_version: Optional[str] = None
     latest_only: bool = True
@@ -234,6 +236,10 @@ class Filter:
     def narrowed(self) -> bool:
         """True when dates or an agent leave part of the history out."""
         return self.since is not None or self.until is not None or self.agent is not None
+
+    def but(self, **changes) -> "Filter":
+        """This filter with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
     def where(self, alias: str = "c") -> tuple[str, list]:
         """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``."""
@@ -258,6 +264,9 @@ class Filter:
         if self.agent is not None:
             clauses.append(f"{alias}.agent_id = ?")
             params.append(self.agent)
+        if self.agents is not None:
+            clauses.append(f"{alias}.agent_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.agents), ensure_ascii=False))
         if self.call_ids is not None:
             # One parameter whatever the number of calls (a JSON array).
             clauses.append(f"{alias}.call_id IN (SELECT value FROM json_each(?))")
@@ -548,9 +557,14 @@ class History:
         agent: Optional[str] = None,
         rubric_version: Optional[str] = None,
         latest_only: bool = True,
+        *,
+        f: Optional[Filter] = None,
     ) -> list[ItemCount]:
-        """Calls per (agent, ISO week, rubric version, item, status): the dashboard's raw counts."""
-        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        """Calls per (agent, ISO week, rubric version, item, status): the dashboard's raw counts.
+        ``f``, when given, selects the calls instead of the other arguments."""
+        if f is None:
+            f = Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only)
+        where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
@@ -562,14 +576,15 @@ class History:
         return [ItemCount(*r) for r in rows]
 
     def call_summaries(self, f: Filter = Filter()) -> list[CallSummary]:
-        """The calls ``f`` selects, ordered by date then call id, from their columns only."""
+        """The calls ``f`` selects, ordered by date then call id, from their columns only (a
+        call without speech is one whose items carry ``models.NO_SPEECH_REASON``)."""
         where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal,"
-                " COALESCE(json_extract(scorecard, '$.no_speech'), 0)"
+                " EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?)"
                 f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
-                params,
+                [NO_SPEECH_REASON] + params,
             ).fetchall()
         return [CallSummary(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], bool(r[7]), bool(r[8]))
                 for r in rows]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from statistics import mean, median
 from typing import Iterable, Optional, Sequence
 
@@ -26,10 +27,12 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=1 << 16)
 def call_href(call_id: str, *, prefix: str = "calls") -> str:
     return href(prefix, safe_name(call_id) + ".html")
 
 
+@lru_cache(maxsize=1 << 12)
 def agent_href(agent: str) -> str:
     return href("agents", safe_name(agent), "index.html")
 
@@ -198,12 +201,10 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
             by_agent[c.agent].append(c)
     if not by_agent:
         return {}
-    if wanted is not None and len(by_agent) == 1:
-        (only,) = by_agent
-        f = Filter(since=f.since, until=f.until, agent=only, rubric_version=f.rubric_version,
-                   latest_only=f.latest_only)
+    if wanted is not None:
+        f = f.but(agents=frozenset(by_agent))
     applicable: dict[tuple[str, str], int] = Counter()
-    for ic in history.item_counts(f.since, f.until, f.agent):
+    for ic in history.item_counts(f=f):
         if ic.agent_id in by_agent and ic.status != "na":
             applicable[(ic.agent_id, ic.item_id)] += ic.count
     latest_json = history.latest_items(f)
@@ -317,8 +318,9 @@ def bin_of(score: float) -> int:
     return len(BINS) - 1
 
 
-def dashboard_data(history: History, f: Filter = Filter()) -> Dash:
-    """The dashboard's figures for the calls ``f`` selects, from SQL aggregates over the columns."""
+def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Sequence[CallRecord]] = None) -> Dash:
+    """The dashboard's figures for the calls ``f`` selects, from SQL aggregates over the columns.
+    ``records``: those calls' records when already read (the fatal calls are listed from them)."""
     since, until, agent = f.since, f.until, f.agent
     rows = history.call_rows(since, until, agent)
     counts = history.item_counts(since, until, agent)
@@ -403,16 +405,18 @@ def dashboard_data(history: History, f: Filter = Filter()) -> Dash:
     fatal_items: dict[int, list[ItemRow]] = defaultdict(list)
     for it in history.item_rows(f, kind="fatal", status="fail"):
         fatal_items[it.call_pk].append(it)
-    for c in history.call_summaries(f):
+    if records is None:
+        records = call_records(history, f)
+    for c in records:
         if c.fatal:
             items = fatal_items.get(c.pk, [])
             fatal_calls.append({
-                "call_id": c.call_id, "agent": c.agent_id, "date": c.call_date.isoformat(),
+                "call_id": c.call_id, "agent": c.agent, "date": c.day,
                 "score": c.score,
                 "fatal_items": [it.name or it.item_id for it in items],
                 "reasons": [it.reason for it in items if it.reason],
                 "href": call_href(c.call_id),
-                "agent_href": agent_href(c.agent_id),
+                "agent_href": agent_href(c.agent),
             })
     return Dash(
         agents=sorted(per_agent),

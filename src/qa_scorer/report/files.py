@@ -8,6 +8,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import quote
@@ -23,6 +24,7 @@ _WINDOWS_RESERVED = frozenset(
 _MAX_NAME = 60
 
 
+@lru_cache(maxsize=1 << 16)
 def safe_name(s: str) -> str:
     """A file name for an id that stays inside its folder and never collides with another id's.
 

@@ -539,7 +539,7 @@ def _render_reports(history: History, out_dir: Path, f: Filter, agent_bundles: b
     _save_narrowed(out_dir, (narrowed | names) if f.narrowed else set(), owned)
 
     _write_index(out_dir, records, filters, owned)
-    _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, f), filters)
+    _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, f, records), filters)
     owned.add(out_dir / "dashboard.html")
     summary.pages += 2
     owned.save()
@@ -635,7 +635,7 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     if summary.unreadable:
         records = [c for c in records if c.call_id not in summary.unreadable]
     _write_index(out_dir, records, "", owned)
-    _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, everything), "")
+    _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, everything, records), "")
     owned.add(out_dir / "dashboard.html")
     summary.pages += 2
     owned.save()
