@@ -160,18 +160,19 @@ def score_batch(
             result.calls.append(call)
         if json_path is not None:
             write_json(result.scorecards, json_path)
-        if written:
+        if render and result.calls:
+            from qa_scorer.report import render_update
+
+            # Only what this batch changed: its scorecards, its agents' pages, index, dashboard
+            # (the files written above are listed with the outputs in the same pass).
+            result.rendered = render_update(history, out_dir, [c.scorecard.call_id for c in result.calls],
+                                            media_roots=media, written=written)
+        elif written:
             with output_lock(out_dir):
                 owned = OwnedFiles.load(out_dir)
                 for path in written:
                     owned.add(path)
                 owned.save()
-        if render and result.calls:
-            from qa_scorer.report import render_update
-
-            # Only what this batch changed: its scorecards, its agents' pages, index, dashboard.
-            result.rendered = render_update(history, out_dir, [c.scorecard.call_id for c in result.calls],
-                                            media_roots=media)
     return result
 
 

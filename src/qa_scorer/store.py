@@ -241,6 +241,15 @@ class Filter:
         """This filter with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def latest(self, alias: str = "c") -> tuple[str, list]:
+        """An SQL test (and its parameters): the row is the most recently recorded result of
+        its call (among ``rubric_version`` when given)."""
+        inner, params = "SELECT MAX(pk) FROM calls", []
+        if self.rubric_version is not None:
+            inner += " WHERE rubric_version = ?"
+            params.append(self.rubric_version)
+        return f"{alias}.pk IN ({inner} GROUP BY call_id)", params
+
     def where(self, alias: str = "c") -> tuple[str, list]:
         """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``."""
         clauses: list[str] = []
@@ -249,12 +258,9 @@ class Filter:
             clauses.append(f"{alias}.rubric_version = ?")
             params.append(self.rubric_version)
         if self.latest_only:
-            # The most recently recorded result of each call (among the selected rubric version).
-            inner = "SELECT MAX(pk) FROM calls"
-            if self.rubric_version is not None:
-                inner += " WHERE rubric_version = ?"
-                params.append(self.rubric_version)
-            clauses.append(f"{alias}.pk IN ({inner} GROUP BY call_id)")
+            latest, more = self.latest(alias)
+            clauses.append(latest)
+            params += more
         if self.since is not None:
             clauses.append(f"{alias}.call_date >= ?")
             params.append(self.since.isoformat())
@@ -646,6 +652,40 @@ class History:
                 params,
             ).fetchall()
         return {(a, i): j for a, i, j in rows if j is not None}
+
+    def versions_rows(self, f: Filter = Filter()) -> list[tuple[CallRow, bool]]:
+        """Every rubric version's result of the calls ``f`` selects (whatever its
+        ``latest_only``), each with whether it is its call's latest: one read for the dashboard's
+        figures and its rubric version comparison."""
+        latest, lparams = f.latest()
+        where, params = f.but(latest_only=False).where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
+                f" score, bonus, fatal, duration, recorded_at, {latest} FROM calls c"
+                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                lparams + params,
+            ).fetchall()
+        return [
+            (CallRow(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8],
+                     bool(r[9]), r[10], r[11]), bool(r[12]))
+            for r in rows
+        ]
+
+    def versions_item_counts(self, f: Filter = Filter()) -> list[tuple[ItemCount, bool]]:
+        """``item_counts`` over every rubric version's result of the calls ``f`` selects, each
+        count with whether it counts the calls' latest results."""
+        latest, lparams = f.latest()
+        where, params = f.but(latest_only=False).where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                f"SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
+                f" i.status, COUNT(*), {latest} AS latest FROM items i JOIN calls c ON c.pk = i.call_pk"
+                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status, latest"
+                " ORDER BY c.agent_id, c.iso_week, c.rubric_version, MIN(i.position), i.status",
+                lparams + params,
+            ).fetchall()
+        return [(ItemCount(*r[:8]), bool(r[8])) for r in rows]
 
     def agents(self) -> list[str]:
         """Every agent id in the history, sorted."""

@@ -102,16 +102,34 @@ class CallRecord:
     def rewards_earned(self) -> list[ItemRef]:
         return [it for it in self.flagged if it.rewarded]
 
-    def row(self, *, with_agent_link: bool) -> dict:
+    def row(self, *, with_agent_link: bool) -> "TableRow":
         """The calls table's row (macros.html ``calls_table``)."""
         failed = self.failures
-        return {
-            "call_id": self.call_id, "agent": self.agent, "date": self.day,
-            "score": self.score, "bonus": self.bonus, "fatal": self.fatal, "no_speech": self.no_speech,
-            "failed": [it.label for it in failed], "failed_ids": [it.id for it in failed],
-            "rewards": [it.label for it in self.rewards_earned],
-            "href": call_href(self.call_id), "agent_href": agent_href(self.agent) if with_agent_link else None,
-        }
+        return TableRow(
+            call_id=self.call_id, agent=self.agent, date=self.day,
+            score=self.score, bonus=self.bonus, fatal=self.fatal, no_speech=self.no_speech,
+            failed=[it.label for it in failed], failed_ids=[it.id for it in failed],
+            rewards=[it.label for it in self.rewards_earned],
+            href=call_href(self.call_id), agent_href=agent_href(self.agent) if with_agent_link else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One row of a calls table, as the template reads it (attributes: no dict lookups)."""
+
+    call_id: str
+    agent: str
+    date: str
+    score: float
+    bonus: float
+    fatal: bool
+    no_speech: bool
+    failed: list[str]
+    failed_ids: list[str]
+    rewards: list[str]
+    href: str
+    agent_href: Optional[str]
 
 
 def call_records(history: History, f: Filter = Filter(), *, exclude: Iterable[str] = ()) -> list[CallRecord]:
@@ -143,7 +161,7 @@ def item_choices(records: Sequence[CallRecord]) -> list[tuple[str, str]]:
 
 @dataclass
 class IndexPage:
-    rows: list[dict]
+    rows: list[TableRow]
     agents: list[str]
     item_names: list[tuple[str, str]]
     figures: dict
@@ -177,7 +195,7 @@ class AgentPage:
     """Everything one agent's page shows (the charts are drawn from ``recent`` and ``week_rows``)."""
 
     agent: str
-    rows: list[dict]
+    rows: list[TableRow]
     figures: dict
     week_rows: list[dict]
     recent: list[CallRecord]  # the latest calls, oldest first, for the trend
@@ -321,9 +339,10 @@ def bin_of(score: float) -> int:
 def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Sequence[CallRecord]] = None) -> Dash:
     """The dashboard's figures for the calls ``f`` selects, from SQL aggregates over the columns.
     ``records``: those calls' records when already read (the fatal calls are listed from them)."""
-    since, until, agent = f.since, f.until, f.agent
-    rows = history.call_rows(since, until, agent)
-    counts = history.item_counts(since, until, agent)
+    all_rows = history.versions_rows(f)  # every version's result; the latest make the figures
+    rows = [r for r, latest in all_rows if latest]
+    all_counts = history.versions_item_counts(f)
+    counts = [c for c, latest in all_counts if latest]
     per_agent: dict[str, Agg] = defaultdict(Agg)
     per_week: dict[str, Agg] = defaultdict(Agg)
     per_aw: dict[tuple[str, str], Agg] = defaultdict(Agg)
@@ -363,10 +382,9 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
     stats.sort(key=lambda s: (-s["failed"], -s["rate"], s["id"]))
 
     # Rubric versions: every version's result, not just each call's latest.
-    all_rows = history.call_rows(since, until, agent, latest_only=False)
     by_version: dict[str, dict] = {}
     order = {v.version: i for i, v in enumerate(history.rubric_versions())}
-    for r in all_rows:
+    for r, _ in all_rows:
         v = by_version.setdefault(r.rubric_version, {
             "rubric_id": r.rubric_id, "version": r.rubric_version, "calls": 0, "score_sum": 0.0,
             "fatal": 0, "scores": {}, "first": r.recorded_at, "last": r.recorded_at})
@@ -390,7 +408,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
                 v["delta"] = mean(v["scores"][c] - prev["scores"][c] for c in common)
         prev = v
     version_items: dict[str, dict] = {}
-    for c in history.item_counts(since, until, agent, latest_only=False):
+    for c, _ in all_counts:
         row = version_items.setdefault(c.item_id, {"id": c.item_id, "name": c.name or c.item_id,
                                                    "kind": c.kind, "rates": {}})
         app_fail = row["rates"].setdefault(c.rubric_version, [0, 0])

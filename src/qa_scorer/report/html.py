@@ -554,6 +554,7 @@ def render_update(
     *,
     workers: Optional[int] = None,
     media_roots: Sequence[str | Path] = (),
+    written: Iterable[Path] = (),
 ) -> RenderSummary:
     """Render what scoring ``call_ids`` changed: their scorecards, the pages of the agents they
     belong to (each listing all that agent's calls), the index and the dashboard.
@@ -563,18 +564,22 @@ def render_update(
     scored with ``--no-render``) are rendered too, so every call the index lists has its page.
     A call that moved to another agent leaves the old agent's folder, and that agent's page is
     written again. The index and dashboard cover the whole history, as a full render's do.
+    ``written``: other files the caller wrote into ``out_dir`` (scorecard JSON, say), listed
+    with the outputs in the same pass.
     """
     out_dir = Path(out_dir)
     with output_lock(out_dir):
-        return _render_update(history, out_dir, set(call_ids), workers, real_roots(media_roots))
+        return _render_update(history, out_dir, set(call_ids), workers, real_roots(media_roots), written)
 
 
 def _render_update(history: History, out_dir: Path, call_ids: set[str], workers: Optional[int],
-                   media_roots: list[Path]) -> RenderSummary:
+                   media_roots: list[Path], written_before: Iterable[Path] = ()) -> RenderSummary:
     t0 = time.perf_counter()
     _stamp()
     summary = RenderSummary(out_dir=out_dir)
     owned = OwnedFiles.load(out_dir)
+    for p in written_before:
+        owned.add(p)
     everything = Filter()
     records = data.call_records(history, everything)
     have = owned.before
