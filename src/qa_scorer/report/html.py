@@ -596,6 +596,8 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     # still holds a copy of one of them though the call now belongs to someone else.
     agent_of = {c.call_id: c.agent for c in records}
     by_name = {safe_name(a): a for a in agent_of.values()}
+    if summary.unreadable:  # left out of every list, as in a full render
+        records = [c for c in records if c.call_id not in summary.unreadable]
     affected = {agent_of[cid] for cid in todo}
     stale: list[str] = []
     pages_of = {f"{safe_name(cid)}.html": cid for cid in todo}
@@ -637,8 +639,6 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     owned.prune(stale)
     _save_narrowed(out_dir, narrowed - {safe_name(a) for a in pages}, owned)
 
-    if summary.unreadable:
-        records = [c for c in records if c.call_id not in summary.unreadable]
     _write_index(out_dir, records, "", owned)
     _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, everything, records), "")
     owned.add(out_dir / "dashboard.html")
