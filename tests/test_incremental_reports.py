@@ -3,6 +3,7 @@ the dashboard, read from the history's columns; `report` still renders everythin
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ from conftest_reports import (  # noqa: F401 (fixtures)
     scorecard,
     segs,
 )
-from qa_scorer.report import render_reports, render_update, safe_name
+from qa_scorer.report import export_csv, render_reports, render_update, safe_name
 from qa_scorer.store import History
 
 _STAMP = re.compile(r"生成于 generated [0-9: -]+")
@@ -113,6 +114,11 @@ def test_aggregates_read_the_columns_not_the_stored_json(tmp_path: Path, history
     assert 'data-v="77.5"' in index
     dashboard = (out / "dashboard.html").read_text(encoding="utf-8")
     assert "C20240507-002" not in dashboard.split("红线通话 Fatal calls", 2)[-1].split("</table>")[0]
+    export_csv(history, tmp_path / "csv")
+    with open(tmp_path / "csv" / "calls.csv", encoding="utf-8-sig", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["call_id"] == "C20240507-002")
+    assert (row["score"], row["fatal"]) == ("77.5", "0")
+    assert "complaint_soothing" not in row["failed_items"]
 
 
 def test_a_second_score_run_renders_only_its_batch(tmp_path: Path) -> None:

@@ -196,6 +196,11 @@ class CallSummary:
     bonus: float
     fatal: bool
     no_speech: bool
+    channel: str = "phone"
+    rubric_id: str = ""
+    rubric_version: str = ""
+    duration: Optional[float] = None
+    source: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -300,14 +305,6 @@ def call_date(started_at: Optional[str], recorded_at: str) -> date:
 def iso_week(d: date) -> str:
     year, week, _ = d.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def _as_text(d: Optional[date | str]) -> Optional[str]:
-    if d is None:
-        return None
-    if isinstance(d, str):
-        return date.fromisoformat(d).isoformat()
-    return d.isoformat()
 
 
 class History:
@@ -588,12 +585,13 @@ class History:
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal,"
-                " EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?)"
+                " EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?),"
+                " channel, rubric_id, rubric_version, duration, source"
                 f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 [NO_SPEECH_REASON] + params,
             ).fetchall()
-        return [CallSummary(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], bool(r[7]), bool(r[8]))
-                for r in rows]
+        return [CallSummary(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], bool(r[7]), bool(r[8]),
+                            *r[9:]) for r in rows]
 
     def item_rows(self, f: Filter = Filter(), *, flagged: Optional[bool] = None,
                   kind: Optional[str] = None, status: Optional[str] = None) -> list[ItemRow]:

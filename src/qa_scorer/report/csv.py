@@ -37,19 +37,20 @@ def export_csv(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     f = Filter.of(since, until, agent)
-    calls = history.calls(since, until, agent)
-    d = data.dashboard_data(history, f)
+    history.calls(since, until, agent)  # names the calls that cannot be read back: left out
+    records = data.call_records(history, f, exclude=history.unreadable)
+    facts = {c.pk: c for c in history.call_summaries(f)}
+    d = data.dashboard_data(history, f, records)
     tables = {
+        # From the columns, like every other table: the values in effect.
         "calls": (
             ["call_id", "agent", "date", "week", "channel", "rubric_id", "rubric_version", "score", "bonus",
              "fatal", "duration_s", "failed_items", "rewards", "source"],
-            [[c.call_id, c.agent_id, c.call_date.isoformat(), c.week, c.scorecard.channel,
-              c.scorecard.rubric_id, c.scorecard.rubric_version, c.scorecard.score, c.scorecard.bonus,
-              int(c.scorecard.fatal), c.scorecard.duration,
-              "; ".join(it.id for it in c.scorecard.items if it.failed),
-              "; ".join(it.id for it in c.scorecard.items if it.rewarded),
-              c.source or c.scorecard.source]
-             for c in calls],
+            [[c.call_id, c.agent, c.day, c.week, facts[c.pk].channel, facts[c.pk].rubric_id,
+              facts[c.pk].rubric_version, c.score, c.bonus, int(c.fatal), facts[c.pk].duration,
+              "; ".join(it.id for it in c.failures), "; ".join(it.id for it in c.rewards_earned),
+              facts[c.pk].source]
+             for c in records],
         ),
         **data.tables(d),
     }
