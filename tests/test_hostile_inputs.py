@@ -209,6 +209,7 @@ def test_a_dangling_symlink_is_a_per_file_error_and_later_runs_still_work(tmp_pa
 # -- 3. files a user keeps in --out -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_files_a_user_keeps_in_out_survive_the_next_score(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = sorted(SAMPLES.glob("*.json"))[:3]
@@ -345,6 +346,7 @@ def test_two_manifest_rows_for_one_recording_name_both_lines(tmp_path: Path) -> 
 # -- 6 and 11. atomic output files; runs sharing one folder -------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_json_rewrite_leaves_the_previous_good_file(tmp_path: Path) -> None:
     target = tmp_path / "all.json"
     script = (
@@ -372,6 +374,7 @@ def test_temporary_names_are_unique_per_process_and_write(tmp_path: Path) -> Non
     assert len(names) == 50 and all(f".{os.getpid()}." in n for n in names)
 
 
+@pytest.mark.slow
 def test_two_runs_sharing_one_out_both_finish_and_the_index_is_complete(tmp_path: Path) -> None:
     out = tmp_path / "out"
     batches = []
@@ -580,6 +583,7 @@ FUZZ = settings(max_examples=150, deadline=timedelta(seconds=3), derandomize=Tru
                                        HealthCheck.data_too_large])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(raw=transcript_bytes())
 def test_fuzzed_transcript_files_load_and_score_or_fail_with_a_per_file_error(tmp_path: Path, raw: bytes,
@@ -587,6 +591,7 @@ def test_fuzzed_transcript_files_load_and_score_or_fail_with_a_per_file_error(tm
     check_transcript_file(tmp_path / "fuzz.json", raw, default_rubric)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=manifest_text())
 def test_fuzzed_manifests_read_or_fail_with_line_numbered_errors(tmp_path: Path, text: str) -> None:

@@ -84,6 +84,7 @@ def test_clause_lookup_matches_the_scan_it_replaces():
             assert norm.clause(pos) == scanned(norm, pos), (text, pos)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("punctuated", [False, True], ids=["one_clause", "many_clauses"])
 def test_a_segment_with_fifty_thousand_hits_is_scored_without_hanging(default_rubric, punctuated):
     unit = "我的洗衣机坏了"
@@ -416,6 +417,7 @@ def test_interruption_sweep_finds_the_segment_the_scan_found(default_rubric):
         assert interruption._first_cut_into(item, call, mine, theirs) == want
 
 
+@pytest.mark.slow
 def test_fifty_thousand_segments_are_scored_without_hanging(default_rubric):
     segs = []
     for n in range(50_000):
@@ -503,12 +505,14 @@ def test_fuzz_loader_yaml_syntax_soup_ends_in_a_rubric_or_a_located_error(text):
     ends_well(text)
 
 
+@pytest.mark.slow
 @fuzz()
 @given(RUBRICS)
 def test_fuzz_loader_random_structures_end_in_a_rubric_or_a_located_error(obj):
     ends_well(_dump(obj))
 
 
+@pytest.mark.slow
 @fuzz(40)  # each example loads the whole bundled rubric
 @given(st.data())
 def test_fuzz_loader_mangled_default_rubric_via_cli_exits_0_or_3(tmp_path, data):
@@ -541,6 +545,7 @@ REGEXES = st.recursive(ATOMS, _compound, max_leaves=8)
 HOSTILE_TEXTS = ["a" * 3000 + "!", "ab" * 1500 + "c", "1" * 3000, "你" * 3000, "a\n" * 1500, "aab" * 1000]
 
 
+@pytest.mark.slow
 @fuzz(200)
 @given(REGEXES)
 def test_fuzz_regexes_are_refused_or_stay_fast_on_hostile_text(regex):
@@ -582,6 +587,7 @@ def transcripts(draw):
                                       "segments": segs})
 
 
+@pytest.mark.slow
 @fuzz(120, deadline=20000)
 @given(transcripts())
 def test_fuzz_scorer_any_transcript_gets_a_scorecard_quickly(default_rubric, transcript):

@@ -220,3 +220,64 @@ def test_the_default_rubric_uses_shipped_models():
             used.update(m.name for m in models)
     assert {"greeting", "identity", "problem", "apology", "rude", "commitment", "closing", "praise",
             "complaint"} <= used
+
+
+# --- a whole call at once (integer n-gram codes, one table per feature set) ---------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from qa_scorer.rubric.call import Call  # noqa: E402
+from qa_scorer.textmodel import ModelBank, gram_code, load_model  # noqa: E402
+
+_SHIPPED = [load_model(p) for p in builtin_models().values()]
+_CHARS = st.sampled_from(list("您好请问订单号码是这个吗抱歉不好意思今天明天到货退款亲～！？?。，, 0123456789abcXYZ😀\u3000") + ["\U00020000", "吗?"])
+_UTTERANCES = st.lists(st.tuples(st.sampled_from(["agent", "customer"]),
+                                 st.lists(_CHARS, max_size=40).map("".join)), min_size=1, max_size=12)
+
+
+def _transcript(turns) -> Transcript:
+    segs = [{"speaker": who, "text": text} for who, text in turns]
+    return Transcript.model_validate({"call_id": "c", "agent_id": "a", "channel": "chat", "segments": segs})
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_UTTERANCES)
+def test_a_call_scored_at_once_gives_each_utterance_the_probability_it_gets_alone(turns):
+    transcript = _transcript(turns)
+    call = Call(transcript, ModelBank(_SHIPPED))
+    for model in _SHIPPED:
+        for i, seg in enumerate(transcript.segments):
+            j = call.previous_other(i) if model.spec.context else None
+            previous = transcript.segments[j].text if j is not None else ""
+            assert call.probability(model, i) == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
+
+
+def test_models_of_other_features_and_uncodable_ones_score_as_they_do_alone():
+    examples = [Example(t, lab) for t, lab in [("非常抱歉给您带来不便", True), ("不好意思让您久等了", True),
+                                               ("抱歉抱歉", True), ("您好请问有什么可以帮您", False),
+                                               ("订单已经发货了", False), ("好的", False)] * 3]
+    wide = from_dict(fit(examples, name="wide", spec=FeatureSpec(ngram_min=2, ngram_max=5)))
+    short = from_dict(fit(examples, name="short", spec=FeatureSpec(ngram_min=2, ngram_max=2, norm="none")))
+    context = from_dict(fit([Example(e.text, e.label, previous="能今天到吗") for e in examples], name="ctx",
+                            spec=FeatureSpec(context=1, context_ngram_max=3)))
+    assert wide.table is None and short.table is not None
+    transcript = _transcript([("customer", "今天能到吗？"), ("agent", "非常抱歉，今天到不了"), ("agent", "好的"),
+                        ("customer", "哦"), ("agent", "不好意思哦亲")])
+    call = Call(transcript, ModelBank([wide, short, context, _SHIPPED[0]]))
+    for model in (wide, short, context, _SHIPPED[0]):
+        for i, seg in enumerate(transcript.segments):
+            j = call.previous_other(i) if model.spec.context else None
+            previous = transcript.segments[j].text if j is not None else ""
+            assert call.probability(model, i) == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
+    # a model outside the bank is scored too (a bank of its own)
+    assert Call(transcript).probability(short, 1) == pytest.approx(short.probability("非常抱歉，今天到不了"), abs=1e-12)
+
+
+def test_every_n_gram_has_its_own_code():
+    grams = ["你", "你好", "你好吗", "<你", "<你好", "\x00?", "<\x00?", "^你", "吗$", "^$", "\U00020000好"]
+    codes = [gram_code(g) for g in grams]
+    assert len(set(codes)) == len(codes)
+    assert all(0 <= c < 2 ** 64 for c in codes)
+    assert gram_code("四个字的") is None

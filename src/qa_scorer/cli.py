@@ -242,7 +242,7 @@ def export_cmd(
     until: Optional[str] = typer.Option(None, "--until", help="Only calls on or before this date (YYYY-MM-DD)."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
 ) -> None:
-    """Export the dashboard's tables (rewards, penalties, scores per agent and week) as CSV."""
+    """Export the dashboard's tables, the appeals, the human rulings and review_labels.csv (eval labels) as CSV."""
     from qa_scorer.pipeline import export
     from qa_scorer.store import StoreError
 
@@ -250,11 +250,21 @@ def export_cmd(
     try:
         files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent,
                        unreadable=unreadable)
+        files += _export_reviews(out_dir, db)
     except StoreError as exc:
         _store_error(exc)
     for f in files:
         out.print(str(f), markup=False)
     _unreadable_warnings(unreadable)
+
+
+def _export_reviews(out_dir: Path, db: Optional[Path]) -> list:
+    """appeals.csv, rulings.csv and review_labels.csv beside the dashboard's tables."""
+    from qa_scorer.review import Reviews, export_reviews
+    from qa_scorer.store import History
+
+    with History(db if db is not None else out_dir / "qa.sqlite") as history:
+        return export_reviews(Reviews(history), out_dir)
 
 
 def _date(value: Optional[str], flag: str):
@@ -291,28 +301,46 @@ def rubric_explain(path: Optional[Path] = typer.Argument(None, help="Rubric YAML
 
 @app.command("eval")
 def eval_cmd(
-    paths: List[Path] = typer.Argument(..., help="Labelled transcript files or folders."),
-    labels: Path = typer.Option(..., "--labels", "-l", help="CSV with call_id,item,expected (pass/fail/na)."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Labelled transcript files or folders (with --from-reviews: optional; default the machine results in the history)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", "-l", help="CSV with call_id,item,expected (pass/fail/na)."),
     rubric: Optional[Path] = RubricOpt,
     show_mismatches: bool = typer.Option(False, "--mismatches", "-m", help="List every disagreement."),
+    from_reviews: bool = typer.Option(False, "--from-reviews", help="Use the human rulings (appeals decided, items reviewed) in the history as labels."),
+    db: Optional[Path] = typer.Option(None, "--db", help="History database for --from-reviews (default: reports/qa.sqlite)."),
 ) -> None:
-    """Per-item precision, recall and F1 of flagged calls against a reviewer's labels."""
+    """Per-item precision, recall and F1 of flagged calls against a reviewer's labels or the review app's rulings."""
     from qa_scorer.evaluation import LabelError, compare, read_labels, unlabelled
     from qa_scorer.pipeline import score_transcript_files
 
-    r = _load_rubric(rubric)
-    try:
-        gold = read_labels(labels)
-    except LabelError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(EXIT_LABELS)
-    result = score_transcript_files(paths, r)
-    stats = compare(result.scorecards, gold)
-    table = Table(title=f"{len(result.calls)} call(s) against {labels}")
+    if from_reviews == (labels is not None):
+        err.print("give either --labels FILE or --from-reviews")
+        raise typer.Exit(2)
+    if not from_reviews and not paths:
+        err.print("give the labelled transcripts to score (files or folders)")
+        raise typer.Exit(2)
+    r = _load_rubric(rubric) if (paths or rubric) else None
+    if from_reviews:
+        gold, machine, source = _review_labels(db)
+    else:
+        try:
+            gold = read_labels(labels)
+        except LabelError as exc:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_LABELS)
+        source = str(labels)
+    if paths:
+        result = score_transcript_files(paths, r)
+        cards, errors, n = result.scorecards, result.errors, len(result.calls)
+    else:
+        cards, errors, n = machine, [], len(machine)
+    stats = compare(cards, gold)
+    table = Table(title=f"{n} call(s) against {source}")
     for col in ("item", "kind", "flagged", "precision", "recall", "F1", "agree"):
         table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=col == "item")
-    for item in r.items:
-        s = stats.get(item.id)
+    order = [item.id for item in r.items] if r is not None else []
+    order += sorted(k for k in stats if k not in order)
+    for item_id in order:
+        s = stats.get(item_id)
         if s is None:
             continue
         table.add_row(s.item, s.kind, str(s.positives), f"{s.precision:.2f}", f"{s.recall:.2f}",
@@ -322,12 +350,166 @@ def eval_cmd(
         for s in stats.values():
             for call, want, got in s.mismatches:
                 out.print(f"  {s.item}: {call} expected {want}, got {got}", markup=False)
-    missing = unlabelled(result.scorecards, gold)
+    missing = unlabelled(cards, gold)
     if missing:
         err.print(f"labelled calls not found among the inputs: {', '.join(missing)}", markup=False)
-    _report_errors(result.errors)
-    if result.errors:
+    _report_errors(errors)
+    if errors:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _review_labels(db: Optional[Path]):
+    """The rulings in the history as labels, the machine's scorecards of the ruled calls, and a title."""
+    from qa_scorer.review import Reviews
+    from qa_scorer.store import History, StoreError
+
+    path = db if db is not None else Path("reports") / "qa.sqlite"
+    if not path.exists():
+        _store_error(f"{path}: no history database here (--db FILE)")
+    try:
+        with History(path) as history:
+            gold = Reviews(history).labels()
+            ruled = sorted({call for call, _ in gold})
+            machine = []
+            for call_id in ruled:
+                for c in history.calls(call_id=call_id):
+                    machine.append(c.machine or c.scorecard)
+    except StoreError as exc:
+        _store_error(exc)
+    if not gold:
+        err.print(f"{path}: no human rulings yet: decide appeals or review items in qa-scorer serve first")
+        raise typer.Exit(EXIT_LABELS)
+    return gold, machine, f"{len(gold)} human ruling(s) in {path}"
+
+
+# -- the review app ------------------------------------------------------------------------------
+
+users_app = typer.Typer(no_args_is_help=True, help="Manage the review app's users (agents, QA, managers, admins).")
+app.add_typer(users_app, name="users")
+UsersDbOpt = typer.Option(Path("reports/qa.sqlite"), "--db", help="History database (default: reports/qa.sqlite).")
+
+
+def _reviews(db: Path):
+    from qa_scorer.review import Reviews
+    from qa_scorer.store import History, StoreError
+
+    try:
+        return Reviews(History(db))
+    except StoreError as exc:
+        _store_error(exc)
+
+
+def _read_password(password_stdin: bool) -> str:
+    import sys
+
+    if not password_stdin:
+        err.print("give the password on standard input with --password-stdin (it never goes on the command line)")
+        raise typer.Exit(2)
+    if sys.stdin.isatty():  # typed by hand: do not echo it
+        import getpass
+
+        return getpass.getpass("password: ")
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _user_call(fn, *args, **kwargs):
+    from qa_scorer.review import ReviewError
+    from qa_scorer.store import StoreError
+
+    try:
+        return fn(*args, **kwargs)
+    except ReviewError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    except StoreError as exc:
+        _store_error(exc)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="agent, qa, manager or admin."),
+    agent_id: Optional[str] = typer.Option(None, "--agent-id", help="For an agent: the agent id their calls carry."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input (one line)."),
+    db: Path = UsersDbOpt,
+) -> None:
+    """Add a user of the review app."""
+    password = _read_password(password_stdin)
+    r = _reviews(db)
+    try:
+        u = _user_call(r.add_user, name, role, password, agent_id)
+    finally:
+        r.history.close()
+    out.print(f"user {u.name} added ({u.role}{', agent ' + u.agent_id if u.agent_id else ''}) in {db}",
+              markup=False, highlight=False)
+
+
+@users_app.command("list")
+def users_list(db: Path = UsersDbOpt) -> None:
+    """List the users."""
+    r = _reviews(db)
+    try:
+        users = _user_call(r.users)
+    finally:
+        r.history.close()
+    table = Table(title=f"{len(users)} user(s)")
+    for col in ("name", "role", "agent id", "state"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(escape(u.name), u.role, escape(u.agent_id or ""), "disabled" if u.disabled else "active")
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(name: str = typer.Argument(..., help="Login name."), db: Path = UsersDbOpt) -> None:
+    """Disable a user; their sessions end at once."""
+    r = _reviews(db)
+    try:
+        _user_call(r.disable, name)
+    finally:
+        r.history.close()
+    out.print(f"user {name} disabled", markup=False, highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: str = typer.Argument(..., help="Login name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input (one line)."),
+    db: Path = UsersDbOpt,
+) -> None:
+    """Set a user's password; their sessions end and a login lock is lifted."""
+    password = _read_password(password_stdin)
+    r = _reviews(db)
+    try:
+        _user_call(r.set_password, name, password)
+    finally:
+        r.history.close()
+    out.print(f"password of {name} changed", markup=False, highlight=False)
+
+
+@app.command("serve")
+def serve_cmd(
+    db: Path = typer.Option(Path("reports/qa.sqlite"), "--db", help="History database (default: reports/qa.sqlite)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port (default 8000)."),
+    appeal_days: float = typer.Option(7, "--appeal-days", min=0, max=3650, help="Days after scoring an agent may appeal (default 7)."),
+    session_hours: float = typer.Option(8, "--session-hours", min=0.05, max=24 * 30, help="Hours a login lasts (default 8)."),
+    ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="Serve over TLS with this certificate (cookies then Secure)."),
+    ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="The TLS certificate's private key."),
+) -> None:
+    """Run the review app: agents log in to see their own scorecards and appeal; QA rules on appeals."""
+    from qa_scorer.store import StoreError
+    from qa_scorer.web import serve
+
+    if not db.exists():
+        _store_error(f"{db}: no history database here; score some calls first (qa-scorer score ... --db {db})")
+    try:
+        serve(db, host=host, port=port, appeal_days=appeal_days, session_hours=session_hours,
+              ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+              ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    except StoreError as exc:
+        _store_error(exc)
 
 
 @app.command("train")

@@ -331,9 +331,22 @@ def _char_code(c: str) -> str:
     return code
 
 
+class _CodeTable(dict):
+    """Code point → pinyin code, filled on first sight (bounded), for ``str.translate``."""
+
+    def __missing__(self, point: int) -> str:
+        code = _char_code(chr(point))
+        if len(self) < 65536:
+            self[point] = code
+        return code
+
+
+_CODES = _CodeTable()
+
+
 def pinyin_key(text: str) -> str:
     """One code character per input character; homophones share a code (抱歉 == 报歉)."""
-    return "".join(map(_char_code, text))
+    return text.translate(_CODES)
 
 
 # --- word boundaries --------------------------------------------------------------------------

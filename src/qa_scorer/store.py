@@ -17,12 +17,12 @@ import math
 import sqlite3
 from contextlib import contextmanager
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import NO_SPEECH_REASON, STORED, Scorecard, Transcript, is_flagged
+from qa_scorer.models import NO_SPEECH_REASON, STORED, ItemResult, Scorecard, Transcript, is_flagged
 
 __all__ = [
     "CallRow",
@@ -31,11 +31,13 @@ __all__ = [
     "ItemRow",
     "History",
     "ItemCount",
+    "ItemReview",
     "MIGRATIONS",
     "RubricVersion",
     "StoreError",
     "StoredCall",
     "call_date",
+    "evidence_key",
     "iso_week",
 ]
 
@@ -113,7 +115,112 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE calls ADD COLUMN recording TEXT;
         """,
     ),
+    (
+        # The review app: users, sessions, appeals (申诉) and human rulings (复核).
+        # The machine result stays in the scorecard JSON and the machine_* columns; the columns
+        # readers already use (items.status/flagged/points, calls.score/bonus/fatal) hold the
+        # effective values: the human ruling where there is one. ``ruling`` names the ruling an
+        # item's effective status comes from; ``needs_review`` marks an item whose earlier ruling
+        # no longer applies because a re-score changed its evidence.
+        "0003_users_sessions_appeals",
+        """
+        ALTER TABLE calls ADD COLUMN machine_score REAL;
+        ALTER TABLE calls ADD COLUMN machine_bonus REAL;
+        ALTER TABLE calls ADD COLUMN machine_fatal INTEGER;
+        UPDATE calls SET machine_score = score, machine_bonus = bonus, machine_fatal = fatal;
+        ALTER TABLE items ADD COLUMN machine_status TEXT;
+        ALTER TABLE items ADD COLUMN machine_points REAL;
+        ALTER TABLE items ADD COLUMN ruling INTEGER;
+        ALTER TABLE items ADD COLUMN needs_review INTEGER NOT NULL DEFAULT 0;
+        UPDATE items SET machine_status = status, machine_points = points;
+        CREATE INDEX items_reviewed ON items (call_pk) WHERE ruling IS NOT NULL OR needs_review = 1;
+        CREATE TABLE users (
+            id            INTEGER PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE,
+            role          TEXT NOT NULL CHECK (role IN ('agent', 'qa', 'manager', 'admin')),
+            agent_id      TEXT,
+            password_hash TEXT NOT NULL,
+            disabled      INTEGER NOT NULL DEFAULT 0,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until  TEXT,
+            created_at    TEXT NOT NULL,
+            CHECK ((role = 'agent') = (agent_id IS NOT NULL))
+        );
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,  -- sha256 of the cookie value (the value itself is never stored)
+            user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            csrf       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions (user_id);
+        CREATE TABLE appeals (
+            id             INTEGER PRIMARY KEY,
+            call_id        TEXT NOT NULL,
+            rubric_version TEXT NOT NULL,
+            item_id        TEXT NOT NULL,
+            agent_id       TEXT NOT NULL,
+            machine_status TEXT NOT NULL,
+            reason         TEXT NOT NULL,
+            state          TEXT NOT NULL DEFAULT 'open'
+                           CHECK (state IN ('open', 'upheld', 'overturned', 'expired')),
+            filed_by       TEXT NOT NULL,
+            filed_at       TEXT NOT NULL,
+            deadline       TEXT NOT NULL,
+            decided_by     TEXT,
+            decided_at     TEXT,
+            note           TEXT
+        );
+        CREATE INDEX appeals_call ON appeals (call_id, item_id);
+        CREATE INDEX appeals_state ON appeals (state, agent_id);
+        CREATE TABLE rulings (
+            id             INTEGER PRIMARY KEY,
+            call_id        TEXT NOT NULL,
+            rubric_version TEXT NOT NULL,
+            item_id        TEXT NOT NULL,
+            machine_status TEXT NOT NULL,
+            status         TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'na')),
+            evidence_key   TEXT NOT NULL,  -- what the machine's evidence was when ruled
+            note           TEXT NOT NULL,
+            by_user        TEXT NOT NULL,
+            at             TEXT NOT NULL,
+            appeal_id      INTEGER REFERENCES appeals (id)
+        );
+        CREATE INDEX rulings_call ON rulings (call_id, item_id);
+        CREATE TABLE audit (
+            id        INTEGER PRIMARY KEY,
+            at        TEXT NOT NULL,
+            actor     TEXT NOT NULL,
+            action    TEXT NOT NULL,
+            call_id   TEXT,
+            item_id   TEXT,
+            appeal_id INTEGER,
+            detail    TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_appeal ON audit (appeal_id);
+        """,
+    ),
 ]
+
+
+@dataclass(frozen=True)
+class ItemReview:
+    """A human's say on one item of a stored call: the ruling in force, or a ruling that no
+    longer applies because a re-score changed the item's evidence (``needs_review``)."""
+
+    item_id: str
+    machine_status: str
+    status: str  # the effective status (the human one when ruled)
+    ruling: Optional[int] = None  # id in the rulings table
+    needs_review: bool = False
+
+    @property
+    def ruled(self) -> bool:
+        return self.ruling is not None
+
+    @property
+    def overturned(self) -> bool:
+        return self.ruled and self.status != self.machine_status
 
 
 @dataclass(frozen=True)
@@ -127,6 +234,10 @@ class StoredCall:
     week: str  # ISO week of call_date, e.g. "2024-W19"
     source: Optional[str] = None  # the input file the call was scored from, when known
     recording: Optional[str] = None  # the recording checked when the call was scored, if any
+    # Items a human ruled on, or that wait for review, by item id. The scorecard already shows
+    # the effective statuses, points, score, bonus and fatal flag; these say what the machine said.
+    reviews: dict[str, ItemReview] = field(default_factory=dict)
+    machine: Optional[Scorecard] = None  # the machine's scorecard, when a ruling changed it
 
     @property
     def call_id(self) -> str:
@@ -441,8 +552,9 @@ class History:
             cur = db.execute(
                 """INSERT INTO calls (call_id, rubric_id, rubric_version, agent_id, channel, started_at,
                        call_date, iso_week, audio, source, duration, base, score, bonus, fatal,
-                       recorded_at, transcript, scorecard, recording)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       recorded_at, transcript, scorecard, recording, machine_score, machine_bonus,
+                       machine_fatal)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     scorecard.call_id, scorecard.rubric_id, scorecard.rubric_version,
                     scorecard.agent_id, scorecard.channel, scorecard.started_at,
@@ -450,15 +562,17 @@ class History:
                     source if source is not None else scorecard.source, scorecard.duration,
                     scorecard.base, scorecard.score, scorecard.bonus, int(scorecard.fatal),
                     recorded, transcript.model_dump_json(), scorecard.model_dump_json(), recording,
+                    scorecard.score, scorecard.bonus, int(scorecard.fatal),
                 ),
             )
             pk = cur.lastrowid
             db.executemany(
                 """INSERT INTO items (call_pk, position, item_id, name, kind, status, flagged,
-                       points, weight, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       points, weight, reason, machine_status, machine_points)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (pk, i, it.id, it.name, it.kind, it.status, int(it.flagged), it.points,
-                     it.weight, it.reason)
+                     it.weight, it.reason, it.status, it.points)
                     for i, it in enumerate(scorecard.items)
                 ],
             )
@@ -472,6 +586,115 @@ class History:
                     for n, ev in enumerate(it.evidence)
                 ],
             )
+            self._carry_rulings(db, pk, scorecard)
+
+    # -- human rulings (effective statuses) ------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE) on the history, errors as StoreError."""
+        with self._errors("write to"), self._transaction() as db:
+            yield db
+
+    def _carry_rulings(self, db: sqlite3.Connection, pk: int, scorecard: Scorecard) -> None:
+        """Bring the latest human ruling on each item of a call to a newly recorded result.
+
+        A ruling still applies when the item's evidence is what it was when ruled; otherwise the
+        item keeps the machine's status and is marked for review. Open appeals on an item whose
+        evidence changed expire (the result they contest no longer stands)."""
+        latest = {
+            item_id: (rid, status, key)
+            for item_id, rid, status, key in db.execute(
+                "SELECT item_id, id, status, evidence_key FROM rulings WHERE id IN"
+                " (SELECT MAX(id) FROM rulings WHERE call_id = ? GROUP BY item_id)",
+                (scorecard.call_id,),
+            )
+        }
+        open_appeals = {
+            item_id for (item_id,) in db.execute(
+                "SELECT DISTINCT item_id FROM appeals WHERE call_id = ? AND state = 'open'"
+                " AND rubric_version != ?", (scorecard.call_id, scorecard.rubric_version))
+        }
+        if not latest and not open_appeals:
+            return
+        changed = False
+        for i, it in enumerate(scorecard.items):
+            key = evidence_key(it)
+            if it.id in latest:
+                rid, status, ruled_key = latest[it.id]
+                if ruled_key == key:
+                    db.execute("UPDATE items SET status = ?, ruling = ? WHERE call_pk = ? AND position = ?",
+                               (status, rid, pk, i))
+                    changed = True
+                else:
+                    db.execute("UPDATE items SET needs_review = 1 WHERE call_pk = ? AND position = ?", (pk, i))
+            if it.id in open_appeals:
+                stale = db.execute(
+                    "SELECT id, rubric_version FROM appeals WHERE call_id = ? AND item_id = ? AND state = 'open'",
+                    (scorecard.call_id, it.id)).fetchall()
+                for appeal_id, version in stale:
+                    old = db.execute(
+                        "SELECT c.scorecard FROM calls c WHERE c.call_id = ? AND c.rubric_version = ?",
+                        (scorecard.call_id, version)).fetchone()
+                    old_key = _item_key(old[0], it.id) if old else None
+                    if old_key != key:
+                        db.execute("UPDATE appeals SET state = 'expired' WHERE id = ? AND state = 'open'",
+                                   (appeal_id,))
+                        db.execute(
+                            "INSERT INTO audit (at, actor, action, call_id, item_id, appeal_id, detail)"
+                            " VALUES (?, 'qa-scorer', 'expire', ?, ?, ?, ?)",
+                            (_now(), scorecard.call_id, it.id, appeal_id,
+                             f"re-scored with rubric {scorecard.rubric_version}: the item's evidence changed"))
+                        db.execute("UPDATE items SET needs_review = 1 WHERE call_pk = ? AND position = ?", (pk, i))
+        if changed:
+            self._write_effective(db, pk)
+
+    def latest_pk(self, call_id: str, db: Optional[sqlite3.Connection] = None) -> Optional[int]:
+        """The row of a call's most recently recorded result, or None."""
+        row = (db or self._db).execute("SELECT MAX(pk) FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+        return row[0] if row else None
+
+    def rule(self, db: sqlite3.Connection, call_id: str, item_id: str, status: str, *, note: str, by: str,
+             appeal_id: Optional[int] = None) -> int:
+        """Record a human ruling on one item of a call's latest result, inside the caller's
+        transaction ``db``: the ruling (with the machine status and evidence it was made on) is
+        kept, the item's effective status becomes ``status`` and the call's points, score, bonus
+        and fatal flag are recomputed with ``score.tally``. Returns the ruling's id.
+        Raises KeyError when the call or the item is not in the history."""
+        if status not in ("pass", "fail", "na"):
+            raise ValueError(f"status must be pass, fail or na, not {status!r}")
+        pk = self.latest_pk(call_id, db)
+        if pk is None:
+            raise KeyError(call_id)
+        version, card = db.execute("SELECT rubric_version, scorecard FROM calls WHERE pk = ?", (pk,)).fetchone()
+        sc = Scorecard.model_validate_json(card, context=STORED)
+        position = next((i for i, it in enumerate(sc.items) if it.id == item_id), None)
+        if position is None:
+            raise KeyError(item_id)
+        machine = sc.items[position]
+        cur = db.execute(
+            "INSERT INTO rulings (call_id, rubric_version, item_id, machine_status, status, evidence_key, note,"
+            " by_user, at, appeal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (call_id, version, item_id, machine.status, status, evidence_key(machine), note, by, _now(), appeal_id),
+        )
+        rid = cur.lastrowid
+        db.execute("UPDATE items SET status = ?, ruling = ?, needs_review = 0 WHERE call_pk = ? AND position = ?",
+                   (status, rid, pk, position))
+        self._write_effective(db, pk)
+        return rid
+
+    def _write_effective(self, db: sqlite3.Connection, pk: int) -> None:
+        """Recompute one result's points, score, bonus and fatal flag from its effective statuses."""
+        from qa_scorer.score import tally
+
+        card, = db.execute("SELECT scorecard FROM calls WHERE pk = ?", (pk,)).fetchone()
+        sc = Scorecard.model_validate_json(card, context=STORED)
+        statuses = dict(db.execute("SELECT position, status FROM items WHERE call_pk = ?", (pk,)).fetchall())
+        results = [it.model_copy(update={"status": statuses.get(i, it.status)}) for i, it in enumerate(sc.items)]
+        results, score, bonus, fatal = tally(results, sc.base)
+        db.executemany("UPDATE items SET flagged = ?, points = ? WHERE call_pk = ? AND position = ?",
+                       [(int(r.flagged), r.points, pk, i) for i, r in enumerate(results)])
+        db.execute("UPDATE calls SET score = ?, bonus = ?, fatal = ? WHERE pk = ?", (score, bonus, int(fatal), pk))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -494,40 +717,67 @@ class History:
         agent: Optional[str] = None,
         rubric_version: Optional[str] = None,
         latest_only: bool = True,
+        *,
+        call_id: Optional[str] = None,
     ) -> list[StoredCall]:
         """Recorded calls matching the filters (dates inclusive), ordered by date then call id.
 
         ``latest_only`` keeps one result per call: the most recently recorded one (of
         ``rubric_version`` when given). Without it, every rubric version's result is returned.
+        ``call_id`` selects one call. Scorecards carry the effective statuses (human rulings
+        over the machine's), listed in ``StoredCall.reviews``.
         """
-        return self.select(Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only))
+        return self.select(Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only,
+                                     call_ids=None if call_id is None else frozenset({call_id})))
 
     def select(self, f: Filter) -> list[StoredCall]:
-        """The calls ``f`` selects, read back whole (transcript and scorecard), ordered by date
-        then call id. Rows that cannot be read back are listed in ``unreadable``."""
+        """The calls ``f`` selects, read back whole (transcript and scorecard, with the effective
+        statuses), ordered by date then call id. Rows that cannot be read back are listed in
+        ``unreadable``."""
         where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording"
-                f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
+                "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording,"
+                f" pk, score, bonus, fatal FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 params,
             ).fetchall()
+            reviewed = self._reviewed(where, params)
         out = []
-        for call_id, t, s, rec, d, w, src, recording in rows:
+        for call_id, t, s, rec, d, w, src, recording, pk, score, bonus, fatal in rows:
             try:
+                card = Scorecard.model_validate_json(s, context=STORED)
+                reviews, machine = {}, None
+                if pk in reviewed:
+                    card, machine, reviews = _overlay(card, reviewed[pk], score, bonus, bool(fatal))
                 out.append(StoredCall(
                     transcript=Transcript.model_validate_json(t, context=STORED),
-                    scorecard=Scorecard.model_validate_json(s, context=STORED),
+                    scorecard=card,
                     recorded_at=rec,
                     call_date=date.fromisoformat(d),
                     week=w,
                     source=src,
                     recording=recording,
+                    reviews=reviews,
+                    machine=machine,
                 ))
             except (ValueError, TypeError) as exc:
                 first = str(exc).strip().splitlines()
                 self.unreadable[str(call_id)] = (
                     f"a stored call cannot be read back ({' '.join(first[:3])[:300]}); left out")
+        return out
+
+    def _reviewed(self, where: str, params: list) -> dict[int, list[tuple]]:
+        """Per selected result (pk): its items with a ruling or waiting for review."""
+        cond = " AND " if where else " WHERE "
+        rows = self._db.execute(
+            "SELECT i.call_pk, i.position, i.item_id, i.machine_status, i.status, i.points, i.flagged,"
+            f" i.ruling, i.needs_review FROM items i JOIN calls c ON c.pk = i.call_pk{where}{cond}"
+            "(i.ruling IS NOT NULL OR i.needs_review = 1)",
+            params,
+        ).fetchall()
+        out: dict[int, list[tuple]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(r[1:])
         return out
 
     def call_rows(
@@ -713,6 +963,39 @@ class History:
         """Number of stored results (every rubric version counted)."""
         with self._errors("read"):
             return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+def evidence_key(item: ItemResult) -> str:
+    """What a human ruled on: the machine's status of the item and the evidence it gave (which
+    turns, which text). A re-score that changes this needs a new look from a reviewer."""
+    import hashlib
+    import json
+
+    facts = [item.status] + [[ev.segment, ev.speaker, ev.text, list(ev.span) if ev.span else None]
+                             for ev in item.evidence]
+    return hashlib.sha256(json.dumps(facts, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
+
+
+def _item_key(card_json: str, item_id: str) -> Optional[str]:
+    try:
+        return evidence_key(Scorecard.model_validate_json(card_json, context=STORED).item(item_id))
+    except (KeyError, ValueError):
+        return None
+
+
+def _overlay(card: Scorecard, items: list[tuple], score: float, bonus: float,
+             fatal: bool) -> tuple[Scorecard, Scorecard, dict[str, ItemReview]]:
+    """The scorecard with the effective statuses of reviewed items, the machine's scorecard, and
+    the reviews by item id."""
+    results = list(card.items)
+    reviews: dict[str, ItemReview] = {}
+    for position, item_id, machine_status, status, points, _flagged, ruling, needs_review in items:
+        if 0 <= position < len(results) and results[position].id == item_id:
+            results[position] = results[position].model_copy(update={"status": status, "points": points})
+            reviews[item_id] = ItemReview(item_id, machine_status or card.items[position].status, status,
+                                          ruling, bool(needs_review))
+    effective = card.model_copy(update={"items": results, "score": score, "bonus": bonus, "fatal": fatal})
+    return effective, card, reviews
 
 
 def _non_finite(transcript: Transcript, scorecard: Scorecard) -> Optional[str]:

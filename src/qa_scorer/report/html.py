@@ -47,7 +47,7 @@ __all__ = ["RenderSummary", "render_call", "render_reports", "render_update", "s
 _HERE = Path(__file__).resolve().parent.parent
 
 
-def _clock(t: Optional[float]) -> str:
+def clock(t: Optional[float]) -> str:
     if t is None:
         return ""
     t = int(t)
@@ -56,7 +56,7 @@ def _clock(t: Optional[float]) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _short(version: str) -> str:
+def short(version: str) -> str:
     return version[:10]
 
 
@@ -74,7 +74,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=num, clock=_clock, short=_short)
+    env.filters.update(num=num, clock=clock, short=short)
     css = (_HERE / "static" / "report.css").read_text(encoding="utf-8")
     js = (_HERE / "static" / "report.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
@@ -185,7 +185,7 @@ def _mark_class(item: ItemResult) -> str:
     return "ev-fail" if item.failed else "ev-pass"
 
 
-def _call_context(call: StoredCall) -> dict:
+def call_context(call: StoredCall) -> dict:
     sc, tr = call.scorecard, call.transcript
     segs: list[Segment] = tr.segments
     marks: dict[int, list[_Mark]] = defaultdict(list)
@@ -215,7 +215,7 @@ def _call_context(call: StoredCall) -> dict:
             })
         doc = item.doc
         items.append({
-            "idx": i, "item": item, "evidence": evs,
+            "idx": i, "item": item, "evidence": evs, "review": call.reviews.get(item.id),
             "status_html": _macro("status_badge", item.kind, item.status),
             "kind_html": _macro("kind_badge", item.kind),
             "points_html": _macro("points", item.points),
@@ -228,7 +228,7 @@ def _call_context(call: StoredCall) -> dict:
     for k, seg in enumerate(segs):
         timed = seg.start is not None and seg.end is not None
         data = f' data-start="{seg.start}" data-end="{seg.end}"' if timed else ""
-        stamp = (f'<a class="seek t" href="#seg-{k}" data-t="{seg.start}" data-seg="seg-{k}">{_clock(seg.start)}</a>'
+        stamp = (f'<a class="seek t" href="#seg-{k}" data-t="{seg.start}" data-seg="seg-{k}">{clock(seg.start)}</a>'
                  if seg.start is not None else f'<span class="t">#{k + 1}</span>')
         seg_refs = "".join(f'<a href="#item-{i}" class="ref">↑ {escape(lab)}</a>' for i, lab in refs.get(k, {}).items())
         turns.append(
@@ -245,7 +245,7 @@ def _call_context(call: StoredCall) -> dict:
         "fatal_items": [it for it in items if it["item"].kind == "fatal" and it["item"].status == "fail"],
         "flagged_count": sum(1 for it in sc.items if it.flagged),
         "started": sc.started_at or tr.started_at or call.call_date.isoformat(),
-        "duration": _clock(duration) if duration is not None else "–",
+        "duration": clock(duration) if duration is not None else "–",
         "source": call.source or sc.source,
     }
 
@@ -290,7 +290,7 @@ def render_call(
         _stamp()
     _write(out_path, "call.html", back_href=back_href, back_label=back_label,
            audio_href=audio_href, audio_missing=audio_missing, audio_refused=audio_refused,
-           **_call_context(call))
+           **call_context(call))
     return out_path
 
 

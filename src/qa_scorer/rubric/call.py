@@ -9,7 +9,7 @@ from typing import Optional
 from qa_scorer.models import Evidence, Status, Transcript
 from qa_scorer.normalize import NormText, normalize
 from qa_scorer.rubric.schema import Hit, Joined, Scope
-from qa_scorer.textmodel import TextModel, _sigmoid, context_grams, utterance_grams
+from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Outcome:
 class Call:
     """Read-only view of one transcript for the checks. Nothing here is mutated by a check."""
 
-    def __init__(self, transcript: Transcript):
+    def __init__(self, transcript: Transcript, bank: Optional[ModelBank] = None):
         self.transcript = transcript
         self.segments = transcript.segments
         self.norms: list[NormText] = [normalize(s.text) for s in self.segments]
@@ -40,32 +40,44 @@ class Call:
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
         self._indices: dict[str, list[int]] = {}
-        self._grams: dict[tuple, set] = {}
-        self._probs: dict[tuple, float] = {}
+        self._grams: Optional[CallGrams] = None
+        self._probs: dict[int, list[float]] = {}
+        self._bank = bank
 
     def probability(self, model: TextModel, index: int) -> float:
-        """A text model's probability for one segment (cached; n-grams shared between models
-        with the same features)."""
-        key = (model.path, index)
-        p = self._probs.get(key)
-        if p is None:
-            spec = model.spec
-            gkey = (spec.ngram_min, spec.ngram_max, index)
-            grams = self._grams.get(gkey)
-            if grams is None:
-                grams = self._grams[gkey] = utterance_grams(self.segments[index].text, spec.ngram_min,
-                                                            spec.ngram_max)
-            if spec.context:
-                previous = self.previous_other(index)
-                if previous is not None and self.segments[previous].text:
-                    ckey = ("<", spec.context_ngram_max, previous)
-                    ctx = self._grams.get(ckey)
-                    if ctx is None:
-                        ctx = self._grams[ckey] = context_grams(self.segments[previous].text,
-                                                                spec.context_ngram_max)
-                    grams = grams | ctx
-            p = self._probs[key] = _sigmoid(model.logit(grams))
-        return p
+        """A text model's probability for one segment (see :meth:`probabilities`)."""
+        return self.probabilities(model)[index]
+
+    def probabilities(self, model: TextModel) -> list[float]:
+        """A text model's probability for every segment. The first question to a model scores
+        every segment of the call at once, with the rubric's other models of the same features
+        (its :class:`ModelBank`); a model whose features cannot be coded as integers is asked
+        segment by segment."""
+        probs = self._probs.get(id(model))
+        if probs is not None:
+            return probs
+        bank = self._bank
+        if bank is None or not bank.has(model):
+            bank = ModelBank([model])
+        probs = bank.probabilities(model, self._call_grams())
+        if probs is None:
+            probs = []
+            for i, seg in enumerate(self.segments):
+                previous = self.previous_other(i) if model.spec.context else None
+                text = self.segments[previous].text if previous is not None else ""
+                probs.append(model.probability(seg.text, text))
+        self._probs[id(model)] = probs
+        return probs
+
+    def _call_grams(self) -> CallGrams:
+        if self._grams is None:
+            previous = []
+            for i in range(len(self.segments)):
+                j = self.previous_other(i)
+                previous.append(j if j is not None and self.segments[j].text else -1)
+            self._grams = CallGrams([n.text for n in self.norms],
+                                    ["?" in s.text or "？" in s.text for s in self.segments], previous)
+        return self._grams
 
     def previous_other(self, index: int) -> Optional[int]:
         """The last segment before ``index`` by the other speaker (None when there is none)."""

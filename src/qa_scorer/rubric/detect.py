@@ -139,7 +139,8 @@ class Detect(Strict):
 
     @property
     def text_models(self) -> list[TextModel]:
-        return self._models
+        # straight from pydantic's private store: ``self._models`` takes its slow __getattr__
+        return self.__pydantic_private__["_models"]
 
     def find(self, call: Call, indices: list[int], first_only: bool = False,
              per_segment: bool = False) -> list[Found]:
@@ -151,12 +152,13 @@ class Detect(Strict):
         said = {f.index for f in found}
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
-        for model in self._models:
+        for model in self.text_models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
+            probs = call.probabilities(model)
             for i in indices:
                 if i in said:
                     continue
-                p = call.probability(model, i)
+                p = probs[i]
                 if p >= cutoff and not self._vetoed(call, i):
                     found.append(Found(i, None, p, model.name))
                     said.add(i)
@@ -169,12 +171,16 @@ class Detect(Strict):
         """The first thing that counts in each segment, in segment order, lazily: models are
         asked about a segment only when the caller gets that far."""
         first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
+        models = self.text_models
+        asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
             if f is None:
-                for model in self._models:
+                for k, model in enumerate(models):
                     cutoff = self.threshold if self.threshold is not None else model.threshold
-                    p = call.probability(model, i)
+                    if asked[k] is None:
+                        asked[k] = call.probabilities(model)
+                    p = asked[k][i]
                     if p >= cutoff and not self._vetoed(call, i):
                         f = Found(i, None, p, model.name)
                         break
@@ -185,7 +191,8 @@ class Detect(Strict):
         norm = call.norms[i]
         if len(norm.text) < MIN_CHARS:
             return True  # a lone mark or emoji: nothing for a model to judge
-        if self._hedges is not None and self._hedges.search(norm.text):
+        hedges = self.__pydantic_private__["_hedges"]
+        if hedges is not None and hedges.search(norm.text):
             return True
         if self.unless_question:
             seg = call.segments[i].text.rstrip()

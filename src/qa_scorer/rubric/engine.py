@@ -8,7 +8,7 @@ from qa_scorer.rubric.registry import Rubric, run_check
 
 
 def evaluate(rubric: Rubric, transcript: Transcript) -> list[ItemResult]:
-    call = Call(transcript)
+    call = Call(transcript, rubric.model_bank)
     results = []
     for item in rubric.items:
         if not item.enabled:

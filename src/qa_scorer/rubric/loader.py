@@ -192,6 +192,7 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
             problems.append(f"{path}:{line}:{col}: item {item.id!r}: {exc}")
     if problems:
         raise RubricError(problems)
+    rubric.bank_models()
     rubric.version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     rubric.path = path
     return rubric

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Callable, Union
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from qa_scorer.rubric.call import Call, Outcome
 from qa_scorer.rubric.checks import classifier, conditional, hold, interruption, phrase, speech_rate
 from qa_scorer.rubric.schema import ItemBase, RubricBase
+from qa_scorer.textmodel import ModelBank, TextModel
 
 _MODULES = (phrase, classifier, conditional, interruption, hold, speech_rate)
 
@@ -24,11 +25,30 @@ class Rubric(RubricBase):
     items: list[AnyItem] = Field(min_length=1)
     # Set by the loader: a hash of the rubric's text, so history keeps versions apart.
     version: str = ""
+    _bank: ModelBank = PrivateAttr(default_factory=lambda: ModelBank([]))
 
     def compile(self) -> None:
         ctx = self.context()
         for item in self.items:
             item.compile(ctx)
+        self.bank_models()
+
+    def bank_models(self) -> None:
+        """Gather the compiled items' text models into the rubric's :attr:`model_bank`."""
+        self._bank = ModelBank(self.text_models())
+
+    def text_models(self) -> list[TextModel]:
+        """Every text model the rubric's items use (a classifier item, a conditional's sides)."""
+        out: list[TextModel] = []
+        for item in self.items:
+            for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
+                out.extend(getattr(side, "text_models", None) or ())
+        return out
+
+    @property
+    def model_bank(self) -> ModelBank:
+        """The models' weights in one table per feature set (see :class:`ModelBank`)."""
+        return self.__pydantic_private__["_bank"]
 
     def hotwords(self, limit: int = 40) -> list[str]:
         """Distinct phrases the rubric listens for, shortest lists first (bounded)."""

@@ -294,7 +294,8 @@ class Match(Strict):
     @property
     def matcher(self) -> "Matcher":
         """The compiled matcher; fetch it once outside loops over segments."""
-        return self._matcher
+        # straight from pydantic's private store: ``self._matcher`` takes its slow __getattr__
+        return self.__pydantic_private__["_matcher"]
 
     def find(self, norm: NormText) -> list[Hit]:
         """All hits in one normalised segment that survive the exclusions."""

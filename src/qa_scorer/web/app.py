@@ -1,0 +1,255 @@
+"""The review app's ASGI application (Starlette) and its server (uvicorn).
+
+Each request opens the history for itself (SQLite connections are per thread) and runs its
+database work in a worker thread. Authorisation goes through ``review.allowed`` (via the
+``Reviews`` queries, which limit an agent to their own data); anything an agent may not see is
+answered 404, exactly like something that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import quote
+
+import jinja2
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from qa_scorer.review import ReviewError, Reviews
+from qa_scorer.store import History, StoreError
+from qa_scorer.web import auth
+
+log = logging.getLogger("qa_scorer.web")
+_HERE = Path(__file__).resolve().parent.parent
+
+
+def _num(x: Optional[float]) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.1f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+@lru_cache(maxsize=1)
+def env() -> jinja2.Environment:
+    """The app's templates: the reports' look (base.html, report.css/js) plus the app's pages."""
+    e = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    css = (_HERE / "static" / "report.css").read_text(encoding="utf-8")
+    css += "\n" + (_HERE / "static" / "app.css").read_text(encoding="utf-8")
+    js = (_HERE / "static" / "report.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    e.filters.update(num=_num, urlpart=lambda s: quote(str(s), safe=""))
+    from qa_scorer.web.report_parts import clock, short
+
+    e.filters.update(clock=clock, short=short)
+    e.globals.update(css=Markup(css), js=Markup(js), script_hash=f"sha256-{digest}", filters="", generated="")
+    return e
+
+
+def csp() -> str:
+    return (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{env().globals['script_hash']}'; "
+            "img-src 'self' data:; media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def page(template: str, status: int = 200, **context) -> HTMLResponse:
+    from qa_scorer.web.report_parts import strip_controls
+
+    from datetime import datetime
+
+    context.setdefault("generated", datetime.now().strftime("%Y-%m-%d %H:%M"))
+    html = env().get_template(template).render(**context)
+    return HTMLResponse(strip_controls(html), status_code=status)
+
+
+class Ctx:
+    """What a handler gets: the request, its form, the open history and the session (if any)."""
+
+    def __init__(self, request: Request, form, reviews: Reviews, session):
+        self.request = request
+        self.form = form
+        self.reviews = reviews
+        self.session = session
+
+    @property
+    def user(self):
+        return self.session.user
+
+    def render(self, template: str, status: int = 200, **context) -> HTMLResponse:
+        return page(template, status, user=self.user, csrf=self.session.csrf, **context)
+
+    def field(self, name: str, limit: int = 4000) -> str:
+        v = self.form.get(name) if self.form is not None else None
+        if not isinstance(v, str):
+            raise ReviewError(f"missing form field {name!r}")
+        return v[:limit]
+
+
+def message(status: int, title: str, text: str, session=None, back: Optional[str] = None) -> HTMLResponse:
+    return page("app_message.html", status, title=title, message=text, back=back,
+                user=session.user if session else None, csrf=session.csrf if session else "")
+
+
+def endpoint(handler: Callable[[Ctx], Response], *, login: bool = True) -> Callable:
+    """Wrap a handler: read the form, open the history, find the session, check CSRF on POST,
+    run the handler in a worker thread, and turn domain errors into pages (404, 400, 409)."""
+    from qa_scorer.review import Conflict, NotFound
+
+    async def run(request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        settings = request.app.state.settings
+
+        def work() -> Response:
+            try:
+                with History(settings["db"]) as history:
+                    reviews = Reviews(history, appeal_days=settings["appeal_days"],
+                                      session_hours=settings["session_hours"])
+                    session = auth.current_session(request, reviews)
+                    request.state.user = session.user.name if session else "-"
+                    if session is None:
+                        if request.method == "GET":
+                            return RedirectResponse("/login", status_code=303)
+                        return message(401, "请先登录 Log in first", "your session ended or you are not logged in")
+                    if request.method == "POST" and not auth.csrf_ok(form, session):
+                        return message(403, "请求被拒绝 Request refused",
+                                       "missing or wrong csrf_token: reload the page and try again", session)
+                    try:
+                        return handler(Ctx(request, form, reviews, session))
+                    except NotFound:
+                        return message(404, "未找到 Not found", "no such page", session)
+                    except Conflict as exc:
+                        return message(409, "已被他人处理 Already changed", str(exc), session)
+                    except ReviewError as exc:
+                        return message(400, "无法完成 Not done", str(exc), session)
+            except StoreError as exc:
+                log.error("history database error: %s", exc)
+                return message(503, "数据库错误 History database error", "the history database is not available")
+
+        return await run_in_threadpool(work)
+
+    return run
+
+
+class Guard(BaseHTTPMiddleware):
+    """Security headers on every response and one log line per request (who, what, status, time)."""
+
+    async def dispatch(self, request: Request, call_next):
+        t0 = time.perf_counter()
+        request.state.user = "-"
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = csp()
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        client = request.client.host if request.client else "-"
+        log.info("%s %s %s %s %d %.0fms", client, getattr(request.state, "user", "-"), request.method,
+                 request.url.path, response.status_code, 1000 * (time.perf_counter() - t0))
+        return response
+
+
+# -- login and logout (before a session exists) -----------------------------------------------
+
+async def login_page(request: Request) -> Response:
+    settings = request.app.state.settings
+
+    def work():
+        with History(settings["db"]) as history:
+            return auth.current_session(request, Reviews(history))
+
+    if await run_in_threadpool(work) is not None:
+        return RedirectResponse("/", status_code=303)
+    token = auth.login_csrf(request)
+    response = page("app_login.html", csrf=token, message="", username="")
+    auth.set_cookie(response, request, auth.LOGIN_COOKIE, token, 3600)
+    return response
+
+
+async def login_post(request: Request) -> Response:
+    form = await request.form()
+    settings = request.app.state.settings
+    username = form.get("username")
+    username = username[:200] if isinstance(username, str) else ""
+    if not auth.login_csrf_ok(request, form):
+        token = auth.login_csrf(request)
+        response = page("app_login.html", 403, csrf=token, username=username,
+                        message="missing or wrong csrf_token: reload the page and log in again")
+        auth.set_cookie(response, request, auth.LOGIN_COOKIE, token, 3600)
+        return response
+    password = form.get("password")
+    password = password if isinstance(password, str) else ""
+
+    def work():
+        with History(settings["db"]) as history:
+            return Reviews(history, session_hours=settings["session_hours"]).login(username, password[:1024])
+
+    try:
+        session = await run_in_threadpool(work)
+    except ReviewError as exc:
+        await asyncio.sleep(settings["failed_login_delay"])  # slows guessing; the lock stops it
+        request.state.user = username or "-"
+        token = auth.login_csrf(request)
+        response = page("app_login.html", 401, csrf=token, username=username, message=str(exc))
+        auth.set_cookie(response, request, auth.LOGIN_COOKIE, token, 3600)
+        return response
+    request.state.user = session.user.name
+    response = RedirectResponse("/", status_code=303)
+    auth.set_cookie(response, request, auth.SESSION_COOKIE, session.token, int(settings["session_hours"] * 3600))
+    auth.clear_cookie(response, request, auth.LOGIN_COOKIE)
+    return response
+
+
+def _logout(ctx: Ctx) -> Response:
+    ctx.reviews.logout(ctx.session.token)
+    response = RedirectResponse("/login", status_code=303)
+    auth.clear_cookie(response, ctx.request, auth.SESSION_COOKIE)
+    return response
+
+
+def create_app(db: str | Path, *, appeal_days: float = 7, session_hours: float = 8,
+               failed_login_delay: float = 0.5) -> Starlette:
+    """The review app over the history database ``db`` (created with its migrations if new)."""
+    from qa_scorer.web import routes
+
+    db = Path(db)
+    History(db).close()  # fail now, with a clear error, if the database cannot be used
+    app = Starlette(
+        routes=[
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login_post, methods=["POST"]),
+            Route("/logout", endpoint(_logout), methods=["POST"]),
+            *routes.routes(endpoint),
+        ],
+        middleware=[Middleware(Guard)],
+    )
+    app.state.settings = {"db": db, "appeal_days": appeal_days, "session_hours": session_hours,
+                          "failed_login_delay": failed_login_delay}
+    return app
+
+
+def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, appeal_days: float = 7,
+          session_hours: float = 8, ssl_certfile: Optional[str] = None, ssl_keyfile: Optional[str] = None) -> None:
+    """Run the app with uvicorn until interrupted; one log line per request."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(db, appeal_days=appeal_days, session_hours=session_hours)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info",
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
