@@ -137,3 +137,22 @@ def test_a_second_score_run_renders_only_its_batch(tmp_path: Path) -> None:
     full = tmp_path / "full"
     render_reports(History(out / "qa.sqlite"), full)
     assert _pages(out) == _pages(full)
+
+
+def test_a_call_ruled_on_since_the_last_render_is_written_again(tmp_path: Path, history: History) -> None:
+    out = tmp_path / "out"
+    render_reports(history, out)
+    page = out / "calls" / (safe_name("C20240507-002") + ".html")
+    assert 'data-review="overturned"' not in page.read_text(encoding="utf-8")
+    with history.transaction() as db:
+        history.rule(db, "C20240507-002", "greeting", "pass", note="问候语听得清", by="qa1")
+    new = _new_call("C20240520-009", "A002", "2024-05-20")
+    history.record(new.transcript, new.scorecard, source=new.source)
+    s = render_update(history, out, ["C20240520-009"])
+    assert s.calls == 2
+    assert 'data-review="overturned"' in page.read_text(encoding="utf-8")
+    full = tmp_path / "full"
+    render_reports(history, full)
+    assert _pages(out) == _pages(full)
+    # Once written, a ruling already shown does not make its page due again.
+    assert render_update(history, out, ["C20240520-009"]).calls == 1

@@ -935,6 +935,18 @@ class History:
             ).fetchall()
         return [(ItemCount(*r[:8]), bool(r[8])) for r in rows]
 
+    def ruled_since(self, at: Optional[str] = None) -> set[str]:
+        """Ids of the calls with a human ruling made after ``at`` (ISO 8601 UTC, as recorded;
+        None: ever): their scorecards show it, so their pages are due again."""
+        with self._errors("read"):
+            rows = self._db.execute("SELECT DISTINCT call_id FROM rulings" + (" WHERE at > ?" if at else ""),
+                                    (at,) if at else ()).fetchall()
+        return {r[0] for r in rows}
+
+    def now(self) -> str:
+        """The time as the history records it (ISO 8601 UTC), to compare with its timestamps."""
+        return _now()
+
     def agents(self) -> list[str]:
         """Every agent id in the history, sorted."""
         with self._errors("read"):

@@ -488,6 +488,8 @@ def _render_reports(history: History, out_dir: Path, f: Filter, agent_bundles: b
     _stamp()
     summary = RenderSummary(out_dir=out_dir)
     owned = OwnedFiles.load(out_dir)
+    narrowed, read_at = _state(out_dir)
+    now = history.now()
     history.unreadable.clear()
     calls = history.calls(f.since, f.until, f.agent)
     summary.unreadable = dict(history.unreadable)
@@ -534,9 +536,10 @@ def _render_reports(history: History, out_dir: Path, f: Filter, agent_bundles: b
                                 if rel.startswith("agent-bundles/") and rel.count("/") >= 2
                                 and rel.split("/")[1] not in names})
     owned.prune(prefixes)
-    narrowed = _narrowed_agents(out_dir)
     names = {safe_name(a) for a in pages}  # an unfiltered render wrote every agent's folder whole
-    _save_narrowed(out_dir, (narrowed | names) if f.narrowed else set(), owned)
+    # A filtered render leaves ruled calls outside the filter for the next update to write.
+    _save_state(out_dir, (narrowed | names) if f.narrowed else set(),
+                (read_at or "") if f.narrowed else now, owned)
 
     _write_index(out_dir, records, filters, owned)
     _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, f, records), filters)
@@ -581,10 +584,14 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     for p in written_before:
         owned.add(p)
     everything = Filter()
+    narrowed, read_at = _state(out_dir)
+    now = history.now()
     records = data.call_records(history, everything)
     have = owned.before
+    # Calls ruled on since the last render here show a status their pages do not have yet.
+    due = call_ids | history.ruled_since(read_at)
     todo = {c.call_id for c in records
-            if c.call_id in call_ids or f"calls/{safe_name(c.call_id)}.html" not in have}
+            if c.call_id in due or f"calls/{safe_name(c.call_id)}.html" not in have}
     history.unreadable.clear()
     calls = history.select(Filter(call_ids=frozenset(todo))) if todo else []
     summary.unreadable = dict(history.unreadable)
@@ -614,7 +621,6 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
                 else:  # an agent no longer in the history: its folder goes
                     stale.append(f"agents/{parts[1]}/")
     # Agents without a page here yet, or last written by a filtered render, get theirs whole.
-    narrowed = _narrowed_agents(out_dir)
     affected |= {a for n, a in by_name.items() if n in narrowed or f"agents/{n}/index.html" not in have}
     # Recordings copied by earlier runs, for the agent copies of pages not rendered now.
     copied = {rel[len("audio/"):].rsplit(".", 1)[0]: out_dir / rel for rel in have
@@ -637,7 +643,7 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
         for p in written:
             owned.add(p)
     owned.prune(stale)
-    _save_narrowed(out_dir, narrowed - {safe_name(a) for a in pages}, owned)
+    _save_state(out_dir, narrowed - {safe_name(a) for a in pages}, now, owned)
 
     _write_index(out_dir, records, "", owned)
     _write_dashboard(out_dir / "dashboard.html", data.dashboard_data(history, everything, records), "")
@@ -649,22 +655,30 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
 
 
 # Agents' folders last written under --since/--until/--agent show only part of their calls: a
-# later update writes them again whole. Kept in out_dir, in a file listed with the outputs.
+# later update writes them again whole; scorecards of calls ruled on since the last render show
+# an old status: a later update writes them again. Kept in out_dir, in a file listed with the
+# outputs.
 _STATE = ".qa-scorer-report.json"
 
 
-def _narrowed_agents(out_dir: Path) -> set[str]:
-    """Folder names under ``agents/`` last written by a filtered render."""
+def _state(out_dir: Path) -> tuple[set[str], Optional[str]]:
+    """(folder names under ``agents/`` last written by a filtered render, when the history was
+    last read for a render here: ISO 8601 UTC, None if unknown)."""
     try:
         state = json.loads((out_dir / _STATE).read_text(encoding="utf-8"))
-        names = state.get("narrowed_agents", []) if isinstance(state, dict) else []
     except (OSError, ValueError):
-        return set()
-    return {n for n in names if isinstance(n, str)}
+        return set(), None
+    if not isinstance(state, dict):
+        return set(), None
+    names = state.get("narrowed_agents", [])
+    at = state.get("read_at")
+    return ({n for n in names if isinstance(n, str)} if isinstance(names, list) else set(),
+            at if isinstance(at, str) else None)
 
 
-def _save_narrowed(out_dir: Path, names: set[str], owned: OwnedFiles) -> None:
-    atomic_write_text(out_dir / _STATE, json.dumps({"narrowed_agents": sorted(names)}, ensure_ascii=False))
+def _save_state(out_dir: Path, names: set[str], read_at: str, owned: OwnedFiles) -> None:
+    atomic_write_text(out_dir / _STATE, json.dumps({"narrowed_agents": sorted(names), "read_at": read_at},
+                                                   ensure_ascii=False))
     owned.add(out_dir / _STATE)
 
 
