@@ -564,7 +564,9 @@ def render_update(
 
     Other calls' scorecards are left as they are, still valid and still owned. Calls of the
     history that have no scorecard page in ``out_dir`` yet (a folder rendered with filters, or
-    scored with ``--no-render``) are rendered too, so every call the index lists has its page.
+    scored with ``--no-render``) are rendered too, so every call the index lists has its page,
+    and so are calls with a human ruling made since the last render here (their scorecards show
+    it).
     A call that moved to another agent leaves the old agent's folder, and that agent's page is
     written again. The index and dashboard cover the whole history, as a full render's do.
     ``written``: other files the caller wrote into ``out_dir`` (scorecard JSON, say), listed
