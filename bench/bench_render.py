@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from qa_scorer.models import Evidence, ItemDoc, ItemResult, Scorecard, Segment, Transcript
-from qa_scorer.render import export_csv, render_reports
+from qa_scorer.report import export_csv, render_reports
 from qa_scorer.store import History
 
 AGENT = [

@@ -270,7 +270,7 @@ def build_calls(data_dir: Path) -> dict[str, Call]:
 
 import pytest  # noqa: E402
 
-from qa_scorer.render import RenderSummary, render_reports  # noqa: E402
+from qa_scorer.report import RenderSummary, render_reports  # noqa: E402
 from qa_scorer.store import History  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest_reports import HOSTILE_CALL, HOSTILE_IMG, HOSTILE_SCRIPT, Report, calls, history, report  # noqa: F401
-from qa_scorer.render import safe_name
+from qa_scorer.report import safe_name
 
 CHROMIUM = os.environ.get("QA_SCORER_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -25,7 +25,7 @@ from fuzz_strategies import check_manifest, check_transcript_file, manifest_text
 from qa_scorer.cli import app
 from qa_scorer.ingest import TranscriptError, decode_audio, discover_inputs, load_transcript
 from qa_scorer.outputs import MANIFEST_NAME, temp_path
-from qa_scorer.render import render_reports, safe_name
+from qa_scorer.report import render_reports, safe_name
 from qa_scorer.store import History
 
 ROOT = Path(__file__).resolve().parents[1]

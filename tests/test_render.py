@@ -23,7 +23,8 @@ from conftest_reports import (  # noqa: F401 (fixtures)
     history,
     report,
 )
-from qa_scorer.render import _highlight, _Mark, export_csv, render_call, render_reports, safe_name
+from qa_scorer.report import export_csv, render_call, render_reports, safe_name
+from qa_scorer.report.html import _highlight, _Mark
 from qa_scorer.store import History
 
 

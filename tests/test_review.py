@@ -333,7 +333,7 @@ def test_users_command_group(tmp_path):
 
 
 def test_static_reports_show_rulings(setup, tmp_path):
-    from qa_scorer.render import render_call
+    from qa_scorer.report import render_call
 
     h, r, agent, _, qa, _ = setup
     a = r.file_appeal(agent, FATAL, "complaint_soothing", "reason")

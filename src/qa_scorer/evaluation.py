@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa_scorer.models import Kind, Scorecard
+from qa_scorer.models import Kind, Scorecard, is_flagged
 
 STATUSES = ("pass", "fail", "na")
 
@@ -73,10 +73,6 @@ def read_labels(path: str | Path) -> dict[tuple[str, str], str]:
     return labels
 
 
-def _flag(kind: str, status: str) -> bool:
-    return status == "pass" if kind == "reward" else status == "fail"
-
-
 def compare(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> dict[str, ItemStats]:
     stats: dict[str, ItemStats] = {}
     for card in cards:
@@ -90,7 +86,7 @@ def compare(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> dict[
                 s.agree += 1
             else:
                 s.mismatches.append((card.call_id, expected, it.status))
-            want, got = _flag(it.kind, expected), _flag(it.kind, it.status)
+            want, got = is_flagged(it.kind, expected), is_flagged(it.kind, it.status)
             if want and got:
                 s.tp += 1
             elif got:

@@ -18,6 +18,36 @@ Channel = Literal["phone", "chat"]
 Status = Literal["pass", "fail", "na"]
 Kind = Literal["required", "prohibited", "reward", "fatal"]
 
+# What a judgment means, defined once for scoring, the history, the reports and evaluation.
+REWARD_KINDS: frozenset[str] = frozenset({"reward"})  # a passed item of these kinds earns a bonus
+PENALTY_KINDS: frozenset[str] = frozenset({"prohibited", "fatal"})  # a failed one is a penalty
+
+
+def is_reward(kind: str, status: str) -> bool:
+    """A reward earned: a reward item that passed."""
+    return kind in REWARD_KINDS and status == "pass"
+
+
+def is_failure(kind: str, status: str) -> bool:
+    """A failure to work on, which costs points: any item but a reward that failed (a reward
+    not earned is not a failure)."""
+    return status == "fail" and kind not in REWARD_KINDS
+
+
+def is_penalty(kind: str, status: str) -> bool:
+    """A penalty: a prohibited or fatal item that failed (something said that must not be)."""
+    return kind in PENALTY_KINDS and status == "fail"
+
+
+def is_flagged(kind: str, status: str) -> bool:
+    """What a reviewer would mark: a failure, or a reward earned."""
+    return is_reward(kind, status) or is_failure(kind, status)
+
+
+# The reason every item of a call without speech carries (see score.score_transcript).
+NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
+
+
 _SPEAKER_ALIASES = {
     "agent": "agent", "客服": "agent", "坐席": "agent", "staff": "agent", "rep": "agent",
     "customer": "customer", "客户": "customer", "顾客": "customer", "用户": "customer",
@@ -225,7 +255,10 @@ class ItemDoc(BaseModel):
 
 
 class ItemResult(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)
+    """One item's judgment on one call. Frozen: a changed judgment is a new record
+    (``model_copy(update=...)``), never an edit of one already handed out."""
+
+    model_config = ConfigDict(allow_inf_nan=False, frozen=True)
     id: str
     name: str = ""
     kind: Kind
@@ -239,7 +272,22 @@ class ItemResult(BaseModel):
     @property
     def flagged(self) -> bool:
         """What a reviewer would mark: a failure, or a reward earned."""
-        return self.status == "pass" if self.kind == "reward" else self.status == "fail"
+        return is_flagged(self.kind, self.status)
+
+    @property
+    def failed(self) -> bool:
+        """A failure to work on (see ``is_failure``)."""
+        return is_failure(self.kind, self.status)
+
+    @property
+    def rewarded(self) -> bool:
+        """A reward earned."""
+        return is_reward(self.kind, self.status)
+
+    @property
+    def penalty(self) -> bool:
+        """A prohibited or fatal item that failed."""
+        return is_penalty(self.kind, self.status)
 
 
 class Scorecard(BaseModel):

@@ -69,7 +69,7 @@ def score_transcript_files(
 
 def file_stem(call_id: str) -> str:
     """A safe file name for a call id (the same one the HTML reports use)."""
-    from qa_scorer.render import safe_name
+    from qa_scorer.report import safe_name
 
     return safe_name(call_id)
 
@@ -160,16 +160,19 @@ def score_batch(
             result.calls.append(call)
         if json_path is not None:
             write_json(result.scorecards, json_path)
-        if written:
+        if render and result.calls:
+            from qa_scorer.report import render_update
+
+            # Only what this batch changed: its scorecards, its agents' pages, index, dashboard
+            # (the files written above are listed with the outputs in the same pass).
+            result.rendered = render_update(history, out_dir, [c.scorecard.call_id for c in result.calls],
+                                            media_roots=media, written=written)
+        elif written:
             with output_lock(out_dir):
                 owned = OwnedFiles.load(out_dir)
                 for path in written:
                     owned.add(path)
                 owned.save()
-        if render and result.calls:
-            from qa_scorer.render import render_reports
-
-            result.rendered = render_reports(history, out_dir, media_roots=media)
     return result
 
 
@@ -291,7 +294,7 @@ def report(
     media_roots: Iterable[str | Path] = (),
 ):
     """Re-render index, scorecards, agents' pages and dashboard from the history."""
-    from qa_scorer.render import render_reports
+    from qa_scorer.report import render_reports
     from qa_scorer.store import History
 
     out_dir = Path(out_dir)
@@ -306,7 +309,7 @@ def export(out_dir: Path, *, db: Optional[Path] = None, since=None, until=None,
            agent: Optional[str] = None, unreadable: Optional[dict[str, str]] = None) -> list[Path]:
     """The dashboard's tables as CSV files for Excel. Stored calls that cannot be read back are
     left out and, when ``unreadable`` is given, listed there (call id → why)."""
-    from qa_scorer.render import export_csv
+    from qa_scorer.report import export_csv
     from qa_scorer.store import History
 
     out_dir = Path(out_dir)

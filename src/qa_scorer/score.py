@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from qa_scorer.models import ItemResult, Scorecard, Transcript
+from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript
 from qa_scorer.rubric.engine import evaluate
 from qa_scorer.rubric.registry import Rubric
 
@@ -13,25 +13,25 @@ from qa_scorer.rubric.registry import Rubric
 def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], float, float, bool]:
     """Points per item, the score (floored at 0, 0 when a fatal item failed), bonus and fatal flag.
 
-    Sets ``points`` on the given (freshly made) results."""
+    Returns new results carrying their ``points``; the given ones are left as they are."""
     deducted = bonus = 0.0
     fatal = False
+    out: list[ItemResult] = []
     for r in results:
         points = 0.0
-        if r.status == "fail" and r.kind != "reward":
+        if r.failed:
             points = -r.weight if r.weight else 0.0
             deducted += r.weight
             fatal = fatal or r.kind == "fatal"
-        elif r.status == "pass" and r.kind == "reward":
+        elif r.rewarded:
             points = r.weight
             bonus += r.weight
-        r.points = points
+        out.append(r if r.points == points else r.model_copy(update={"points": points}))
     score = 0.0 if fatal else max(0.0, base - deducted)
-    return results, score, bonus, fatal
+    return out, score, bonus, fatal
 
 
 _WORD = re.compile(r"\w")
-NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
 
 
 def has_speech(transcript: Transcript) -> bool:

@@ -12,18 +12,23 @@ mid-batch loses no call whose ``record`` returned.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import STORED, ItemResult, Scorecard, Transcript
+from qa_scorer.models import NO_SPEECH_REASON, STORED, ItemResult, Scorecard, Transcript, is_flagged
 
 __all__ = [
     "CallRow",
+    "CallSummary",
+    "Filter",
+    "ItemRow",
     "History",
     "ItemCount",
     "ItemReview",
@@ -285,7 +290,116 @@ class ItemCount:
 
     @property
     def flagged(self) -> bool:
-        return self.status == "pass" if self.kind == "reward" else self.status == "fail"
+        return is_flagged(self.kind, self.status)
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One recorded call as the reports list it: its columns only, never its stored JSON
+    (the columns hold the effective values)."""
+
+    pk: int
+    call_id: str
+    agent_id: str
+    call_date: date
+    week: str
+    score: float
+    bonus: float
+    fatal: bool
+    no_speech: bool
+    channel: str = "phone"
+    rubric_id: str = ""
+    rubric_version: str = ""
+    duration: Optional[float] = None
+    source: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item of one recorded call, from the ``items`` columns."""
+
+    call_pk: int
+    position: int
+    item_id: str
+    name: str
+    kind: str
+    status: str
+    flagged: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which recorded results a query reads: the one filter record of the history and the
+    reports. Dates are inclusive; ``call_ids`` keeps only those calls; ``latest_only`` keeps the
+    most recently recorded result of each call (of ``rubric_version`` when given)."""
+
+    since: Optional[date] = None
+    until: Optional[date] = None
+    agent: Optional[str] = None
+    agents: Optional[frozenset[str]] = None  # only these agents' calls
+    call_ids: Optional[frozenset[str]] = None
+    rubric_version: Optional[str] = None
+    latest_only: bool = True
+
+    @classmethod
+    def of(cls, since: Optional[date | str] = None, until: Optional[date | str] = None,
+           agent: Optional[str] = None, **more) -> "Filter":
+        """A filter from the command line's values (dates as ``YYYY-MM-DD`` text or dates)."""
+        return cls(since=_as_date(since), until=_as_date(until), agent=agent, **more)
+
+    @property
+    def narrowed(self) -> bool:
+        """True when dates or an agent leave part of the history out."""
+        return self.since is not None or self.until is not None or self.agent is not None
+
+    def but(self, **changes) -> "Filter":
+        """This filter with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def latest(self, alias: str = "c") -> tuple[str, list]:
+        """An SQL test (and its parameters): the row is the most recently recorded result of
+        its call (among ``rubric_version`` when given)."""
+        inner, params = "SELECT MAX(pk) FROM calls", []
+        if self.rubric_version is not None:
+            inner += " WHERE rubric_version = ?"
+            params.append(self.rubric_version)
+        return f"{alias}.pk IN ({inner} GROUP BY call_id)", params
+
+    def where(self, alias: str = "c") -> tuple[str, list]:
+        """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``."""
+        clauses: list[str] = []
+        params: list = []
+        if self.rubric_version is not None:
+            clauses.append(f"{alias}.rubric_version = ?")
+            params.append(self.rubric_version)
+        if self.latest_only:
+            latest, more = self.latest(alias)
+            clauses.append(latest)
+            params += more
+        if self.since is not None:
+            clauses.append(f"{alias}.call_date >= ?")
+            params.append(self.since.isoformat())
+        if self.until is not None:
+            clauses.append(f"{alias}.call_date <= ?")
+            params.append(self.until.isoformat())
+        if self.agent is not None:
+            clauses.append(f"{alias}.agent_id = ?")
+            params.append(self.agent)
+        if self.agents is not None:
+            clauses.append(f"{alias}.agent_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.agents), ensure_ascii=False))
+        if self.call_ids is not None:
+            # One parameter whatever the number of calls (a JSON array).
+            clauses.append(f"{alias}.call_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(self.call_ids), ensure_ascii=False))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _as_date(d: Optional[date | str]) -> Optional[date]:
+    if d is None or isinstance(d, date):
+        return d
+    return date.fromisoformat(d)
 
 
 def call_date(started_at: Optional[str], recorded_at: str) -> date:
@@ -302,14 +416,6 @@ def call_date(started_at: Optional[str], recorded_at: str) -> date:
 def iso_week(d: date) -> str:
     year, week, _ = d.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def _as_text(d: Optional[date | str]) -> Optional[str]:
-    if d is None:
-        return None
-    if isinstance(d, str):
-        return date.fromisoformat(d).isoformat()
-    return d.isoformat()
 
 
 class History:
@@ -601,28 +707,8 @@ class History:
         latest_only: bool,
         alias: str = "c",
     ) -> tuple[str, list]:
-        clauses: list[str] = []
-        params: list = []
-        if rubric_version is not None:
-            clauses.append(f"{alias}.rubric_version = ?")
-            params.append(rubric_version)
-        if latest_only:
-            # The most recently recorded result of each call (among the selected rubric version).
-            inner = "SELECT MAX(pk) FROM calls"
-            if rubric_version is not None:
-                inner += " WHERE rubric_version = ?"
-                params.append(rubric_version)
-            clauses.append(f"{alias}.pk IN ({inner} GROUP BY call_id)")
-        if since is not None:
-            clauses.append(f"{alias}.call_date >= ?")
-            params.append(_as_text(since))
-        if until is not None:
-            clauses.append(f"{alias}.call_date <= ?")
-            params.append(_as_text(until))
-        if agent is not None:
-            clauses.append(f"{alias}.agent_id = ?")
-            params.append(agent)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return Filter.of(since, until, agent, rubric_version=rubric_version,
+                         latest_only=latest_only).where(alias)
 
     def calls(
         self,
@@ -641,10 +727,14 @@ class History:
         ``call_id`` selects one call. Scorecards carry the effective statuses (human rulings
         over the machine's), listed in ``StoredCall.reviews``.
         """
-        where, params = self._where(since, until, agent, rubric_version, latest_only)
-        if call_id is not None:
-            where += (" AND " if where else " WHERE ") + "c.call_id = ?"
-            params.append(call_id)
+        return self.select(Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only,
+                                     call_ids=None if call_id is None else frozenset({call_id})))
+
+    def select(self, f: Filter) -> list[StoredCall]:
+        """The calls ``f`` selects, read back whole (transcript and scorecard, with the effective
+        statuses), ordered by date then call id. Rows that cannot be read back are listed in
+        ``unreadable``."""
+        where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording,"
@@ -720,9 +810,14 @@ class History:
         agent: Optional[str] = None,
         rubric_version: Optional[str] = None,
         latest_only: bool = True,
+        *,
+        f: Optional[Filter] = None,
     ) -> list[ItemCount]:
-        """Calls per (agent, ISO week, rubric version, item, status): the dashboard's raw counts."""
-        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        """Calls per (agent, ISO week, rubric version, item, status): the dashboard's raw counts.
+        ``f``, when given, selects the calls instead of the other arguments."""
+        if f is None:
+            f = Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only)
+        where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
@@ -732,6 +827,125 @@ class History:
                 params,
             ).fetchall()
         return [ItemCount(*r) for r in rows]
+
+    def call_summaries(self, f: Filter = Filter()) -> list[CallSummary]:
+        """The calls ``f`` selects, ordered by date then call id, from their columns only (a
+        call without speech is one whose items carry ``models.NO_SPEECH_REASON``)."""
+        where, params = f.where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal,"
+                " EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?),"
+                " channel, rubric_id, rubric_version, duration, source"
+                f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
+                [NO_SPEECH_REASON] + params,
+            ).fetchall()
+        return [CallSummary(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], bool(r[7]), bool(r[8]),
+                            *r[9:]) for r in rows]
+
+    def item_rows(self, f: Filter = Filter(), *, flagged: Optional[bool] = None,
+                  kind: Optional[str] = None, status: Optional[str] = None) -> list[ItemRow]:
+        """Items of the calls ``f`` selects (only flagged ones, one kind or one status when
+        asked), ordered by call then position."""
+        where, params = f.where()
+        more = []
+        if flagged is not None:
+            more.append("i.flagged = ?")
+            params.append(int(flagged))
+        if kind is not None:
+            more.append("i.kind = ?")
+            params.append(kind)
+        if status is not None:
+            more.append("i.status = ?")
+            params.append(status)
+        if more:
+            where = (where + " AND " if where else " WHERE ") + " AND ".join(more)
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT i.call_pk, i.position, i.item_id, i.name, i.kind, i.status, i.flagged, i.reason"
+                f" FROM items i JOIN calls c ON c.pk = i.call_pk{where} ORDER BY i.call_pk, i.position",
+                params,
+            ).fetchall()
+        return [ItemRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+
+    def first_evidence_text(self, items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """The first non-empty evidence text of each (call pk, item position) that has one."""
+        if not items:
+            return {}
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT e.call_pk, e.position, e.text FROM evidence e"
+                " JOIN json_each(?) j ON e.call_pk = json_extract(j.value, '$[0]')"
+                " AND e.position = json_extract(j.value, '$[1]')"
+                " WHERE e.text != '' ORDER BY e.call_pk, e.position, e.n",
+                (json.dumps([list(k) for k in items]),),
+            ).fetchall()
+        out: dict[tuple[int, int], str] = {}
+        for pk, pos, text in rows:
+            out.setdefault((pk, pos), text)
+        return out
+
+    def latest_items(self, f: Filter = Filter()) -> dict[tuple[str, str], str]:
+        """(agent id, item id) → that item as stored (JSON) in the agent's newest call that
+        has it, among the calls ``f`` selects: the item's name and doc for the agent's page."""
+        where, params = f.where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "WITH ranked AS (SELECT c.pk AS pk, c.agent_id AS agent_id, i.item_id AS item_id,"
+                " i.position AS position, ROW_NUMBER() OVER (PARTITION BY c.agent_id, i.item_id"
+                " ORDER BY c.call_date DESC, c.call_id DESC, c.pk DESC) AS rn"
+                f" FROM items i JOIN calls c ON c.pk = i.call_pk{where})"
+                " SELECT r.agent_id, r.item_id, json_extract(c.scorecard, '$.items[' || r.position || ']')"
+                " FROM ranked r JOIN calls c ON c.pk = r.pk WHERE r.rn = 1",
+                params,
+            ).fetchall()
+        return {(a, i): j for a, i, j in rows if j is not None}
+
+    def versions_rows(self, f: Filter = Filter()) -> list[tuple[CallRow, bool]]:
+        """Every rubric version's result of the calls ``f`` selects (whatever its
+        ``latest_only``), each with whether it is its call's latest: one read for the dashboard's
+        figures and its rubric version comparison."""
+        latest, lparams = f.latest()
+        where, params = f.but(latest_only=False).where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
+                f" score, bonus, fatal, duration, recorded_at, {latest} FROM calls c"
+                f"{where} ORDER BY c.call_date, c.call_id, c.pk",
+                lparams + params,
+            ).fetchall()
+        return [
+            (CallRow(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8],
+                     bool(r[9]), r[10], r[11]), bool(r[12]))
+            for r in rows
+        ]
+
+    def versions_item_counts(self, f: Filter = Filter()) -> list[tuple[ItemCount, bool]]:
+        """``item_counts`` over every rubric version's result of the calls ``f`` selects, each
+        count with whether it counts the calls' latest results."""
+        latest, lparams = f.latest()
+        where, params = f.but(latest_only=False).where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                f"SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
+                f" i.status, COUNT(*), {latest} AS latest FROM items i JOIN calls c ON c.pk = i.call_pk"
+                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status, latest"
+                " ORDER BY c.agent_id, c.iso_week, c.rubric_version, MIN(i.position), i.status",
+                lparams + params,
+            ).fetchall()
+        return [(ItemCount(*r[:8]), bool(r[8])) for r in rows]
+
+    def ruled_since(self, at: Optional[str] = None) -> set[str]:
+        """Ids of the calls with a human ruling made after ``at`` (ISO 8601 UTC, as recorded;
+        None: ever): their scorecards show it, so their pages are due again."""
+        with self._errors("read"):
+            rows = self._db.execute("SELECT DISTINCT call_id FROM rulings" + (" WHERE at > ?" if at else ""),
+                                    (at,) if at else ()).fetchall()
+        return {r[0] for r in rows}
+
+    def now(self) -> str:
+        """The time as the history records it (ISO 8601 UTC), to compare with its timestamps."""
+        return _now()
 
     def agents(self) -> list[str]:
         """Every agent id in the history, sorted."""

@@ -1,0 +1,66 @@
+"""score.tally and the one definition of failures, penalties, rewards and flagged items."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from qa_scorer.evaluation import compare
+from qa_scorer.models import (ItemResult, Scorecard, is_failure, is_flagged, is_penalty, is_reward)
+from qa_scorer.score import tally
+from qa_scorer.store import ItemCount
+
+
+def _items() -> list[ItemResult]:
+    return [
+        ItemResult(id="greet", kind="required", status="fail", weight=5),
+        ItemResult(id="rude", kind="prohibited", status="fail", weight=10),
+        ItemResult(id="praise", kind="reward", status="pass", weight=3),
+        ItemResult(id="thanks", kind="reward", status="fail", weight=2),
+        ItemResult(id="close", kind="required", status="pass", weight=5),
+        ItemResult(id="hold", kind="required", status="na", weight=5),
+    ]
+
+
+def test_tally_returns_new_results_and_leaves_its_input_alone() -> None:
+    given = _items()
+    before = [it.model_dump() for it in given]
+    out, score, bonus, fatal = tally(given, 100)
+    assert [it.model_dump() for it in given] == before
+    assert [it.points for it in out] == [-5, -10, 3, 0, 0, 0]
+    assert [it.id for it in out] == [it.id for it in given]
+    assert out[0] is not given[0] and given[0].points == 0
+    assert (score, bonus, fatal) == (85, 3, False)
+
+
+def test_a_failed_fatal_item_zeroes_the_score() -> None:
+    items = _items() + [ItemResult(id="threat", kind="fatal", status="fail", weight=0)]
+    _, score, _, fatal = tally(items, 100)
+    assert (score, fatal) == (0, True)
+
+
+def test_item_results_cannot_be_edited_once_built() -> None:
+    it = ItemResult(id="greet", kind="required", status="fail", weight=5)
+    with pytest.raises(ValidationError):
+        it.points = -5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind,status,failure,penalty,reward,flagged", [
+    ("required", "fail", True, False, False, True),
+    ("required", "pass", False, False, False, False),
+    ("prohibited", "fail", True, True, False, True),
+    ("fatal", "fail", True, True, False, True),
+    ("fatal", "na", False, False, False, False),
+    ("reward", "pass", False, False, True, True),
+    ("reward", "fail", False, False, False, False),
+])
+def test_one_definition_used_everywhere(kind, status, failure, penalty, reward, flagged) -> None:
+    assert (is_failure(kind, status), is_penalty(kind, status), is_reward(kind, status),
+            is_flagged(kind, status)) == (failure, penalty, reward, flagged)
+    it = ItemResult(id="x", kind=kind, status=status)
+    assert (it.failed, it.penalty, it.rewarded, it.flagged) == (failure, penalty, reward, flagged)
+    assert ItemCount("a", "2024-W01", "v", "x", "x", kind, status, 1).flagged == flagged
+    # evaluation counts a labelled flag the same way: the item agreeing with itself is a hit
+    card = Scorecard(call_id="c", agent_id="a", rubric_id="r", rubric_version="v", score=0, items=[it])
+    stats = compare([card], {("c", "x"): status})["x"]
+    assert (stats.tp, stats.tn) == ((1, 0) if flagged else (0, 1))
