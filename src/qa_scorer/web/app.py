@@ -23,8 +23,8 @@ import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -184,7 +184,7 @@ class BodyTooLarge(Exception):
 
 
 class Guard:
-    """The outermost layer of the app (pure ASGI): caps request bodies (413 above ``MAX_BODY``,
+    """The app's own outer layer (pure ASGI, around the routes and their error handling): caps request bodies (413 above ``MAX_BODY``,
     by Content-Length or as the bytes stream in), puts the security headers on every response,
     errors included, answers an unhandled error with the app's 500 page, and writes one log
     line per request (client, user, method, path, status, time) with its fields escaped."""
@@ -202,27 +202,27 @@ class Guard:
         state["user"] = "-"
         sent = {"status": 0}
 
-        async def guarded_send(message):
-            if message["type"] == "http.response.start":
-                sent["status"] = message["status"]
-                headers = MutableHeaders(scope=message)
+        async def guarded_send(msg):
+            if msg["type"] == "http.response.start":
+                sent["status"] = msg["status"]
+                headers = MutableHeaders(scope=msg)
                 headers["Content-Security-Policy"] = csp()
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "no-referrer"
                 headers.setdefault("Cache-Control", "no-store")
-            await send(message)
+            await send(msg)
 
         received = 0
 
         async def capped_receive():
             nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
                 if received > self.max_body:
                     raise BodyTooLarge()
-            return message
+            return msg
 
         async def refuse(status: int, title: str, text: str) -> None:
             if not sent["status"]:
