@@ -8,7 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import socket
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -268,13 +271,190 @@ def test_a_disabled_users_session_stops_working_and_logout_ends_one(server):
     assert again.get("/").status_code == 303
 
 
+def _refusal(r: httpx.Response) -> str:
+    m = re.search(r'id="login-error"[^>]*>([^<]*)<', r.text)
+    assert m, "no refusal on the login page"
+    return m.group(1)
+
+
 def test_repeated_failed_logins_lock_the_user(server):
     c = server.client()
     for _ in range(5):
         r = c.post("/login", data={"username": "qa2", "password": "guess", "csrf_token": login_token(c)})
         assert r.status_code == 401
     r = c.post("/login", data={"username": "qa2", "password": PASSWORDS["qa2"], "csrf_token": login_token(c)})
-    assert r.status_code == 401 and "locked until" in r.text
+    assert r.status_code == 401
+    # The lock is not told apart from a wrong password or a name that does not exist.
+    ghost = c.post("/login", data={"username": "ghost-user", "password": "guess", "csrf_token": login_token(c)})
+    assert ghost.status_code == 401 and "wrong user name or password" in r.text
+    assert _refusal(r) == _refusal(ghost) and "locked" not in r.text
+    log = Path(server.log).read_text(encoding="utf-8", errors="replace")
+    assert re.search(r"WARNING qa_scorer.review: user qa2 locked until \S+ after 5 failed logins", log)
+
+
+def _user(server, name: str, role: str = "qa", agent: str | None = None) -> str:
+    from qa_scorer.review import Reviews
+    from qa_scorer.store import History
+
+    password = f"{name}-password-9"
+    with History(server.db) as h:
+        Reviews(h).add_user(name, role, password, agent)
+    return password
+
+
+def _burst(server, attempts: list[tuple[str, str, float]]) -> list[int]:
+    """POST /login for each (name, password, delay) at once (each after its delay); the statuses."""
+    clients = [server.client() for _ in attempts]
+    tokens = [login_token(c) for c in clients]
+    barrier = threading.Barrier(len(attempts))
+    codes = [0] * len(attempts)
+
+    def go(i: int) -> None:
+        name, password, delay = attempts[i]
+        barrier.wait()
+        time.sleep(delay)
+        codes[i] = clients[i].post("/login", data={"username": name, "password": password,
+                                                   "csrf_token": tokens[i]}).status_code
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(attempts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
+def test_parallel_logins_cannot_get_around_the_lock(server):
+    password = _user(server, "burst")
+    # Eleven wrong passwords at once, and the right one while they are still being checked.
+    codes = _burst(server, [("burst", "guess-guess", 0.0)] * 11 + [("burst", password, 0.3)])
+    assert codes == [401] * 12
+    c = server.client()
+    r = c.post("/login", data={"username": "burst", "password": password, "csrf_token": login_token(c)})
+    assert r.status_code == 401  # still locked
+    with sqlite3.connect(server.db) as db:
+        checked = db.execute("SELECT COUNT(*) FROM audit WHERE actor = 'burst' AND action = 'login_failed'").fetchone()
+    assert checked == (5,)  # of the burst, only the allowance reached the password check
+
+
+def _peak_and_now(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = {k: int(re.search(rf"{k}:\s+(\d+) kB", status).group(1)) for k in ("VmHWM", "VmRSS")}
+    return kib["VmHWM"] * 1024, kib["VmRSS"] * 1024
+
+
+def test_parallel_logins_do_not_run_many_password_checks_at_once(server):
+    # Each argon2 check holds 64 MiB; the server checks at most two at a time, the rest wait.
+    codes = _burst(server, [(f"ghost-{i}", "guess-guess", 0.0) for i in range(10)])
+    assert codes == [401] * 10
+    peak, now = _peak_and_now(server.proc.pid)
+    assert peak - now < 4 * 64 * 2**20, (peak, now)
+
+
+def _raw(server, head: bytes, body: bytes = b"", wait: float = 5) -> bytes:
+    """Send a request by hand (headers, then part of a body) and read what comes back within ``wait``."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as s:
+        s.sendall(head + body)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        return data
+
+
+def test_large_bodies_are_refused_before_they_are_read(server):
+    # A Content-Length over the limit is answered at once, without waiting for the body.
+    head = (b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 1000000000\r\n\r\n")
+    reply = _raw(server, head, b"username=")
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"content-security-policy" in reply.lower() and b"x-frame-options: deny" in reply.lower()
+    # Without a session, a POST is refused before its (streamed) body is read.
+    head = (b"POST /logout HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    reply = _raw(server, head, b"400\r\n" + b"a" * 0x400 + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    # A streamed body over the limit is cut off with 413, logged in or not.
+    li = server.login("li")
+    token = csrf(li)
+
+    def chunks():
+        yield f"csrf_token={token}&item=closing&reason=big".encode()
+        for i in range(10):  # each field under the form's own limits, the whole over the cap
+            yield f"&f{i}=".encode() + b"a" * 10000
+
+    for client in (li, server.client()):
+        r = client.post("/login" if client is not li else f"/calls/{FATAL}/appeals", content=chunks(),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413 and "X-Frame-Options" in r.headers, r.status_code
+    assert "aaaaaaaaaa" not in li.get(f"/calls/{FATAL}").text
+
+
+def test_file_uploads_are_refused(server):
+    li = server.login("li")
+    r = li.post(f"/calls/{FATAL}/appeals", data={"item": "closing", "reason": "upload probe", "csrf_token": csrf(li)},
+                files={"f": ("x.bin", b"\0" * 1000)})
+    assert r.status_code == 400 and r.headers["X-Frame-Options"] == "DENY"
+    assert "upload probe" not in server.login("qa1").get("/appeals").text
+
+
+def test_appeal_ids_are_ascii_digits(server):
+    li = server.login("li")
+    assert li.post(f"/calls/{GOOD}/appeals", data={"item": "closing", "reason": "id probe",
+                                                   "csrf_token": csrf(li)}).status_code == 303
+    appeal_id = re.search(r'href="/appeals/(\d+)"', li.get(f"/calls/{GOOD}").text).group(1)
+    assert li.get(f"/appeals/{appeal_id}").status_code == 200
+    wide = "".join(chr(0xFF10 + int(d)) for d in appeal_id)  # full-width digits
+    for path in (f"/appeals/{quote(wide)}", "/appeals/%C2%B9", "/appeals/%D9%A1", "/appeals/" + "9" * 13):
+        r = li.get(path)
+        assert r.status_code == 404, path
+        assert r.headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in r.headers
+    qa = server.login("qa1")
+    r = qa.post("/appeals/%C2%B9", data={"decision": "uphold", "note": "", "csrf_token": csrf(qa)})
+    assert r.status_code == 404
+    log = Path(server.log).read_text(encoding="utf-8", errors="replace")
+    assert re.search(r"127\.0\.0\.1 li GET /appeals/¹ 404 \d+ms", log)
+    assert "Traceback" not in log
+
+
+def test_an_unhandled_error_gets_the_app_page_headers_and_a_log_line(server, caplog):
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from qa_scorer.web.app import create_app
+
+    def boom(request):
+        raise RuntimeError("boom")
+
+    app = create_app(server.db)
+    app.router.routes.append(Route("/boom", boom))
+    with caplog.at_level("INFO", logger="qa_scorer.web"), TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["X-Frame-Options"] == "DENY" and r.headers["Cache-Control"] == "no-store"
+    assert "Content-Security-Policy" in r.headers and "boom" not in r.text
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert any(line.startswith("unhandled error in GET /boom") for line in lines)
+    assert any(re.fullmatch(r"testclient - GET /boom 500 \d+ms", line) for line in lines), lines
+
+
+def test_the_request_log_cannot_be_forged(server):
+    fake = "2026-12-01 05:00:00,000 INFO qa_scorer.web: 127.0.0.1 root POST /users/qa1/disable 303"
+    c = server.client()
+    r = c.post("/login", data={"username": f"nobody 1ms\n{fake}", "password": "zzzzzzzzzz",
+                               "csrf_token": login_token(c)})
+    assert r.status_code == 401
+    c.get("/calls/x%0a" + quote(fake) + "%00%e2%80%a8")
+    text = Path(server.log).read_bytes().decode("utf-8")
+    assert "\0" not in text and "\u2028" not in text
+    assert not any(line.startswith(fake) for line in text.splitlines())
+    assert re.search(r"127\.0\.0\.1 - POST /login 401 \d+ms", text)  # no such user: its name is not logged
+    assert re.search(r"127\.0\.0\.1 - GET /calls/x\\x0a2026-12-01\\x2005:00:00\S*\\x00\\u2028 \d{3} \d+ms\n", text)
 
 
 def test_requests_are_logged(server):

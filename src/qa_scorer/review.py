@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 from qa_scorer.store import History, StoredCall
+
+_log = logging.getLogger("qa_scorer.review")
 
 __all__ = [
     "APPEAL_STATES",
@@ -93,6 +96,9 @@ class Appeal:
 
 _APPEAL_COLS = ("id, call_id, rubric_version, item_id, agent_id, machine_status, reason, state, filed_by,"
                 " filed_at, deadline, decided_by, decided_at, note")
+# The agent a call belongs to now (its latest result): an appeal is shown to that agent, not to
+# the one it was filed under when a re-score moved the call to another agent.
+_CALL_AGENT = "(SELECT c.agent_id FROM calls c WHERE c.call_id = appeals.call_id ORDER BY c.pk DESC LIMIT 1)"
 
 
 def allowed(user: User, action: str, agent_id: Optional[str] = None) -> bool:
@@ -216,35 +222,49 @@ class Reviews:
 
     def login(self, name: str, password: str) -> Session:
         """A new session for the user, or ReviewError. After ``MAX_FAILED_LOGINS`` failures in a
-        row the user is locked for ``LOCK_MINUTES`` (the right password does not open it)."""
+        row the user is locked for ``LOCK_MINUTES`` (the right password does not open it).
+
+        Every refusal (no such user, wrong password, locked, disabled) says the same thing and
+        costs one password check, so neither the answer nor its timing tells them apart; a lock is
+        recorded in the audit table (``login_locked``) and the server log. Each attempt takes
+        its place in the failure count in one transaction *before* the password is checked, so
+        parallel attempts cannot overwrite each other's count: of a burst of guesses only the
+        first ``MAX_FAILED_LOGINS`` are checked at all."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        row = self._db.execute(
-            "SELECT id, name, role, agent_id, disabled, password_hash, failed_logins, locked_until"
-            " FROM users WHERE name = ?", (name,)).fetchone()
         refused = ReviewError("wrong user name or password")
-        if row is None:
-            # Spend the same time as a real check, so a name's existence does not show.
+
+        def check(digest: str) -> bool:
             try:
-                self._hasher.verify(_dummy_hash(), password)
+                return self._hasher.verify(digest, password)
             except (VerificationError, InvalidHashError):
-                pass
+                return False
+
+        row = self._db.execute(
+            "SELECT id, name, role, agent_id, disabled, password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            check(_dummy_hash())  # the same time as a real check, so a name's existence does not show
             raise refused
-        uid, uname, role, agent_id, disabled, digest, failures, locked_until = row
+        uid, uname, role, agent_id, disabled, digest = row
         now = _now()
-        if locked_until and datetime.fromisoformat(locked_until) > now:
-            raise ReviewError(f"too many failed logins: locked until {locked_until} (or ask an admin for a new password)")
-        try:
-            self._hasher.verify(digest, password)
-        except (VerificationError, InvalidHashError):
-            failures += 1
-            lock = _iso(now + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILED_LOGINS else None
+        with self.history.transaction() as db:
+            locked_until, = db.execute("SELECT locked_until FROM users WHERE id = ?", (uid,)).fetchone()
+            locked = bool(locked_until) and datetime.fromisoformat(locked_until) > now
+            attempt = 0
+            if not locked:
+                db.execute("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?", (uid,))
+                attempt, = db.execute("SELECT failed_logins FROM users WHERE id = ?", (uid,)).fetchone()
+                if attempt > MAX_FAILED_LOGINS:  # earlier attempts of a burst used up the allowance
+                    locked = True
+                    self._lock(db, uid, uname, now, attempt - 1)
+        if locked:
+            check(_dummy_hash())
+            raise refused
+        if not check(digest):
             with self.history.transaction() as db:
-                db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                           (0 if lock else failures, lock, uid))
-                self._audit(db, uname, "login_failed", detail=f"locked until {lock}" if lock else "")
-            if lock:
-                raise ReviewError(f"too many failed logins: locked until {lock} (or ask an admin for a new password)")
+                self._audit(db, uname, "login_failed")
+                if attempt >= MAX_FAILED_LOGINS:
+                    self._lock(db, uid, uname, now, attempt)
             raise refused
         if disabled:
             raise refused
@@ -259,6 +279,15 @@ class Reviews:
                        (_hash_token(token), uid, csrf, _iso(now), expires))
             self._audit(db, uname, "login")
         return Session(token, User(uid, uname, role, agent_id), csrf, expires)
+
+    def _lock(self, db, uid: int, uname: str, now: datetime, failures: int) -> None:
+        """Lock a user for ``LOCK_MINUTES`` (never shortening a lock already set) and restart the count."""
+        until = _iso(now + timedelta(minutes=LOCK_MINUTES))
+        cur = db.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?"
+                         " AND (locked_until IS NULL OR locked_until < ?)", (until, uid, until))
+        if cur.rowcount:
+            self._audit(db, uname, "login_locked", detail=f"{failures} failed logins: locked until {until}")
+            _log.warning("user %s locked until %s after %d failed logins", uname, until, failures)
 
     def session(self, token: Optional[str]) -> Optional[Session]:
         """The live session of a cookie value: not expired, its user not disabled. Else None."""
@@ -348,17 +377,18 @@ class Reviews:
         return self.appeal(user, appeal_id)
 
     def appeal(self, user: User, appeal_id: int) -> Appeal:
-        row = self._db.execute(f"SELECT {_APPEAL_COLS} FROM appeals WHERE id = ?", (appeal_id,)).fetchone()
-        if row is None or not allowed(user, "view", row[4]):
+        row = self._db.execute(f"SELECT {_APPEAL_COLS}, {_CALL_AGENT} FROM appeals WHERE id = ?",
+                               (appeal_id,)).fetchone()
+        if row is None or not allowed(user, "view", row[-1]):
             raise NotFound(f"no appeal {appeal_id}")
-        return Appeal(*row)
+        return Appeal(*row[:-1])
 
     def appeals(self, user: User, *, state: Optional[str] = None, agent: Optional[str] = None,
                 item: Optional[str] = None, call_id: Optional[str] = None) -> list[Appeal]:
         """Appeals a user may see, newest first, filtered."""
         clauses, params = [], []
         if user.role == "agent":
-            clauses.append("agent_id = ?")
+            clauses.append(f"{_CALL_AGENT} = ?")
             params.append(user.agent_id)
         for col, value in (("state", state), ("agent_id", agent), ("item_id", item), ("call_id", call_id)):
             if value:
@@ -447,7 +477,7 @@ class Reviews:
     def overturn_stats(self, user: User) -> dict[str, list[dict]]:
         """Appeals and overturn rate per item, per agent and per rubric version (what the user may
         see). The rate is overturned / decided (upheld + overturned)."""
-        scope, params = ("WHERE agent_id = ?", [user.agent_id]) if user.role == "agent" else ("", [])
+        scope, params = (f"WHERE {_CALL_AGENT} = ?", [user.agent_id]) if user.role == "agent" else ("", [])
         out = {}
         for key, col in (("item", "item_id"), ("agent", "agent_id"), ("rubric_version", "rubric_version")):
             rows = self._db.execute(

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +23,8 @@ import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -113,8 +114,22 @@ def endpoint(handler: Callable[[Ctx], Response], *, login: bool = True) -> Calla
     from qa_scorer.review import Conflict, NotFound
 
     async def run(request: Request) -> Response:
-        form = await request.form() if request.method == "POST" else None
         settings = request.app.state.settings
+        form = None
+        if request.method == "POST":
+            # A logged-out client is refused before its body is read.
+            def logged_in() -> bool:
+                with History(settings["db"]) as history:
+                    return auth.current_session(request, Reviews(history)) is not None
+
+            try:
+                known = await run_in_threadpool(logged_in)
+            except StoreError as exc:
+                log.error("history database error: %s", exc)
+                return message(503, "数据库错误 History database error", "the history database is not available")
+            if not known:
+                return message(401, "请先登录 Log in first", "your session ended or you are not logged in")
+            form = await read_form(request)
 
         def work() -> Response:
             try:
@@ -147,22 +162,89 @@ def endpoint(handler: Callable[[Ctx], Response], *, login: bool = True) -> Calla
     return run
 
 
-class Guard(BaseHTTPMiddleware):
-    """Security headers on every response and one log line per request (who, what, status, time)."""
+MAX_BODY = 64 * 1024  # bytes: the largest form the app takes (a 2000-character reason) is ~18 KB
+FORM_LIMITS = {"max_files": 0, "max_fields": 20, "max_part_size": 16 * 1024}
+_LOG_UNSAFE = re.compile(r"[\x00-\x20\x7f-\xa0\u2028\u2029\\]")
 
-    async def dispatch(self, request: Request, call_next):
+
+async def read_form(request: Request):
+    """The POSTed form: no file uploads, few fields, small parts (the body itself is capped by Guard)."""
+    return await request.form(**FORM_LIMITS)
+
+
+def log_safe(text: object) -> str:
+    """Text for one field of the request log: control characters, spaces and backslashes escaped,
+    so no input can end the line or fake another field."""
+    return _LOG_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                           else f"\\u{ord(m.group()):04x}", str(text)) or "-"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """The app's own outer layer (pure ASGI, around the routes and their error handling): caps request bodies (413 above ``MAX_BODY``,
+    by Content-Length or as the bytes stream in), puts the security headers on every response,
+    errors included, answers an unhandled error with the app's 500 page, and writes one log
+    line per request (client, user, method, path, status, time) with its fields escaped."""
+
+    def __init__(self, app, max_body: int = MAX_BODY):
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         t0 = time.perf_counter()
-        request.state.user = "-"
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = csp()
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers.setdefault("Cache-Control", "no-store")
-        client = request.client.host if request.client else "-"
-        log.info("%s %s %s %s %d %.0fms", client, getattr(request.state, "user", "-"), request.method,
-                 request.url.path, response.status_code, 1000 * (time.perf_counter() - t0))
-        return response
+        state = scope.setdefault("state", {})
+        state["user"] = "-"
+        sent = {"status": 0}
+
+        async def guarded_send(msg):
+            if msg["type"] == "http.response.start":
+                sent["status"] = msg["status"]
+                headers = MutableHeaders(scope=msg)
+                headers["Content-Security-Policy"] = csp()
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers.setdefault("Cache-Control", "no-store")
+            await send(msg)
+
+        received = 0
+
+        async def capped_receive():
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return msg
+
+        async def refuse(status: int, title: str, text: str) -> None:
+            if not sent["status"]:
+                await message(status, title, text)(scope, receive, guarded_send)
+
+        try:
+            length = Headers(scope=scope).get("content-length")
+            if length is not None and (not length.isascii() or not length.isdigit()
+                                       or int(length) > self.max_body):
+                await refuse(413, "请求过大 Request too large", f"a request body may hold at most {self.max_body} bytes")
+            else:
+                await self.app(scope, capped_receive, guarded_send)
+        except BodyTooLarge:
+            await refuse(413, "请求过大 Request too large", f"a request body may hold at most {self.max_body} bytes")
+        except Exception:
+            log.exception("unhandled error in %s %s", log_safe(scope.get("method")), log_safe(scope.get("path")))
+            await refuse(500, "出错了 Server error", "the server could not answer this request")
+        finally:
+            client = scope.get("client")
+            log.info("%s %s %s %s %d %.0fms", log_safe(client[0] if client else "-"), log_safe(state.get("user", "-")),
+                     log_safe(scope.get("method")), log_safe(scope.get("path")), sent["status"],
+                     1000 * (time.perf_counter() - t0))
 
 
 # -- login and logout (before a session exists) -----------------------------------------------
@@ -183,7 +265,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def login_post(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     settings = request.app.state.settings
     username = form.get("username")
     username = username[:200] if isinstance(username, str) else ""
@@ -196,17 +278,39 @@ async def login_post(request: Request) -> Response:
     password = form.get("password")
     password = password if isinstance(password, str) else ""
 
+    known = []  # the submitted name, for the log, only if such a user exists
+
     def work():
         with History(settings["db"]) as history:
-            return Reviews(history, session_hours=settings["session_hours"]).login(username, password[:1024])
+            reviews = Reviews(history, session_hours=settings["session_hours"])
+            try:
+                return reviews.login(username, password[:1024])
+            except ReviewError:
+                try:
+                    known.append(reviews.user(username).name)
+                except ReviewError:
+                    pass
+                raise
 
+    slots: asyncio.Semaphore = request.app.state.login_slots
+    try:
+        # At most ``login_slots`` password checks (64 MiB each) at once; the rest wait their turn.
+        await asyncio.wait_for(slots.acquire(), timeout=settings["login_wait"])
+    except asyncio.TimeoutError:
+        return message(503, "服务器繁忙 Server busy", "too many logins at once: try again in a minute")
     try:
         session = await run_in_threadpool(work)
     except ReviewError as exc:
+        failed = exc
+    else:
+        failed = None
+    finally:
+        slots.release()
+    if failed is not None:
         await asyncio.sleep(settings["failed_login_delay"])  # slows guessing; the lock stops it
-        request.state.user = username or "-"
+        request.state.user = known[0] if known else "-"
         token = auth.login_csrf(request)
-        response = page("app_login.html", 401, csrf=token, username=username, message=str(exc))
+        response = page("app_login.html", 401, csrf=token, username=username, message=str(failed))
         auth.set_cookie(response, request, auth.LOGIN_COOKIE, token, 3600)
         return response
     request.state.user = session.user.name
@@ -224,7 +328,7 @@ def _logout(ctx: Ctx) -> Response:
 
 
 def create_app(db: str | Path, *, appeal_days: float = 7, session_hours: float = 8,
-               failed_login_delay: float = 0.5) -> Starlette:
+               failed_login_delay: float = 0.5, login_slots: int = 2, login_wait: float = 30) -> Starlette:
     """The review app over the history database ``db`` (created with its migrations if new)."""
     from qa_scorer.web import routes
 
@@ -240,7 +344,8 @@ def create_app(db: str | Path, *, appeal_days: float = 7, session_hours: float =
         middleware=[Middleware(Guard)],
     )
     app.state.settings = {"db": db, "appeal_days": appeal_days, "session_hours": session_hours,
-                          "failed_login_delay": failed_login_delay}
+                          "failed_login_delay": failed_login_delay, "login_wait": login_wait}
+    app.state.login_slots = asyncio.Semaphore(login_slots)
     return app
 
 

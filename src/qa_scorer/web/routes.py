@@ -5,6 +5,7 @@ queries that limit an agent to their own data)."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from statistics import mean
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from qa_scorer.review import APPEAL_STATES, NotFound, ReviewError, allowed, export_reviews
 from qa_scorer.web.app import Ctx
 
+_ID = re.compile(r"[0-9]{1,12}")
 HOME_CALLS = 500  # calls listed on a home page, newest first (the CSV export has them all)
 EXPORTS = ("calls", "agents", "agent_weeks", "weeks", "items", "score_distribution", "fatal_calls",
            "rubric_versions", "rubric_version_items", "appeals", "rulings", "review_labels")
@@ -104,7 +106,7 @@ def appeals(ctx: Ctx) -> Response:
 
 def _appeal_id(ctx: Ctx) -> int:
     raw = ctx.request.path_params["appeal_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if not _ID.fullmatch(raw):  # ASCII digits only: str.isdigit() also takes '¹' and '５'
         raise NotFound(raw)
     return int(raw)
 
