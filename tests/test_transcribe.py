@@ -17,6 +17,9 @@ import pytest
 from audio_helpers import write_pcm
 
 from qa_scorer import transcribe as tr
+from qa_scorer.normalize import to_simplified
+from qa_scorer.transcribe import guard
+from qa_scorer.transcribe.options import hotword_string
 from qa_scorer.ingest import CallInput, decode_audio
 from qa_scorer.models import Word
 
@@ -31,11 +34,11 @@ CER_BOUND = 0.19
 
 @pytest.fixture(scope="session")
 def model():
-    return tr._load_model(OPTS)
+    return tr.load_model(OPTS)
 
 
 def norm(text: str) -> str:
-    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", tr.to_simplified(text))).lower()
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", to_simplified(text))).lower()
 
 
 def edits(a: str, b: str) -> int:
@@ -67,6 +70,7 @@ def find(segments, speaker: str, needle: str):
 
 # --- accuracy on real speech ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_character_error_rate_on_real_clips(model):
     rows = [line.split("\t") for line in (REAL / "transcripts.tsv").read_text(encoding="utf-8").splitlines()[1:]]
     assert len(rows) == 5
@@ -75,7 +79,7 @@ def test_character_error_rate_on_real_clips(model):
         t = run(model, REAL / name, agent_channel="mono")
         hyp = norm("".join(s.text for s in t.segments))
         assert t.segments, name
-        assert all(s.text == tr.to_simplified(s.text) for s in t.segments)  # simplified output
+        assert all(s.text == to_simplified(s.text) for s in t.segments)  # simplified output
         errors += edits(norm(ref), hyp)
         chars += len(norm(ref))
     assert errors / chars < CER_BOUND, f"CER {errors / chars:.3f}"
@@ -83,6 +87,7 @@ def test_character_error_rate_on_real_clips(model):
 
 # --- calls: roles, utterances, timings -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_stereo_call_roles_and_interruption_timing(model):
     t = run(model, CALLS / "c03_complaint_soothed.wav")
     assert t.metadata["roles"]["method"] == "stereo-channel"
@@ -112,6 +117,7 @@ def test_stereo_call_roles_and_interruption_timing(model):
     assert np.median(ends) < 0.2 and max(ends) < 1.0, ends
 
 
+@pytest.mark.slow
 def test_backchannels_and_hold_are_kept_apart(model):
     t = run(model, CALLS / "c08_double_charge.wav")
     agents = [s for s in t.segments if s.speaker == "agent"]
@@ -126,6 +132,7 @@ def test_backchannels_and_hold_are_kept_apart(model):
     assert min(cust.end, cut.end) - max(cust.start, cut.start) >= 1.0
 
 
+@pytest.mark.slow
 def test_auto_channel_finds_agent_on_the_right(model, tmp_path):
     left, right = decode_audio(CALLS / "c07_repair_booking.wav")
     swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]), 16000)
@@ -135,6 +142,7 @@ def test_auto_channel_finds_agent_on_the_right(model, tmp_path):
     assert t.segments[0].speaker == "agent" and "您好" in t.segments[0].text
 
 
+@pytest.mark.slow
 def test_mono_mixdown_roles_are_marked_as_estimates(model):
     t = run(model, CALLS / "c07_repair_booking-mono.wav")
     roles = t.metadata["roles"]
@@ -151,6 +159,7 @@ def test_mono_mixdown_roles_are_marked_as_estimates(model):
 
 # --- silence, short input, hallucinations -------------------------------------------------------
 
+@pytest.mark.slow
 def test_silent_and_noise_recordings_give_no_segments(model, tmp_path):
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 0.003, 16000 * 20)
@@ -161,6 +170,7 @@ def test_silent_and_noise_recordings_give_no_segments(model, tmp_path):
             assert t.segments == [], (name, vad, [s.text for s in t.segments])
 
 
+@pytest.mark.slow
 def test_very_short_recording_transcribes(model, tmp_path):
     (clip,) = decode_audio(REAL / "wenet_nst_ID001.wav")
     t = run(model, write_pcm(tmp_path / "short.wav", clip[:4000], 16000))  # 0.25 s
@@ -169,6 +179,7 @@ def test_very_short_recording_transcribes(model, tmp_path):
     assert t.segments == []
 
 
+@pytest.mark.slow
 def test_hour_long_recording_is_handled(model, tmp_path):
     """One hour, mostly line noise, one sentence at the 30-minute mark (VAD skips the rest)."""
     (clip,) = decode_audio(REAL / "wenet_aishell_BAC009S0724W0121.wav", 8000)
@@ -188,10 +199,10 @@ def test_guard_drops_the_initial_prompt_read_back():
     def words(text):
         return [Word(word=text, start=0.0, end=1.0)]
 
-    assert tr._echoes_prompt(words("录音，使用简体中文。"), tr.DEFAULT_PROMPT)
-    assert not tr._echoes_prompt(words("普通话"), tr.DEFAULT_PROMPT)  # too short to tell
-    assert not tr._echoes_prompt(words("您好，请问有什么可以帮您"), tr.DEFAULT_PROMPT)
-    assert not tr._echoes_prompt(words("录音，使用简体中文。"), None)
+    assert guard.echoes_prompt(words("录音，使用简体中文。"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("普通话"), tr.DEFAULT_PROMPT)  # too short to tell
+    assert not guard.echoes_prompt(words("您好，请问有什么可以帮您"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("录音，使用简体中文。"), None)
 
 
 def test_guard_drops_known_hallucinations_and_loops():
@@ -200,13 +211,13 @@ def test_guard_drops_known_hallucinations_and_loops():
 
     for phrase in ("字幕由Amara.org社群提供", "請不吝點贊 訂閱 轉發 打賞支持明鏡與點點欄目",
                    "谢谢观看", "優優獨播劇場——YoYo Television Series Exclusive"):
-        ws = words([tr.to_simplified(c) for c in phrase])
-        assert tr._guard_words(ws, 3) == [], phrase
-    kept = tr._guard_words(words(list("好的谢谢观看")), 3)
+        ws = words([to_simplified(c) for c in phrase])
+        assert guard.guard_words(ws, 3) == [], phrase
+    kept = guard.guard_words(words(list("好的谢谢观看")), 3)
     assert "".join(w.word for w in kept) == "好的"
-    loop = tr._guard_words(words(["我要"] + ["投诉"] * 12), 3)
+    loop = guard.guard_words(words(["我要"] + ["投诉"] * 12), 3)
     assert [w.word for w in loop] == ["我要", "投诉"]
-    fine = tr._guard_words(words(list("尾号八八六六")), 3)
+    fine = guard.guard_words(words(list("尾号八八六六")), 3)
     assert len(fine) == 6
 
 
@@ -217,6 +228,7 @@ def real_inputs(n: int) -> list[CallInput]:
     return [call(p, agent_channel="mono") for p in names]
 
 
+@pytest.mark.slow
 def test_batch_goes_on_past_bad_files_and_caches(model, tmp_path):
     bad_empty = tmp_path / "empty.wav"
     bad_empty.write_bytes(b"")
@@ -255,6 +267,7 @@ def test_batch_goes_on_past_bad_files_and_caches(model, tmp_path):
     assert tr.STATS["model_runs"] > runs
 
 
+@pytest.mark.slow
 def test_killed_batch_resumes_without_redoing_finished_calls(tmp_path):
     cache = tmp_path / "cache"
     inputs = real_inputs(5)
@@ -284,6 +297,7 @@ def test_killed_batch_resumes_without_redoing_finished_calls(tmp_path):
     assert not list(cache.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_worker_pool_gives_the_same_transcripts(tmp_path):
     inputs = real_inputs(2)
     opts = OPTS.model_copy(update={"workers": 2, "cpu_threads": 1})
@@ -297,9 +311,9 @@ def test_options_defaults_are_defined_once():
     o = tr.TranscribeOptions()
     assert (o.model, o.device, o.compute_type, o.language, o.vad, o.condition_on_previous_text,
             o.agent_channel) == ("base", "cpu", "int8", "zh", True, False, "left")
-    assert o.initial_prompt and o.initial_prompt == tr.to_simplified(o.initial_prompt)
+    assert o.initial_prompt and o.initial_prompt == to_simplified(o.initial_prompt)
     long = tr.TranscribeOptions(hotwords=["请您稍等"] * 3 + [f"短语{i}" for i in range(100)])
-    hw = tr._hotword_string(long)
+    hw = hotword_string(long)
     assert hw.startswith("请您稍等 短语0") and len(hw) <= long.max_hotword_chars + 10
     with pytest.raises(ValueError):
         tr.TranscribeOptions(modle="base")
