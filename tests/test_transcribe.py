@@ -325,26 +325,30 @@ def test_speech_regions_pack_into_windows_and_times_map_back():
     from qa_scorer.transcribe.utterances import pack_windows
 
     rng = np.random.default_rng(1)
-    channel = rng.normal(0, 0.1, 16000 * 200).astype(np.float32)
-    channel[16000 * 85:16000 * 85 + 1600] = 0.0  # a quiet spot inside the long region
-    pieces = [(1.0, 9.0), (12.0, 20.0), (30.0, 41.0), (50.0, 55.0), (60.0, 130.0)]
-    windows = pack_windows(pieces, channel, 1, 30.0)
-    assert all(w.channel == 1 and w.duration <= 30.0 + 1e-6 for w in windows)
+    left = rng.normal(0, 0.1, 16000 * 200).astype(np.float32)
+    left[16000 * 85:16000 * 85 + 1600] = 0.0  # a quiet spot inside the long region
+    right = rng.normal(0, 0.1, 16000 * 200).astype(np.float32)
+    agent = [(1.0, 9.0), (30.0, 41.0), (50.0, 55.0), (60.0, 130.0)]
+    customer = [(12.0, 20.0)]
+    windows = pack_windows([agent, customer], [left, right], 30.0)
+    assert all(w.duration <= 30.0 + 1e-6 for w in windows)
     flat = [p for w in windows for p in w.pieces]
-    assert flat[:4] == pieces[:4]  # short regions kept whole, in order
-    assert flat[4][0] == 60.0 and flat[-1][1] == 130.0  # the 70 s region cut into windows
-    assert all(b - a <= 30.0 for a, b in flat) and all(flat[i][1] == flat[i + 1][0] for i in range(4, len(flat) - 1))
-    assert [len(w.pieces) for w in windows][:2] == [3, 1]  # 8 + 8 + 11 s; 5 s (the next piece would overflow)
-    assert flat[4] == pytest.approx((60.0, 85.05), abs=0.06)  # cut at the quiet spot, not mid-word
+    # Both channels' pieces in time order, short ones whole; the 70 s region cut into windows.
+    assert flat[:4] == [(0, 1.0, 9.0), (0, 30.0, 41.0), (0, 50.0, 55.0), (0, 60.0, flat[3][2])]
+    assert flat[-1] == (1, 12.0, 20.0) and all(len({c for c, _, _ in w.pieces}) == 1 for w in windows)
+    assert [len(w.pieces) for w in windows][:2] == [3, 1]  # 8 + 11 + 5 s; the long region's first cut
+    assert flat[-2][2] == 130.0
+    assert flat[3][2] == pytest.approx(85.05, abs=0.06)  # cut at the quiet spot, not mid-word
+    assert all(b - a <= 30.0 for _, a, b in flat) and all(flat[i][2] == flat[i + 1][1] for i in range(3, len(flat) - 2))
     w = windows[0]
-    assert w.to_source(2.0, 3.0) == (3.0, 4.0)  # inside the first piece
-    assert w.to_source(9.0, 10.0) == (13.0, 14.0)  # inside the second (8 s in)
-    a, b = w.to_source(7.8, 8.6)  # straddles the junction, mostly in the second piece
-    assert (a, b) == pytest.approx((12.0, 12.6))
-    a, b = w.to_source(7.0, 8.2)  # mostly in the first piece
-    assert (a, b) == pytest.approx((8.0, 9.0))
-    assert len(w.audio(channel)) == int(round(w.duration * 16000))
-
+    assert w.to_source(2.0, 3.0) == (0, 3.0, 4.0)  # inside the first piece
+    assert w.to_source(9.0, 10.0) == (0, 31.0, 32.0)  # inside the second (8 s in)
+    c, a, b = w.to_source(7.8, 8.6)  # straddles the junction, mostly in the second piece
+    assert (c, a, b) == (0, 30.0, pytest.approx(30.6))
+    c, a, b = w.to_source(7.0, 8.2)  # mostly in the first piece
+    assert (c, a, b) == (0, 8.0, 9.0)
+    assert windows[-1].to_source(1.0, 2.0) == (1, 13.0, 14.0)  # the customer's window
+    assert len(w.audio([left, right])) == int(round(w.duration * 16000))
 
 def test_a_window_fails_when_repetitive_or_unlikely():
     kw = dict(log_prob_threshold=-1.0, no_speech_threshold=0.6, compression_ratio_threshold=2.4)
@@ -352,6 +356,9 @@ def test_a_window_fails_when_repetitive_or_unlikely():
     assert guard.window_failed("投诉" * 60, -0.2, 0.01, **kw)  # a loop compresses too well
     assert guard.window_failed("我买的洗衣机坏了", -1.3, 0.05, **kw)  # unlikely where there is speech
     assert not guard.window_failed("嗯", -1.3, 0.9, **kw)  # probably no speech: the guard drops it instead
+    said = "您好，这里是客户服务中心。请问有什么可以帮您？"  # 20 characters
+    assert not guard.window_failed(said, -0.1, 0.05, speech_seconds=6.0, **kw)
+    assert guard.window_failed(said, -0.1, 0.05, speech_seconds=28.5, **kw)  # stopped at the first pause
     assert guard.low_confidence(-1.5, 0.0, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)
     assert guard.low_confidence(-0.8, 0.9, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)
     assert not guard.low_confidence(-0.5, 0.9, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)

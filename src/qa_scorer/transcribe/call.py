@@ -15,32 +15,34 @@ from .options import PIPELINE_VERSION, SR, TranscribeOptions
 from .utterances import Utt, Window, pack_windows, pad_regions, split_utterances
 
 
-def _to_source(words: list[Word], window: Window, duration: float) -> list[Word]:
-    out = []
+def _to_source(words: list[Word], window: Window, out: list[list[Word]], durations: list[float]) -> None:
+    """Words of a window, moved to their channel and recording time."""
     for w in words:
-        a, b = window.to_source(w.start, max(w.start, w.end))
-        out.append(w.model_copy(update={"start": round(a, 2), "end": round(min(duration, b), 2)}))
-    return out
+        c, a, b = window.to_source(w.start, max(w.start, w.end))
+        out[c].append(w.model_copy(update={"start": round(a, 2), "end": round(min(durations[c], b), 2)}))
 
 
-def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptions,
-              loop: bool) -> list[engine.Decoded]:
-    """A failed window decoded again the careful way; if it still loops, piece by piece (short
-    stretches give the decoder less room to run away)."""
-    penalty = options.loop_retry_penalty if loop else options.repetition_penalty
-    parts = engine.decode_careful(model, audio, options, penalty)
-    if not any(guard.has_loop(p.words, options.max_repeats) for p in parts):
-        return parts
-    penalty = options.loop_retry_penalty
-    parts, at = [], 0.0
-    for a, b in window.pieces:
-        if b - a >= 0.2:
-            piece = audio[int(round(at * SR)):int(round((at + b - a) * SR))]
-            for p in engine.decode_careful(model, piece, options, penalty):
-                p.words = [w.model_copy(update={"start": round(w.start + at, 2), "end": round(w.end + at, 2)})
-                           for w in p.words]
-                parts.append(p)
-        at += b - a
+def _failed(d: engine.Decoded, options: TranscribeOptions, speech_seconds: float) -> bool:
+    return guard.has_loop(d.words, options.max_repeats) or guard.window_failed(
+        d.text, d.avg_logprob, d.no_speech_prob, log_prob_threshold=options.log_prob_threshold,
+        no_speech_threshold=options.no_speech_threshold,
+        compression_ratio_threshold=options.compression_ratio_threshold, speech_seconds=speech_seconds)
+
+
+def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptions) -> list[engine.Decoded]:
+    """A failed window decoded again piece by piece (short stretches give the decoder less room
+    to run away), greedy with a repetition penalty and all pieces in one batch; a piece that
+    still fails is decoded the careful way (beam search, temperature fallback)."""
+    retry = options.model_copy(update={"repetition_penalty": options.loop_retry_penalty})
+    spans = window.spans()
+    clips = [audio[int(round(x * SR)):int(round(y * SR))] for x, y in spans]
+    parts: list[engine.Decoded] = []
+    for (x, y), clip, d in zip(spans, clips, engine.decode_batch(model, clips, retry)):
+        found = engine.decode_careful(model, clip, retry) if _failed(d, retry, y - x) else [d]
+        for p in found:
+            p.words = [w.model_copy(update={"start": round(w.start + x, 2), "end": round(w.end + x, 2)})
+                       for w in p.words]
+        parts += found
     return parts
 
 
@@ -48,39 +50,36 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
                         options: TranscribeOptions) -> tuple[list[list[Utt]], dict[str, int]]:
     """Utterances of each voice channel, guarded and in simplified Chinese, and what was dropped.
 
-    Every channel's speech is packed into windows and all windows are decoded in one batch
-    (greedy); only a window that fails Whisper's own tests or loops is decoded again.
+    Every channel's speech is packed into windows (both channels' pieces in time order) and all
+    windows are decoded in one batch (greedy); only a window that fails Whisper's own tests or
+    loops is decoded again.
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
                "windows": 0, "fallback_windows": 0}
-    plans: list[tuple[list[tuple[float, float]], list[Window]]] = []
-    for idx, (ch, pause) in enumerate(zip(channels, split_pauses)):
-        duration = len(ch) / SR
+    all_regions: list[list[tuple[float, float]]] = []
+    all_pieces: list[list[tuple[float, float]]] = []
+    durations = [len(ch) / SR for ch in channels]
+    for ch, pause, duration in zip(channels, split_pauses, durations):
         if ch.size == 0 or float(np.abs(ch).max()) < 1e-4:  # digital silence
-            plans.append(([], []))
-            continue
-        if options.vad:
+            regions, pieces = [], []
+        elif options.vad:
             regions = engine.speech_regions(ch, pause)
             pieces = pad_regions(regions, options, duration)
         else:
             regions, pieces = [], [(0.0, duration)]
-        plans.append((regions, pack_windows(pieces, ch, idx, options.window_seconds)))
-    windows = [w for _, ws in plans for w in ws]
-    audios = [w.audio(channels[w.channel]) for w in windows]
+        all_regions.append(regions)
+        all_pieces.append(pieces)
+    windows = pack_windows(all_pieces, channels, options.window_seconds)
+    audios = [w.audio(channels) for w in windows]
     decoded = engine.decode_batch(model, audios, options)
     dropped["windows"] = len(windows)
     words: list[list[Word]] = [[] for _ in channels]
     for window, audio, d in zip(windows, audios, decoded):
-        loop = guard.has_loop(d.words, options.max_repeats)
         parts = [d]
-        if loop or guard.window_failed(d.text, d.avg_logprob, d.no_speech_prob,
-                                       log_prob_threshold=options.log_prob_threshold,
-                                       no_speech_threshold=options.no_speech_threshold,
-                                       compression_ratio_threshold=options.compression_ratio_threshold):
-            parts = _redecode(model, window, audio, options, loop)
+        if _failed(d, options, window.duration):
+            parts = _redecode(model, window, audio, options)
             dropped["fallback_windows"] += 1
-            dropped["loop_retries"] += loop
-        duration = len(channels[window.channel]) / SR
+            dropped["loop_retries"] += guard.has_loop(d.words, options.max_repeats)
         for p in parts:
             if guard.low_confidence(p.avg_logprob, p.no_speech_prob, drop_log_prob=options.drop_log_prob,
                                     no_speech_threshold=options.no_speech_threshold,
@@ -89,9 +88,9 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
                 continue
             kept = guard.guard_words(p.words, options.max_repeats)
             dropped["hallucination_words"] += len(p.words) - len(kept)
-            words[window.channel] += _to_source(kept, window, duration)
+            _to_source(kept, window, words, durations)
     out = []
-    for (regions, _), ws, pause in zip(plans, words, split_pauses):
+    for regions, ws, pause in zip(all_regions, words, split_pauses):
         ws.sort(key=lambda w: w.start)
         utts = []
         for u in split_utterances(ws, regions, pause):

@@ -148,16 +148,15 @@ def decode_batch(model, pieces: list[np.ndarray], options: TranscribeOptions) ->
     return out
 
 
-def decode_careful(model, audio: np.ndarray, options: TranscribeOptions,
-                   repetition_penalty: float) -> list[Decoded]:
-    """Decode one stretch the careful way: beam search, Whisper's temperature fallback, a
-    repetition penalty; one result per decoded segment (times in the stretch)."""
+def decode_careful(model, audio: np.ndarray, options: TranscribeOptions) -> list[Decoded]:
+    """Decode one stretch the careful way: beam search and Whisper's temperature fallback; one
+    result per decoded segment (times in the stretch)."""
     STATS["model_runs"] += 1
     segments, _info = model.transcribe(
         audio, language=options.language, beam_size=options.fallback_beam_size,
         temperature=list(options.temperatures), compression_ratio_threshold=options.compression_ratio_threshold,
         log_prob_threshold=options.log_prob_threshold, no_speech_threshold=options.no_speech_threshold,
-        repetition_penalty=repetition_penalty, no_repeat_ngram_size=options.no_repeat_ngram_size,
+        repetition_penalty=options.repetition_penalty, no_repeat_ngram_size=options.no_repeat_ngram_size,
         vad_filter=False, initial_prompt=options.initial_prompt,
         condition_on_previous_text=options.condition_on_previous_text, hotwords=hotword_string(options),
         word_timestamps=True)

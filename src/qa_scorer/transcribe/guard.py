@@ -104,11 +104,19 @@ def compression_ratio(text: str) -> float:
     return len(data) / max(1, len(zlib.compress(data)))
 
 
+# Speech packed into a window carries several characters a second; a decoded window with less
+# than this per second of speech stopped early (Whisper may end a window at the first pause).
+MIN_CHARS_PER_SECOND = 1.0
+
+
 def window_failed(text: str, avg_logprob: float, no_speech_prob: float, *, log_prob_threshold: float,
-                  no_speech_threshold: float, compression_ratio_threshold: float) -> bool:
-    """Whether a greedy window should be decoded again (Whisper's own fallback tests): too
-    repetitive, or too unlikely where there is speech."""
+                  no_speech_threshold: float, compression_ratio_threshold: float,
+                  speech_seconds: float = 0.0) -> bool:
+    """Whether a greedy window should be decoded again: Whisper's own fallback tests (too
+    repetitive, too unlikely where there is speech), or far too little text for the speech in it."""
     if compression_ratio(text) > compression_ratio_threshold:
+        return True
+    if speech_seconds >= 5 and len(norm(text)) < MIN_CHARS_PER_SECOND * speech_seconds:
         return True
     silent = no_speech_prob > no_speech_threshold
     return avg_logprob < log_prob_threshold and not silent

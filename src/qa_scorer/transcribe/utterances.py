@@ -29,35 +29,43 @@ class Utt:
         return "".join(w.word for w in self.words).strip()
 
 
+Piece = tuple[int, float, float]  # (channel, start, end) in the recording, seconds
+
+
 @dataclass
 class Window:
-    """Up to 30 s of one channel's speech, packed: ``pieces`` are (source start, source end) in
-    seconds, laid one after another from window time 0."""
+    """Up to 30 s of one channel's speech, packed: ``pieces`` are (channel, source start, source
+    end), laid one after another from window time 0."""
 
-    channel: int
-    pieces: list[Region] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
-        return sum(b - a for a, b in self.pieces)
+        return sum(b - a for _, a, b in self.pieces)
 
-    def audio(self, channel: np.ndarray) -> np.ndarray:
-        parts = [channel[int(round(a * SR)):int(round(b * SR))] for a, b in self.pieces]
+    def spans(self) -> list[tuple[float, float]]:
+        """Where each piece lies in the window (seconds)."""
+        out, at = [], 0.0
+        for _, a, b in self.pieces:
+            out.append((at, at + (b - a)))
+            at += b - a
+        return out
+
+    def audio(self, channels: list[np.ndarray]) -> np.ndarray:
+        parts = [channels[c][int(round(a * SR)):int(round(b * SR))] for c, a, b in self.pieces]
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
-    def to_source(self, a: float, b: float) -> Region:
-        """Recording times of the window stretch [a, b]. A stretch across two pieces (a word
-        whose timing straddles a junction) goes to the piece holding most of it."""
-        best, best_share, at = (0.0, 0.0), -1.0, 0.0
-        for pa, pb in self.pieces:
-            lo, hi = at, at + (pb - pa)
+    def to_source(self, a: float, b: float) -> Piece:
+        """(channel, start, end) in the recording of the window stretch [a, b]. A stretch across
+        two pieces (a word whose timing straddles a junction) goes to the piece holding most of it."""
+        best, best_share = (0, 0.0, 0.0), -float("inf")
+        for (c, pa, pb), (lo, hi) in zip(self.pieces, self.spans()):
             share = min(b, hi) - max(a, lo)
             if a == b:
                 share = -abs(a - min(max(a, lo), hi))
             if share > best_share:
                 best_share = share
-                best = (pa + min(max(a - lo, 0.0), pb - pa), pa + min(max(b - lo, 0.0), pb - pa))
-            at = hi
+                best = (c, pa + min(max(a - lo, 0.0), pb - pa), pa + min(max(b - lo, 0.0), pb - pa))
         return best
 
 def pad_regions(regions: list[Region], options: TranscribeOptions, duration: float) -> list[Region]:
@@ -86,25 +94,25 @@ def _quiet_cut(channel: np.ndarray, a: float, b: float) -> float:
     return lo + (k + 0.5) * hop / SR
 
 
-def pack_windows(pieces: list[Region], channel: np.ndarray, channel_index: int,
-                 limit: float) -> list[Window]:
-    """Pack padded regions in time order into windows of at most ``limit`` seconds; a region
-    longer than that is cut at quiet points."""
-    flat: list[Region] = []
-    for a, b in pieces:
-        while b - a > limit:
-            cut = _quiet_cut(channel, a, a + limit)
-            flat.append((a, cut))
-            a = cut
-        if b - a > 0.01:
-            flat.append((a, b))
+def pack_windows(pieces: list[list[Region]], channels: list[np.ndarray], limit: float) -> list[Window]:
+    """Pack each channel's padded regions, in time order, into windows of at most ``limit``
+    seconds; a region longer than that is cut at quiet points. A window holds one channel: with
+    two voices in one window Whisper tends to stop at the change of voice."""
+    flat: list[Piece] = []
+    for c, (regions, channel) in enumerate(zip(pieces, channels)):
+        for a, b in regions:
+            while b - a > limit:
+                cut = _quiet_cut(channel, a, a + limit)
+                flat.append((c, a, cut))
+                a = cut
+            if b - a > 0.01:
+                flat.append((c, a, b))
     windows: list[Window] = []
-    for a, b in flat:
-        if not windows or windows[-1].duration + (b - a) > limit:
-            windows.append(Window(channel_index))
-        windows[-1].pieces.append((round(a, 3), round(b, 3)))
+    for c, a, b in flat:
+        if not windows or windows[-1].pieces[-1][0] != c or windows[-1].duration + (b - a) > limit:
+            windows.append(Window())
+        windows[-1].pieces.append((c, round(a, 3), round(b, 3)))
     return windows
-
 
 def split_utterances(words: list[Word], regions: list[Region], split_pause: float) -> list[Utt]:
     """Group words into utterances: one per speech region (regions are split at pauses).
