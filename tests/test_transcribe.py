@@ -28,7 +28,8 @@ CALLS = ROOT / "samples" / "calls"
 REAL = ROOT / "tests" / "data" / "realaudio"
 OPTS = tr.TranscribeOptions(cpu_threads=2, workers=1)
 
-# Measured with base int8 on these five clips: 14.8% (bench/RESULTS.md); the bound leaves a margin.
+# Measured with base int8 on these five clips: 14.8% with beam search before, per clip in bench/RESULTS.md
+# now (greedy first pass); the bound leaves a margin.
 CER_BOUND = 0.19
 
 

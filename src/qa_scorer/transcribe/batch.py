@@ -16,7 +16,7 @@ from qa_scorer.outputs import atomic_write_text
 
 from . import engine
 from .asr_models import ModelError, model_identity, resolve_model
-from .call import _effective_channel, transcribe_audio
+from .call import effective_channel, transcribe_audio
 from .options import PIPELINE_VERSION, SR, TranscribeOptions
 
 STATS = engine.STATS
@@ -148,7 +148,7 @@ def transcribe_batch(
         except OSError as exc:
             errors.append((idx, InputError(path=str(inp.path), message=f"cannot read file: {exc.strerror or exc}")))
             continue
-        entry = cache_dir / f"{cache_key(content, model_id, options, _effective_channel(inp, options))}.json"
+        entry = cache_dir / f"{cache_key(content, model_id, options, effective_channel(inp, options))}.json"
         if entry.is_file() and not retranscribe:
             try:
                 cached = Transcript.model_validate_json(entry.read_text(encoding="utf-8"))

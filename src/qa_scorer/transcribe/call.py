@@ -102,7 +102,8 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     return out, dropped
 
 
-def _effective_channel(inp: CallInput, options: TranscribeOptions) -> str:
+def effective_channel(inp: CallInput, options: TranscribeOptions) -> str:
+    """Which channel is the agent's for this call: the manifest's word, else the options'."""
     return inp.agent_channel if inp.channel_from_manifest else options.agent_channel
 
 
@@ -111,7 +112,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     """Transcribe already-decoded channels (16 kHz float32) of one call."""
     model = model or engine.load_model(options)
     duration = round(max(len(c) for c in channels) / SR, 3)
-    requested = _effective_channel(inp, options)
+    requested = effective_channel(inp, options)
     is_stereo = (len(channels) >= 2 and requested != "mono"
                  and not roles.same_signal(channels[0], channels[1]))
     roles_meta: dict[str, Any]

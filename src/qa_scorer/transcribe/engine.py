@@ -2,7 +2,7 @@
 
 Loads models, finds speech (faster-whisper's Silero VAD), decodes many windows at once with
 faster-whisper's batched pipeline (greedy, word timestamps), and decodes a failed window again
-the careful way (beam search, temperature fallback, repetition penalty).
+the careful way (beam search, temperature fallback).
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def _pipeline(model):
 
 
 def decode_batch(model, pieces: list[np.ndarray], options: TranscribeOptions) -> list[Decoded]:
-    """Decode stretches of at most 30 s together (``batch_size`` at a time), greedy, one result
-    per stretch, in order."""
+    """Decode stretches of at most 30 s together (``batch_size`` at a time, one encoder and one
+    decoder call per batch), greedy (``beam_size``), without timestamp tokens but with word
+    timestamps; one result per stretch, in order, word times within the stretch."""
     if not pieces:
         return []
     bounds, at = [], 0

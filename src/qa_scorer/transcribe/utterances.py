@@ -9,6 +9,7 @@ where each piece came from, so times decoded in the window map back to the recor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from qa_scorer.models import Word
