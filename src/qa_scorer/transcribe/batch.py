@@ -181,7 +181,14 @@ def transcribe_batch(
 
     with bar:
         if pending and workers == 1:
-            model = engine.load_model(options, model_path, threads)
+            try:
+                model = engine.load_model(options, model_path, threads)
+            except (RuntimeError, ValueError, OSError) as exc:  # no CUDA driver, bad compute type, ...
+                why = (f"cannot load the speech model on {options.device} ({options.compute_type}): {exc}"
+                       + ("; use --device cpu" if options.device != "cpu" else ""))
+                for idx, inp, entry, dur in pending:
+                    finish(idx, inp, entry, dur, None, why)
+                pending = []
             for idx, inp, entry, dur in pending:
                 finish(idx, inp, entry, dur, *_transcribe_one(inp, options, model))
             peak_rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
