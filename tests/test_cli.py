@@ -125,3 +125,25 @@ def test_a_call_given_twice_is_scored_once_and_reported(tmp_path):
     assert res.exit_code == 1
     assert "is also given by" in res.output
     assert len(list((tmp_path / "out" / "scorecards").glob("*.json"))) == 1
+
+
+def test_unknown_device_is_a_usage_error_not_a_traceback(tmp_path):
+    for command in ("transcribe", "score"):
+        res = CliRunner().invoke(app, [command, str(ROOT / "samples" / "calls" / "c02_refund_rude.wav"),
+                                       "--out", str(tmp_path / "o"), "--device", "gpu"])
+        assert res.exit_code == 2, res.output
+        assert "--device" in res.output and "cuda" in res.output
+        assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+        assert not (tmp_path / "o").exists()
+
+
+def test_cuda_without_a_gpu_is_a_per_file_error_naming_the_device(tmp_path):
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("this machine has a CUDA device: the cuda path runs for real (bench/bench_gpu.py)")
+    wav = ROOT / "samples" / "calls" / "c02_refund_rude.wav"
+    res = CliRunner().invoke(app, ["transcribe", str(wav), "--out", str(tmp_path / "o"), "--device", "cuda", "-q"])
+    assert res.exit_code == 1, res.output
+    assert "c02_refund_rude.wav" in res.output and "on cuda" in res.output and "--device cpu" in res.output
+    assert "Traceback" not in res.output

@@ -10,7 +10,7 @@ import pytest
 
 from audio_helpers import write_pcm
 
-from qa_scorer import asr_models
+from qa_scorer.transcribe import asr_models
 from qa_scorer.ingest import (AUDIO_SUFFIXES, AudioError, CallInput, decode_audio, discover_inputs,
                               load_transcript, probe_duration)
 

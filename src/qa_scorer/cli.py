@@ -89,9 +89,21 @@ def _unreadable_warnings(unreadable: dict) -> None:
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
     from qa_scorer.transcribe import TranscribeOptions
 
+    from pydantic import ValidationError
+
+    if device is not None and device not in ("cpu", "cuda", "auto"):
+        hint = " (for an NVIDIA GPU use --device cuda)" if device.lower() in ("gpu", "nvidia") else ""
+        raise typer.BadParameter(f"{device!r} is not a device; use cpu, cuda or auto{hint}.",
+                                 param_hint="--device")
     fields = {"model": model, "device": device, "compute_type": compute_type,
               "agent_channel": agent_channel, "workers": workers, "cpu_threads": threads}
-    return TranscribeOptions(**{k: v for k, v in fields.items() if v is not None})
+    try:
+        return TranscribeOptions(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = {"agent_channel": "--agent-channel", "cpu_threads": "--threads"}.get(
+            str(first["loc"][0]), f"--{str(first['loc'][0]).replace('_', '-')}")
+        raise typer.BadParameter(f"{first['msg']}.", param_hint=flag) from None
 
 
 def _store_error(exc) -> None:

@@ -121,6 +121,17 @@ def load_transcript(path: str | Path) -> Transcript:
     return parse_transcript(decode_json(raw, p), p)
 
 
+
+def load_transcript_input(path: str | Path) -> tuple[Optional[Transcript], Optional[InputError]]:
+    """A transcript file as one input of a batch: the transcript, or the error naming the file
+    (nothing raised, so one bad file does not end the batch)."""
+    try:
+        return load_transcript(path), None
+    except TranscriptError as exc:
+        return None, InputError(path=str(path), message=exc.message)
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+        return None, InputError(path=str(path), message=f"cannot be read ({type(exc).__name__}: {exc})")
+
 def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and directories (recursively) into transcript files, sorted and unique."""
     found: list[Path] = []

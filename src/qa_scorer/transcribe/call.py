@@ -1,0 +1,156 @@
+"""One call: decode, find each channel's speech, decode every channel's windows together, guard,
+split into utterances, assign roles."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from qa_scorer.ingest import CallInput, audio_channels, decode_audio
+from qa_scorer.models import Transcript, Word
+
+from . import engine, guard, roles
+from .options import PIPELINE_VERSION, SR, TranscribeOptions
+from .utterances import Utt, Window, pack_windows, pad_regions, split_utterances
+
+
+def _to_source(words: list[Word], window: Window, out: list[list[Word]], durations: list[float]) -> None:
+    """Words of a window, moved to their channel and recording time."""
+    for w in words:
+        c, a, b = window.to_source(w.start, max(w.start, w.end))
+        out[c].append(w.model_copy(update={"start": round(a, 2), "end": round(min(durations[c], b), 2)}))
+
+
+def _failed(d: engine.Decoded, options: TranscribeOptions, speech_seconds: float) -> bool:
+    return guard.has_loop(d.words, options.max_repeats) or guard.window_failed(
+        d.text, d.avg_logprob, d.no_speech_prob, log_prob_threshold=options.log_prob_threshold,
+        no_speech_threshold=options.no_speech_threshold,
+        compression_ratio_threshold=options.compression_ratio_threshold, speech_seconds=speech_seconds)
+
+
+def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptions) -> list[engine.Decoded]:
+    """A failed window decoded again piece by piece (short stretches give the decoder less room
+    to run away), greedy with a repetition penalty and all pieces in one batch; a piece that
+    still fails is decoded the careful way (beam search, temperature fallback)."""
+    retry = options.model_copy(update={"repetition_penalty": options.loop_retry_penalty})
+    spans = window.spans()
+    clips = [audio[int(round(x * SR)):int(round(y * SR))] for x, y in spans]
+    parts: list[engine.Decoded] = []
+    for (x, y), clip, d in zip(spans, clips, engine.decode_batch(model, clips, retry)):
+        found = engine.decode_careful(model, clip, retry) if _failed(d, retry, y - x) else [d]
+        for p in found:
+            p.words = [w.model_copy(update={"start": round(w.start + x, 2), "end": round(w.end + x, 2)})
+                       for w in p.words]
+        parts += found
+    return parts
+
+
+def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[float],
+                        options: TranscribeOptions) -> tuple[list[list[Utt]], dict[str, int]]:
+    """Utterances of each voice channel, guarded and in simplified Chinese, and what was dropped.
+
+    Every channel's speech is packed into windows (both channels' pieces in time order) and all
+    windows are decoded in one batch (greedy); only a window that fails Whisper's own tests or
+    loops is decoded again.
+    """
+    dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
+               "windows": 0, "fallback_windows": 0}
+    all_regions: list[list[tuple[float, float]]] = []
+    all_pieces: list[list[tuple[float, float]]] = []
+    durations = [len(ch) / SR for ch in channels]
+    for ch, pause, duration in zip(channels, split_pauses, durations):
+        if ch.size == 0 or float(np.abs(ch).max()) < 1e-4:  # digital silence
+            regions, pieces = [], []
+        elif options.vad:
+            regions = engine.speech_regions(ch, pause)
+            pieces = pad_regions(regions, options, duration)
+        else:
+            regions, pieces = [], [(0.0, duration)]
+        all_regions.append(regions)
+        all_pieces.append(pieces)
+    windows = pack_windows(all_pieces, channels, options.window_seconds)
+    audios = [w.audio(channels) for w in windows]
+    decoded = engine.decode_batch(model, audios, options)
+    dropped["windows"] = len(windows)
+    words: list[list[Word]] = [[] for _ in channels]
+    for window, audio, d in zip(windows, audios, decoded):
+        parts = [d]
+        if _failed(d, options, window.duration):
+            parts = _redecode(model, window, audio, options)
+            dropped["fallback_windows"] += 1
+            dropped["loop_retries"] += guard.has_loop(d.words, options.max_repeats)
+        for p in parts:
+            if guard.low_confidence(p.avg_logprob, p.no_speech_prob, drop_log_prob=options.drop_log_prob,
+                                    no_speech_threshold=options.no_speech_threshold,
+                                    log_prob_threshold=options.log_prob_threshold):
+                dropped["low_confidence"] += 1
+                continue
+            kept = guard.guard_words(p.words, options.max_repeats)
+            dropped["hallucination_words"] += len(p.words) - len(kept)
+            _to_source(kept, window, words, durations)
+    out = []
+    for regions, ws, pause in zip(all_regions, words, split_pauses):
+        ws.sort(key=lambda w: w.start)
+        utts = []
+        for u in split_utterances(ws, regions, pause):
+            if guard.echoes_prompt(u.words, options.initial_prompt):
+                dropped["hallucination_words"] += len(u.words)
+            elif guard.norm(u.text):  # not only punctuation
+                utts.append(u)
+        out.append(utts)
+    return out, dropped
+
+
+def effective_channel(inp: CallInput, options: TranscribeOptions) -> str:
+    """Which channel is the agent's for this call: the manifest's word, else the options'."""
+    return inp.agent_channel if inp.channel_from_manifest else options.agent_channel
+
+
+def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: TranscribeOptions,
+                     model=None) -> Transcript:
+    """Transcribe already-decoded channels (16 kHz float32) of one call."""
+    model = model or engine.load_model(options)
+    duration = round(max(len(c) for c in channels) / SR, 3)
+    requested = effective_channel(inp, options)
+    is_stereo = (len(channels) >= 2 and requested != "mono"
+                 and not roles.same_signal(channels[0], channels[1]))
+    roles_meta: dict[str, Any]
+    if is_stereo:
+        per, dropped = transcribe_channels(model, channels[:2], [options.split_pause] * 2, options)
+        segments, roles_meta = roles.stereo(per, requested)
+    else:
+        mono = channels[0] if len(channels) == 1 else (channels[0] + channels[1]) * 0.5
+        (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], options)
+        segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), requested)
+    segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
+    n_in = audio_channels(inp.path) if inp.path else None
+    if n_in and n_in > 2:
+        roles_meta["note"] = (roles_meta.get("note", "") + "; " if roles_meta.get("note") else "") + (
+            f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
+    windows = {"windows": dropped.pop("windows"), "fallback_windows": dropped.pop("fallback_windows")}
+    asr = {
+        "engine": "faster-whisper",
+        "model": options.model,
+        "compute_type": options.compute_type,
+        "device": options.device,
+        "language": options.language,
+        "vad": options.vad,
+        "channels": len(channels),
+        **({"channels_in_file": n_in} if n_in and n_in > 2 else {}),
+        "duration": duration,
+        "dropped": dropped,
+        "decoder": windows,
+        "pipeline_version": PIPELINE_VERSION,
+    }
+    return Transcript(
+        call_id=inp.call_id, agent_id=inp.agent_id, channel="phone", started_at=inp.started_at,
+        audio=str(inp.path), segments=segments,
+        metadata={**inp.metadata, "asr": asr, "roles": roles_meta},
+    )
+
+
+def transcribe_call(inp: CallInput, options: Optional[TranscribeOptions] = None) -> Transcript:
+    """Transcribe one recording into a transcript v1. Raises AudioError for unusable audio."""
+    options = options or TranscribeOptions()
+    return transcribe_audio(inp, decode_audio(inp.path, SR), options)

@@ -1,0 +1,122 @@
+"""The hallucination and loop guard: pure functions of decoded words and scores.
+
+Whisper invents text on silence and noise (subtitle credits, video outros), reads its own prompt
+back on hiss, and on fast speech without pauses may repeat one phrase until the window ends. This
+module recognises all three, and tells when a decoded window failed and needs decoding again.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from typing import Optional, Sequence
+
+from qa_scorer.models import Word
+from qa_scorer.normalize import to_simplified
+
+# Compared after simplified conversion with punctuation and spaces removed, lower case.
+HALLUCINATIONS = (
+    "字幕由amaraorg社群提供", "由amaraorg社区提供的字幕", "amaraorg",
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目", "请不吝点赞", "订阅转发打赏", "打赏支持明镜", "明镜与点点栏目",
+    "明镜需要您的支持", "欢迎订阅明镜", "点赞订阅转发", "点赞订阅", "订阅我的频道",
+    "谢谢观看", "感谢观看", "谢谢收看", "感谢收看", "感谢您的观看", "谢谢大家观看", "下次再见",
+    "优优独播剧场", "yoyotelevisionseriesexclusive", "独播剧场",
+    "中文字幕", "字幕志愿者", "字幕组", "本字幕由", "字幕由", "字幕by", "校对",
+    "以上言论不代表本台立场", "词曲李宗盛", "作词", "作曲",
+)
+_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def norm(text: str) -> str:
+    """Text as the guard compares it: NFKC, no punctuation or spaces, lower case."""
+    return _PUNCT_RE.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def is_loop(words: Sequence[str], max_repeats: int) -> list[bool]:
+    """Mark words that continue a phrase repeated more than ``max_repeats`` times in a row."""
+    drop = [False] * len(words)
+    n = len(words)
+    for size in range(1, 7):
+        i = 0
+        while i + size <= n:
+            unit = words[i:i + size]
+            if not "".join(unit):
+                i += 1
+                continue
+            j = i + size
+            reps = 1
+            while j + size <= n and words[j:j + size] == unit:
+                reps += 1
+                j += size
+            if reps > max_repeats:
+                for k in range(i + size, j):  # keep the first occurrence
+                    drop[k] = True
+                i = j
+            else:
+                i += 1
+    return drop
+
+
+def has_loop(words: Sequence[Word], max_repeats: int) -> bool:
+    return any(is_loop([norm(w.word) for w in words], max_repeats))
+
+
+def guard_words(words: list[Word], max_repeats: int) -> list[Word]:
+    """Remove known hallucination phrases and repetition loops from a run of words."""
+    if not words:
+        return words
+    normed = [norm(w.word) for w in words]
+    owner: list[int] = []
+    for i, t in enumerate(normed):
+        owner.extend([i] * len(t))
+    flat = "".join(normed)
+    bad = set()
+    for phrase in HALLUCINATIONS:
+        start = flat.find(phrase)
+        while start >= 0:
+            bad.update(owner[start:start + len(phrase)])
+            start = flat.find(phrase, start + 1)
+    loop = is_loop(normed, max_repeats)
+    kept = [w for i, w in enumerate(words) if i not in bad and not loop[i]]
+    return kept if any(norm(w.word) for w in kept) else []
+
+
+def echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
+    """True when a segment's whole text is a piece of the initial prompt (4 characters or more):
+    on noise or hiss Whisper may read its own prompt back (录音，使用简体中文。)."""
+    if not words or not prompt:
+        return False
+    said = "".join(norm(w.word) for w in words)
+    return len(said) >= 4 and said in norm(to_simplified(prompt))
+
+
+def low_confidence(avg_logprob: float, no_speech_prob: float, *, drop_log_prob: float,
+                   no_speech_threshold: float, log_prob_threshold: float) -> bool:
+    """A decoded stretch too unlikely to keep: very low log-probability, or probably no speech
+    at all and not confidently decoded."""
+    return avg_logprob < drop_log_prob or (
+        no_speech_prob > no_speech_threshold and avg_logprob < log_prob_threshold + 0.3)
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+# Speech packed into a window carries several characters a second; a decoded window with less
+# than this per second of speech stopped early (Whisper may end a window at the first pause).
+MIN_CHARS_PER_SECOND = 1.0
+
+
+def window_failed(text: str, avg_logprob: float, no_speech_prob: float, *, log_prob_threshold: float,
+                  no_speech_threshold: float, compression_ratio_threshold: float,
+                  speech_seconds: float = 0.0) -> bool:
+    """Whether a greedy window should be decoded again: Whisper's own fallback tests (too
+    repetitive, too unlikely where there is speech), or far too little text for the speech in it."""
+    if compression_ratio(text) > compression_ratio_threshold:
+        return True
+    if speech_seconds >= 5 and len(norm(text)) < MIN_CHARS_PER_SECOND * speech_seconds:
+        return True
+    silent = no_speech_prob > no_speech_threshold
+    return avg_logprob < log_prob_threshold and not silent

@@ -1,0 +1,59 @@
+"""Who speaks each utterance: agent and customer from the channels (stereo), or from voices (mono)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qa_scorer.models import Segment
+
+from . import diarize
+from .utterances import Utt, merge_same_voice
+
+
+def segment(u: Utt, speaker: str, confidence: float) -> Segment:
+    return Segment(speaker=speaker, text=u.text, start=u.start, end=max(u.start, u.end),
+                   words=u.words, speaker_confidence=confidence)
+
+
+def same_signal(a: np.ndarray, b: np.ndarray) -> bool:
+    """True for 'stereo' files whose two channels carry the same mix (dual mono)."""
+    if a.shape != b.shape:
+        return False
+    scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-9)
+    return float(np.abs(a - b).max()) / scale < 0.02
+
+
+def stereo(per_channel: list[list[Utt]], requested: str) -> tuple[list[Segment], dict[str, Any]]:
+    """Segments of a two-channel call: one party per channel, the agent's channel as requested
+    (``left`` / ``right``) or, for ``auto``, the one that sounds like the agent."""
+    if requested == "auto":
+        agent, conf, why = diarize.decide_stereo_roles(
+            [(u.start, u.text) for u in per_channel[0]], [(u.start, u.text) for u in per_channel[1]])
+        roles = {"method": "stereo-auto", "agent_channel": agent, "confidence": conf, "note": why}
+    else:
+        agent, conf = requested, 1.0
+        roles = {"method": "stereo-channel", "agent_channel": agent, "confidence": 1.0}
+    agent_idx = 0 if agent == "left" else 1
+    segments = []
+    for idx, utts in enumerate(per_channel):
+        speaker = "agent" if idx == agent_idx else "customer"
+        segments += [segment(u, speaker, conf) for u in utts]
+    return segments, roles
+
+
+def mono(audio: np.ndarray, utts: list[Utt], split_pause: float, n_channels: int,
+         requested: str) -> tuple[list[Segment], dict[str, Any]]:
+    """Segments of a one-voice-track call: utterances split between two voices, rejoined where one
+    voice goes on after a short pause; roles marked as estimates."""
+    sep = diarize.separate_mono(audio, [(u.start, u.end, u.text) for u in utts])
+    merged = merge_same_voice(utts, sep.speakers, sep.confidence, split_pause)
+    segments = [segment(u, sp, c) for u, sp, c in merged]
+    roles = {"method": sep.method, "agent_channel": None,
+             "confidence": round(float(np.mean(sep.confidence)), 2) if sep.confidence else None,
+             "note": sep.note + "; roles and overlap timings are estimates"}
+    if n_channels >= 2:
+        roles["note"] += ("; both channels carry the same signal" if requested != "mono"
+                          else "; mixed to mono as requested")
+    return segments, roles
