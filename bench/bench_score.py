@@ -12,7 +12,9 @@ same rubric with its models removed:
 * **real**: the real customer-service chats of ../shared/realchats/ (every utterance as
   written), when that folder is present; skipped otherwise (it is not part of this repository).
 
-The normaliser's cache is cleared before every pass; the best of ``--rounds`` passes is kept.
+Calls are scored as ``score`` and ``eval`` score them (``score_transcripts``: the models read
+the utterances of a chunk of calls together). The normaliser's cache is cleared before every
+pass; the best of ``--rounds`` passes is kept.
 Parsing JSON (pydantic validation) is timed separately. Writes bench/RESULTS-score.md.
 """
 
@@ -34,7 +36,7 @@ from qa_scorer.ingest import parse_transcript  # noqa: E402
 from qa_scorer.models import Transcript  # noqa: E402
 from qa_scorer.normalize import normalize  # noqa: E402
 from qa_scorer.rubric.loader import load_rubric  # noqa: E402
-from qa_scorer.score import score_transcript  # noqa: E402
+from qa_scorer.score import score_transcript, score_transcripts  # noqa: E402
 
 AGENT = [
     "您好，很高兴为您服务，我是{name}，请问有什么可以帮您？", "您好，{name}为您服务，请问{product}遇到什么问题了呢？",
@@ -132,8 +134,8 @@ def rate(rubric, calls: list[Transcript], rounds: int) -> float:
     for _ in range(rounds):
         normalize.cache_clear()
         t0 = time.process_time()
-        for t in calls:
-            score_transcript(t, rubric)
+        for _ in score_transcripts(calls, rubric):  # as `score` and `eval` do: models read chunks of calls
+            pass
         best = max(best, len(calls) / (time.process_time() - t0))
     return best
 

@@ -432,10 +432,10 @@ def test_any_unexpected_error_from_one_input_is_a_per_file_error(tmp_path: Path,
 
     real = pipeline.score_transcript
 
-    def flaky(transcript, rubric, source=None):
+    def flaky(transcript, rubric, source=None, call=None):
         if transcript.call_id == "boom":
             raise KeyError("something no one expected")
-        return real(transcript, rubric, source=source)
+        return real(transcript, rubric, source=source, call=call)
 
     monkeypatch.setattr(pipeline, "score_transcript", flaky)
     inputs = tmp_path / "in"

@@ -281,3 +281,38 @@ def test_every_n_gram_has_its_own_code():
     assert len(set(codes)) == len(codes)
     assert all(0 <= c < 2 ** 64 for c in codes)
     assert gram_code("四个字的") is None
+
+
+def _written_transcripts() -> list[Transcript]:
+    from qa_scorer.ingest import find_transcripts, load_transcript
+
+    root = Path(__file__).resolve().parents[1]
+    return [load_transcript(p) for p in find_transcripts([root / "tests" / "data", root / "samples" / "transcripts"])]
+
+
+def test_many_calls_scored_together_get_the_scorecards_each_gets_alone(default_rubric, monkeypatch):
+    import qa_scorer.rubric.engine as engine
+    from qa_scorer.score import score_transcripts
+
+    transcripts = _written_transcripts()
+    assert len(transcripts) > 300
+    alone = [score_transcript(t, default_rubric).model_dump() for t in transcripts]
+    monkeypatch.setattr(engine, "CHUNK_CALLS", 7)  # chunks that end mid-set, and a short last one
+    together = [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)]
+    assert together == alone
+
+
+def test_a_chunk_the_models_cannot_read_together_is_scored_call_by_call(default_rubric, monkeypatch):
+    import qa_scorer.rubric.engine as engine
+    from qa_scorer.score import score_transcripts
+
+    transcripts = _written_transcripts()[:20]
+    alone = [score_transcript(t, default_rubric).model_dump() for t in transcripts]
+
+    def broken(calls, bank):
+        for c in calls:
+            c._probs[id(bank.models[0])] = [2.0] * len(c.segments)  # half-made, then fails
+        raise MemoryError("no room for the chunk")
+
+    monkeypatch.setattr(engine, "prepare_models", broken)
+    assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone

@@ -17,6 +17,7 @@ from qa_scorer.ingest import (RecordingError, TranscriptError, find_transcripts,
                               locate_recording, real_roots)
 from qa_scorer.models import InputError, Scorecard, Transcript
 from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
+from qa_scorer.rubric.engine import prepared
 from qa_scorer.rubric.registry import Rubric
 from qa_scorer.score import score_transcript
 
@@ -52,18 +53,24 @@ def score_transcript_files(
     """Load and score transcript files (directories are searched recursively). No files written."""
     result = BatchResult()
     files = find_transcripts(paths)
-    for n, path in enumerate(files, 1):
+    loaded = []
+    for path in files:
         try:
-            transcript = load_transcript(path)
-            card = score_transcript(transcript, rubric, source=str(path))
+            loaded.append((path, load_transcript(path)))
         except TranscriptError as exc:
             result.errors.append(InputError(path=exc.path, message=exc.message))
+        except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
+            result.errors.append(_unexpected(path, exc))
+    calls = prepared(rubric, (t for _, t in loaded))
+    for n, ((path, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
+        try:
+            card = score_transcript(transcript, rubric, source=str(path), call=call)
         except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
             result.errors.append(_unexpected(path, exc))
         else:
             result.calls.append(ScoredCall(transcript, card, str(path)))
         if on_progress:
-            on_progress(n, len(files))
+            on_progress(n + len(files) - len(loaded), len(files))
     return result
 
 
@@ -142,13 +149,15 @@ def score_batch(
         pairs, errors = unique_transcripts(pairs)
         result.errors.extend(errors)
         written: list[Path] = []
+        calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = str(inp.path)
+            _, call = next(calls)
             try:
                 transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
                 if problem is not None:
                     result.errors.append(problem)
-                card = score_transcript(transcript, rubric, source=source)
+                card = score_transcript(transcript, rubric, source=source, call=call)
                 call = ScoredCall(transcript, card, source)
                 history.record(transcript, card, source=source, recording=recording)
                 written += write_call_files(call, out_dir)

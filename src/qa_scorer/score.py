@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript
-from qa_scorer.rubric.engine import evaluate
+from qa_scorer.rubric.call import Call
+from qa_scorer.rubric.engine import evaluate, prepared
 from qa_scorer.rubric.registry import Rubric
 
 
@@ -39,14 +40,16 @@ def has_speech(transcript: Transcript) -> bool:
     return any(_WORD.search(s.text) for s in transcript.segments)
 
 
-def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[str] = None) -> Scorecard:
+def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[str] = None,
+                     call: Optional[Call] = None) -> Scorecard:
     """Judge every rubric item on one transcript and total the scorecard.
 
     A call without speech (no segments, or only empty ones: a silent or tone-only recording)
     cannot be judged: every item is ``na`` and the scorecard says ``no_speech``, so its base
-    score is never mistaken for a perfect call.
+    score is never mistaken for a perfect call. ``call``: the transcript as
+    :func:`score_transcripts` prepares it (models already run over a chunk of calls).
     """
-    results = evaluate(rubric, transcript)
+    results = evaluate(rubric, transcript, call)
     no_speech = not has_speech(transcript)
     if no_speech:
         results = [r.model_copy(update={"status": "na", "reason": NO_SPEECH_REASON, "evidence": []})
@@ -58,3 +61,10 @@ def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[st
         duration=transcript.duration, rubric_id=rubric.id, rubric_version=rubric.version,
         base=rubric.base_score, score=score, bonus=bonus, fatal=fatal, no_speech=no_speech, items=items,
     )
+
+
+def score_transcripts(transcripts: Iterable[Transcript], rubric: Rubric) -> Iterator[tuple[Transcript, Scorecard]]:
+    """Score many transcripts, in order: the rubric's models read them a chunk at a time (the
+    same scorecards as :func:`score_transcript` on each, made faster)."""
+    for transcript, call in prepared(rubric, transcripts):
+        yield transcript, score_transcript(transcript, rubric, call=call)

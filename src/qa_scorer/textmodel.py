@@ -321,6 +321,10 @@ class ModelBank:
     def has(self, model: TextModel) -> bool:
         return id(model) in self._slots
 
+    @property
+    def models(self) -> list[TextModel]:
+        return list(self._models)
+
     def probabilities(self, model: TextModel, grams: CallGrams) -> Optional[list[float]]:
         """``model``'s probability for every utterance of the call (None: not in this bank).
         The first question scores the call with every model of the same features at once."""
@@ -363,14 +367,9 @@ class _Group:
         np.minimum(at, len(self.keys) - 1, out=at)
         hit = self.keys[at] == codes
         rows = self.weights[at[hit]] if cols is None else self.weights[at[hit][:, None], cols[None, :]]
-        owners = seg[hit]
-        if size * len(owners) <= 1 << 21:
-            onehot = np.zeros((size, len(owners)), dtype=np.float64)
-            onehot[owners, np.arange(len(owners))] = 1.0
-            return onehot @ rows
-        out = np.zeros((size, rows.shape[1]), dtype=np.float64)
-        np.add.at(out, owners, rows)
-        return out
+        width = rows.shape[1]
+        cells = (seg[hit] * width)[:, None] + np.arange(width)
+        return np.bincount(cells.ravel(), weights=rows.ravel(), minlength=size * width).reshape(size, width)
 
     def probabilities(self, grams: CallGrams) -> np.ndarray:
         """Every model's probability (columns) for every utterance (rows) of the call."""

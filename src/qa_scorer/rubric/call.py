@@ -44,6 +44,11 @@ class Call:
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
 
+    def forget_models(self) -> None:
+        """Drop every model probability made so far (they are made again when asked)."""
+        self._probs.clear()
+        self._grams = None
+
     def probability(self, model: TextModel, index: int) -> float:
         """A text model's probability for one segment (see :meth:`probabilities`)."""
         return self.probabilities(model)[index]
@@ -71,13 +76,23 @@ class Call:
 
     def _call_grams(self) -> CallGrams:
         if self._grams is None:
-            previous = []
-            for i in range(len(self.segments)):
-                j = self.previous_other(i)
-                previous.append(j if j is not None and self.segments[j].text else -1)
-            self._grams = CallGrams([n.text for n in self.norms],
-                                    ["?" in s.text or "？" in s.text for s in self.segments], previous)
+            self._grams = CallGrams(*self._model_inputs())
         return self._grams
+
+    def _model_inputs(self, base: int = 0) -> tuple[list[str], list[bool], list[int]]:
+        """What :class:`CallGrams` reads: normalised texts, question marks, and for each segment
+        the other speaker's segment before it when that one has text (-1: none), numbered from
+        ``base`` (for several calls read as one)."""
+        previous: list[int] = []
+        other = -1  # the latest segment by someone other than the current speaker
+        who = None
+        segments = self.segments
+        for i, seg in enumerate(segments):
+            if i and seg.speaker != who:
+                other = i - 1
+            who = seg.speaker
+            previous.append(base + other if other >= 0 and segments[other].text else -1)
+        return ([n.text for n in self.norms], ["?" in s.text or "？" in s.text for s in segments], previous)
 
     def previous_other(self, index: int) -> Optional[int]:
         """The last segment before ``index`` by the other speaker (None when there is none)."""
@@ -179,8 +194,32 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
-        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                        text=text, span=span, note=note)
+        # built without validation: every field comes from the validated transcript or from here
+        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                                        text=text, span=span, note=note)
+
+
+def prepare_models(calls: list[Call], bank: ModelBank) -> None:
+    """Score every segment of several calls with every model of ``bank`` in one pass (a few
+    array operations for the lot instead of a few per call), and hand each call its share: the
+    checks then find every probability ready. The same numbers as asking each call alone."""
+    if not calls or not len(bank):
+        return
+    texts: list[str] = []
+    questions: list[bool] = []
+    previous: list[int] = []
+    starts: list[int] = []
+    for call in calls:
+        starts.append(len(texts))
+        t, q, p = call._model_inputs(len(texts))
+        texts += t
+        questions += q
+        previous += p
+    grams = CallGrams(texts, questions, previous)
+    for model in bank.models:
+        probs = bank.probabilities(model, grams)
+        for call, start in zip(calls, starts):
+            call._probs[id(model)] = probs[start:start + len(call.segments)]
 
 
 def quote(text: str, limit: int = 30) -> str:

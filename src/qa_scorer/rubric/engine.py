@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator, Optional
+
 from qa_scorer.models import ItemResult, Transcript
-from qa_scorer.rubric.call import Call
+from qa_scorer.rubric.call import Call, prepare_models
 from qa_scorer.rubric.registry import Rubric, run_check
 
+# Calls read together by the models (see ``prepared``): enough to spread the fixed cost of the
+# array operations thin, few enough to keep their n-gram codes small.
+CHUNK_CALLS = 64
+CHUNK_SEGMENTS = 4000
 
-def evaluate(rubric: Rubric, transcript: Transcript) -> list[ItemResult]:
-    call = Call(transcript, rubric.model_bank)
+
+def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tuple[Transcript, Optional[Call]]]:
+    """(transcript, call) pairs, in order, the calls made in chunks whose segments the rubric's
+    models score together; ``evaluate(rubric, t, call)`` then finds every probability ready.
+
+    Never raises for one bad transcript: a call that cannot be prepared comes back as None and
+    ``evaluate`` meets its problem again, for that call alone."""
+    bank = rubric.model_bank
+    chunk: list[tuple[Transcript, Optional[Call]]] = []
+    size = 0
+
+    def flush():
+        ready = [c for _, c in chunk if c is not None]
+        try:
+            prepare_models(ready, bank)
+        except Exception:  # noqa: BLE001 - the models then run call by call, where errors are per call
+            for c in ready:
+                c.forget_models()
+        return chunk
+
+    for transcript in transcripts:
+        try:
+            call: Optional[Call] = Call(transcript, bank)
+        except Exception:  # noqa: BLE001 - see above
+            call = None
+        chunk.append((transcript, call))
+        size += len(transcript.segments)
+        if len(chunk) >= CHUNK_CALLS or size >= CHUNK_SEGMENTS:
+            yield from flush()
+            chunk, size = [], 0
+    if chunk:
+        yield from flush()
+
+
+def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None) -> list[ItemResult]:
+    """Item results of one call; ``call`` is the transcript's prepared view (see ``prepared``),
+    used when it reads the same segments (a copy that changed only, say, the recording's path)."""
+    if call is None or call.segments is not transcript.segments or call.channel != transcript.channel:
+        call = Call(transcript, rubric.model_bank)
     results = []
     for item in rubric.items:
         if not item.enabled:
