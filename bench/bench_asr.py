@@ -9,7 +9,8 @@ Inputs: the 8 sample calls (`samples/calls/`, stereo 8 kHz), 4 longer calls scri
 single-speaker clips (`tests/data/realaudio`, `../shared/realaudio`).
 
 Both sides run in one process, call by call, interleaved (bare first on even calls, qa-scorer
-first on odd ones), so that load from other work on the machine falls on both alike:
+first on odd ones), so that load from other work on the machine falls on both alike; faster-whisper
+with all its defaults (no VAD) runs between them on every call as a third reference:
   bare       faster-whisper alone, as a user would call it: WhisperModel(base, int8, 2 threads),
              transcribe(mono mixdown file, language zh, beam 5, VAD filter, no conditioning on
              previous text); its other defaults (temperature fallback, timestamps) as they are.
@@ -131,12 +132,15 @@ def phase_compare(folder: Path) -> dict:
         sets["sample"].append((ref.stem, CALLS / f"{ref.stem}.wav", ref))
     for js, wav in render_all(4):
         sets["long"].append((js.stem, wav, js))
+    seen_clips: set[str] = set()
     for base in (ROOT / "tests" / "data" / "realaudio", SHARED_REAL):
         tsv = base / "transcripts.tsv"
         if tsv.is_file():
             for line in tsv.read_text(encoding="utf-8").splitlines()[1:]:
                 fn, text = line.split("\t")[:2]
-                sets["real"].append((f"{base.name}/{fn}", base / fn, text))
+                if fn not in seen_clips:  # a clip in both folders is measured once
+                    seen_clips.add(fn)
+                    sets["real"].append((f"{base.name}/{fn}", base / fn, text))
 
     counts = count_fallbacks()
     t0 = time.perf_counter()
@@ -151,6 +155,7 @@ def phase_compare(folder: Path) -> dict:
     k = 0
     for name, items in sets.items():
         acc = {"audio_s": 0.0, "bare_s": 0.0, "qa_s": 0.0, "calls": len(items), "bare_e": 0, "qa_e": 0,
+               "plain_s": 0.0, "plain_e": 0,
                "qa_side_e": 0, "n": 0, "n_side": 0, "bare_windows": 0, "bare_fallbacks": 0,
                "qa_windows": 0, "qa_fallback_windows": 0, "starts": [], "ends": [], "missed": 0,
                "overlaps": [], "per_call": []}
@@ -177,6 +182,14 @@ def phase_compare(folder: Path) -> dict:
                 acc["bare_fallbacks"] += counts["fallbacks"] - c0["fallbacks"]
                 return text, wall
 
+            def plain():
+                # faster-whisper with its defaults (no VAD, conditioning on previous text), as the
+                # throughput issue measured it
+                started = time.perf_counter()
+                segments, _ = bare_model.transcribe(str(bare_input), language="zh")
+                text = "".join(s.text for s in segments)
+                return text, time.perf_counter() - started
+
             def qa():
                 started = time.perf_counter()
                 (done, errors) = tr.transcribe_batch([inp], opts, folder / f"cache-{k}", progress=False)
@@ -185,10 +198,12 @@ def phase_compare(folder: Path) -> dict:
                 return done[0][1], wall
 
             if k % 2 == 0:
-                (btext, bwall), (t, qwall) = bare(), qa()
+                (btext, bwall), (ptext, pwall), (t, qwall) = bare(), plain(), qa()
             else:
-                (t, qwall), (btext, bwall) = qa(), bare()
+                (t, qwall), (ptext, pwall), (btext, bwall) = qa(), plain(), bare()
             k += 1
+            acc["plain_s"] += pwall
+            acc["plain_e"] += edits(ref_text, norm(ptext))
             dec = t.metadata["asr"]["decoder"]
             acc["qa_windows"] += dec["windows"]
             acc["qa_fallback_windows"] += dec["fallback_windows"]
@@ -272,7 +287,8 @@ def main() -> None:
     titles = {"sample": "8 sample calls (`samples/calls/`)",
               "long": "4 longer rendered calls (`bench/long_calls.py`)",
               "real": "real single-speaker clips (mono)"}
-    tot = {k: sum(sets[s][k] for s in ("sample", "long")) for k in ("audio_s", "bare_s", "qa_s", "bare_e", "qa_e", "n")}
+    tot = {k: sum(sets[s][k] for s in ("sample", "long"))
+           for k in ("audio_s", "bare_s", "qa_s", "bare_e", "qa_e", "n", "plain_s", "plain_e")}
     lines = [
         "# Transcription benchmark",
         "",
@@ -308,6 +324,19 @@ def main() -> None:
         f"{tot['audio_s'] / tot['bare_s']:.1f} | {tot['qa_s']:.1f} | {tot['audio_s'] / tot['qa_s']:.1f} | "
         f"**{tot['bare_s'] / tot['qa_s']:.2f}×** | {tot['bare_e'] / tot['n'] * 100:.1f}% | "
         f"{tot['qa_e'] / tot['n'] * 100:.1f}% | |")
+    lines += [
+        "",
+        "Against faster-whisper with its defaults (`transcribe(file, language='zh')`: beam 5, no VAD, "
+        "conditioning on previous text; base int8, 2 threads, on the mono mixdown), as the throughput issue "
+        "measured it, timed in the same run between the two runs above:",
+        "",
+        "| input | defaults wall s | defaults × real time | **speed ratio** | defaults CER | qa-scorer CER |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in [(titles[n], sets[n]) for n in ("sample", "long", "real")] + [("**all calls (sample + long)**", tot)]:
+        lines.append(f"| {name} | {s['plain_s']:.1f} | {s['audio_s'] / s['plain_s']:.1f} | "
+                     f"**{s['plain_s'] / s['qa_s']:.2f}×** | {s['plain_e'] / s['n'] * 100:.1f}% | "
+                     f"{s['qa_e'] / s['n'] * 100:.1f}% |")
     lines += [
         "",
         "CER in time order is the same measure for both sides; on a mono mixdown overlapping speech "
