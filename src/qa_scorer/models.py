@@ -44,6 +44,35 @@ def is_flagged(kind: str, status: str) -> bool:
     return is_reward(kind, status) or is_failure(kind, status)
 
 
+class Judged:
+    """The readings of an item's ``kind`` and ``status`` above, for every record that carries
+    both (an item result, a stored item count, a report's item reference)."""
+
+    __slots__ = ()
+    kind: str
+    status: str
+
+    @property
+    def flagged(self) -> bool:
+        """What a reviewer would mark: a failure, or a reward earned."""
+        return is_flagged(self.kind, self.status)
+
+    @property
+    def failed(self) -> bool:
+        """A failure to work on (see ``is_failure``)."""
+        return is_failure(self.kind, self.status)
+
+    @property
+    def rewarded(self) -> bool:
+        """A reward earned."""
+        return is_reward(self.kind, self.status)
+
+    @property
+    def penalty(self) -> bool:
+        """A prohibited or fatal item that failed."""
+        return is_penalty(self.kind, self.status)
+
+
 # The reason every item of a call without speech carries (see score.score_transcript).
 NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
 
@@ -254,7 +283,7 @@ class ItemDoc(BaseModel):
     instead: str = ""
 
 
-class ItemResult(BaseModel):
+class ItemResult(Judged, BaseModel):
     """One item's judgment on one call. Frozen: a changed judgment is a new record
     (``model_copy(update=...)``), never an edit of one already handed out."""
 
@@ -268,26 +297,6 @@ class ItemResult(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     reason: str = ""
     doc: ItemDoc = Field(default_factory=ItemDoc)
-
-    @property
-    def flagged(self) -> bool:
-        """What a reviewer would mark: a failure, or a reward earned."""
-        return is_flagged(self.kind, self.status)
-
-    @property
-    def failed(self) -> bool:
-        """A failure to work on (see ``is_failure``)."""
-        return is_failure(self.kind, self.status)
-
-    @property
-    def rewarded(self) -> bool:
-        """A reward earned."""
-        return is_reward(self.kind, self.status)
-
-    @property
-    def penalty(self) -> bool:
-        """A prohibited or fatal item that failed."""
-        return is_penalty(self.kind, self.status)
 
 
 class Scorecard(BaseModel):

@@ -32,6 +32,18 @@ MANIFEST_NAME = ".qa-scorer-outputs.json"
 LOCK_NAME = ".qa-scorer.lock"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(v: object) -> object:
+    """A CSV cell for a spreadsheet: text Excel would run as a formula gets a leading apostrophe."""
+    if v is None:
+        return ""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
 def temp_path(path: Path) -> Path:
     """A temporary name beside ``path``, unique to this process and this call."""
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")

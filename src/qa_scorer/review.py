@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+from qa_scorer.outputs import csv_cell
 from qa_scorer.store import History, StoredCall
 
 _log = logging.getLogger("qa_scorer.review")
@@ -501,18 +502,6 @@ class Reviews:
             " (SELECT MAX(id) FROM rulings GROUP BY call_id, item_id) ORDER BY call_id, item_id")}
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(v: object) -> object:
-    """A CSV cell; text Excel would run as a formula gets a leading apostrophe."""
-    if v is None:
-        return ""
-    if isinstance(v, str) and v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
-
-
 def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
     """Write ``appeals.csv``, ``rulings.csv`` (every ruling: machine and human status, who, when,
     why) and ``review_labels.csv`` (the latest ruling per call and item in the ``eval --labels``
@@ -541,7 +530,7 @@ def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
             w.writerow(header)
             for row in rows:
                 # Labels stay exact (eval reads them back); everything else is formula-safe.
-                w.writerow(row if name == "review_labels" else [_cell(v) for v in row])
+                w.writerow(row if name == "review_labels" else [csv_cell(v) for v in row])
         written.append(path)
     return written
 

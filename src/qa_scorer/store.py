@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import NO_SPEECH_REASON, STORED, ItemResult, Scorecard, Transcript, is_flagged
+from qa_scorer.models import NO_SPEECH_REASON, STORED, ItemResult, Judged, Scorecard, Transcript
 
 __all__ = [
     "CallRow",
@@ -276,7 +276,7 @@ class RubricVersion:
 
 
 @dataclass(frozen=True)
-class ItemCount:
+class ItemCount(Judged):
     """How many calls had one item in one status, for one agent, week and rubric version."""
 
     agent_id: str
@@ -287,10 +287,6 @@ class ItemCount:
     kind: str
     status: str
     count: int
-
-    @property
-    def flagged(self) -> bool:
-        return is_flagged(self.kind, self.status)
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,11 @@ from datetime import date
 from pathlib import Path
 from typing import Optional
 
-from qa_scorer.outputs import atomic_open
+from qa_scorer.outputs import atomic_open, csv_cell
 from qa_scorer.report import data
 from qa_scorer.store import Filter, History
 
 __all__ = ["export_csv"]
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(v: object) -> object:
-    """A CSV cell; text that Excel would run as a formula is prefixed with an apostrophe."""
-    if v is None:
-        return ""
-    if isinstance(v, str) and v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
-
 
 def export_csv(
     history: History,
@@ -59,8 +47,8 @@ def export_csv(
         path = out_dir / f"{name}.csv"
         with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow([_cell(h) for h in header])
+            w.writerow([csv_cell(h) for h in header])
             for row in rows:
-                w.writerow([_cell(v) for v in row])
+                w.writerow([csv_cell(v) for v in row])
         written.append(path)
     return written

@@ -17,7 +17,7 @@ from functools import lru_cache
 from statistics import mean, median
 from typing import Iterable, Optional, Sequence
 
-from qa_scorer.models import ItemResult, REWARD_KINDS, PENALTY_KINDS, is_failure, is_penalty, is_reward
+from qa_scorer.models import REWARD_KINDS, PENALTY_KINDS, ItemResult, Judged, is_failure, is_penalty, is_reward
 from qa_scorer.report.files import href, safe_name
 from qa_scorer.store import Filter, History, ItemRow
 
@@ -52,7 +52,7 @@ def describe(f: Filter) -> str:
 
 
 @dataclass(frozen=True)
-class ItemRef:
+class ItemRef(Judged):
     """A flagged item of one call: a failure or a reward earned."""
 
     id: str
@@ -61,18 +61,6 @@ class ItemRef:
     status: str
     position: int
     reason: str
-
-    @property
-    def failed(self) -> bool:
-        return is_failure(self.kind, self.status)
-
-    @property
-    def rewarded(self) -> bool:
-        return is_reward(self.kind, self.status)
-
-    @property
-    def penalty(self) -> bool:
-        return is_penalty(self.kind, self.status)
 
 
 @dataclass(frozen=True)
