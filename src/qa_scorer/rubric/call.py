@@ -194,9 +194,8 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
-        # built without validation: every field comes from the validated transcript or from here
-        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                                        text=text, span=span, note=note)
+        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                        text=text, span=span, note=note)
 
 
 def prepare_models(calls: list[Call], bank: ModelBank) -> None:
