@@ -87,6 +87,21 @@ def test_uphold_keeps_the_score_and_a_second_decision_is_a_conflict(setup):
     assert len(r.rulings()) == 1
 
 
+def test_an_overturn_flips_the_status_the_agent_contested_even_after_a_review(setup):
+    h, r, agent, _, qa, _ = setup
+    a = r.file_appeal(agent, FATAL, "complaint_soothing", "我安抚了客户")  # contests a fail
+    # another QA reviewer passes the item before the appeal is decided
+    r.review_item(qa, FATAL, "complaint_soothing", "pass", "听过录音，已安抚")
+    r.decide(qa, a.id, "overturn", "申诉成立")
+    # the overturn keeps the agent's pass; it does not flip the reviewer's pass back to fail
+    assert h.calls(call_id=FATAL)[0].scorecard.item("complaint_soothing").status == "pass"
+    b = r.file_appeal(agent, FATAL, "banned_phrases", "没有说禁语")  # contests a fail
+    r.review_item(qa, FATAL, "banned_phrases", "pass", "先放过")
+    r.decide(qa, b.id, "uphold", "禁语成立")
+    # upholding keeps the contested fail
+    assert h.calls(call_id=FATAL)[0].scorecard.item("banned_phrases").status == "fail"
+
+
 def test_concurrent_rulings_one_wins(setup, tmp_path):
     h, r, agent, _, qa, _ = setup
     a = r.file_appeal(agent, FATAL, "greeting", "我说了您好")
@@ -322,7 +337,7 @@ def test_migration_upgrades_an_old_history(tmp_path):
     con.commit()
     con.close()
     with History(db) as h:
-        assert h.migrations()[-1] == "0003_users_sessions_appeals"
+        assert h.migrations()[-2:] == ["0003_users_sessions_appeals", "0004_appeal_contested_status"]
     assert _rows(db, "SELECT machine_score, machine_fatal FROM calls") == [(70.0, 0)]
     assert _rows(db, "SELECT machine_status, machine_points FROM items") == [("fail", -5.0)]
 

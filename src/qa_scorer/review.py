@@ -370,9 +370,9 @@ class Reviews:
                 raise Conflict(f"item {item_id!r} already has an open appeal")
             cur = db.execute(
                 "INSERT INTO appeals (call_id, rubric_version, item_id, agent_id, machine_status, reason, filed_by,"
-                " filed_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " filed_at, deadline, contested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call_id, call.scorecard.rubric_version, item_id, call.agent_id, machine_status, reason, user.name,
-                 _iso(now), _iso(deadline)))
+                 _iso(now), _iso(deadline), item.status))
             appeal_id = cur.lastrowid
             self._audit(db, user.name, "appeal", call_id, item_id, appeal_id, reason)
         return self.appeal(user, appeal_id)
@@ -400,7 +400,9 @@ class Reviews:
             f"SELECT {_APPEAL_COLS} FROM appeals{where} ORDER BY id DESC", params)]
 
     def decide(self, user: User, appeal_id: int, decision: str, note: str) -> Appeal:
-        """Uphold (the machine was right) or overturn (flip pass ↔ fail) an open appeal.
+        """Uphold (the status the agent contested stands) or overturn (it flips pass ↔ fail) an
+        open appeal. The contested status is the one in force when the appeal was filed, so a
+        review made in between does not turn an overturn against the agent.
 
         One transaction: the appeal changes state only if it is still open (a conditional
         UPDATE), so of two QA staff deciding at once one wins and the other gets Conflict."""
@@ -411,10 +413,10 @@ class Reviews:
         note = clean_text(note, MAX_REASON)
         state = "upheld" if decision == "uphold" else "overturned"
         with self.history.transaction() as db:
-            row = db.execute("SELECT call_id, item_id FROM appeals WHERE id = ?", (appeal_id,)).fetchone()
+            row = db.execute("SELECT call_id, item_id, contested FROM appeals WHERE id = ?", (appeal_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no appeal {appeal_id}")
-            call_id, item_id = row
+            call_id, item_id, contested = row
             cur = db.execute("UPDATE appeals SET state = ?, decided_by = ?, decided_at = ?, note = ?"
                              " WHERE id = ? AND state = 'open'", (state, user.name, _iso(_now()), note, appeal_id))
             if cur.rowcount != 1:
@@ -422,8 +424,8 @@ class Reviews:
                                   (appeal_id,)).fetchone()
                 who = f" by {done[1]} at {done[2]}" if done[1] else ""
                 raise Conflict(f"appeal {appeal_id} is already {done[0]}{who}; nothing changed")
-            current = self._effective_status(db, call_id, item_id)
-            status = current if decision == "uphold" else {"pass": "fail", "fail": "pass"}.get(current, current)
+            contested = contested or self._effective_status(db, call_id, item_id)
+            status = contested if decision == "uphold" else {"pass": "fail", "fail": "pass"}.get(contested, contested)
             self.history.rule(db, call_id, item_id, status, note=note, by=user.name, appeal_id=appeal_id)
             self._audit(db, user.name, decision, call_id, item_id, appeal_id, note)
         return self.appeal(user, appeal_id)

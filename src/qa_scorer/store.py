@@ -200,6 +200,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX audit_appeal ON audit (appeal_id);
         """,
     ),
+    (
+        # The status the agent contested (the one in force when the appeal was filed): overturning
+        # flips that one, not whatever a later review left. NULL for appeals filed before.
+        "0004_appeal_contested_status",
+        """
+        ALTER TABLE appeals ADD COLUMN contested TEXT;
+        """,
+    ),
 ]
 
 
