@@ -205,6 +205,19 @@ def test_an_open_appeal_expires_when_its_evidence_changes(setup):
         r.decide(qa, a.id, "overturn", "")
 
 
+def test_an_open_appeal_expires_when_a_same_version_rescore_changes_its_evidence(setup):
+    h, r, agent, _, qa, calls = setup
+    c = calls["fatal"]
+    kept = r.file_appeal(agent, FATAL, "closing", "reason")
+    a = r.file_appeal(agent, FATAL, "greeting", "reason")
+    # the same rubric version again (say, after transcribing the call again): new greeting evidence
+    items = [it.model_copy(update={"evidence": []}) if it.id == "greeting" else it for it in c.scorecard.items]
+    h.record(c.transcript, c.scorecard.model_copy(update={"items": items}))
+    assert r.appeal(qa, a.id).state == "expired"
+    assert r.appeal(qa, kept.id).state == "open"
+    assert h.calls(call_id=FATAL)[0].reviews["greeting"].needs_review
+
+
 def test_qa_review_without_appeal(setup):
     h, r, agent, _, qa, _ = setup
     with pytest.raises(ReviewError, match="needs a note"):

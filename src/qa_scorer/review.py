@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from qa_scorer.outputs import csv_cell
-from qa_scorer.store import History, StoredCall
+from qa_scorer.store import History, StoredCall, evidence_key
 
 _log = logging.getLogger("qa_scorer.review")
 
@@ -370,9 +370,9 @@ class Reviews:
                 raise Conflict(f"item {item_id!r} already has an open appeal")
             cur = db.execute(
                 "INSERT INTO appeals (call_id, rubric_version, item_id, agent_id, machine_status, reason, filed_by,"
-                " filed_at, deadline, contested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " filed_at, deadline, contested, evidence_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call_id, call.scorecard.rubric_version, item_id, call.agent_id, machine_status, reason, user.name,
-                 _iso(now), _iso(deadline), item.status))
+                 _iso(now), _iso(deadline), item.status, evidence_key((call.machine or call.scorecard).item(item_id))))
             appeal_id = cur.lastrowid
             self._audit(db, user.name, "appeal", call_id, item_id, appeal_id, reason)
         return self.appeal(user, appeal_id)

@@ -202,10 +202,13 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     (
         # The status the agent contested (the one in force when the appeal was filed): overturning
-        # flips that one, not whatever a later review left. NULL for appeals filed before.
+        # flips that one, not whatever a later review left; and the machine's evidence key then,
+        # so a re-score of the same rubric version that changes the evidence expires the appeal.
+        # NULL for appeals filed before.
         "0004_appeal_contested_status",
         """
         ALTER TABLE appeals ADD COLUMN contested TEXT;
+        ALTER TABLE appeals ADD COLUMN evidence_key TEXT;
         """,
     ),
 ]
@@ -614,10 +617,13 @@ class History:
                 (scorecard.call_id,),
             )
         }
+        # open appeals whose evidence can be compared: those that kept its key, and (from before
+        # the key was kept) those on another rubric version, whose result is still stored
         open_appeals = {
             item_id for (item_id,) in db.execute(
                 "SELECT DISTINCT item_id FROM appeals WHERE call_id = ? AND state = 'open'"
-                " AND rubric_version != ?", (scorecard.call_id, scorecard.rubric_version))
+                " AND (evidence_key IS NOT NULL OR rubric_version != ?)",
+                (scorecard.call_id, scorecard.rubric_version))
         }
         if not latest and not open_appeals:
             return
@@ -634,13 +640,17 @@ class History:
                     db.execute("UPDATE items SET needs_review = 1 WHERE call_pk = ? AND position = ?", (pk, i))
             if it.id in open_appeals:
                 stale = db.execute(
-                    "SELECT id, rubric_version FROM appeals WHERE call_id = ? AND item_id = ? AND state = 'open'",
+                    "SELECT id, rubric_version, evidence_key FROM appeals"
+                    " WHERE call_id = ? AND item_id = ? AND state = 'open'",
                     (scorecard.call_id, it.id)).fetchall()
-                for appeal_id, version in stale:
-                    old = db.execute(
-                        "SELECT c.scorecard FROM calls c WHERE c.call_id = ? AND c.rubric_version = ?",
-                        (scorecard.call_id, version)).fetchone()
-                    old_key = _item_key(old[0], it.id) if old else None
+                for appeal_id, version, old_key in stale:
+                    if old_key is None:
+                        if version == scorecard.rubric_version:
+                            continue  # filed before keys were kept, and its result was just replaced
+                        old = db.execute(
+                            "SELECT c.scorecard FROM calls c WHERE c.call_id = ? AND c.rubric_version = ?",
+                            (scorecard.call_id, version)).fetchone()
+                        old_key = _item_key(old[0], it.id) if old else None
                     if old_key != key:
                         db.execute("UPDATE appeals SET state = 'expired' WHERE id = ? AND state = 'open'",
                                    (appeal_id,))
