@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from qa_scorer.ingest import (RecordingError, TranscriptError, find_transcripts, load_transcript,
-                              locate_recording, real_roots)
+from qa_scorer.ingest import RecordingError, find_transcripts, load_transcript_input, locate_recording, real_roots
 from qa_scorer.models import InputError, Scorecard, Transcript
 from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
 from qa_scorer.rubric.engine import prepared
@@ -55,12 +54,11 @@ def score_transcript_files(
     files = find_transcripts(paths)
     loaded = []
     for path in files:
-        try:
-            loaded.append((path, load_transcript(path)))
-        except TranscriptError as exc:
-            result.errors.append(InputError(path=exc.path, message=exc.message))
-        except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
-            result.errors.append(_unexpected(path, exc))
+        transcript, error = load_transcript_input(path)
+        if error is not None:
+            result.errors.append(error)
+        else:
+            loaded.append((path, transcript))
     calls = prepared(rubric, (t for _, t in loaded))
     for n, ((path, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
         try:

@@ -5,7 +5,7 @@ calls list, each agent's page and the dashboard come from the ``calls`` and ``it
 (``score``, ``bonus``, ``fatal``, ``items.status``, ``items.flagged`` ...), which hold the
 effective values, never from re-reading every stored scorecard. Only a scorecard page reads a
 call's stored JSON (``History.calls``). Failures, penalties and rewards are the definitions of
-``models`` (``is_failure``, ``is_penalty``, ``is_reward``).
+``models`` (``Judged``: failed, penalty, rewarded, flagged).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from functools import lru_cache
 from statistics import mean, median
 from typing import Iterable, Optional, Sequence
 
-from qa_scorer.models import REWARD_KINDS, PENALTY_KINDS, ItemResult, Judged, is_failure, is_penalty, is_reward
+from qa_scorer.models import REWARD_KINDS, PENALTY_KINDS, ItemResult, Judged
 from qa_scorer.report.files import href, safe_name
 from qa_scorer.store import Filter, History, ItemRow
 
@@ -347,7 +347,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
                                              "applicable": 0, "failed": 0, "flagged": 0})
         if c.status != "na":
             st["applicable"] += c.count
-        if is_failure(c.kind, c.status):
+        if c.failed:
             st["failed"] += c.count
         if c.flagged:
             st["flagged"] += c.count
@@ -355,8 +355,8 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
             penalty_items.setdefault(c.item_id, c.name or c.item_id)
         if c.kind in REWARD_KINDS:
             reward_items.setdefault(c.item_id, c.name or c.item_id)
-        penalty = is_penalty(c.kind, c.status)
-        if penalty or is_reward(c.kind, c.status):
+        penalty = c.penalty
+        if penalty or c.rewarded:
             for agg in (per_agent[c.agent_id], per_week[c.week], per_aw[(c.agent_id, c.week)]):
                 if penalty:
                     agg.penalties += c.count
