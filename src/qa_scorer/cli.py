@@ -140,6 +140,7 @@ def score(
     workers: Optional[int] = WorkersOpt,
     threads: Optional[int] = ThreadsOpt,
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Transcribe recordings again even when a cached transcript exists."),
+    rubric_hotwords: bool = typer.Option(False, "--rubric-hotwords", help="Give the rubric's phrases to the speech recogniser as hotwords (off by default: measured slower and no more accurate)."),
     no_render: bool = typer.Option(False, "--no-render", help="Record and write scorecards without rendering HTML."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary table."),
     media_root: Optional[List[Path]] = MediaRootOpt,
@@ -157,6 +158,8 @@ def score(
     except ValidationError as exc:
         err.print(f"invalid transcription option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2)
+    if rubric_hotwords:
+        options = options.model_copy(update={"hotwords": r.hotwords()})
     try:
         result = score_batch(paths, r, out_dir=out_dir, db=db, json_path=json_path, manifest=manifest,
                              transcribe_options=options, retranscribe=retranscribe,
@@ -180,7 +183,7 @@ def score(
 def transcribe(
     paths: List[Path] = typer.Argument(..., help="Recordings or folders of them."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the transcript JSON files (one per call)."),
-    rubric: Optional[Path] = typer.Option(None, "--rubric", "-r", help="Rubric whose phrases are used as ASR hotwords (default: bundled)."),
+    rubric: Optional[Path] = typer.Option(None, "--rubric", "-r", help="Rubric whose phrases are given to the speech recogniser as hotwords (default: none)."),
     manifest: Optional[Path] = ManifestOpt,
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,
@@ -195,10 +198,10 @@ def transcribe(
     """Transcribe recordings into transcript v1 JSON files without scoring."""
     from qa_scorer.pipeline import transcribe_only
 
-    r = _load_rubric(rubric)
+    hotwords = _load_rubric(rubric).hotwords() if rubric is not None else None
     options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
-                                      retranscribe=retranscribe, progress=not quiet, hotwords=r.hotwords(),
+                                      retranscribe=retranscribe, progress=not quiet, hotwords=hotwords,
                                       media_roots=media_root or ())
     if not quiet:
         out.print(f"{len(written)} transcript(s) written to {out_dir}")

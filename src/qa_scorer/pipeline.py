@@ -139,8 +139,6 @@ def score_batch(
         inputs, errors = unique_calls(inputs)
         result.errors.extend(errors)
         options = transcribe_options or TranscribeOptions()
-        if options.hotwords is None:
-            options = options.model_copy(update={"hotwords": rubric.hotwords()})
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
         result.errors.extend(errors)

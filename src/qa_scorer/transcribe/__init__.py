@@ -4,7 +4,7 @@ One module per job:
 
 - ``options``     :class:`TranscribeOptions`, the one options record (defaults defined once)
 - ``engine``      the only importer of faster-whisper (lazily): models, speech detection, batched
-                  greedy decoding, the careful re-decoding of a failed window
+                  decoding (beam 5), the careful re-decoding of a failed window
 - ``guard``       the hallucination and loop guard (pure)
 - ``utterances``  speech regions → decoder windows, words → utterances (pure)
 - ``roles``       agent / customer per channel or per voice (with ``diarize``)

@@ -31,8 +31,8 @@ def _failed(d: engine.Decoded, options: TranscribeOptions, speech_seconds: float
 
 def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptions) -> list[engine.Decoded]:
     """A failed window decoded again piece by piece (short stretches give the decoder less room
-    to run away), greedy with a repetition penalty and all pieces in one batch; a piece that
-    still fails is decoded the careful way (beam search, temperature fallback)."""
+    to run away), with a repetition penalty and all pieces in one batch; a piece that still
+    fails is decoded the careful way (temperature fallback)."""
     retry = options.model_copy(update={"repetition_penalty": options.loop_retry_penalty})
     spans = window.spans()
     clips = [audio[int(round(x * SR)):int(round(y * SR))] for x, y in spans]
@@ -51,7 +51,7 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     """Utterances of each voice channel, guarded and in simplified Chinese, and what was dropped.
 
     Every channel's speech is packed into windows (both channels' pieces in time order) and all
-    windows are decoded in one batch (greedy); only a window that fails Whisper's own tests or
+    windows are decoded in one batch; only a window that fails Whisper's own tests or
     loops is decoded again.
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,

@@ -1,8 +1,8 @@
 """Whisper through faster-whisper: the only module that imports it (lazily).
 
 Loads models, finds speech (faster-whisper's Silero VAD), decodes many windows at once with
-faster-whisper's batched pipeline (greedy, word timestamps), and decodes a failed window again
-the careful way (beam search, temperature fallback).
+faster-whisper's batched pipeline (``beam_size``, word timestamps), and decodes a failed window
+again the careful way (beam search with the temperature fallback).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _pipeline(model):
 
 def decode_batch(model, pieces: list[np.ndarray], options: TranscribeOptions) -> list[Decoded]:
     """Decode stretches of at most 30 s together (``batch_size`` at a time, one encoder and one
-    decoder call per batch), greedy (``beam_size``), without timestamp tokens but with word
+    decoder call per batch), with ``beam_size``, without timestamp tokens but with word
     timestamps; one result per stretch, in order, word times within the stretch."""
     if not pieces:
         return []

@@ -112,7 +112,7 @@ MIN_CHARS_PER_SECOND = 1.0
 def window_failed(text: str, avg_logprob: float, no_speech_prob: float, *, log_prob_threshold: float,
                   no_speech_threshold: float, compression_ratio_threshold: float,
                   speech_seconds: float = 0.0) -> bool:
-    """Whether a greedy window should be decoded again: Whisper's own fallback tests (too
+    """Whether a decoded window should be decoded again: Whisper's own fallback tests (too
     repetitive, too unlikely where there is speech), or far too little text for the speech in it."""
     if compression_ratio(text) > compression_ratio_threshold:
         return True

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SR = 16000
 # Bump when decoding, splitting, guarding or role logic changes what a transcript holds: old cache
 # entries then stop matching.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -30,8 +30,10 @@ class TranscribeOptions(BaseModel):
     language: str = "zh"
     vad: bool = True
     vad_speech_pad_ms: int = Field(200, ge=0)
-    # First pass: every window of every channel decoded together, greedy (beam 1).
-    beam_size: int = Field(1, ge=1)
+    # First pass: every window of every channel decoded together, with this beam. Beam 5 costs
+    # about 15 % more time than greedy and errs less: character error rate 10.9 % against 13.1 % on
+    # the sample and rendered calls, 8.8 % against 13.7 % on real single-speaker clips.
+    beam_size: int = Field(5, ge=1)
     # A window that fails (a loop, too unlikely, too repetitive) is decoded again on its own,
     # region by region, with this beam, the temperature fallback and a repetition penalty.
     fallback_beam_size: int = Field(5, ge=1)
@@ -43,7 +45,10 @@ class TranscribeOptions(BaseModel):
     no_repeat_ngram_size: int = Field(0, ge=0)
     initial_prompt: Optional[str] = DEFAULT_PROMPT
     condition_on_previous_text: bool = False  # only the fallback decodes several windows in a row
-    hotwords: Optional[list[str]] = None  # e.g. rubric phrases; bounded by max_hotword_chars
+    # e.g. rubric phrases; bounded by max_hotword_chars. Off unless asked: the default rubric's
+    # phrases made transcription slower and no more accurate on the calls measured (and worse on
+    # real clips of other content).
+    hotwords: Optional[list[str]] = None
     max_hotword_chars: int = 120
     # Utterances: a new one starts where the voice pauses at least this long (VAD on the channel).
     split_pause: float = Field(0.5, gt=0)
