@@ -236,6 +236,11 @@ _UTTERANCES = st.lists(st.tuples(st.sampled_from(["agent", "customer"]),
                                  st.lists(_CHARS, max_size=40).map("".join)), min_size=1, max_size=12)
 
 
+def _previous_other(segments, i: int):
+    """The last segment before ``i`` by another speaker, found the slow, obvious way."""
+    return next((j for j in range(i - 1, -1, -1) if segments[j].speaker != segments[i].speaker), None)
+
+
 def _transcript(turns) -> Transcript:
     segs = [{"speaker": who, "text": text} for who, text in turns]
     return Transcript.model_validate({"call_id": "c", "agent_id": "a", "channel": "chat", "segments": segs})
@@ -249,9 +254,9 @@ def test_a_call_scored_at_once_gives_each_utterance_the_probability_it_gets_alon
     call = Call(transcript, ModelBank(_SHIPPED))
     for model in _SHIPPED:
         for i, seg in enumerate(transcript.segments):
-            j = call.previous_other(i) if model.spec.context else None
+            j = _previous_other(transcript.segments, i) if model.spec.context else None
             previous = transcript.segments[j].text if j is not None else ""
-            assert call.probability(model, i) == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
+            assert call.probabilities(model)[i] == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
 
 
 def test_models_of_other_features_and_uncodable_ones_score_as_they_do_alone():
@@ -268,11 +273,11 @@ def test_models_of_other_features_and_uncodable_ones_score_as_they_do_alone():
     call = Call(transcript, ModelBank([wide, short, context, _SHIPPED[0]]))
     for model in (wide, short, context, _SHIPPED[0]):
         for i, seg in enumerate(transcript.segments):
-            j = call.previous_other(i) if model.spec.context else None
+            j = _previous_other(transcript.segments, i) if model.spec.context else None
             previous = transcript.segments[j].text if j is not None else ""
-            assert call.probability(model, i) == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
+            assert call.probabilities(model)[i] == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
     # a model outside the bank is scored too (a bank of its own)
-    assert Call(transcript).probability(short, 1) == pytest.approx(short.probability("非常抱歉，今天到不了"), abs=1e-12)
+    assert Call(transcript).probabilities(short)[1] == pytest.approx(short.probability("非常抱歉，今天到不了"), abs=1e-12)
 
 
 def test_every_n_gram_has_its_own_code():
@@ -316,3 +321,4 @@ def test_a_chunk_the_models_cannot_read_together_is_scored_call_by_call(default_
 
     monkeypatch.setattr(engine, "prepare_models", broken)
     assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone
+

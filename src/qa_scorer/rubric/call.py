@@ -49,10 +49,6 @@ class Call:
         self._probs.clear()
         self._grams = None
 
-    def probability(self, model: TextModel, index: int) -> float:
-        """A text model's probability for one segment (see :meth:`probabilities`)."""
-        return self.probabilities(model)[index]
-
     def probabilities(self, model: TextModel) -> list[float]:
         """A text model's probability for every segment. The first question to a model scores
         every segment of the call at once, with the rubric's other models of the same features
@@ -66,11 +62,9 @@ class Call:
             bank = ModelBank([model])
         probs = bank.probabilities(model, self._call_grams())
         if probs is None:
-            probs = []
-            for i, seg in enumerate(self.segments):
-                previous = self.previous_other(i) if model.spec.context else None
-                text = self.segments[previous].text if previous is not None else ""
-                probs.append(model.probability(seg.text, text))
+            before = self._model_inputs()[2] if model.spec.context else [-1] * len(self.segments)
+            probs = [model.probability(seg.text, self.segments[j].text if j >= 0 else "")
+                     for seg, j in zip(self.segments, before)]
         self._probs[id(model)] = probs
         return probs
 
@@ -93,14 +87,6 @@ class Call:
             who = seg.speaker
             previous.append(base + other if other >= 0 and segments[other].text else -1)
         return ([n.text for n in self.norms], ["?" in s.text or "？" in s.text for s in segments], previous)
-
-    def previous_other(self, index: int) -> Optional[int]:
-        """The last segment before ``index`` by the other speaker (None when there is none)."""
-        who = self.segments[index].speaker
-        for j in range(index - 1, -1, -1):
-            if self.segments[j].speaker != who:
-                return j
-        return None
 
     def joined(self, indices: list[int]) -> Joined:
         """The normalised text of these segments joined for one regex pass (cached)."""
