@@ -322,3 +322,9 @@ def test_a_chunk_the_models_cannot_read_together_is_scored_call_by_call(default_
     monkeypatch.setattr(engine, "prepare_models", broken)
     assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone
 
+
+def test_a_call_whose_words_no_model_knows_is_scored(default_rubric):
+    # not one n-gram of any shipped model: the sums must still be numbers (a context model too)
+    transcript = _transcript([("customer", "\U00020000"), ("agent", "\U00020001\U00020002")])
+    card = score_transcript(transcript, default_rubric)
+    assert card.score >= 0 and [i for i in card.items if i.id == "false_promise"]

@@ -369,7 +369,9 @@ class _Group:
         rows = self.weights[at[hit]] if cols is None else self.weights[at[hit][:, None], cols[None, :]]
         width = rows.shape[1]
         cells = (seg[hit] * width)[:, None] + np.arange(width)
-        return np.bincount(cells.ravel(), weights=rows.ravel(), minlength=size * width).reshape(size, width)
+        sums = np.bincount(cells.ravel(), weights=rows.ravel(), minlength=size * width)
+        # float even when no n-gram hit (numpy's bincount of nothing is an integer array)
+        return sums.astype(np.float64, copy=False).reshape(size, width)
 
     def probabilities(self, grams: CallGrams) -> np.ndarray:
         """Every model's probability (columns) for every utterance (rows) of the call."""
