@@ -128,6 +128,24 @@ def without_models():
     return stripped
 
 
+def reference_rate(rounds: int = 3) -> float:
+    """A fixed pure-Python workload (string slicing, dict and list work, as scoring does), in
+    thousands of loops per CPU-second: machines differ, and this says how fast this one runs
+    Python, so figures from runs on different machines can be compared."""
+    best = 0.0
+    for _ in range(rounds):
+        t0 = time.process_time()
+        counts: dict[str, int] = {}
+        text = "您好请问有什么可以帮您的吗我们会尽快为您处理"
+        for i in range(100_000):
+            key = text[i % 20:i % 20 + 3]
+            counts[key] = counts.get(key, 0) + 1
+            parts = [key, str(i)]
+            parts.sort()
+        best = max(best, 100 / (time.process_time() - t0))
+    return best
+
+
 def rate(rubric, calls: list[Transcript], rounds: int) -> float:
     """Best transcripts / CPU-second over ``rounds`` passes, each with a cold normaliser cache."""
     best = 0.0
@@ -154,6 +172,7 @@ def main() -> None:
     t0 = time.process_time()
     generated = [parse_transcript(json.loads(r)) for r in raw]
     parse_rate = len(raw) / (time.process_time() - t0)
+    reference = reference_rate()
     sets = [("generated", generated)]
     if rd.available():
         sets.append(("real chats", [Transcript.model_validate(s) for s in rd.sessions().values()]))
@@ -185,6 +204,8 @@ passes with the normaliser's cache cleared before each; default rubric ({len(ful
 {chr(10).join(rows)}
 {real_note}
 Parsing and validating the generated JSON (pydantic): {parse_rate:,.0f} transcripts / s / core.
+This machine's speed at plain Python (`reference_rate`, a fixed loop of string, dict and list
+work): {reference:,.0f} thousand loops / s / core; compare it before comparing figures of two runs.
 
 Target: at least 2,000 transcripts / s / core for scoring real text with the rubric's models.
 """

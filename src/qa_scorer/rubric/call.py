@@ -180,8 +180,9 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
-        return Evidence(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                        text=text, span=span, note=note)
+        # built from a validated segment: nothing to check again (validation cost more than the rest)
+        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                                        text=text, span=span, note=note)
 
 
 def prepare_models(calls: list[Call], bank: ModelBank) -> None:

@@ -64,7 +64,8 @@ def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None
             status, reason, evidence = out.status, out.text, out.evidence
             if item.kind == "reward" and status == "fail":
                 status, reason, evidence = "na", f"未获得：{reason}", ()
-        results.append(ItemResult(
+        # every field comes from the validated rubric and the checks' own records: no validation
+        results.append(ItemResult.model_construct(
             id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,
         ))
