@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -168,6 +168,24 @@ def _json_value_error(value: Any, path: str) -> None:
     if found is not None:
         where, problem = found
         raise PydanticCustomError("json_value", "{problem}", {"path": where, "problem": problem})
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def trusted(cls: type[_Model], **fields: Any) -> _Model:
+    """``cls.model_construct(**fields)`` for a record whose fields are all given and already
+    valid (taken from a validated rubric and transcript): the same object, without pydantic's
+    walk over every field's aliases and defaults, which cost scoring more than building the rest
+    of its evidence and item results. Every field of ``cls`` must be named (KeyError otherwise);
+    they are kept in the class's order, which is the order they are written out in."""
+    record = cls.__new__(cls)
+    values = {name: fields[name] for name in cls.__pydantic_fields__}
+    object.__setattr__(record, "__dict__", values)
+    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
 
 
 class Word(BaseModel):

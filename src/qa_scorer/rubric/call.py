@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Optional
 
-from qa_scorer.models import Evidence, Status, Transcript
+from qa_scorer.models import Evidence, Status, Transcript, trusted
 from qa_scorer.normalize import NormText, normalize
 from qa_scorer.rubric.schema import Hit, Joined, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
@@ -181,8 +181,8 @@ class Call:
         else:
             span, text = None, seg.text
         # built from a validated segment: nothing to check again (validation cost more than the rest)
-        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                                        text=text, span=span, note=note)
+        return trusted(Evidence, segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                       text=text, span=span, note=note)
 
 
 def prepare_models(calls: list[Call], bank: ModelBank) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional
 
-from qa_scorer.models import ItemResult, Transcript
+from qa_scorer.models import ItemResult, Transcript, trusted
 from qa_scorer.rubric.call import Call, prepare_models
 from qa_scorer.rubric.registry import Rubric, run_check
 
@@ -65,8 +65,8 @@ def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None
             if item.kind == "reward" and status == "fail":
                 status, reason, evidence = "na", f"未获得：{reason}", ()
         # every field comes from the validated rubric and the checks' own records: no validation
-        results.append(ItemResult.model_construct(
-            id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
+        results.append(trusted(
+            ItemResult, id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,
         ))
     return results
