@@ -11,13 +11,14 @@ both sides of a ``conditional`` rule use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, Hit, Match, Strict, _alternation, find_any
+from qa_scorer.rubric.schema import CompileContext, Hit, Match, Scope, Strict, _alternation, find_any
 from qa_scorer.normalize import normalize_phrase
 from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 
@@ -57,33 +58,47 @@ def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
 def judge(item, call: Call, search) -> Outcome:
     """The outcome of an item that expects something present (required, reward) or absent
     (prohibited, fatal) in a speaker's utterances within its scope. ``search(chosen,
-    first_only)`` returns the evidence of what was found among the chosen segments."""
-    if item.scope:
-        where, zh = item.scope.describe(item.speaker), item.scope.describe(item.speaker, "zh")
-    elif item.speaker == "any":
-        where, zh = "the call", "整通对话"
-    else:
-        where, zh = f"what the {item.speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[item.speaker]
+    first_only)`` returns what was found among the chosen segments (:class:`Found`, in order);
+    evidence is made only for what the outcome shows (the first three when present is expected)."""
+    where, zh = where_words(item.speaker, item.scope)
     chosen = call.select(item.speaker, item.scope)
     if chosen is None:
         return Outcome("na", f"needs timings to find {where}; this transcript has none", zh=f"没有时间信息，无法判断{zh}")
     if not chosen:
         return Outcome("na", f"nothing in {where}", zh=f"{zh}没有内容")
     if item.expects_present:
-        shown = search(chosen, item.min_count == 1)
-        if len({e.segment for e in shown}) >= item.min_count:
-            shown = tuple(shown[:3])
+        found = search(chosen, item.min_count == 1)
+        if len({f.index for f in found}) >= item.min_count:
+            shown = tuple(evidence(call, f) for f in found[:3])
             return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown,
                            zh=f"在{zh}中找到{quote(shown[0].text)}")
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
         if len(chosen) > 1:
             window += (call.evidence(chosen[-1], note=f"end of {where}"),)
         return Outcome("fail", f"not found in {where}", window, zh=f"{zh}中没有找到")
-    shown = tuple(search(chosen, False))
+    shown = tuple(evidence(call, f) for f in search(chosen, False))
     if shown:
         said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
         return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
     return Outcome("pass", f"nothing of the kind in {where}", zh=f"{zh}中没有此类内容")
+
+
+def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
+    """Where an item looks, in English and in Chinese: its scope, or all that ``speaker`` said.
+    The same two strings for every call, so they are made once per scope (see ``_described``)."""
+    if scope is None:
+        return _described(speaker, None)
+    return _described(speaker, (scope.first_turns, scope.last_turns, scope.first_seconds, scope.last_seconds))
+
+
+@lru_cache(maxsize=1024)  # a rubric has a few scopes; bounded whatever rubrics a process loads
+def _described(speaker: str, bounds: Optional[tuple]) -> tuple[str, str]:
+    if bounds is not None:
+        scope = Scope(**dict(zip(("first_turns", "last_turns", "first_seconds", "last_seconds"), bounds)))
+        return scope.describe(speaker), scope.describe(speaker, "zh")
+    if speaker == "any":
+        return "the call", "整通对话"
+    return f"what the {speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[speaker]
 
 
 class Detect(Strict):

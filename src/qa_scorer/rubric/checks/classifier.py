@@ -15,7 +15,7 @@ from typing import Literal, Optional
 
 
 from qa_scorer.rubric.call import Call, Outcome
-from qa_scorer.rubric.detect import Detect, evidence, judge
+from qa_scorer.rubric.detect import Detect, judge
 from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Scope, SpeakerSel
 
 
@@ -32,5 +32,4 @@ class Item(ItemBase, Detect, Expectation):
 
 
 def run(item: Item, call: Call) -> Outcome:
-    return judge(item, call, lambda chosen, first_only: [
-        evidence(call, f) for f in item.find(call, chosen, first_only=first_only)])
+    return judge(item, call, lambda chosen, first_only: item.find(call, chosen, first_only=first_only))

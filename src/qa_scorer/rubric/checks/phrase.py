@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, Optional, Union
 
 from qa_scorer.rubric.call import Call, Outcome
-from qa_scorer.rubric.detect import judge, phrase_hits
+from qa_scorer.rubric.detect import Found, judge, phrase_hits
 from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Match, Scope, SpeakerSel
 
 
@@ -35,4 +35,4 @@ class Item(ItemBase, Expectation):
 
 def run(item: Item, call: Call) -> Outcome:
     return judge(item, call, lambda chosen, first_only: [
-        call.evidence(i, hit) for i, hit in phrase_hits(item.matchers, call, chosen)])
+        Found(i, hit) for i, hit in phrase_hits(item.matchers, call, chosen)])
