@@ -605,3 +605,74 @@ def test_patterns_too_large_for_either_engine_are_refused_quickly(tmp_path, rege
     assert time.perf_counter() - t0 < 5
     assert "steps per text position" in p and ("RE2" in p), p
     check_exit(tmp_path, with_regex(regex))
+
+
+LOCAL = [r"abc", r"(你|你们)(自己)?.{0,10}(都不看|不看的)", r"^随便(你|吧|啊)?$", r"(?<!\d)12315(?!\d)", r"\bok\b",
+         r"\d{6,}", r"(?>保证)到", r"[a-z]+好", r"(?=[^\d\n])保证", r"(?m:^好)",
+         r"(?<!\S)好"]
+NOT_LOCAL = [r"a\sb", r"[^了]{1,5}到", r"\W好", r"\D{2}天", r"a\Z", r"\Aa", r"(?s)保.证", r"(?-m:好$)",
+             r"(?<=[^x])好", r"(?i)ok", "好\n的", r"[\n]好"]
+
+
+def test_line_local_patterns_find_in_joined_lines_what_they_find_in_each_line():
+    """``line_local`` vouches for a pattern only when searching lines joined by newlines finds,
+    in every line, what searching that line alone finds: the hits a call's segments share
+    between selections (Call.hits) rest on it."""
+    from qa_scorer.rubric.safe_regex import line_local
+
+    assert [r for r in LOCAL if not line_local(r)] == []
+    assert [r for r in NOT_LOCAL if line_local(r)] == []
+    lines = ["随便", "随便吧你们自己都不看", "12315", "订单123456已发", "保证到", "ok好", "我\ud800坏了", "", "x好的",
+             "打12315投诉", "a", "好", "你们自己一次都不看"]
+    for regex in LOCAL:
+        compiled = RegexSet.build([regex])
+        joined, starts, pos = "\n".join(lines), [], 0
+        for line in lines:
+            starts.append(pos)
+            pos += len(line) + 1
+        together = sorted(compiled.spans(joined))
+        alone = sorted((s + a, s + b) for s, line in zip(starts, lines) for a, b in compiled.spans(line))
+        assert together == alone, regex
+
+
+def test_hits_looked_up_per_segment_are_the_hits_of_each_selection_searched_alone(default_rubric, monkeypatch):
+    """Segment-local matchers search each segment once per call (a chunk of calls at a time)
+    and checks look the hits up; every other matcher searches each selection of segments joined
+    on its own, as all did before. Both ways give the same scorecards."""
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.score import score_transcripts
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "tests" / "data", ROOT / "samples" / "transcripts"])]
+    assert len(transcripts) > 300
+    matchers = list(_compiled_matchers(default_rubric))
+    assert matchers and all(m.local for m in matchers)
+    looked_up = [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)]
+    for m in matchers:
+        monkeypatch.setattr(m, "local", False)
+    searched = [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)]
+    assert looked_up == searched
+
+
+def _compiled_matchers(rubric):
+    """Every compiled matcher of a rubric's phrase, classifier and conditional items."""
+    for item in rubric.items:
+        for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
+            for m in getattr(side, "matchers", None) or []:
+                yield m.matcher
+
+
+def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(default_rubric, monkeypatch):
+    import qa_scorer.rubric.engine as engine
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.score import score_transcripts
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:20]
+    alone = [score_transcript(t, default_rubric).model_dump() for t in transcripts]
+
+    def broken(matcher, selections):
+        for call, indices in selections:
+            call._hits[matcher] = {i: [] for i in indices}  # half-made (nothing found), then fails
+        raise MemoryError("no room for the chunk")
+
+    monkeypatch.setattr(engine, "search_together", broken)
+    assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone

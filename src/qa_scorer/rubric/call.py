@@ -8,7 +8,7 @@ from typing import Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
 from qa_scorer.normalize import NormText, normalize
-from qa_scorer.rubric.schema import Hit, Joined, Scope
+from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
 
@@ -39,6 +39,7 @@ class Call:
         self._turns: dict[str, list[list[int]]] = {}
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
+        self._hits: dict[Matcher, dict[int, list[Hit]]] = {}
         self._indices: dict[str, list[int]] = {}
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
@@ -95,6 +96,22 @@ class Call:
         if j is None:
             j = self._joined[key] = Joined([self.norms[i] for i in indices])
         return j
+
+    def hits(self, matcher: Matcher, indices: list[int]) -> list[tuple[int, Hit]]:
+        """(segment, hit) pairs of a segment-local matcher (``matcher.local``) in ``indices``,
+        in their order. Each segment is searched once per call (see :func:`search_together`):
+        rules that look at overlapping selections of segments (a conditional rule's response
+        windows) look up what was found, and so do all checks of a chunk of calls searched
+        before they ran (``engine.prepare_hits``)."""
+        found = self._hits.get(matcher)
+        if found is None or not all(map(found.__contains__, indices)):
+            search_together(matcher, [(self, indices)])
+            found = self._hits[matcher]
+        return [(i, hit) for i in indices for hit in found[i]]
+
+    def forget_hits(self) -> None:
+        """Drop every matcher's hits found so far (they are searched again when asked)."""
+        self._hits.clear()
 
     def indices(self, speaker: str) -> list[int]:
         """Segment indices of one speaker ('any': all), in order (cached)."""
@@ -206,6 +223,28 @@ def prepare_models(calls: list[Call], bank: ModelBank) -> None:
         probs = bank.probabilities(model, grams)
         for call, start in zip(calls, starts):
             call._probs[id(model)] = probs[start:start + len(call.segments)]
+
+
+def search_together(matcher: Matcher, selections: list[tuple[Call, list[int]]]) -> None:
+    """Search the chosen segments of several calls (a chunk's, or one call's) with a
+    segment-local matcher in one pass over their text joined by newlines, and keep each
+    segment's hits in its call (``Call.hits`` reads them). Segments a call has already had
+    searched are not searched again. What a local matcher finds in a segment does not depend on
+    the segments around it, so this finds what searching each selection on its own would."""
+    norms: list[NormText] = []
+    owners: list[list[Hit]] = []
+    for call, indices in selections:
+        found = call._hits.get(matcher)
+        if found is None:
+            found = call._hits[matcher] = {}
+        for i in indices:
+            if i not in found:
+                found[i] = []
+                norms.append(call.norms[i])
+                owners.append(found[i])
+    if norms:
+        for k, hit in matcher.find_in(Joined(norms)):
+            owners[k].append(hit)
 
 
 def quote(text: str, limit: int = 30) -> str:

@@ -45,7 +45,12 @@ def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
     ``per_segment`` (where the first matcher's hit wins a tie, as it always has)."""
     if not matchers or not indices:
         return []
-    hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
+    if all(m.matcher.local for m in matchers):  # each segment searched once per call (Call.hits)
+        hits = call.hits(matchers[0].matcher, indices)
+        for m in matchers[1:]:
+            hits += call.hits(m.matcher, indices)
+    else:
+        hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
     hits.sort(key=(lambda f: (f[0], f[1].start)) if per_segment else (lambda f: (f[0], f[1].start, -f[1].end)))
     kept: list[tuple[int, Hit]] = []
     for i, hit in hits:

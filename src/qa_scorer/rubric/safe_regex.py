@@ -754,6 +754,57 @@ def check(regex: str) -> str:
     return regex
 
 
+def line_local(regex: str) -> bool:
+    """Whether ``regex``, run as :class:`RegexSet` runs it (MULTILINE) over lines joined by
+    ``"\\n"``, finds in each line exactly what it finds in that line searched alone. True when
+    nothing in it, lookarounds included, can match a line break (so no match, and no attempt
+    that a match would shadow, reaches into the next line), it has no ``\\A`` or ``\\Z``, and
+    its ``^`` and ``$`` are MULTILINE ones: then a line break is to it what a text's edge is
+    (``\\b`` and ``\\B`` see neither as a word character). False when unsure (IGNORECASE
+    counts every character as a possible line break). Scoring may then search a line once and
+    reuse the result for every selection of lines it appears in."""
+    try:
+        parsed = P.parse(regex)
+    except Exception:  # noqa: BLE001 - not a pattern this can vouch for
+        return False
+    newline = ((10, 10),)
+
+    def local(items, flags: int) -> bool:
+        for op, av in items:
+            if op in _ATOMS:
+                if _meet(_charset(op, av, flags), newline):
+                    return False
+            elif op is C.AT:
+                if av in (C.AT_BEGINNING_STRING, C.AT_END_STRING):
+                    return False
+                if av in (C.AT_BEGINNING, C.AT_END) and not flags & C.SRE_FLAG_MULTILINE:
+                    return False
+            elif op is C.SUBPATTERN:
+                _, add, remove, body = av
+                if not local(body, (flags | add) & ~remove):
+                    return False
+            elif op is C.BRANCH:
+                if not all(local(b, flags) for b in av[1]):
+                    return False
+            elif op in _REPEATS:
+                if not local(av[2], flags):
+                    return False
+            elif op in (C.ASSERT, C.ASSERT_NOT):
+                if not local(av[1], flags):
+                    return False
+            elif op is _ATOMIC:
+                if not local(av, flags):
+                    return False
+            else:
+                return False
+        return True
+
+    try:
+        return local(list(parsed), parsed.state.flags | C.SRE_FLAG_MULTILINE)
+    except RecursionError:
+        return False
+
+
 # --- running ---------------------------------------------------------------------------------
 
 _SURROGATES = re.compile("[\ud800-\udfff]")

@@ -310,7 +310,7 @@ class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions")
+                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -332,6 +332,10 @@ class Matcher:
         self.literal = _alternation(words)
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
+        # Whether what it finds in a segment does not depend on the segments joined around it
+        # (see find_in): then a segment's hits can be found once per call and looked up for
+        # every selection of segments (Call.hits). Phrases and pinyin never hold a line break.
+        self.local = all("\n" not in w for w in words) and all(safe_regex.line_local(p) for p in patterns)
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:

@@ -16,7 +16,7 @@ from typing import Literal, Optional
 
 from qa_scorer.rubric.call import Call, Outcome
 from qa_scorer.rubric.detect import Detect, judge
-from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Scope, SpeakerSel
+from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Match, Scope, SpeakerSel
 
 
 class Item(ItemBase, Detect, Expectation):
@@ -29,6 +29,10 @@ class Item(ItemBase, Detect, Expectation):
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.detect_phrases(ctx)
+
+
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
+    return [(item.matchers, item.speaker, item.scope)]
 
 
 def run(item: Item, call: Call) -> Outcome:

@@ -33,6 +33,10 @@ class Item(ItemBase, Expectation):
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
 
 
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
+    return [(item.matchers, item.speaker, item.scope)]
+
+
 def run(item: Item, call: Call) -> Outcome:
     return judge(item, call, lambda chosen, first_only: [
         Found(i, hit) for i, hit in phrase_hits(item.matchers, call, chosen)])
