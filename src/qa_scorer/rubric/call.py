@@ -41,6 +41,7 @@ class Call:
         self._joined: dict[tuple[int, ...], Joined] = {}
         self._hits: dict[Matcher, dict[int, list[Hit]]] = {}
         self._indices: dict[str, list[int]] = {}
+        self._selected: dict[tuple, Optional[list[int]]] = {}
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
@@ -165,9 +166,16 @@ class Call:
         return -1
 
     def select(self, speaker: str, scope: Optional[Scope]) -> Optional[list[int]]:
-        """Segment indices a scoped rule looks at; None when the scope needs timings we lack."""
+        """Segment indices a scoped rule looks at; None when the scope needs timings we lack.
+        Cached per speaker and scope (its values): the chunk's search and the check both ask."""
         if scope is None:
             return self.indices(speaker)
+        key = (speaker, scope.first_turns, scope.last_turns, scope.first_seconds, scope.last_seconds)
+        if key not in self._selected:
+            self._selected[key] = self._select(speaker, scope)
+        return self._selected[key]
+
+    def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
             return None
         chosen: set[int] = set()
@@ -235,13 +243,16 @@ def search_together(matcher: Matcher, selections: list[tuple[Call, list[int]]]) 
     owners: list[list[Hit]] = []
     for call, indices in selections:
         found = call._hits.get(matcher)
-        if found is None:
-            found = call._hits[matcher] = {}
-        for i in indices:
-            if i not in found:
+        if found is None:  # the usual case: nothing searched yet in this call
+            found = call._hits[matcher] = {i: [] for i in indices}
+            todo = indices if len(found) == len(indices) else list(found)
+        else:
+            todo = list(dict.fromkeys(i for i in indices if i not in found))
+            for i in todo:
                 found[i] = []
-                norms.append(call.norms[i])
-                owners.append(found[i])
+        segment_norms = call.norms
+        norms += [segment_norms[i] for i in todo]
+        owners += [found[i] for i in todo]
     if norms:
         for k, hit in matcher.find_in(Joined(norms)):
             owners[k].append(hit)

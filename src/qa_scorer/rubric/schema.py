@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -390,17 +391,20 @@ class Matcher:
         if not raw:
             return []
         per_segment: dict[int, list[tuple[int, int]]] = {}
-        starts = joined.starts
+        starts, norms = joined.starts, joined.norms
         for start, end in raw:
-            k = joined.locate(start)
+            k = bisect_right(starts, start) - 1  # joined.locate(start)
             base = starts[k]
-            if end - base > len(joined.norms[k].text):
+            if end - base > len(norms[k].text):
                 continue  # ran across a segment boundary
-            per_segment.setdefault(k, []).append((start - base, end - base))
+            spans = per_segment.get(k)
+            if spans is None:
+                per_segment[k] = [(start - base, end - base)]
+            else:
+                spans.append((start - base, end - base))
         out = []
         for k in sorted(per_segment):
-            for hit in self._accept(joined.norms[k], per_segment[k]):
-                out.append((k, hit))
+            out += [(k, hit) for hit in self._accept(norms[k], per_segment[k])]
         return out
 
     def find(self, norm: NormText) -> list[Hit]:
@@ -512,12 +516,11 @@ class Joined:
 
     def __init__(self, norms: list[NormText]):
         self.norms = norms
-        self.starts: list[int] = []
-        pos = 0
-        for n in norms:
-            self.starts.append(pos)
-            pos += len(n.text) + 1
-        self.text = "\n".join(n.text for n in norms)
+        texts = [n.text for n in norms]
+        self.text = "\n".join(texts)
+        # where each segment's text begins: the lengths before it, plus one newline each
+        self.starts: list[int] = list(accumulate([len(t) + 1 for t in texts], initial=0))
+        self.starts.pop()
         self._pinyin: Optional[str] = None
 
     @property
