@@ -676,3 +676,39 @@ def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(defau
 
     monkeypatch.setattr(engine, "search_together", broken)
     assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone
+
+
+SKIPPING = [r"(?<!\d)12315(?!\d)|(?:你好|您好)", r"(?:你|你们)(?:自己)?.{0,10}(?:都不看)", r"^随便(?:你|吧)?$", r"\b(?:ok|好)",
+            r"(?:一|二)?天", r"(?i:ok)|好", r"(?s:.)好", r"(?:[^了]到)", r"(?=保)保证|(?<=一)定", r"(?:\d{2,}|[a-z]+)号",
+            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的"]
+
+
+def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):
+    """compile_skipping may put a lookahead for a match's possible first characters before a
+    pattern; the matches (finditer, search, sub) must stay those of the plain pattern: for the
+    bundled rubric's matchers and for patterns that begin with groups, lookarounds, anchors,
+    optional and case-insensitive parts."""
+    from qa_scorer.ingest import load_transcript
+    from qa_scorer.rubric.safe_regex import compile_skipping
+
+    texts = sorted({normalize(s.text).text for f in (ROOT / "tests" / "data").rglob("*.json")
+                    if f.parent.name.startswith("heldout") for s in _segments(f, load_transcript)})
+    texts += ["12315", "a12315b", "OK好", "ok", "随便\n随便吧", "一天两天", "\n好", "到了到", "保证一定", "12号ab号",
+              "好好好好的", "再见再见拜拜", "嗯对的", "对的", "的"]
+    joined = "\n".join(texts)
+    patterns = list(SKIPPING)
+    for m in _matches(default_rubric):
+        compiled = m.matcher
+        patterns += [p.pattern for p in (compiled.literal, compiled.pinyin, compiled.unless) if p is not None]
+        if compiled.regex is not None and compiled.regex.py is not None:
+            patterns.append(compiled.regex.py.pattern)
+    # the rubric's own patterns were compiled skipping: take the plain pattern back out
+    patterns = [p[p.index("])(?:") + 5:-1] if p.startswith("(?=[") else p for p in dict.fromkeys(patterns)]
+    skipped = 0
+    for pattern in patterns:
+        plain, fast = re.compile(pattern, re.M), compile_skipping(pattern, re.M)
+        skipped += fast.pattern != pattern
+        assert [m.span() for m in fast.finditer(joined)] == [m.span() for m in plain.finditer(joined)], pattern
+        for text in texts[:300] + texts[-15:]:
+            assert bool(fast.search(text)) == bool(plain.search(text)) and fast.sub("", text) == plain.sub("", text)
+    assert skipped >= 10  # the lookahead is really there for most of these

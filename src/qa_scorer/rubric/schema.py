@@ -149,7 +149,7 @@ def _alternation_pattern(words: list[str]) -> str:
 
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
     pattern = _alternation_pattern(words)
-    return re.compile(pattern) if pattern else None
+    return safe_regex.compile_skipping(pattern) if pattern else None
 
 
 _META = set(".^$*+?{}[]\\|()")
