@@ -671,7 +671,7 @@ def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(defau
 
     def broken(matcher, selections):
         for call, indices in selections:
-            call._hits[matcher] = {i: [] for i in indices}  # half-made (nothing found), then fails
+            call._hits[matcher] = (set(indices), {})  # half-made (searched, nothing found), then fails
         raise MemoryError("no room for the chunk")
 
     monkeypatch.setattr(engine, "search_together", broken)

@@ -181,11 +181,14 @@ def trusted(cls: type[_Model], **fields: Any) -> _Model:
     they are kept in the class's order, which is the order they are written out in."""
     record = cls.__new__(cls)
     values = {name: fields[name] for name in cls.__pydantic_fields__}
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(values))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
     return record
+
+
+_set = object.__setattr__  # past pydantic's own __setattr__ (and frozen records' refusal)
 
 
 class Word(BaseModel):

@@ -39,7 +39,8 @@ class Call:
         self._turns: dict[str, list[list[int]]] = {}
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
-        self._hits: dict[Matcher, dict[int, list[Hit]]] = {}
+        # per segment-local matcher: the segments searched so far, and the hits of those that had any
+        self._hits: dict[Matcher, tuple[set[int], dict[int, list[Hit]]]] = {}
         self._indices: dict[str, list[int]] = {}
         self._selected: dict[tuple, Optional[list[int]]] = {}
         self._grams: Optional[CallGrams] = None
@@ -104,11 +105,14 @@ class Call:
         rules that look at overlapping selections of segments (a conditional rule's response
         windows) look up what was found, and so do all checks of a chunk of calls searched
         before they ran (``engine.prepare_hits``)."""
-        found = self._hits.get(matcher)
-        if found is None or not all(map(found.__contains__, indices)):
+        known = self._hits.get(matcher)
+        if known is None or not known[0].issuperset(indices):
             search_together(matcher, [(self, indices)])
-            found = self._hits[matcher]
-        return [(i, hit) for i in indices for hit in found[i]]
+            known = self._hits[matcher]
+        found = known[1]
+        if not found:  # the usual case: nothing anywhere in the call
+            return []
+        return [(i, hit) for i in indices if i in found for hit in found[i]]
 
     def forget_hits(self) -> None:
         """Drop every matcher's hits found so far (they are searched again when asked)."""
@@ -240,22 +244,27 @@ def search_together(matcher: Matcher, selections: list[tuple[Call, list[int]]]) 
     searched are not searched again. What a local matcher finds in a segment does not depend on
     the segments around it, so this finds what searching each selection on its own would."""
     norms: list[NormText] = []
-    owners: list[list[Hit]] = []
+    owners: list[dict[int, list[Hit]]] = []  # for each segment searched: its call's hits ...
+    segments: list[int] = []  # ... and its index in the call
     for call, indices in selections:
-        found = call._hits.get(matcher)
-        if found is None:  # the usual case: nothing searched yet in this call
-            found = call._hits[matcher] = {i: [] for i in indices}
-            todo = indices if len(found) == len(indices) else list(found)
+        known = call._hits.get(matcher)
+        if known is None:  # the usual case: nothing searched yet in this call
+            known = call._hits[matcher] = (set(indices), {})
+            todo = indices if len(known[0]) == len(indices) else list(dict.fromkeys(indices))
         else:
-            todo = list(dict.fromkeys(i for i in indices if i not in found))
-            for i in todo:
-                found[i] = []
+            todo = list(dict.fromkeys(i for i in indices if i not in known[0]))
+            known[0].update(todo)
         segment_norms = call.norms
         norms += [segment_norms[i] for i in todo]
-        owners += [found[i] for i in todo]
+        owners += [known[1]] * len(todo)
+        segments += todo
     if norms:
         for k, hit in matcher.find_in(Joined(norms)):
-            owners[k].append(hit)
+            found = owners[k]
+            if segments[k] in found:
+                found[segments[k]].append(hit)
+            else:
+                found[segments[k]] = [hit]
 
 
 def quote(text: str, limit: int = 30) -> str:

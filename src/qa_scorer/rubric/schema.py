@@ -525,8 +525,10 @@ class Joined:
 
     @property
     def pinyin(self) -> str:
+        """The pinyin codes of the joined text: those of each segment joined by newlines (codes
+        are per character, and a newline's code is itself), made in one pass."""
         if self._pinyin is None:
-            self._pinyin = "\n".join(n.pinyin for n in self.norms)
+            self._pinyin = pinyin_key(self.text)
         return self._pinyin
 
     def locate(self, offset: int) -> int:
