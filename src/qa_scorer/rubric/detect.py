@@ -45,12 +45,15 @@ def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
     ``per_segment`` (where the first matcher's hit wins a tie, as it always has)."""
     if not matchers or not indices:
         return []
-    if all(m.matcher.local for m in matchers):  # each segment searched once per call (Call.hits)
-        hits = call.hits(matchers[0].matcher, indices)
-        for m in matchers[1:]:
-            hits += call.hits(m.matcher, indices)
+    compiled = [m.matcher for m in matchers]
+    if all([c.local for c in compiled]):  # each segment searched once per call (Call.hits)
+        hits = call.hits(compiled[0], indices)
+        for c in compiled[1:]:
+            hits += call.hits(c, indices)
     else:
         hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
+    if len(hits) < 2:
+        return hits  # nothing to order or drop
     hits.sort(key=(lambda f: (f[0], f[1].start)) if per_segment else (lambda f: (f[0], f[1].start, -f[1].end)))
     kept: list[tuple[int, Hit]] = []
     for i, hit in hits:
@@ -169,22 +172,22 @@ class Detect(Strict):
         model's judgment of each utterance no phrase found. ``first_only`` stops the model at
         its first positive utterance."""
         found = [Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment)]
-        said = {f.index for f in found}
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
+        phrases = len(found)  # in order already
+        said = {f.index for f in found}
         for model in self.text_models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
             probs = call.probabilities(model)
-            for i in indices:
-                if i in said:
-                    continue
-                p = probs[i]
-                if p >= cutoff and not self._vetoed(call, i):
-                    found.append(Found(i, None, p, model.name))
+            # most utterances are far below the cutoff: only those above it are looked at
+            for i in [i for i in indices if probs[i] >= cutoff]:
+                if i not in said and not self._vetoed(call, i):
+                    found.append(Found(i, None, probs[i], model.name))
                     said.add(i)
                     if first_only:
                         break
-        found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
+        if len(found) > phrases:
+            found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
         return found
 
     def each(self, call: Call, indices: list[int]):
@@ -192,16 +195,16 @@ class Detect(Strict):
         asked about a segment only when the caller gets that far."""
         first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
         models = self.text_models
+        cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
         asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
             if f is None:
                 for k, model in enumerate(models):
-                    cutoff = self.threshold if self.threshold is not None else model.threshold
                     if asked[k] is None:
                         asked[k] = call.probabilities(model)
                     p = asked[k][i]
-                    if p >= cutoff and not self._vetoed(call, i):
+                    if p >= cutoffs[k] and not self._vetoed(call, i):
                         f = Found(i, None, p, model.name)
                         break
             if f is not None:
