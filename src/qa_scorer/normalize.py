@@ -102,23 +102,26 @@ class NormText:
     pinyin and the word boundaries are worked out the first time a match needs them.
     """
 
-    __slots__ = ("text", "original", "_map", "_pinyin", "_bounds")
+    __slots__ = ("text", "original", "_map", "_pinyin", "_bounds", "_simplified")
 
-    def __init__(self, text: str, original: str):
+    def __init__(self, text: str, original: str, simplified: Optional[str] = None):
         self.text = text
         self.original = original
         self._map: Optional[tuple] = None
         self._pinyin: Optional[str] = None
         self._bounds: Optional[frozenset[int]] = None
+        # steps 1-2 of the original, when they kept its length: the map starts from them
+        self._simplified = simplified
 
     def __repr__(self) -> str:
         return f"NormText({self.text!r})"
 
     def _mapping(self) -> tuple:
         if self._map is None:
-            text, starts, ends, breaks, questions = _build(self.original)
+            text, starts, ends, breaks, questions = _build(self.original, self._simplified)
             assert text == self.text
             self._map = (starts, ends, breaks, questions, sorted(breaks))
+            self._simplified = None
         return self._map
 
     @property
@@ -197,23 +200,27 @@ def normalize(text: str) -> NormText:
 
     Results are cached: scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls,
     and a NormText is never changed once made (its lazy views are pure functions of the text)."""
-    folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
-    s = _fold(_DROP.sub("", to_simplified(folded.lower())))
+    folded = (text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)).lower()
+    simplified = to_simplified(folded)
+    s = _fold(_DROP.sub("", simplified))
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
-    return NormText(s, text)
+    # _build starts from the same two steps when neither changed the length (the usual case)
+    return NormText(s, text, simplified if len(simplified) == len(folded) == len(text) else None)
 
 
 def _numeral_sub(m: re.Match) -> str:
     return _numeral_value(m.group(), m.string[m.end():m.end() + 3]) or m.group()
 
 
-def _build(text: str):
-    """The full normalisation: text, per-character source spans, clause breaks, questions."""
+def _build(text: str, simplified: Optional[str] = None):
+    """The full normalisation: text, per-character source spans, clause breaks, questions.
+    ``simplified``: steps 1-2 of ``text`` (NFKC, lower case, simplified), as :func:`normalize`
+    made them, when each kept the length (so they are what the first branch below makes)."""
     # Steps 1-2 keep length in the common case; fall back to char-by-char mapping when not.
-    folded = unicodedata.normalize("NFKC", text).lower()
+    folded = text if simplified is not None else unicodedata.normalize("NFKC", text).lower()
     if len(folded) == len(text):
-        chars = to_simplified(folded)
+        chars = simplified if simplified is not None else to_simplified(folded)
         if len(chars) != len(folded):  # phrase conversion changed length: convert per char
             chars = "".join(to_simplified(c) for c in folded)
         starts = list(range(len(text)))
