@@ -669,9 +669,9 @@ def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(defau
     transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:20]
     alone = [score_transcript(t, default_rubric).model_dump() for t in transcripts]
 
-    def broken(matcher, selections):
+    def broken(matchers, selections):
         for call, indices in selections:
-            call._hits[matcher] = (set(indices), {})  # half-made (searched, nothing found), then fails
+            call._hits[matchers[0]] = (set(indices), {})  # half-made (searched, nothing found), then fails
         raise MemoryError("no room for the chunk")
 
     monkeypatch.setattr(engine, "search_together", broken)
@@ -712,3 +712,28 @@ def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):
         for text in texts[:300] + texts[-15:]:
             assert bool(fast.search(text)) == bool(plain.search(text)) and fast.sub("", text) == plain.sub("", text)
     assert skipped >= 10  # the lookahead is really there for most of these
+
+
+def test_hits_searched_in_pieces_and_together_are_each_segments_own(default_rubric):
+    """Call.hits searches the segments not searched yet, several matchers sharing one joined
+    text when none has searched the call; whatever the order of the selections, each segment's
+    hits are those it has searched alone."""
+    import random
+
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.rubric.call import Call, search_together
+    from qa_scorer.rubric.schema import Joined
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:40]
+    matchers = list(_compiled_matchers(default_rubric))
+    rng = random.Random(3)
+    calls = [Call(t) for t in transcripts]
+    everything = [(call, list(range(len(call.segments)))) for call in calls]
+    search_together(matchers[:3], [(c, rng.sample(i, len(i) // 2)) for c, i in everything])  # some shared
+    for call, indices in everything:
+        for m in matchers:
+            for _ in range(3):  # overlapping pieces, then all
+                piece = sorted(rng.sample(indices, min(len(indices), rng.randint(1, 6))))
+                alone = [(i, h) for i in piece for _, h in m.find_in(Joined([call.norms[i]]))]
+                assert call.hits(m, piece) == alone
+            assert call.hits(m, indices) == [(i, h) for i in indices for _, h in m.find_in(Joined([call.norms[i]]))]

@@ -107,7 +107,7 @@ class Call:
         before they ran (``engine.prepare_hits``)."""
         known = self._hits.get(matcher)
         if known is None or not known[0].issuperset(indices):
-            search_together(matcher, [(self, indices)])
+            search_together([matcher], [(self, indices)])
             known = self._hits[matcher]
         found = known[1]
         if not found:  # the usual case: nothing anywhere in the call
@@ -174,7 +174,7 @@ class Call:
         Cached per speaker and scope (its values): the chunk's search and the check both ask."""
         if scope is None:
             return self.indices(speaker)
-        key = (speaker, scope.first_turns, scope.last_turns, scope.first_seconds, scope.last_seconds)
+        key = (speaker, scope.bounds)
         if key not in self._selected:
             self._selected[key] = self._select(speaker, scope)
         return self._selected[key]
@@ -237,34 +237,45 @@ def prepare_models(calls: list[Call], bank: ModelBank) -> None:
             call._probs[id(model)] = probs[start:start + len(call.segments)]
 
 
-def search_together(matcher: Matcher, selections: list[tuple[Call, list[int]]]) -> None:
-    """Search the chosen segments of several calls (a chunk's, or one call's) with a
-    segment-local matcher in one pass over their text joined by newlines, and keep each
-    segment's hits in its call (``Call.hits`` reads them). Segments a call has already had
-    searched are not searched again. What a local matcher finds in a segment does not depend on
-    the segments around it, so this finds what searching each selection on its own would."""
+def search_together(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -> None:
+    """Search the chosen segments of several calls (a chunk's, or one call's; each call named
+    once) with segment-local matchers, in one pass per matcher over their text joined by
+    newlines, and keep each segment's hits in its call (``Call.hits`` reads them). Matchers
+    that have searched none of these calls yet share one joined text; segments a call has
+    already had searched by a matcher are not searched again. What a local matcher finds in a
+    segment does not depend on the segments around it, so this finds what searching each
+    selection on its own would."""
+    fresh = [m for m in dict.fromkeys(matchers) if not any(m in call._hits for call, _ in selections)]
+    if fresh:
+        _search(fresh, [(call, list(dict.fromkeys(indices))) for call, indices in selections])
+    for matcher in dict.fromkeys(matchers):
+        if matcher not in fresh:
+            _search([matcher], [(call, [i for i in dict.fromkeys(indices)
+                                        if matcher not in call._hits or i not in call._hits[matcher][0]])
+                                for call, indices in selections])
+
+
+def _search(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -> None:
+    """search_together's pass: ``selections`` name segments none of ``matchers`` has searched."""
     norms: list[NormText] = []
-    owners: list[dict[int, list[Hit]]] = []  # for each segment searched: its call's hits ...
-    segments: list[int] = []  # ... and its index in the call
-    for call, indices in selections:
-        known = call._hits.get(matcher)
-        if known is None:  # the usual case: nothing searched yet in this call
-            known = call._hits[matcher] = (set(indices), {})
-            todo = indices if len(known[0]) == len(indices) else list(dict.fromkeys(indices))
-        else:
-            todo = list(dict.fromkeys(i for i in indices if i not in known[0]))
-            known[0].update(todo)
+    owners: list[Call] = []  # for each segment searched: its call ...
+    segments: list[int] = []  # ... and its index there
+    for call, todo in selections:
+        for matcher in matchers:
+            known = call._hits.get(matcher)
+            if known is None:
+                call._hits[matcher] = (set(todo), {})
+            else:
+                known[0].update(todo)
         segment_norms = call.norms
         norms += [segment_norms[i] for i in todo]
-        owners += [known[1]] * len(todo)
+        owners += [call] * len(todo)
         segments += todo
     if norms:
-        for k, hit in matcher.find_in(Joined(norms)):
-            found = owners[k]
-            if segments[k] in found:
-                found[segments[k]].append(hit)
-            else:
-                found[segments[k]] = [hit]
+        joined = Joined(norms)
+        for matcher in matchers:
+            for k, hit in matcher.find_in(joined):
+                owners[k]._hits[matcher][1].setdefault(segments[k], []).append(hit)
 
 
 def quote(text: str, limit: int = 30) -> str:

@@ -96,7 +96,7 @@ def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
     The same two strings for every call, so they are made once per scope (see ``_described``)."""
     if scope is None:
         return _described(speaker, None)
-    return _described(speaker, (scope.first_turns, scope.last_turns, scope.first_seconds, scope.last_seconds))
+    return _described(speaker, scope.bounds)
 
 
 @lru_cache(maxsize=1024)  # a rubric has a few scopes; bounded whatever rubrics a process loads

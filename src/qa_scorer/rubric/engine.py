@@ -58,8 +58,10 @@ def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
     calls (what each item's ``searches`` names, for the calls of its channels), one pass per
     matcher for them all (``search_together``): the checks then find the hits ready and only
     look them up, instead of paying a regex search's fixed costs call by call and item by item.
-    Only segment-local matchers take part (see ``Matcher.local``); the others search as before."""
-    wanted: dict[Matcher, list[tuple[Call, list[int]]]] = {}
+    Only segment-local matchers take part (see ``Matcher.local``); the others search as before.
+    Matchers that search the same selections (same speaker, scope and channels) share one
+    joined text."""
+    groups: dict[tuple, tuple[list[Matcher], list[tuple[Call, list[int]]]]] = {}
     for item in rubric.items:
         searches = SEARCHES.get(type(item)) if item.enabled else None
         if searches is None:
@@ -68,15 +70,13 @@ def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
             compiled = [m.matcher for m in matchers]
             if not compiled or not all(m.local for m in compiled):
                 continue  # phrase_hits searches these call by call
-            for call in calls:
-                if call.channel not in item.channels:
-                    continue
-                chosen = call.select(speaker, scope)
-                if chosen:
-                    for m in compiled:
-                        wanted.setdefault(m, []).append((call, chosen))
-    for matcher, selections in wanted.items():
-        search_together(matcher, selections)
+            key = (tuple(item.channels), speaker, scope.bounds if scope is not None else None)
+            if key not in groups:
+                groups[key] = ([], [(call, chosen) for call in calls if call.channel in item.channels
+                                    for chosen in [call.select(speaker, scope)] if chosen])
+            groups[key][0].extend(compiled)
+    for matchers, selections in groups.values():
+        search_together(matchers, selections)
 
 
 def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None) -> list[ItemResult]:

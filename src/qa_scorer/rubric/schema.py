@@ -560,6 +560,11 @@ class Scope(Strict):
     def needs_timing(self) -> bool:
         return self.first_seconds is not None or self.last_seconds is not None
 
+    @property
+    def bounds(self) -> tuple:
+        """Its four values: what two scopes must share to select the same segments."""
+        return (self.first_turns, self.last_turns, self.first_seconds, self.last_seconds)
+
     def describe(self, speaker: str, lang: str = "en") -> str:
         """The scope in words, in English or Chinese (``lang="zh"``)."""
         words = _SCOPE_WORDS[lang]
