@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from qa_scorer.evaluation import compare
 from qa_scorer.models import (Evidence, ItemDoc, ItemResult, Scorecard, is_failure, is_flagged, is_penalty, is_reward,
-                               trusted)
+                               trusted, updated)
 from qa_scorer.score import tally
 from qa_scorer.store import ItemCount
 
@@ -81,3 +81,16 @@ def test_trusted_records_are_what_model_construct_makes() -> None:
         assert fast.__pydantic_extra__ is None and fast.__pydantic_private__ is None
     with pytest.raises(KeyError):
         trusted(Evidence, segment=1)
+
+
+def test_updated_records_are_what_model_copy_makes() -> None:
+    """tally re-makes item results with their points through ``updated``: the same record as
+    ``model_copy(update=...)``, with the same fields set, for records made either way."""
+    made = [ItemResult(id="greet", kind="required", status="fail", weight=5),
+            trusted(ItemResult, id="x", name="X", kind="reward", status="pass", points=0.0, weight=2.0,
+                    evidence=[Evidence(segment=1, text="t")], reason="r", doc=ItemDoc())]
+    for record in made:
+        fast, slow = updated(record, points=-5.0), record.model_copy(update={"points": -5.0})
+        assert fast == slow and fast is not record and record.points == 0
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)
