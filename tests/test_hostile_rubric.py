@@ -680,7 +680,7 @@ def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(defau
 
 SKIPPING = [r"(?<!\d)12315(?!\d)|(?:你好|您好)", r"(?:你|你们)(?:自己)?.{0,10}(?:都不看)", r"^随便(?:你|吧)?$", r"\b(?:ok|好)",
             r"(?:一|二)?天", r"(?i:ok)|好", r"(?s:.)好", r"(?:[^了]到)", r"(?=保)保证|(?<=一)定", r"(?:\d{2,}|[a-z]+)号",
-            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的"]
+            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的", r"(?s)(?:a|b).", r"(?x) (?:a|b) c"]
 
 
 def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):

@@ -171,6 +171,7 @@ def _json_value_error(value: Any, path: str) -> None:
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_set = object.__setattr__  # past pydantic's own __setattr__ (and frozen records' refusal)
 
 
 def trusted(cls: type[_Model], **fields: Any) -> _Model:
@@ -201,9 +202,6 @@ def updated(record: _Model, **changes: Any) -> _Model:
     _set(copy, "__pydantic_fields_set__", record.__pydantic_fields_set__ | changes.keys())
     _set(copy, "__pydantic_private__", None)
     return copy
-
-
-_set = object.__setattr__  # past pydantic's own __setattr__ (and frozen records' refusal)
 
 
 class Word(BaseModel):

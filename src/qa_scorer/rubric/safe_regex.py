@@ -874,7 +874,10 @@ def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
     if ranges == ((0, _MAXCHAR),):
         return compiled
     first = "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
-    return re.compile(f"(?=[{first}])(?:{pattern})", flags)
+    try:
+        return re.compile(f"(?=[{first}])(?:{pattern})", flags)
+    except re.error:  # a global flag such as (?x) must stay at the very start: leave it as it was
+        return compiled
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
