@@ -87,3 +87,21 @@ def test_the_map_starts_from_what_normalize_made_and_ends_where_a_fresh_build_do
             assert len(norm._simplified) == len(text)
         assert (norm.src_start, norm.src_end, norm.breaks, norm.questions) == fresh[1:]
         assert norm._simplified is None  # dropped once the map is made
+
+
+def test_pinyin_key_is_each_characters_code_whatever_was_seen_before():
+    """pinyin_key translates with the codes learnt so far and learns the ideographs it has not
+    met: every text gets each character's own code (_char_code), ideographs new or known, with
+    pinyin or without, other characters (letters, digits, newlines, private-use codes) as
+    they are."""
+    import random
+
+    from qa_scorer.normalize import _char_code
+
+    rng = random.Random(1)
+    for _ in range(2000):
+        text = "".join(chr(rng.choice([rng.randint(0x20, 0x7e), rng.randint(0x3400, 0x9fff), rng.randint(0x4e00, 0x4f00),
+                                       0xE000 + rng.randint(0, 50), 10, rng.randint(0xa000, 0x2ffff)]))
+                       for _ in range(rng.randint(0, 30)))
+        assert pinyin_key(text) == "".join(_char_code(c) for c in text), text
+    assert pinyin_key("抱歉\n报歉") == pinyin_key("抱歉") + "\n" + pinyin_key("报歉")

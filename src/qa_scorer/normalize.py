@@ -355,21 +355,25 @@ def _char_code(c: str) -> str:
     return code
 
 
-class _CodeTable(dict):
-    """Code point → pinyin code, filled on first sight (bounded), for ``str.translate``."""
-
-    def __missing__(self, point: int) -> str:
-        code = _char_code(chr(point))
-        if len(self) < 65536:
-            self[point] = code
-        return code
-
-
-_CODES = _CodeTable()
+# Ideograph code point → its pinyin code, for ``str.translate``, learnt on first sight: at most
+# the 27,648 code points _char_code gives codes to; every other character is its own code, which
+# translate gives by leaving it alone. A plain dict: translate looks it up much faster than a
+# dict subclass that fills itself (__missing__).
+_CODES: dict[int, str] = {}
+_IDEOGRAPH = re.compile("[\u3400-\u9fff]")
 
 
 def pinyin_key(text: str) -> str:
     """One code character per input character; homophones share a code (抱歉 == 报歉)."""
+    out = text.translate(_CODES)
+    if _IDEOGRAPH.search(out) is None:
+        return out  # every ideograph had its code already
+    # ideographs not met before (or known to have no pinyin, and so their own code)
+    new = {c for c in _IDEOGRAPH.findall(out) if ord(c) not in _CODES}
+    if not new:
+        return out
+    for c in new:
+        _CODES[ord(c)] = _char_code(c)
     return text.translate(_CODES)
 
 
