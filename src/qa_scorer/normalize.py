@@ -223,8 +223,8 @@ def _build(text: str, simplified: Optional[str] = None):
         chars = simplified if simplified is not None else to_simplified(folded)
         if len(chars) != len(folded):  # phrase conversion changed length: convert per char
             chars = "".join(to_simplified(c) for c in folded)
-        starts = list(range(len(text)))
-        ends = list(range(1, len(text) + 1))
+        starts = range(len(text))  # ranges: their slices extend the lists below as lists would
+        ends = range(1, len(text) + 1)
     else:
         pieces, starts, ends = [], [], []
         for i, c in enumerate(text):
@@ -245,17 +245,18 @@ def _build(text: str, simplified: Optional[str] = None):
     questions: set[int] = set()
     kept = prev = 0
     for m in _DROP.finditer(chars):
-        if m.start() > prev:
-            pieces.append(chars[prev:m.start()])
-            o_start.extend(starts[prev:m.start()])
-            o_end.extend(ends[prev:m.start()])
-            kept += m.start() - prev
+        begin, end = m.span()
+        if begin > prev:
+            pieces.append(chars[prev:begin])
+            o_start.extend(starts[prev:begin])
+            o_end.extend(ends[prev:begin])
+            kept += begin - prev
         run = m.group()
         if kept and not _CLAUSE_BREAK.isdisjoint(run):
             breaks.add(kept)
             if not _QUESTION.isdisjoint(run):
                 questions.add(kept)
-        prev = m.end()
+        prev = end
     pieces.append(chars[prev:])
     o_start.extend(starts[prev:])
     o_end.extend(ends[prev:])
