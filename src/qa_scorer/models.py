@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal, Optional, TypeVar
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, Callable, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -181,12 +183,23 @@ def trusted(cls: type[_Model], **fields: Any) -> _Model:
     of its evidence and item results. Every field of ``cls`` must be named (KeyError otherwise);
     they are kept in the class's order, which is the order they are written out in."""
     record = cls.__new__(cls)
-    values = {name: fields[name] for name in cls.__pydantic_fields__}
+    names, pick = _fields_of(cls)
+    values = dict(zip(names, pick(fields)))
     _set(record, "__dict__", values)
     _set(record, "__pydantic_fields_set__", set(values))
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", None)
     return record
+
+
+@lru_cache(maxsize=64)  # one entry per record class
+def _fields_of(cls: type[BaseModel]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:
+    """A record class's field names, in order, and a function that picks their values (in that
+    order) from a dict of them, raising KeyError for a missing one."""
+    names = tuple(cls.__pydantic_fields__)
+    if len(names) > 1:
+        return names, itemgetter(*names)
+    return names, lambda values: tuple(values[name] for name in names)
 
 
 def updated(record: _Model, **changes: Any) -> _Model:
