@@ -605,3 +605,135 @@ def test_patterns_too_large_for_either_engine_are_refused_quickly(tmp_path, rege
     assert time.perf_counter() - t0 < 5
     assert "steps per text position" in p and ("RE2" in p), p
     check_exit(tmp_path, with_regex(regex))
+
+
+LOCAL = [r"abc", r"(你|你们)(自己)?.{0,10}(都不看|不看的)", r"^随便(你|吧|啊)?$", r"(?<!\d)12315(?!\d)", r"\bok\b",
+         r"\d{6,}", r"(?>保证)到", r"[a-z]+好", r"(?=[^\d\n])保证", r"(?m:^好)",
+         r"(?<!\S)好"]
+NOT_LOCAL = [r"a\sb", r"[^了]{1,5}到", r"\W好", r"\D{2}天", r"a\Z", r"\Aa", r"(?s)保.证", r"(?-m:好$)",
+             r"(?<=[^x])好", r"(?i)ok", "好\n的", r"[\n]好"]
+
+
+def test_line_local_patterns_find_in_joined_lines_what_they_find_in_each_line():
+    """``line_local`` vouches for a pattern only when searching lines joined by newlines finds,
+    in every line, what searching that line alone finds: the hits a call's segments share
+    between selections (Call.hits) rest on it."""
+    from qa_scorer.rubric.safe_regex import line_local
+
+    assert [r for r in LOCAL if not line_local(r)] == []
+    assert [r for r in NOT_LOCAL if line_local(r)] == []
+    lines = ["随便", "随便吧你们自己都不看", "12315", "订单123456已发", "保证到", "ok好", "我\ud800坏了", "", "x好的",
+             "打12315投诉", "a", "好", "你们自己一次都不看"]
+    for regex in LOCAL:
+        compiled = RegexSet.build([regex])
+        joined, starts, pos = "\n".join(lines), [], 0
+        for line in lines:
+            starts.append(pos)
+            pos += len(line) + 1
+        together = sorted(compiled.spans(joined))
+        alone = sorted((s + a, s + b) for s, line in zip(starts, lines) for a, b in compiled.spans(line))
+        assert together == alone, regex
+
+
+def test_hits_looked_up_per_segment_are_the_hits_of_each_selection_searched_alone(default_rubric, monkeypatch):
+    """Segment-local matchers search each segment once per call (a chunk of calls at a time)
+    and checks look the hits up; every other matcher searches each selection of segments joined
+    on its own, as all did before. Both ways give the same scorecards."""
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.score import score_transcripts
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "tests" / "data", ROOT / "samples" / "transcripts"])]
+    assert len(transcripts) > 300
+    matchers = list(_compiled_matchers(default_rubric))
+    assert matchers and all(m.local for m in matchers)
+    looked_up = [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)]
+    for m in matchers:
+        monkeypatch.setattr(m, "local", False)
+    searched = [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)]
+    assert looked_up == searched
+
+
+def _compiled_matchers(rubric):
+    """Every compiled matcher of a rubric's phrase, classifier and conditional items."""
+    for item in rubric.items:
+        for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
+            for m in getattr(side, "matchers", None) or []:
+                yield m.matcher
+
+
+def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(default_rubric, monkeypatch):
+    import qa_scorer.rubric.engine as engine
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.score import score_transcripts
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:20]
+    alone = [score_transcript(t, default_rubric).model_dump() for t in transcripts]
+
+    def broken(matchers, selections):
+        for call, indices in selections:
+            call._hits[matchers[0]] = (set(indices), {})  # half-made (searched, nothing found), then fails
+        raise MemoryError("no room for the chunk")
+
+    monkeypatch.setattr(engine, "search_together", broken)
+    assert [card.model_dump() for _, card in score_transcripts(transcripts, default_rubric)] == alone
+
+
+SKIPPING = [r"(?<!\d)12315(?!\d)|(?:你好|您好)", r"(?:你|你们)(?:自己)?.{0,10}(?:都不看)", r"^随便(?:你|吧)?$", r"\b(?:ok|好)",
+            r"(?:一|二)?天", r"(?i:ok)|好", r"(?s:.)好", r"(?:[^了]到)", r"(?=保)保证|(?<=一)定", r"(?:\d{2,}|[a-z]+)号",
+            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的", r"(?s)(?:a|b).", r"(?x) (?:a|b) c"]
+
+
+def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):
+    """compile_skipping may put a lookahead for a match's possible first characters before a
+    pattern; the matches (finditer, search, sub) must stay those of the plain pattern: for the
+    bundled rubric's matchers and for patterns that begin with groups, lookarounds, anchors,
+    optional and case-insensitive parts."""
+    from qa_scorer.ingest import load_transcript
+    from qa_scorer.rubric.safe_regex import compile_skipping
+
+    texts = sorted({normalize(s.text).text for f in (ROOT / "tests" / "data").rglob("*.json")
+                    if f.parent.name.startswith("heldout") for s in _segments(f, load_transcript)})
+    texts += ["12315", "a12315b", "OK好", "ok", "随便\n随便吧", "一天两天", "\n好", "到了到", "保证一定", "12号ab号",
+              "好好好好的", "再见再见拜拜", "嗯对的", "对的", "的"]
+    joined = "\n".join(texts)
+    patterns = list(SKIPPING)
+    for m in _matches(default_rubric):
+        compiled = m.matcher
+        patterns += [p.pattern for p in (compiled.literal, compiled.pinyin, compiled.unless) if p is not None]
+        if compiled.regex is not None and compiled.regex.py is not None:
+            patterns.append(compiled.regex.py.pattern)
+    # the rubric's own patterns were compiled skipping: take the plain pattern back out
+    patterns = [p[p.index("])(?:") + 5:-1] if p.startswith("(?=[") else p for p in dict.fromkeys(patterns)]
+    skipped = 0
+    for pattern in patterns:
+        plain, fast = re.compile(pattern, re.M), compile_skipping(pattern, re.M)
+        skipped += fast.pattern != pattern
+        assert [m.span() for m in fast.finditer(joined)] == [m.span() for m in plain.finditer(joined)], pattern
+        for text in texts[:300] + texts[-15:]:
+            assert bool(fast.search(text)) == bool(plain.search(text)) and fast.sub("", text) == plain.sub("", text)
+    assert skipped >= 10  # the lookahead is really there for most of these
+
+
+def test_hits_searched_in_pieces_and_together_are_each_segments_own(default_rubric):
+    """Call.hits searches the segments not searched yet, several matchers sharing one joined
+    text when none has searched the call; whatever the order of the selections, each segment's
+    hits are those it has searched alone."""
+    import random
+
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.rubric.call import Call, search_together
+    from qa_scorer.rubric.schema import Joined
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:40]
+    matchers = list(_compiled_matchers(default_rubric))
+    rng = random.Random(3)
+    calls = [Call(t) for t in transcripts]
+    everything = [(call, list(range(len(call.segments)))) for call in calls]
+    search_together(matchers[:3], [(c, rng.sample(i, len(i) // 2)) for c, i in everything])  # some shared
+    for call, indices in everything:
+        for m in matchers:
+            for _ in range(3):  # overlapping pieces, then all
+                piece = sorted(rng.sample(indices, min(len(indices), rng.randint(1, 6))))
+                alone = [(i, h) for i in piece for _, h in m.find_in(Joined([call.norms[i]]))]
+                assert call.hits(m, piece) == alone
+            assert call.hits(m, indices) == [(i, h) for i in indices for _, h in m.find_in(Joined([call.norms[i]]))]

@@ -68,3 +68,40 @@ def test_cantonese_function_characters_fold_to_mandarin():
     raw = "佢冇嚟"
     n = normalize(raw)
     assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)
+
+
+def test_the_map_starts_from_what_normalize_made_and_ends_where_a_fresh_build_does():
+    """normalize() hands its first two steps (NFKC, lower case, simplified) to the lazy map when
+    they kept the text's length; the map must be the one _build makes from the text alone,
+    whether they did or not (full-width, ligatures, circled digits, traditional phrases,
+    Cantonese, numerals, punctuation only, empty)."""
+    from qa_scorer.normalize import _build
+
+    texts = ["您好，請問有什麼可以幫您？", "ＡＢＣ１２３，好的！", "ﬁle ① 三天后到", "唔該晒，佢話冇問題", "…！？", "",
+             "二十四小时内，订单号一二三四五六", "麵包 乾燥機 頭髮", "Straße ǅ Σ"]
+    for text in texts:
+        fresh = _build(text)
+        norm = normalize.__wrapped__(text)
+        assert norm.text == fresh[0]
+        if norm._simplified is not None:
+            assert len(norm._simplified) == len(text)
+        assert (norm.src_start, norm.src_end, norm.breaks, norm.questions) == fresh[1:]
+        assert norm._simplified is None  # dropped once the map is made
+
+
+def test_pinyin_key_is_each_characters_code_whatever_was_seen_before():
+    """pinyin_key translates with the codes learnt so far and learns the ideographs it has not
+    met: every text gets each character's own code (_char_code), ideographs new or known, with
+    pinyin or without, other characters (letters, digits, newlines, private-use codes) as
+    they are."""
+    import random
+
+    from qa_scorer.normalize import _char_code
+
+    rng = random.Random(1)
+    for _ in range(2000):
+        text = "".join(chr(rng.choice([rng.randint(0x20, 0x7e), rng.randint(0x3400, 0x9fff), rng.randint(0x4e00, 0x4f00),
+                                       0xE000 + rng.randint(0, 50), 10, rng.randint(0xa000, 0x2ffff)]))
+                       for _ in range(rng.randint(0, 30)))
+        assert pinyin_key(text) == "".join(_char_code(c) for c in text), text
+    assert pinyin_key("抱歉\n报歉") == pinyin_key("抱歉") + "\n" + pinyin_key("报歉")

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from qa_scorer.evaluation import compare
-from qa_scorer.models import (ItemResult, Scorecard, is_failure, is_flagged, is_penalty, is_reward)
+from qa_scorer.models import (Evidence, ItemDoc, ItemResult, Scorecard, is_failure, is_flagged, is_penalty, is_reward,
+                               trusted, updated)
 from qa_scorer.score import tally
 from qa_scorer.store import ItemCount
 
@@ -64,3 +65,32 @@ def test_one_definition_used_everywhere(kind, status, failure, penalty, reward, 
     card = Scorecard(call_id="c", agent_id="a", rubric_id="r", rubric_version="v", score=0, items=[it])
     stats = compare([card], {("c", "x"): status})["x"]
     assert (stats.tp, stats.tn) == ((1, 0) if flagged else (0, 1))
+
+
+def test_trusted_records_are_what_model_construct_makes() -> None:
+    """Scoring builds evidence and item results with ``trusted``: the same records as pydantic's
+    ``model_construct`` with every field named, in whatever order they are named (ItemResult's
+    fields start with Judged's kind and status, and records are written out in field order)."""
+    ev = dict(segment=2, speaker="agent", start=None, end=1.5, text="抱歉", span=(0, 2), note="n")
+    for cls, fields in ((Evidence, ev),
+                        (ItemResult, dict(id="x", name="X", kind="required", status="pass", points=0.0, weight=5.0,
+                                          evidence=[Evidence(**ev)], reason="r", doc=ItemDoc(what="w")))):
+        fast, slow = trusted(cls, **fields), cls.model_construct(**fields)
+        assert fast == slow and fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)
+        assert fast.__pydantic_extra__ is None and fast.__pydantic_private__ is None
+    with pytest.raises(KeyError):
+        trusted(Evidence, segment=1)
+
+
+def test_updated_records_are_what_model_copy_makes() -> None:
+    """tally re-makes item results with their points through ``updated``: the same record as
+    ``model_copy(update=...)``, with the same fields set, for records made either way."""
+    made = [ItemResult(id="greet", kind="required", status="fail", weight=5),
+            trusted(ItemResult, id="x", name="X", kind="reward", status="pass", points=0.0, weight=2.0,
+                    evidence=[Evidence(segment=1, text="t")], reason="r", doc=ItemDoc())]
+    for record in made:
+        fast, slow = updated(record, points=-5.0), record.model_copy(update={"points": -5.0})
+        assert fast == slow and fast is not record and record.points == 0
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal, Optional
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, Callable, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -168,6 +170,51 @@ def _json_value_error(value: Any, path: str) -> None:
     if found is not None:
         where, problem = found
         raise PydanticCustomError("json_value", "{problem}", {"path": where, "problem": problem})
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_set = object.__setattr__  # past pydantic's own __setattr__ (and frozen records' refusal)
+
+
+def trusted(cls: type[_Model], **fields: Any) -> _Model:
+    """``cls.model_construct(**fields)`` for a record whose fields are all given and already
+    valid (taken from a validated rubric and transcript): the same object, without pydantic's
+    walk over every field's aliases and defaults, which cost scoring more than building the rest
+    of its evidence and item results. Every field of ``cls`` must be named (KeyError otherwise);
+    they are kept in the class's order, which is the order they are written out in."""
+    record = cls.__new__(cls)
+    names, pick = _fields_of(cls)
+    values = dict(zip(names, pick(fields)))
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
+@lru_cache(maxsize=64)  # one entry per record class
+def _fields_of(cls: type[BaseModel]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:
+    """A record class's field names, in order, and a function that picks their values (in that
+    order) from a dict of them, raising KeyError for a missing one."""
+    names = tuple(cls.__pydantic_fields__)
+    if len(names) > 1:
+        return names, itemgetter(*names)
+    return names, lambda values: tuple(values[name] for name in names)
+
+
+def updated(record: _Model, **changes: Any) -> _Model:
+    """``record.model_copy(update=changes)``, made directly for a record without extra or
+    private values (scoring re-makes a few item results per call with their points, and
+    model_copy's general path cost more than the rest of the tally)."""
+    if record.__pydantic_extra__ is not None or record.__pydantic_private__ is not None:
+        return record.model_copy(update=changes)
+    cls = type(record)
+    copy = cls.__new__(cls)
+    _set(copy, "__dict__", {**record.__dict__, **changes})
+    _set(copy, "__pydantic_extra__", None)
+    _set(copy, "__pydantic_fields_set__", record.__pydantic_fields_set__ | changes.keys())
+    _set(copy, "__pydantic_private__", None)
+    return copy
 
 
 class Word(BaseModel):

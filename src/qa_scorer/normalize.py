@@ -102,23 +102,26 @@ class NormText:
     pinyin and the word boundaries are worked out the first time a match needs them.
     """
 
-    __slots__ = ("text", "original", "_map", "_pinyin", "_bounds")
+    __slots__ = ("text", "original", "_map", "_pinyin", "_bounds", "_simplified")
 
-    def __init__(self, text: str, original: str):
+    def __init__(self, text: str, original: str, simplified: Optional[str] = None):
         self.text = text
         self.original = original
         self._map: Optional[tuple] = None
         self._pinyin: Optional[str] = None
         self._bounds: Optional[frozenset[int]] = None
+        # steps 1-2 of the original, when they kept its length: the map starts from them
+        self._simplified = simplified
 
     def __repr__(self) -> str:
         return f"NormText({self.text!r})"
 
     def _mapping(self) -> tuple:
         if self._map is None:
-            text, starts, ends, breaks, questions = _build(self.original)
+            text, starts, ends, breaks, questions = _build(self.original, self._simplified)
             assert text == self.text
             self._map = (starts, ends, breaks, questions, sorted(breaks))
+            self._simplified = None
         return self._map
 
     @property
@@ -197,27 +200,31 @@ def normalize(text: str) -> NormText:
 
     Results are cached: scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls,
     and a NormText is never changed once made (its lazy views are pure functions of the text)."""
-    folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
-    s = _fold(_DROP.sub("", to_simplified(folded.lower())))
+    folded = (text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)).lower()
+    simplified = to_simplified(folded)
+    s = _fold(_DROP.sub("", simplified))
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
-    return NormText(s, text)
+    # _build starts from the same two steps when neither changed the length (the usual case)
+    return NormText(s, text, simplified if len(simplified) == len(folded) == len(text) else None)
 
 
 def _numeral_sub(m: re.Match) -> str:
     return _numeral_value(m.group(), m.string[m.end():m.end() + 3]) or m.group()
 
 
-def _build(text: str):
-    """The full normalisation: text, per-character source spans, clause breaks, questions."""
+def _build(text: str, simplified: Optional[str] = None):
+    """The full normalisation: text, per-character source spans, clause breaks, questions.
+    ``simplified``: steps 1-2 of ``text`` (NFKC, lower case, simplified), as :func:`normalize`
+    made them, when each kept the length (so they are what the first branch below makes)."""
     # Steps 1-2 keep length in the common case; fall back to char-by-char mapping when not.
-    folded = unicodedata.normalize("NFKC", text).lower()
+    folded = text if simplified is not None else unicodedata.normalize("NFKC", text).lower()
     if len(folded) == len(text):
-        chars = to_simplified(folded)
+        chars = simplified if simplified is not None else to_simplified(folded)
         if len(chars) != len(folded):  # phrase conversion changed length: convert per char
             chars = "".join(to_simplified(c) for c in folded)
-        starts = list(range(len(text)))
-        ends = list(range(1, len(text) + 1))
+        starts = range(len(text))  # ranges: their slices extend the lists below as lists would
+        ends = range(1, len(text) + 1)
     else:
         pieces, starts, ends = [], [], []
         for i, c in enumerate(text):
@@ -238,17 +245,18 @@ def _build(text: str):
     questions: set[int] = set()
     kept = prev = 0
     for m in _DROP.finditer(chars):
-        if m.start() > prev:
-            pieces.append(chars[prev:m.start()])
-            o_start.extend(starts[prev:m.start()])
-            o_end.extend(ends[prev:m.start()])
-            kept += m.start() - prev
+        begin, end = m.span()
+        if begin > prev:
+            pieces.append(chars[prev:begin])
+            o_start.extend(starts[prev:begin])
+            o_end.extend(ends[prev:begin])
+            kept += begin - prev
         run = m.group()
         if kept and not _CLAUSE_BREAK.isdisjoint(run):
             breaks.add(kept)
             if not _QUESTION.isdisjoint(run):
                 questions.add(kept)
-        prev = m.end()
+        prev = end
     pieces.append(chars[prev:])
     o_start.extend(starts[prev:])
     o_end.extend(ends[prev:])
@@ -348,21 +356,25 @@ def _char_code(c: str) -> str:
     return code
 
 
-class _CodeTable(dict):
-    """Code point → pinyin code, filled on first sight (bounded), for ``str.translate``."""
-
-    def __missing__(self, point: int) -> str:
-        code = _char_code(chr(point))
-        if len(self) < 65536:
-            self[point] = code
-        return code
-
-
-_CODES = _CodeTable()
+# Ideograph code point → its pinyin code, for ``str.translate``, learnt on first sight: at most
+# the 27,648 code points _char_code gives codes to; every other character is its own code, which
+# translate gives by leaving it alone. A plain dict: translate looks it up much faster than a
+# dict subclass that fills itself (__missing__).
+_CODES: dict[int, str] = {}
+_IDEOGRAPH = re.compile("[\u3400-\u9fff]")
 
 
 def pinyin_key(text: str) -> str:
     """One code character per input character; homophones share a code (抱歉 == 报歉)."""
+    out = text.translate(_CODES)
+    if _IDEOGRAPH.search(out) is None:
+        return out  # every ideograph had its code already
+    # ideographs not met before (or known to have no pinyin, and so their own code)
+    new = {c for c in _IDEOGRAPH.findall(out) if ord(c) not in _CODES}
+    if not new:
+        return out
+    for c in new:
+        _CODES[ord(c)] = _char_code(c)
     return text.translate(_CODES)
 
 

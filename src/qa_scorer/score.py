@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator, Optional
 
-from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript
+from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript, is_failure, is_reward, updated
 from qa_scorer.rubric.call import Call
 from qa_scorer.rubric.engine import evaluate, prepared
 from qa_scorer.rubric.registry import Rubric
@@ -20,14 +20,14 @@ def tally(results: list[ItemResult], base: float) -> tuple[list[ItemResult], flo
     out: list[ItemResult] = []
     for r in results:
         points = 0.0
-        if r.failed:
+        if is_failure(r.kind, r.status):  # r.failed, without a property call per item
             points = -r.weight if r.weight else 0.0
             deducted += r.weight
             fatal = fatal or r.kind == "fatal"
-        elif r.rewarded:
+        elif is_reward(r.kind, r.status):
             points = r.weight
             bonus += r.weight
-        out.append(r if r.points == points else r.model_copy(update={"points": points}))
+        out.append(r if r.points == points else updated(r, points=points))
     score = 0.0 if fatal else max(0.0, base - deducted)
     return out, score, bonus, fatal
 

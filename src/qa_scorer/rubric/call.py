@@ -6,9 +6,9 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Optional
 
-from qa_scorer.models import Evidence, Status, Transcript
+from qa_scorer.models import Evidence, Status, Transcript, trusted
 from qa_scorer.normalize import NormText, normalize
-from qa_scorer.rubric.schema import Hit, Joined, Scope
+from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
 
@@ -39,7 +39,10 @@ class Call:
         self._turns: dict[str, list[list[int]]] = {}
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
+        # per segment-local matcher: the segments searched so far, and the hits of those that had any
+        self._hits: dict[Matcher, tuple[set[int], dict[int, list[Hit]]]] = {}
         self._indices: dict[str, list[int]] = {}
+        self._selected: dict[tuple, Optional[list[int]]] = {}
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
@@ -96,6 +99,25 @@ class Call:
             j = self._joined[key] = Joined([self.norms[i] for i in indices])
         return j
 
+    def hits(self, matcher: Matcher, indices: list[int]) -> list[tuple[int, Hit]]:
+        """(segment, hit) pairs of a segment-local matcher (``matcher.local``) in ``indices``,
+        in their order. Each segment is searched once per call (see :func:`search_together`):
+        rules that look at overlapping selections of segments (a conditional rule's response
+        windows) look up what was found, and so do all checks of a chunk of calls searched
+        before they ran (``engine.prepare_hits``)."""
+        known = self._hits.get(matcher)
+        if known is None or not known[0].issuperset(indices):
+            search_together([matcher], [(self, indices)])
+            known = self._hits[matcher]
+        found = known[1]
+        if not found:  # the usual case: nothing anywhere in the call
+            return []
+        return [(i, hit) for i in indices if i in found for hit in found[i]]
+
+    def forget_hits(self) -> None:
+        """Drop every matcher's hits found so far (they are searched again when asked)."""
+        self._hits.clear()
+
     def indices(self, speaker: str) -> list[int]:
         """Segment indices of one speaker ('any': all), in order (cached)."""
         got = self._indices.get(speaker)
@@ -148,9 +170,16 @@ class Call:
         return -1
 
     def select(self, speaker: str, scope: Optional[Scope]) -> Optional[list[int]]:
-        """Segment indices a scoped rule looks at; None when the scope needs timings we lack."""
+        """Segment indices a scoped rule looks at; None when the scope needs timings we lack.
+        Cached per speaker and scope (its values): the chunk's search and the check both ask."""
         if scope is None:
             return self.indices(speaker)
+        key = (speaker, scope.bounds)
+        if key not in self._selected:
+            self._selected[key] = self._select(speaker, scope)
+        return self._selected[key]
+
+    def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
             return None
         chosen: set[int] = set()
@@ -181,8 +210,8 @@ class Call:
         else:
             span, text = None, seg.text
         # built from a validated segment: nothing to check again (validation cost more than the rest)
-        return Evidence.model_construct(segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
-                                        text=text, span=span, note=note)
+        return trusted(Evidence, segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
+                       text=text, span=span, note=note)
 
 
 def prepare_models(calls: list[Call], bank: ModelBank) -> None:
@@ -206,6 +235,47 @@ def prepare_models(calls: list[Call], bank: ModelBank) -> None:
         probs = bank.probabilities(model, grams)
         for call, start in zip(calls, starts):
             call._probs[id(model)] = probs[start:start + len(call.segments)]
+
+
+def search_together(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -> None:
+    """Search the chosen segments of several calls (a chunk's, or one call's; each call named
+    once) with segment-local matchers, in one pass per matcher over their text joined by
+    newlines, and keep each segment's hits in its call (``Call.hits`` reads them). Matchers
+    that have searched none of these calls yet share one joined text; segments a call has
+    already had searched by a matcher are not searched again. What a local matcher finds in a
+    segment does not depend on the segments around it, so this finds what searching each
+    selection on its own would."""
+    fresh = [m for m in dict.fromkeys(matchers) if not any(m in call._hits for call, _ in selections)]
+    if fresh:
+        _search(fresh, [(call, list(dict.fromkeys(indices))) for call, indices in selections])
+    for matcher in dict.fromkeys(matchers):
+        if matcher not in fresh:
+            _search([matcher], [(call, [i for i in dict.fromkeys(indices)
+                                        if matcher not in call._hits or i not in call._hits[matcher][0]])
+                                for call, indices in selections])
+
+
+def _search(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -> None:
+    """search_together's pass: ``selections`` name segments none of ``matchers`` has searched."""
+    norms: list[NormText] = []
+    owners: list[Call] = []  # for each segment searched: its call ...
+    segments: list[int] = []  # ... and its index there
+    for call, todo in selections:
+        for matcher in matchers:
+            known = call._hits.get(matcher)
+            if known is None:
+                call._hits[matcher] = (set(todo), {})
+            else:
+                known[0].update(todo)
+        segment_norms = call.norms
+        norms += [segment_norms[i] for i in todo]
+        owners += [call] * len(todo)
+        segments += todo
+    if norms:
+        joined = Joined(norms)
+        for matcher in matchers:
+            for k, hit in matcher.find_in(joined):
+                owners[k]._hits[matcher][1].setdefault(segments[k], []).append(hit)
 
 
 def quote(text: str, limit: int = 30) -> str:

@@ -11,13 +11,14 @@ both sides of a ``conditional`` rule use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, Hit, Match, Strict, _alternation, find_any
+from qa_scorer.rubric.schema import CompileContext, Hit, Match, Scope, Strict, _alternation, find_any
 from qa_scorer.normalize import normalize_phrase
 from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 
@@ -44,7 +45,15 @@ def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
     ``per_segment`` (where the first matcher's hit wins a tie, as it always has)."""
     if not matchers or not indices:
         return []
-    hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
+    compiled = [m.matcher for m in matchers]
+    if all([c.local for c in compiled]):  # each segment searched once per call (Call.hits)
+        hits = call.hits(compiled[0], indices)
+        for c in compiled[1:]:
+            hits += call.hits(c, indices)
+    else:
+        hits = [(indices[k], hit) for k, hit in find_any(matchers, call.joined(indices), joined=True)]
+    if len(hits) < 2:
+        return hits  # nothing to order or drop
     hits.sort(key=(lambda f: (f[0], f[1].start)) if per_segment else (lambda f: (f[0], f[1].start, -f[1].end)))
     kept: list[tuple[int, Hit]] = []
     for i, hit in hits:
@@ -57,33 +66,47 @@ def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
 def judge(item, call: Call, search) -> Outcome:
     """The outcome of an item that expects something present (required, reward) or absent
     (prohibited, fatal) in a speaker's utterances within its scope. ``search(chosen,
-    first_only)`` returns the evidence of what was found among the chosen segments."""
-    if item.scope:
-        where, zh = item.scope.describe(item.speaker), item.scope.describe(item.speaker, "zh")
-    elif item.speaker == "any":
-        where, zh = "the call", "整通对话"
-    else:
-        where, zh = f"what the {item.speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[item.speaker]
+    first_only)`` returns what was found among the chosen segments (:class:`Found`, in order);
+    evidence is made only for what the outcome shows (the first three when present is expected)."""
+    where, zh = where_words(item.speaker, item.scope)
     chosen = call.select(item.speaker, item.scope)
     if chosen is None:
         return Outcome("na", f"needs timings to find {where}; this transcript has none", zh=f"没有时间信息，无法判断{zh}")
     if not chosen:
         return Outcome("na", f"nothing in {where}", zh=f"{zh}没有内容")
     if item.expects_present:
-        shown = search(chosen, item.min_count == 1)
-        if len({e.segment for e in shown}) >= item.min_count:
-            shown = tuple(shown[:3])
+        found = search(chosen, item.min_count == 1)
+        if len({f.index for f in found}) >= item.min_count:
+            shown = tuple(evidence(call, f) for f in found[:3])
             return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown,
                            zh=f"在{zh}中找到{quote(shown[0].text)}")
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
         if len(chosen) > 1:
             window += (call.evidence(chosen[-1], note=f"end of {where}"),)
         return Outcome("fail", f"not found in {where}", window, zh=f"{zh}中没有找到")
-    shown = tuple(search(chosen, False))
+    shown = tuple(evidence(call, f) for f in search(chosen, False))
     if shown:
         said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
         return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
     return Outcome("pass", f"nothing of the kind in {where}", zh=f"{zh}中没有此类内容")
+
+
+def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
+    """Where an item looks, in English and in Chinese: its scope, or all that ``speaker`` said.
+    The same two strings for every call, so they are made once per scope (see ``_described``)."""
+    if scope is None:
+        return _described(speaker, None)
+    return _described(speaker, scope.bounds)
+
+
+@lru_cache(maxsize=1024)  # a rubric has a few scopes; bounded whatever rubrics a process loads
+def _described(speaker: str, bounds: Optional[tuple]) -> tuple[str, str]:
+    if bounds is not None:
+        scope = Scope(**dict(zip(("first_turns", "last_turns", "first_seconds", "last_seconds"), bounds)))
+        return scope.describe(speaker), scope.describe(speaker, "zh")
+    if speaker == "any":
+        return "the call", "整通对话"
+    return f"what the {speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[speaker]
 
 
 class Detect(Strict):
@@ -149,22 +172,22 @@ class Detect(Strict):
         model's judgment of each utterance no phrase found. ``first_only`` stops the model at
         its first positive utterance."""
         found = [Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment)]
-        said = {f.index for f in found}
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
+        phrases = len(found)  # in order already
+        said = {f.index for f in found}
         for model in self.text_models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
             probs = call.probabilities(model)
-            for i in indices:
-                if i in said:
-                    continue
-                p = probs[i]
-                if p >= cutoff and not self._vetoed(call, i):
-                    found.append(Found(i, None, p, model.name))
+            # most utterances are far below the cutoff: only those above it are looked at
+            for i in [i for i in indices if probs[i] >= cutoff]:
+                if i not in said and not self._vetoed(call, i):
+                    found.append(Found(i, None, probs[i], model.name))
                     said.add(i)
                     if first_only:
                         break
-        found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
+        if len(found) > phrases:
+            found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
         return found
 
     def each(self, call: Call, indices: list[int]):
@@ -172,16 +195,16 @@ class Detect(Strict):
         asked about a segment only when the caller gets that far."""
         first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
         models = self.text_models
+        cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
         asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
             if f is None:
                 for k, model in enumerate(models):
-                    cutoff = self.threshold if self.threshold is not None else model.threshold
                     if asked[k] is None:
                         asked[k] = call.probabilities(model)
                     p = asked[k][i]
-                    if p >= cutoff and not self._vetoed(call, i):
+                    if p >= cutoffs[k] and not self._vetoed(call, i):
                         f = Found(i, None, p, model.name)
                         break
             if f is not None:

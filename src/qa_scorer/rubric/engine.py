@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional
 
-from qa_scorer.models import ItemResult, Transcript
-from qa_scorer.rubric.call import Call, prepare_models
-from qa_scorer.rubric.registry import Rubric, run_check
+from qa_scorer.models import ItemResult, Transcript, trusted
+from qa_scorer.rubric.call import Call, prepare_models, search_together
+from qa_scorer.rubric.registry import SEARCHES, Rubric, run_check
+from qa_scorer.rubric.schema import Matcher
 
 # Calls read together by the models (see ``prepared``): enough to spread the fixed cost of the
 # array operations thin, few enough to keep their n-gram codes small.
@@ -31,6 +32,11 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
         except Exception:  # noqa: BLE001 - the models then run call by call, where errors are per call
             for c in ready:
                 c.forget_models()
+        try:
+            prepare_hits(rubric, ready)
+        except Exception:  # noqa: BLE001 - the same: the checks then search call by call
+            for c in ready:
+                c.forget_hits()
         return chunk
 
     for transcript in transcripts:
@@ -45,6 +51,32 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
             chunk, size = [], 0
     if chunk:
         yield from flush()
+
+
+def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
+    """Search the segments that the rubric's phrase matchers will search in each of several
+    calls (what each item's ``searches`` names, for the calls of its channels), one pass per
+    matcher for them all (``search_together``): the checks then find the hits ready and only
+    look them up, instead of paying a regex search's fixed costs call by call and item by item.
+    Only segment-local matchers take part (see ``Matcher.local``); the others search as before.
+    Matchers that search the same selections (same speaker, scope and channels) share one
+    joined text."""
+    groups: dict[tuple, tuple[list[Matcher], list[tuple[Call, list[int]]]]] = {}
+    for item in rubric.items:
+        searches = SEARCHES.get(type(item)) if item.enabled else None
+        if searches is None:
+            continue
+        for matchers, speaker, scope in searches(item):
+            compiled = [m.matcher for m in matchers]
+            if not compiled or not all(m.local for m in compiled):
+                continue  # phrase_hits searches these call by call
+            key = (tuple(item.channels), speaker, scope.bounds if scope is not None else None)
+            if key not in groups:
+                groups[key] = ([], [(call, chosen) for call in calls if call.channel in item.channels
+                                    for chosen in [call.select(speaker, scope)] if chosen])
+            groups[key][0].extend(compiled)
+    for matchers, selections in groups.values():
+        search_together(matchers, selections)
 
 
 def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None) -> list[ItemResult]:
@@ -65,8 +97,8 @@ def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None
             if item.kind == "reward" and status == "fail":
                 status, reason, evidence = "na", f"未获得：{reason}", ()
         # every field comes from the validated rubric and the checks' own records: no validation
-        results.append(ItemResult.model_construct(
-            id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
+        results.append(trusted(
+            ItemResult, id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,
         ))
     return results

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Union
+from typing import Annotated, Callable, Optional, Union
 
 from pydantic import Field, PrivateAttr
 
 from qa_scorer.rubric.call import Call, Outcome
 from qa_scorer.rubric.checks import classifier, conditional, hold, interruption, phrase, speech_rate
-from qa_scorer.rubric.schema import ItemBase, RubricBase
+from qa_scorer.rubric.schema import ItemBase, Match, RubricBase, Scope
 from qa_scorer.textmodel import ModelBank, TextModel
 
 _MODULES = (phrase, classifier, conditional, interruption, hold, speech_rate)
 
 CHECKS: dict[type, Callable[[ItemBase, Call], Outcome]] = {m.Item: m.run for m in _MODULES}
+# What an item's phrase matchers search in every call: (matchers, speaker, scope) as
+# ``Call.select`` reads them; rule types without ``searches`` search as they go.
+Search = tuple[list[Match], str, Optional[Scope]]
+SEARCHES: dict[type, Callable[[ItemBase], list[Search]]] = {
+    m.Item: m.searches for m in _MODULES if hasattr(m, "searches")}
 RULE_TYPES: list[str] = [m.Item.model_fields["type"].annotation.__args__[0] for m in _MODULES]
 
 AnyItem = Annotated[Union[tuple(m.Item for m in _MODULES)], Field(discriminator="type")]

@@ -754,7 +754,131 @@ def check(regex: str) -> str:
     return regex
 
 
+def line_local(regex: str) -> bool:
+    """Whether ``regex``, run as :class:`RegexSet` runs it (MULTILINE) over lines joined by
+    ``"\\n"``, finds in each line exactly what it finds in that line searched alone. True when
+    nothing in it, lookarounds included, can match a line break (so no match, and no attempt
+    that a match would shadow, reaches into the next line), it has no ``\\A`` or ``\\Z``, and
+    its ``^`` and ``$`` are MULTILINE ones: then a line break is to it what a text's edge is
+    (``\\b`` and ``\\B`` see neither as a word character). False when unsure (IGNORECASE
+    counts every character as a possible line break). Scoring may then search a line once and
+    reuse the result for every selection of lines it appears in."""
+    try:
+        parsed = P.parse(regex)
+    except Exception:  # noqa: BLE001 - not a pattern this can vouch for
+        return False
+    newline = ((10, 10),)
+
+    def local(items, flags: int) -> bool:
+        for op, av in items:
+            if op in _ATOMS:
+                if _meet(_charset(op, av, flags), newline):
+                    return False
+            elif op is C.AT:
+                if av in (C.AT_BEGINNING_STRING, C.AT_END_STRING):
+                    return False
+                if av in (C.AT_BEGINNING, C.AT_END) and not flags & C.SRE_FLAG_MULTILINE:
+                    return False
+            elif op is C.SUBPATTERN:
+                _, add, remove, body = av
+                if not local(body, (flags | add) & ~remove):
+                    return False
+            elif op is C.BRANCH:
+                if not all(local(b, flags) for b in av[1]):
+                    return False
+            elif op in _REPEATS:
+                if not local(av[2], flags):
+                    return False
+            elif op in (C.ASSERT, C.ASSERT_NOT):
+                if not local(av[1], flags):
+                    return False
+            elif op is _ATOMIC:
+                if not local(av, flags):
+                    return False
+            else:
+                return False
+        return True
+
+    try:
+        return local(list(parsed), parsed.state.flags | C.SRE_FLAG_MULTILINE)
+    except RecursionError:
+        return False
+
+
 # --- running ---------------------------------------------------------------------------------
+
+
+def _first(items, flags: int) -> tuple[Optional[list[tuple[int, int]]], bool]:
+    """(ranges of the characters a match of ``items`` can begin with, whether it can match
+    empty); None for ranges when unsure (the caller then adds nothing)."""
+    out: list[tuple[int, int]] = []
+    for op, av in items:
+        if op in _ATOMS:
+            return out + list(_charset(op, av, flags)), False
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            continue  # zero-width: the match's first character comes after it
+        if op is C.SUBPATTERN:
+            got, empty = _first(av[-1], (flags | av[1]) & ~av[2])
+        elif op is C.BRANCH:
+            got, empty = [], False
+            for branch in av[1]:
+                more, can = _first(branch, flags)
+                if more is None:
+                    return None, False
+                got, empty = got + more, empty or can
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT):
+            got, empty = _first(av[2], flags)
+            empty = empty or av[0] == 0
+        else:  # atomic groups, possessive repeats, anything else: not worth the bother
+            return None, False
+        if got is None:
+            return None, False
+        out += got
+        if not empty:
+            return out, False
+    return out, True
+
+
+def _scans_by_itself(items) -> bool:
+    """Whether Python's re finds candidate positions on its own: a pattern that begins with a
+    literal, a character class or alternatives that each begin with a literal gets a quick
+    scan for its first character (re._compiler._compile_info); others are tried at every
+    position of the text."""
+    while items and items[0][0] is C.SUBPATTERN:
+        items = items[0][1][-1]
+    if not items:
+        return False
+    op, av = items[0]
+    if op is C.BRANCH:
+        return all(branch and branch[0][0] is C.LITERAL for branch in av[1])
+    return op in (C.LITERAL, C.IN)
+
+
+def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
+    """``re.compile(pattern, flags)``, made to skip quickly over the positions where no match
+    can begin: when Python's re would try the whole pattern at every position (it begins with
+    a group of alternatives, a lookbehind, ...), a lookahead for the characters a match can
+    begin with goes first. It finds exactly the same matches: a match (never empty here) begins
+    with one of those characters, and where one stands the pattern is tried as before. Many
+    phrases and regexes joined with "|" then cost a character-class test per position, not a
+    try of every alternative."""
+    compiled = re.compile(pattern, flags)
+    try:
+        parsed = P.parse(pattern, flags)
+        ranges, empty = _first(list(parsed), parsed.state.flags)
+    except RecursionError:
+        return compiled
+    if ranges is None or empty or _scans_by_itself(list(parsed)):
+        return compiled
+    ranges = _normal(ranges)
+    if ranges == ((0, _MAXCHAR),):
+        return compiled
+    first = "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
+    try:
+        return re.compile(f"(?=[{first}])(?:{pattern})", flags)
+    except re.error:  # a global flag such as (?x) must stay at the very start: leave it as it was
+        return compiled
+
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -767,7 +891,7 @@ class RegexSet:
 
     def __init__(self, py_parts: list[str], re2_parts: list[str]):
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
-        self.py = re.compile("|".join(py_parts), re.M) if py_parts else None
+        self.py = compile_skipping("|".join(py_parts), re.M) if py_parts else None
         self.re2 = None
         if re2_parts:
             import re2

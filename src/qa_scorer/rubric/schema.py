@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -148,7 +149,7 @@ def _alternation_pattern(words: list[str]) -> str:
 
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
     pattern = _alternation_pattern(words)
-    return re.compile(pattern) if pattern else None
+    return safe_regex.compile_skipping(pattern) if pattern else None
 
 
 _META = set(".^$*+?{}[]\\|()")
@@ -310,7 +311,7 @@ class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions")
+                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -332,6 +333,10 @@ class Matcher:
         self.literal = _alternation(words)
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
+        # Whether what it finds in a segment does not depend on the segments joined around it
+        # (see find_in): then a segment's hits can be found once per call and looked up for
+        # every selection of segments (Call.hits). Phrases and pinyin never hold a line break.
+        self.local = all("\n" not in w for w in words) and all(safe_regex.line_local(p) for p in patterns)
         self.pinyin = None
         self.sounds: dict[str, list[str]] = {}
         if spec.pinyin:
@@ -386,17 +391,20 @@ class Matcher:
         if not raw:
             return []
         per_segment: dict[int, list[tuple[int, int]]] = {}
-        starts = joined.starts
+        starts, norms = joined.starts, joined.norms
         for start, end in raw:
-            k = joined.locate(start)
+            k = bisect_right(starts, start) - 1  # joined.locate(start)
             base = starts[k]
-            if end - base > len(joined.norms[k].text):
+            if end - base > len(norms[k].text):
                 continue  # ran across a segment boundary
-            per_segment.setdefault(k, []).append((start - base, end - base))
+            spans = per_segment.get(k)
+            if spans is None:
+                per_segment[k] = [(start - base, end - base)]
+            else:
+                spans.append((start - base, end - base))
         out = []
         for k in sorted(per_segment):
-            for hit in self._accept(joined.norms[k], per_segment[k]):
-                out.append((k, hit))
+            out += [(k, hit) for hit in self._accept(norms[k], per_segment[k])]
         return out
 
     def find(self, norm: NormText) -> list[Hit]:
@@ -508,18 +516,19 @@ class Joined:
 
     def __init__(self, norms: list[NormText]):
         self.norms = norms
-        self.starts: list[int] = []
-        pos = 0
-        for n in norms:
-            self.starts.append(pos)
-            pos += len(n.text) + 1
-        self.text = "\n".join(n.text for n in norms)
+        texts = [n.text for n in norms]
+        self.text = "\n".join(texts)
+        # where each segment's text begins: the lengths before it, plus one newline each
+        self.starts: list[int] = list(accumulate([len(t) + 1 for t in texts], initial=0))
+        self.starts.pop()
         self._pinyin: Optional[str] = None
 
     @property
     def pinyin(self) -> str:
+        """The pinyin codes of the joined text: those of each segment joined by newlines (codes
+        are per character, and a newline's code is itself), made in one pass."""
         if self._pinyin is None:
-            self._pinyin = "\n".join(n.pinyin for n in self.norms)
+            self._pinyin = pinyin_key(self.text)
         return self._pinyin
 
     def locate(self, offset: int) -> int:
@@ -550,6 +559,11 @@ class Scope(Strict):
     @property
     def needs_timing(self) -> bool:
         return self.first_seconds is not None or self.last_seconds is not None
+
+    @property
+    def bounds(self) -> tuple:
+        """Its four values: what two scopes must share to select the same segments."""
+        return (self.first_turns, self.last_turns, self.first_seconds, self.last_seconds)
 
     def describe(self, speaker: str, lang: str = "en") -> str:
         """The scope in words, in English or Chinese (``lang="zh"``)."""

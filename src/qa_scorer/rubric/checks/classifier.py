@@ -15,8 +15,8 @@ from typing import Literal, Optional
 
 
 from qa_scorer.rubric.call import Call, Outcome
-from qa_scorer.rubric.detect import Detect, evidence, judge
-from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Scope, SpeakerSel
+from qa_scorer.rubric.detect import Detect, judge
+from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Match, Scope, SpeakerSel
 
 
 class Item(ItemBase, Detect, Expectation):
@@ -31,6 +31,9 @@ class Item(ItemBase, Detect, Expectation):
         return self.detect_phrases(ctx)
 
 
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
+    return [(item.matchers, item.speaker, item.scope)]
+
+
 def run(item: Item, call: Call) -> Outcome:
-    return judge(item, call, lambda chosen, first_only: [
-        evidence(call, f) for f in item.find(call, chosen, first_only=first_only)])
+    return judge(item, call, lambda chosen, first_only: item.find(call, chosen, first_only=first_only))

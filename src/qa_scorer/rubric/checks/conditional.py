@@ -12,7 +12,7 @@ from pydantic import Field
 
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Scope
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope
 
 
 class Side(Detect):
@@ -53,6 +53,11 @@ _WHO = {"agent": "坐席", "customer": "客户"}
 def _said(call: Call, found) -> str:
     """The trigger's words: the matched (normalised) text, or the whole utterance the model judged."""
     return found.hit.text if found.hit is not None else call.segments[found.index].text
+
+
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
+    # The trigger's candidates only: the response is searched around triggers, when there are any.
+    return [(item.trigger.matchers, item.trigger.speaker, item.trigger.scope)]
 
 
 def run(item: Item, call: Call) -> Outcome:

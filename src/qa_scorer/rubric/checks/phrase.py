@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, Optional, Union
 
 from qa_scorer.rubric.call import Call, Outcome
-from qa_scorer.rubric.detect import judge, phrase_hits
+from qa_scorer.rubric.detect import Found, judge, phrase_hits
 from qa_scorer.rubric.schema import CompileContext, Expectation, ItemBase, Match, Scope, SpeakerSel
 
 
@@ -33,6 +33,10 @@ class Item(ItemBase, Expectation):
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
 
 
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
+    return [(item.matchers, item.speaker, item.scope)]
+
+
 def run(item: Item, call: Call) -> Outcome:
     return judge(item, call, lambda chosen, first_only: [
-        call.evidence(i, hit) for i, hit in phrase_hits(item.matchers, call, chosen)])
+        Found(i, hit) for i, hit in phrase_hits(item.matchers, call, chosen)])
