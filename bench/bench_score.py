@@ -4,7 +4,8 @@
 
 Two kinds of text, measured in one run, in one process pinned to one core (CPU time of that
 process), with the default rubric (phrases and its shipped models) and, for comparison, the
-same rubric with its models removed:
+same rubric with its models removed, and the same rubric with its phrase matchers searching
+call by call, item by item (the chunk search off: the baseline its gain is measured against):
 
 * **generated**: calls made from many templates with names, products, places, dates, amounts
   and order numbers filled in at random (seeded); every utterance in the whole set is distinct,
@@ -13,7 +14,7 @@ same rubric with its models removed:
   written), when that folder is present; skipped otherwise (it is not part of this repository).
 
 Calls are scored as ``score`` and ``eval`` score them (``score_transcripts``: the models read
-the utterances of a chunk of calls together). The normaliser's cache is cleared before every
+the utterances of a chunk of calls together, and each phrase matcher searches them in one pass). The normaliser's cache is cleared before every
 pass; the best of ``--rounds`` passes is kept.
 Parsing JSON (pydantic validation) is timed separately. Writes bench/RESULTS-score.md.
 """
@@ -128,6 +129,17 @@ def without_models():
     return stripped
 
 
+def call_by_call():
+    """The default rubric with its phrase matchers searching call by call, item by item (as
+    before the chunk search): the baseline for what searching a chunk at once gains."""
+    rubric = load_rubric(None)
+    for item in rubric.items:
+        for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
+            for m in getattr(side, "matchers", None) or []:
+                m.matcher.local = False
+    return rubric
+
+
 def reference_rate(rounds: int = 3) -> float:
     """A fixed pure-Python workload (string slicing, dict and list work, as scoring does), in
     thousands of loops per CPU-second: machines differ, and this says how fast this one runs
@@ -167,7 +179,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     raw = [json.dumps(c, ensure_ascii=False) for c in make_calls(args.calls)]
-    full, phrases_only = load_rubric(None), without_models()
+    full, phrases_only, per_call = load_rubric(None), without_models(), call_by_call()
 
     t0 = time.process_time()
     generated = [parse_transcript(json.loads(r)) for r in raw]
@@ -186,8 +198,10 @@ def main() -> None:
         distinct = len({s.text for t in calls for s in t.segments})
         with_models = rate(full, calls, args.rounds)
         phrases = rate(phrases_only, calls, args.rounds)
+        before = rate(per_call, calls, args.rounds)
         rows.append(f"| {name} | {len(calls):,} | {segs / len(calls):.1f} | {distinct:,} of {segs:,} "
-                    f"| **{with_models:,.0f}** | {phrases:,.0f} | {with_models / phrases:.2f} |")
+                    f"| **{with_models:,.0f}** | {phrases:,.0f} | {with_models / phrases:.2f} "
+                    f"| {before:,.0f} | **{with_models / before:.2f}** |")
         print(rows[-1], flush=True)
     # the machine's speed drifts (other guests on the host): its best of before and after
     reference = max(reference, reference_rate())
@@ -201,8 +215,8 @@ passes with the normaliser's cache cleared before each; default rubric ({len(ful
 {len(full.model_bank)} shipped models). Every utterance of the generated calls is distinct
 (70% phone calls with timings, 30% chats); the real chats are ../shared/realchats/ as written.
 
-| text | calls | utterances / call | distinct utterances | transcripts / s / core | phrases only (models removed) | ratio |
-|---|---|---|---|---|---|---|
+| text | calls | utterances / call | distinct utterances | transcripts / s / core | phrases only (models removed) | ratio | phrases searched call by call | chunk search gain |
+|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 {real_note}
 Parsing and validating the generated JSON (pydantic): {parse_rate:,.0f} transcripts / s / core.
