@@ -239,7 +239,9 @@ def with_regex(*regexes: str, field: str = "regex") -> str:
 
 
 CATASTROPHIC = ["(a+)+$", "(a|a)*b", "(.*)*x", "(a*)*b", "(a|aa)+c", r"(\d+\w*)+!", "(x+x+)+y", "(ab|a(b))*c",
-                "((a|b)*a?)+c", "(咣|嗡|咣咣)+(响|叫)"]
+                "((a|b)*a?)+c", "(咣|嗡|咣咣)+(响|叫)",
+                # under ASCII, \W accepts 你: the repeat and the literal after it overlap
+                r"(?a:\W{0,30}你){6}x"]
 
 
 @pytest.mark.parametrize("regex", CATASTROPHIC)
@@ -680,7 +682,9 @@ def test_a_chunk_that_cannot_be_searched_together_is_searched_call_by_call(defau
 
 SKIPPING = [r"(?<!\d)12315(?!\d)|(?:你好|您好)", r"(?:你|你们)(?:自己)?.{0,10}(?:都不看)", r"^随便(?:你|吧)?$", r"\b(?:ok|好)",
             r"(?:一|二)?天", r"(?i:ok)|好", r"(?s:.)好", r"(?:[^了]到)", r"(?=保)保证|(?<=一)定", r"(?:\d{2,}|[a-z]+)号",
-            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的", r"(?s)(?:a|b).", r"(?x) (?:a|b) c"]
+            r"(?:好){1,3}的", r"(?:再见)*拜拜", r"(?:嗯)?(?:对)?的", r"(?s)(?:a|b).", r"(?x) (?:a|b) c",
+            # ASCII classes: (?a:\W) accepts every ideograph, (?a:\D) every non-ASCII digit
+            r"(?<!x)(?a:\W)好", r"(?:^|(?a:\W))退款", r"(?<!x)(?a:\D)3", r"(?<!x)(?a:\w)好"]
 
 
 def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):
@@ -694,7 +698,7 @@ def test_compile_skipping_finds_what_the_plain_pattern_finds(default_rubric):
     texts = sorted({normalize(s.text).text for f in (ROOT / "tests" / "data").rglob("*.json")
                     if f.parent.name.startswith("heldout") for s in _segments(f, load_transcript)})
     texts += ["12315", "a12315b", "OK好", "ok", "随便\n随便吧", "一天两天", "\n好", "到了到", "保证一定", "12号ab号",
-              "好好好好的", "再见再见拜拜", "嗯对的", "对的", "的"]
+              "好好好好的", "再见再见拜拜", "嗯对的", "对的", "的", "申请退款", "٣3", "a好"]
     joined = "\n".join(texts)
     patterns = list(SKIPPING)
     for m in _matches(default_rubric):

@@ -380,8 +380,12 @@ def _complement(ranges) -> tuple[tuple[int, int], ...]:
 
 
 def _charset(op, av, flags: int) -> tuple[tuple[int, int], ...]:
-    """The characters an atom accepts, as sorted ranges (a superset under IGNORECASE)."""
+    """The characters an atom accepts, as sorted ranges (a superset under IGNORECASE, and for
+    the classes \\w \\d \\s under ASCII: their Unicode ranges are the wrong ones there, and a
+    negated one such as (?a:\\W) accepts every ideograph)."""
     if flags & C.SRE_FLAG_IGNORECASE:
+        return ((0, _MAXCHAR),)
+    if flags & (C.SRE_FLAG_ASCII | C.SRE_FLAG_LOCALE) and op is C.IN and any(o is C.CATEGORY for o, _ in av):
         return ((0, _MAXCHAR),)
     if op is C.LITERAL:
         return ((av, av),)
