@@ -218,11 +218,17 @@ def _build(text: str, simplified: Optional[str] = None):
     ``simplified``: steps 1-2 of ``text`` (NFKC, lower case, simplified), as :func:`normalize`
     made them, when each kept the length (so they are what the first branch below makes)."""
     # Steps 1-2 keep length in the common case; fall back to char-by-char mapping when not.
-    folded = text if simplified is not None else unicodedata.normalize("NFKC", text).lower()
-    if len(folded) == len(text):
-        chars = simplified if simplified is not None else to_simplified(folded)
-        if len(chars) != len(folded):  # phrase conversion changed length: convert per char
-            chars = "".join(to_simplified(c) for c in folded)
+    if simplified is not None:  # normalize() made them already, and they kept the length
+        chars = simplified
+        same_length = True
+    else:
+        folded = unicodedata.normalize("NFKC", text).lower()
+        same_length = len(folded) == len(text)
+        if same_length:
+            chars = to_simplified(folded)
+            if len(chars) != len(folded):  # phrase conversion changed length: convert per char
+                chars = "".join(to_simplified(c) for c in folded)
+    if same_length:
         starts = range(len(text))  # ranges: their slices extend the lists below as lists would
         ends = range(1, len(text) + 1)
     else:
