@@ -393,7 +393,7 @@ class Matcher:
         per_segment: dict[int, list[tuple[int, int]]] = {}
         starts, norms = joined.starts, joined.norms
         for start, end in raw:
-            k = bisect_right(starts, start) - 1  # joined.locate(start)
+            k = bisect_right(starts, start) - 1  # the segment holding the span's start
             base = starts[k]
             if end - base > len(norms[k].text):
                 continue  # ran across a segment boundary
@@ -530,10 +530,6 @@ class Joined:
         if self._pinyin is None:
             self._pinyin = pinyin_key(self.text)
         return self._pinyin
-
-    def locate(self, offset: int) -> int:
-        """Position (in ``norms``) of the segment holding joined offset ``offset``."""
-        return bisect_right(self.starts, offset) - 1
 
 
 def find_any(matchers: list["Match"], norm_or_joined, joined: bool = False):
