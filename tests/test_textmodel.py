@@ -228,7 +228,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from qa_scorer.rubric.call import Call  # noqa: E402
-from qa_scorer.textmodel import ModelBank, gram_code, load_model  # noqa: E402
+from qa_scorer.textmodel import CallGrams, ModelBank, gram_code, load_model  # noqa: E402
 
 _SHIPPED = [load_model(p) for p in builtin_models().values()]
 _CHARS = st.sampled_from(list("您好请问订单号码是这个吗抱歉不好意思今天明天到货退款亲～！？?。，, 0123456789abcXYZ😀\u3000") + ["\U00020000", "吗?"])
@@ -278,6 +278,22 @@ def test_models_of_other_features_and_uncodable_ones_score_as_they_do_alone():
             assert call.probabilities(model)[i] == pytest.approx(model.probability(seg.text, previous), abs=1e-12)
     # a model outside the bank is scored too (a bank of its own)
     assert Call(transcript).probabilities(short)[1] == pytest.approx(short.probability("非常抱歉，今天到不了"), abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(list("你好吗抱歉好好好1?") + ["😀", "\U00020000", "\U0010fffd"]),
+                         max_size=12).map("".join), max_size=9),
+       st.sampled_from([(1, 1), (1, 2), (1, 3), (2, 3), (3, 3)]), st.sampled_from([0, 1 << 63]))
+def test_the_codes_sorted_with_the_utterance_below_are_those_of_a_stable_sort(texts, lengths, flag):
+    # narrow codes with the utterance index in the low bits, one plain sort (CallGrams._codes),
+    # against the codes sorted stably (its fallback when a chunk's codes do not fit 64 bits):
+    # the same codes, utterances and counts, in the same order, whatever characters appear
+    # (a character beyond U+FFFF widens every code; near U+10FFFF the fallback itself runs)
+    grams = CallGrams(texts, ["?" in t for t in texts], [-1] * len(texts))
+    low, high = lengths
+    got, want = grams._codes(low, high, flag), grams._codes_stable(low, high, flag)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
 
 
 def test_every_n_gram_has_its_own_code():

@@ -261,6 +261,47 @@ class CallGrams:
 
     def _codes(self, low: int, high: int, flag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, seg = self._chars, self._seg
+        # Each n-gram is first coded with as few bits per character as this text's characters
+        # need (``width``; 16 for Chinese text), which leaves room in 64 bits for the utterance
+        # index below the code: one plain sort of those numbers then puts the codes in order and
+        # each code's utterances in order after it, as a stable sort of the codes would (and a
+        # plain sort costs a fraction of a stable one). Narrow codes keep the order of full ones
+        # (the same characters, written in a narrower base), so :meth:`_widen` turns them into
+        # the codes :func:`gram_code` gives, still in order.
+        width = max(int(a.max()).bit_length(), 1) if len(a) else 1
+        low_bits = max(self.size - 1, 0).bit_length()
+        if width * high + low_bits > 64:  # characters beyond the first 64k and a huge chunk
+            return self._codes_stable(low, high, flag)
+        shift = np.uint64(low_bits)
+        keys: list[np.ndarray] = []
+        gram = a
+        for n in range(1, high + 1):
+            if n > 1:
+                gram = (gram[:-1] << np.uint64(width)) | a[n - 1:]
+            if n < low:
+                continue
+            if n == 1:
+                keep = (a != _START) & (a != _END)
+            else:
+                keep = seg[:len(gram)] == seg[n - 1:]
+            keys.append((gram[keep] << shift) | seg[:len(gram)][keep].astype(np.uint64))
+        keys.append(np.flatnonzero(self.questions).astype(np.uint64))  # the question's code is 0
+        k = np.sort(np.concatenate(keys))
+        if len(k):  # each utterance's repeats of a code dropped: features are distinct n-grams
+            first = np.empty(len(k), dtype=bool)
+            first[0] = True
+            np.not_equal(k[1:], k[:-1], out=first[1:])
+            k = k[first]
+        s = (k & np.uint64((1 << low_bits) - 1)).astype(np.int64)
+        c = _widen(k >> shift, width, high)
+        if flag:
+            c |= np.uint64(flag)
+        return c, s, np.bincount(s, minlength=self.size)
+
+    def _codes_stable(self, low: int, high: int, flag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_codes` for a chunk whose narrow codes and utterance indices do not fit 64
+        bits: the codes sorted with a stable sort, which keeps each code's utterances in order."""
+        a, seg = self._chars, self._seg
         codes: list[np.ndarray] = []
         owners: list[np.ndarray] = []
         gram = a
@@ -293,6 +334,18 @@ class CallGrams:
             first[1:] |= s[1:] != s[:-1]
             c, s = c[first], s[first]
         return c, s, np.bincount(s, minlength=self.size)
+
+
+def _widen(narrow: np.ndarray, width: int, high: int) -> np.ndarray:
+    """Codes of up to ``high`` characters written with ``width`` bits per character → the same
+    n-grams' codes with 21 bits per character (:func:`gram_code`)."""
+    if width == 21:
+        return narrow
+    mask = np.uint64((1 << width) - 1)
+    wide = narrow & mask
+    for n in range(1, high):
+        wide |= ((narrow >> np.uint64(width * n)) & mask) << np.uint64(21 * n)
+    return wide
 
 
 class ModelBank:
@@ -347,10 +400,11 @@ class _Group:
         self.low, self.high = models[0].spec.ngram_min, models[0].spec.ngram_max
         keys = np.unique(np.concatenate([m.table.keys[:-1] for m in models]))
         self.keys = np.append(keys, np.uint64((1 << 64) - 1))
-        self.weights = np.zeros((len(self.keys), len(models)), dtype=np.float64)
-        for col, m in enumerate(models):
+        # one row per model: each model's weights, aligned with the keys
+        self.weights = np.zeros((len(models), len(self.keys)), dtype=np.float64)
+        for row, m in enumerate(models):
             at = np.searchsorted(self.keys, m.table.keys[:-1])
-            self.weights[at, col] = m.table.values[:-1]
+            self.weights[row, at] = m.table.values[:-1]
         self.bias = np.array([m.bias for m in models], dtype=np.float64)
         self.l2 = np.array([m.spec.norm == "l2" for m in models], dtype=bool)
         # models that also read the other speaker's previous utterance, by n-gram length
@@ -362,16 +416,16 @@ class _Group:
     def _sums(self, codes: np.ndarray, seg: np.ndarray, size: int,
               cols: Optional[np.ndarray] = None) -> np.ndarray:
         """Per utterance (rows) and model (columns, all or ``cols``), the sum of the weights of
-        the utterance's codes."""
+        the utterance's codes (added in the order of ``codes``)."""
         at = np.searchsorted(self.keys, codes)
         np.minimum(at, len(self.keys) - 1, out=at)
         hit = self.keys[at] == codes
-        rows = self.weights[at[hit]] if cols is None else self.weights[at[hit][:, None], cols[None, :]]
-        width = rows.shape[1]
-        cells = (seg[hit] * width)[:, None] + np.arange(width)
-        sums = np.bincount(cells.ravel(), weights=rows.ravel(), minlength=size * width)
-        # float even when no n-gram hit (numpy's bincount of nothing is an integer array)
-        return sums.astype(np.float64, copy=False).reshape(size, width)
+        at, seg = at[hit], seg[hit]
+        cols = range(len(self.weights)) if cols is None else cols
+        sums = np.empty((size, len(cols)), dtype=np.float64)
+        for k, col in enumerate(cols):  # one model at a time: its weights lie side by side
+            sums[:, k] = np.bincount(seg, weights=self.weights[col].take(at), minlength=size)
+        return sums
 
     def probabilities(self, grams: CallGrams) -> np.ndarray:
         """Every model's probability (columns) for every utterance (rows) of the call."""
