@@ -72,15 +72,19 @@ def test_trusted_records_are_what_model_construct_makes() -> None:
     ``model_construct`` with every field named, in whatever order they are named (ItemResult's
     fields start with Judged's kind and status, and records are written out in field order)."""
     ev = dict(segment=2, speaker="agent", start=None, end=1.5, text="抱歉", span=(0, 2), note="n")
-    for cls, fields in ((Evidence, ev),
-                        (ItemResult, dict(id="x", name="X", kind="required", status="pass", points=0.0, weight=5.0,
-                                          evidence=[Evidence(**ev)], reason="r", doc=ItemDoc(what="w")))):
+    item = dict(id="x", name="X", kind="required", status="pass", points=0.0, weight=5.0,
+                evidence=[Evidence(**ev)], reason="r", doc=ItemDoc(what="w"))
+    in_order = {name: item[name] for name in ItemResult.model_fields}  # kind and status first
+    backwards = dict(reversed(ev.items()))
+    for cls, fields in ((Evidence, ev), (Evidence, backwards), (ItemResult, item), (ItemResult, in_order)):
         fast, slow = trusted(cls, **fields), cls.model_construct(**fields)
         assert fast == slow and fast.model_fields_set == slow.model_fields_set
         assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)
         assert fast.__pydantic_extra__ is None and fast.__pydantic_private__ is None
     with pytest.raises(KeyError):
         trusted(Evidence, segment=1)
+    with pytest.raises(KeyError):  # as many names as fields, but one of them wrong
+        trusted(Evidence, **{("speakr" if k == "speaker" else k): v for k, v in ev.items()})
 
 
 def test_updated_records_are_what_model_copy_makes() -> None:

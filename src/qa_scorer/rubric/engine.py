@@ -97,8 +97,9 @@ def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None
             if item.kind == "reward" and status == "fail":
                 status, reason, evidence = "na", f"未获得：{reason}", ()
         # every field comes from the validated rubric and the checks' own records: no validation
+        # (named in the record's field order, Judged's kind and status first: see ``trusted``)
         results.append(trusted(
-            ItemResult, id=item.id, name=item.name, kind=item.kind, status=status, points=0.0, weight=item.points,
+            ItemResult, kind=item.kind, status=status, id=item.id, name=item.name, points=0.0, weight=item.points,
             evidence=list(evidence), reason=reason, doc=item.doc,
         ))
     return results
