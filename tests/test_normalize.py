@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa_scorer.normalize import normalize, normalize_phrase, pinyin_key
 
@@ -105,3 +107,113 @@ def test_pinyin_key_is_each_characters_code_whatever_was_seen_before():
                        for _ in range(rng.randint(0, 30)))
         assert pinyin_key(text) == "".join(_char_code(c) for c in text), text
     assert pinyin_key("抱歉\n报歉") == pinyin_key("抱歉") + "\n" + pinyin_key("报歉")
+
+
+# The map as it was made before splitting on the dropped runs (run by run, with match objects)
+# and before the numerals moved breaks by run instead of by character: the reference the faster
+# one must equal exactly.
+def _reference_map(text: str, simplified=None):
+    import unicodedata
+
+    from qa_scorer.normalize import (_CLAUSE_BREAK, _DROP, _NUM_RUN, _QUESTION, _UNITS, _fold, _parse_cn_number,
+                                     to_simplified)
+    from qa_scorer.normalize import _DIGITS, _MEASURE, _MEASURE_WORDS
+
+    def numeral_value(run, following):
+        value = _parse_cn_number(run)
+        if value is not None:
+            return str(value)
+        if any(c in _UNITS for c in run):
+            return None
+        if len(run) >= 2 or following.startswith(_MEASURE) or following.startswith(_MEASURE_WORDS):
+            return "".join(str(_DIGITS[c]) for c in run)
+        return None
+
+    if simplified is not None:
+        chars, same_length = simplified, True
+    else:
+        folded = unicodedata.normalize("NFKC", text).lower()
+        same_length = len(folded) == len(text)
+        if same_length:
+            chars = to_simplified(folded)
+            if len(chars) != len(folded):
+                chars = "".join(to_simplified(c) for c in folded)
+    if same_length:
+        starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    else:
+        pieces, starts, ends = [], [], []
+        for i, c in enumerate(text):
+            for ch in unicodedata.normalize("NFKC", c).lower():
+                pieces.append(ch)
+                starts.append(i)
+                ends.append(i + 1)
+        chars = to_simplified("".join(pieces))
+        if len(chars) != len(pieces):
+            chars = "".join(to_simplified(c) for c in pieces)
+    pieces, o_start, o_end, breaks, questions = [], [], [], set(), set()
+    kept = prev = 0
+    for m in _DROP.finditer(chars):
+        begin, end = m.span()
+        if begin > prev:
+            pieces.append(chars[prev:begin])
+            o_start.extend(starts[prev:begin])
+            o_end.extend(ends[prev:begin])
+            kept += begin - prev
+        if kept and not _CLAUSE_BREAK.isdisjoint(m.group()):
+            breaks.add(kept)
+            if not _QUESTION.isdisjoint(m.group()):
+                questions.add(kept)
+        prev = end
+    pieces.append(chars[prev:])
+    o_start.extend(starts[prev:])
+    o_end.extend(ends[prev:])
+    s = _fold("".join(pieces))
+    out, n_start, n_end, remap, pos, converted = [], [], [], {}, 0, False
+    for m in _NUM_RUN.finditer(s):
+        value = numeral_value(m.group(), s[m.end():m.end() + 3])
+        if value is None:
+            continue
+        converted = True
+        for i in range(pos, m.start()):
+            remap[i] = len(out)
+            out.append(s[i])
+            n_start.append(o_start[i])
+            n_end.append(o_end[i])
+        remap[m.start()] = len(out)
+        for ch in value:
+            out.append(ch)
+            n_start.append(o_start[m.start()])
+            n_end.append(o_end[m.end() - 1])
+        pos = m.end()
+    if converted:
+        for i in range(pos, len(s)):
+            remap[i] = len(out)
+            out.append(s[i])
+            n_start.append(o_start[i])
+            n_end.append(o_end[i])
+        remap[len(s)] = len(out)
+        s, o_start, o_end = "".join(out), n_start, n_end
+        breaks = {remap[b] for b in breaks if b in remap}
+        questions = {remap[q] for q in questions if q in remap}
+    return s, o_start, o_end, frozenset(breaks), frozenset(questions)
+
+
+_MAP_TEXT = st.lists(st.sampled_from(
+    list("一二两三十百千万零〇五九天个号小时分钟月块元你好您請問麵乾髮咗唔冇帐，。！？?!,.、；: ～…_-'\n\tＡＢＣ１２abc0189")
+    + ["ﬁ", "①", "Σ", "😀", "ǅ", "  ", "二十四", "一百零五", "十二点", "一三八零零", "万一", "一定", "三天"]),
+    max_size=30).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_MAP_TEXT)
+def test_the_map_is_the_reference_one(text):
+    """_build (and the numerals step it ends with) against the reference above: the same text,
+    source spans, clause breaks and questions, from the text alone and from what normalize()
+    handed over, on punctuation runs at either end, numerals next to breaks and inside runs,
+    traditional and full-width characters, ligatures that change the length."""
+    from qa_scorer.normalize import _build
+
+    assert _build(text) == _reference_map(text)
+    norm = normalize.__wrapped__(text)
+    if norm._simplified is not None:
+        assert _build(text, norm._simplified) == _reference_map(text, norm._simplified)

@@ -41,6 +41,7 @@ _KEEP = re.compile(r"[^\W_]", re.UNICODE)
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
+_UNIT_CHARS = frozenset(_UNITS)
 _NUM_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
 # A single numeral followed by one of these is a quantity ("三天", "两个小时", "一号").
 _MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
@@ -85,11 +86,9 @@ def _parse_cn_number(run: str) -> Optional[int]:
 
 
 def _numeral_value(run: str, following: str) -> Optional[str]:
-    value = _parse_cn_number(run)
-    if value is not None:
-        return str(value)
-    if any(c in _UNITS for c in run):
-        return None
+    if not _UNIT_CHARS.isdisjoint(run):
+        value = _parse_cn_number(run)
+        return str(value) if value is not None else None  # a unit, but not a well-formed number
     if len(run) >= 2 or following.startswith(_MEASURE) or following.startswith(_MEASURE_WORDS):
         return "".join(str(_DIGITS[c]) for c in run)  # digit by digit: phone and order numbers
     return None
@@ -182,6 +181,7 @@ class NormText:
 
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
+_DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
 
 
 _CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲帐]")
@@ -244,66 +244,74 @@ def _build(text: str, simplified: Optional[str] = None):
             chars = "".join(to_simplified(c) for c in pieces)
 
     # Drop punctuation and spaces run by run; each run that holds a clause mark is a break.
-    pieces: list[str] = []
+    # Split on the runs (one call), kept text and dropped runs alternate: kept, run, kept, ...
+    parts = _DROP_RUNS.split(chars)
     o_start: list[int] = []
     o_end: list[int] = []
     breaks: set[int] = set()
     questions: set[int] = set()
-    kept = prev = 0
-    for m in _DROP.finditer(chars):
-        begin, end = m.span()
-        if begin > prev:
-            pieces.append(chars[prev:begin])
-            o_start.extend(starts[prev:begin])
-            o_end.extend(ends[prev:begin])
-            kept += begin - prev
-        run = m.group()
+    kept = pos = 0  # characters kept so far; where the next part begins in ``chars``
+    for i in range(1, len(parts), 2):
+        n = len(parts[i - 1])
+        if n:
+            o_start += starts[pos:pos + n]
+            o_end += ends[pos:pos + n]
+            kept += n
+            pos += n
+        run = parts[i]
         if kept and not _CLAUSE_BREAK.isdisjoint(run):
             breaks.add(kept)
             if not _QUESTION.isdisjoint(run):
                 questions.add(kept)
-        prev = end
-    pieces.append(chars[prev:])
-    o_start.extend(starts[prev:])
-    o_end.extend(ends[prev:])
-    out = pieces
-    s = _fold("".join(out))
+        pos += len(run)
+    o_start += starts[pos:]
+    o_end += ends[pos:]
+    s = _fold("".join(parts[::2]))
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
     return s, o_start, o_end, frozenset(breaks), frozenset(questions)
 
 
 def _convert_numerals(s, o_start, o_end, breaks, questions):
+    """Step 4 on the map: each numeral run that denotes a quantity becomes its digits, every
+    digit spanning the run's source; breaks and questions move with the text after a run (those
+    that fell inside a converted run are dropped)."""
     out: list[str] = []
     n_start: list[int] = []
     n_end: list[int] = []
-    remap: dict[int, int] = {}
-    pos = 0
+    moves: list[tuple[int, int, int]] = []  # each converted run: start, end, length change so far
+    pos = change = 0
     for m in _NUM_RUN.finditer(s):
         value = _numeral_value(m.group(), s[m.end():m.end() + 3])
         if value is None:
             continue
-        for i in range(pos, m.start()):
-            remap[i] = len(out)
-            out.append(s[i])
-            n_start.append(o_start[i])
-            n_end.append(o_end[i])
-        remap[m.start()] = len(out)
-        for ch in value:
-            out.append(ch)
-            n_start.append(o_start[m.start()])
-            n_end.append(o_end[m.end() - 1])
-        pos = m.end()
-    if pos == 0 and not out:
+        a, b = m.span()
+        out += (s[pos:a], value)
+        n_start += o_start[pos:a]
+        n_end += o_end[pos:a]
+        n_start += [o_start[a]] * len(value)
+        n_end += [o_end[b - 1]] * len(value)
+        change += len(value) - (b - a)
+        moves.append((a, b, change))
+        pos = b
+    if not moves:
         return s, o_start, o_end, breaks, questions
-    for i in range(pos, len(s)):
-        remap[i] = len(out)
-        out.append(s[i])
-        n_start.append(o_start[i])
-        n_end.append(o_end[i])
-    remap[len(s)] = len(out)
-    nb = {remap[b] for b in breaks if b in remap}
-    nq = {remap[q] for q in questions if q in remap}
+    out.append(s[pos:])
+    n_start += o_start[pos:]
+    n_end += o_end[pos:]
+
+    def moved(i: int) -> Optional[int]:
+        before = 0  # the length change of the runs before offset i
+        for a, b, after in moves:
+            if i <= a:
+                break
+            if i < b:
+                return None  # inside a converted run
+            before = after
+        return i + before
+
+    nb = {j for j in map(moved, breaks) if j is not None}
+    nq = {j for j in map(moved, questions) if j is not None}
     return "".join(out), n_start, n_end, nb, nq
 
 
