@@ -217,3 +217,13 @@ def test_the_map_is_the_reference_one(text):
     norm = normalize.__wrapped__(text)
     if norm._simplified is not None:
         assert _build(text, norm._simplified) == _reference_map(text, norm._simplified)
+
+
+def test_joined_pinyin_is_the_pinyin_of_the_joined_text():
+    """Joined.pinyin joins each segment's own codes (NormText.pinyin, kept with the segment):
+    the same as the codes of the joined text, empty segments and recurring ones included."""
+    from qa_scorer.rubric.schema import Joined
+
+    norms = [normalize(t) for t in ["抱歉，报歉", "", "您好abc123", "抱歉，报歉", "𠀀嗯", "。"]]
+    assert Joined(norms).pinyin == pinyin_key(Joined(norms).text)
+    assert Joined([]).pinyin == pinyin_key("") == ""

@@ -526,9 +526,11 @@ class Joined:
     @property
     def pinyin(self) -> str:
         """The pinyin codes of the joined text: those of each segment joined by newlines (codes
-        are per character, and a newline's code is itself), made in one pass."""
+        are per character, and a newline's code is itself). Each segment's codes are made once
+        and kept with its text (``NormText.pinyin``): a segment is read by several joined texts
+        (all of a speaker's, a scope's, a response window's), and a recurring text by many calls."""
         if self._pinyin is None:
-            self._pinyin = pinyin_key(self.text)
+            self._pinyin = "\n".join([n.pinyin for n in self.norms])
         return self._pinyin
 
 
