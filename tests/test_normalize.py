@@ -227,3 +227,17 @@ def test_joined_pinyin_is_the_pinyin_of_the_joined_text():
     norms = [normalize(t) for t in ["抱歉，报歉", "", "您好abc123", "抱歉，报歉", "𠀀嗯", "。"]]
     assert Joined(norms).pinyin == pinyin_key(Joined(norms).text)
     assert Joined([]).pinyin == pinyin_key("") == ""
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(list("，？！：；（）,?!你好ＡａＢ１①ﬁ…～＝=＜≮゙́̀かカｶ한ᄀ\u1161\u3000 ") + ["\u0338", "\u0301", "\u3099"]),
+                max_size=12).map("".join))
+def test_nfkc_is_unicodedatas(text):
+    """normalize's NFKC swaps full-width marks for their ASCII forms before NFKC: the same text
+    as NFKC itself, combining marks after a swapped mark, compositions (= and U+0338 make ≠),
+    Hangul jamo, kana voicing marks and other compatibility characters included."""
+    import unicodedata
+
+    from qa_scorer.normalize import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
