@@ -495,7 +495,11 @@ class Matcher:
             if self.false_neg is not None:
                 window = self.false_neg.sub("", window)
             if window and self.negators.search(window):
-                return True
+                # "不是…吗" asks rhetorically and affirms (这不是坑人吗 says it is): a 不是
+                # alone does not negate a hit in a question
+                rhetorical = ("不是" in window and norm.is_question(c_start, c_end)
+                              and not self.negators.search(window.replace("不是", "")))
+                return not rhetorical
         return False
 
 
