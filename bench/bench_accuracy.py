@@ -172,6 +172,9 @@ def written_sets(rubric) -> list[str]:
             "sample-calls (source transcripts)": (root / "samples" / "calls" / "src", root / "samples" / "calls" / "labels.csv")}
     for folder in sorted((root / "tests" / "data").glob("heldout*")):
         sets[folder.name] = (folder, folder / "labels.csv")
+    # sets nobody tuned on (bench/untuned/README.md): what carries over
+    for folder in sorted((root / "bench" / "untuned").glob("heldout*")):
+        sets[f"{folder.name} (untuned)"] = (folder, folder / "labels.csv")
     items = [it.id for it in rubric.items]
     lines = ["| set | calls | " + " | ".join(items) + " |", "|---|---|" + "---|" * len(items)]
     for name, (folder, labels_path) in sets.items():

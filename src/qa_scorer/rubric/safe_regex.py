@@ -924,9 +924,10 @@ class RegexSet:
             r2 = [p.re2 for p in plans if p.re2 is not None]
         return cls(py, r2) if py or r2 else None
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        out = [m.span() for m in self.py.finditer(text)] if self.py is not None else []
+    def spans(self, text: str, pos: int = 0) -> list[tuple[int, int]]:
+        """Spans of matches starting at ``pos`` or later (lookbehinds still see what is before)."""
+        out = [m.span() for m in self.py.finditer(text, pos)] if self.py is not None else []
         if self.re2 is not None:
             safe = _SURROGATES.sub("\ufffd", text) if not text.isascii() and _SURROGATES.search(text) else text
-            out.extend(m.span() for m in self.re2.finditer(safe))
+            out.extend(m.span() for m in self.re2.finditer(safe, pos))
         return [s for s in out if s[1] > s[0]]

@@ -430,7 +430,11 @@ class Matcher:
         text = norm.text
         hits: list[Hit] = []
         seen = _Seen()
-        for start, end in sorted(set(raw)):
+        spans = sorted(set(raw))
+        k = 0
+        while k < len(spans):
+            start, end = spans[k]
+            k += 1
             if hits and start < hits[-1].end:
                 continue
             if self.short and text[start:end] in self.short:
@@ -438,6 +442,15 @@ class Matcher:
                 if start not in bounds or end not in bounds:
                     continue
             if self._rejected(norm, start, end, seen):
+                # A pattern's match that ran on past its clause was judged, and dropped, by the
+                # clause it starts in; the pattern may still match from the next clause on
+                # (如果延误的话 酒店也肯定给您安排好 | 绝对没问题: ASR text has spaces for commas).
+                brk = norm.clause(start)[1] if self.regex is not None else end
+                if brk < end:
+                    later = set(self.regex.spans(text, brk)).difference(spans[:k])
+                    if later:
+                        spans = sorted(later.union(spans[k:]))
+                        k = 0
                 continue
             hits.append(Hit(start, end, text[start:end]))
         return hits
@@ -495,7 +508,11 @@ class Matcher:
             if self.false_neg is not None:
                 window = self.false_neg.sub("", window)
             if window and self.negators.search(window):
-                return True
+                # "不是…吗" asks rhetorically and affirms (这不是坑人吗 says it is): a 不是
+                # alone does not negate a hit in a question
+                rhetorical = ("不是" in window and norm.is_question(c_start, c_end)
+                              and not self.negators.search(window.replace("不是", "")))
+                return not rhetorical
         return False
 
 
