@@ -213,6 +213,20 @@ class _Table:
                    values=np.array([coded[k] for k in keys] + [0.0], dtype=np.float64))
 
 
+def _ngrams(a: np.ndarray, seg: np.ndarray, low: int, high: int, width: np.uint64):
+    """Per n-gram length from ``low`` to ``high``: the codes of the n-grams of the characters
+    ``a`` (``width`` bits a character) and the utterance each belongs to. No n-gram spans two
+    utterances, and a 1-gram is never an utterance's start or end mark."""
+    gram = a
+    for n in range(1, high + 1):
+        if n > 1:
+            gram = (gram[:-1] << width) | a[n - 1:]
+        if n < low:
+            continue
+        keep = ((a != _START) & (a != _END)) if n == 1 else (seg[:len(gram)] == seg[n - 1:])
+        yield gram[keep], seg[:len(gram)][keep]
+
+
 class CallGrams:
     """The n-gram codes of every utterance of one call, made once and shared by all models.
 
@@ -273,18 +287,8 @@ class CallGrams:
         if width * high + low_bits > 64:  # characters beyond the first 64k and a huge chunk
             return self._codes_stable(low, high, flag)
         shift = np.uint64(low_bits)
-        keys: list[np.ndarray] = []
-        gram = a
-        for n in range(1, high + 1):
-            if n > 1:
-                gram = (gram[:-1] << np.uint64(width)) | a[n - 1:]
-            if n < low:
-                continue
-            if n == 1:
-                keep = (a != _START) & (a != _END)
-            else:
-                keep = seg[:len(gram)] == seg[n - 1:]
-            keys.append((gram[keep] << shift) | seg[:len(gram)][keep].astype(np.uint64))
+        keys = [(g << shift) | owner.astype(np.uint64)
+                for g, owner in _ngrams(a, seg, low, high, np.uint64(width))]
         keys.append(np.flatnonzero(self.questions).astype(np.uint64))  # the question's code is 0
         k = np.sort(np.concatenate(keys))
         if len(k):  # each utterance's repeats of a code dropped: features are distinct n-grams
@@ -304,18 +308,9 @@ class CallGrams:
         a, seg = self._chars, self._seg
         codes: list[np.ndarray] = []
         owners: list[np.ndarray] = []
-        gram = a
-        for n in range(1, high + 1):
-            if n > 1:
-                gram = (gram[:-1] << _BITS) | a[n - 1:]
-            if n < low:
-                continue
-            if n == 1:
-                keep = (a != _START) & (a != _END)
-            else:
-                keep = seg[:len(gram)] == seg[n - 1:]
-            codes.append(gram[keep])
-            owners.append(seg[:len(gram)][keep])
+        for g, owner in _ngrams(a, seg, low, high, _BITS):
+            codes.append(g)
+            owners.append(owner)
         codes.append(np.zeros(int(self.questions.sum()), dtype=np.uint64))
         owners.append(np.flatnonzero(self.questions).astype(np.int64))
         c = np.concatenate(codes)
