@@ -363,3 +363,16 @@ def test_a_window_fails_when_repetitive_or_unlikely():
     assert guard.low_confidence(-1.5, 0.0, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)
     assert guard.low_confidence(-0.8, 0.9, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)
     assert not guard.low_confidence(-0.5, 0.9, drop_log_prob=-1.4, no_speech_threshold=0.6, log_prob_threshold=-1.0)
+
+
+def test_agent_side_found_from_how_each_side_speaks():
+    """Without a greeting or a listed phrase, the agent's side still reads as the agent's: it
+    addresses the other as 您, the customer speaks of himself (我 without 们); either channel."""
+    from qa_scorer.transcribe.diarize import agent_score, decide_stereo_roles
+
+    # the customer speaks first, and neither side says a listed phrase
+    agent = [(4.0, "这边看到您上周五下的单"), (14.0, "稍等 我看一下您那边的记录"), (24.0, "好 已经登记 明天联系您")]
+    customer = [(0.5, "我那个热水器又不出热水了"), (9.0, "老人等着洗澡呢 我急得很"), (20.0, "行 我等电话")]
+    assert agent_score([t for _, t in agent]) > agent_score([t for _, t in customer])
+    assert decide_stereo_roles(agent, customer)[0] == "left"
+    assert decide_stereo_roles(customer, agent)[0] == "right"
