@@ -71,6 +71,16 @@ class Server:
             self.proc.kill()
         self._out.close()
 
+    def log_text(self, until: str, timeout: float = 10.0) -> str:
+        """The server's log once a line matching ``until`` (a regex) is in it: the server writes
+        a request's line after sending the response, so a busy machine may write it late."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = Path(self.log).read_bytes().decode("utf-8", errors="replace")
+            if re.search(until, text) or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=20)
 
