@@ -219,6 +219,42 @@ def test_the_map_is_the_reference_one(text):
         assert _build(text, norm._simplified) == _reference_map(text, norm._simplified)
 
 
+def test_pinyin_keys_are_each_texts_pinyin_key():
+    """pinyin_keys (one numpy lookup for many texts) gives what pinyin_key gives each text:
+    ideographs it meets first (learnt in both views of the codes), ideographs without pinyin,
+    letters, digits, private-use codes, characters past the ideographs and outside the BMP, a
+    lone surrogate, empty texts, and texts with a line break of their own (one by one); in
+    batches above and below the size where numpy takes over."""
+    import random
+
+    from qa_scorer.normalize import _BATCH_CHARS, _char_code, pinyin_keys
+
+    rng = random.Random(2)
+
+    def text():
+        return "".join(chr(rng.choice([rng.randint(0x20, 0x7e), rng.randint(0x3400, 0x9fff), rng.randint(0x4e00, 0x4f00),
+                                       0xE000 + rng.randint(0, 50), rng.randint(0xa000, 0x2ffff), 0x33ff, 0x9fff]))
+                       for _ in range(rng.randint(0, 40)))
+
+    for _ in range(300):
+        texts = [text() for _ in range(rng.choice([0, 1, 2, 5, 40]))]
+        if rng.random() < 0.1 and texts:
+            texts[0] += "\n" + text()
+        if rng.random() < 0.1:
+            texts.append("\ud800" + "好" * _BATCH_CHARS)
+        assert pinyin_keys(texts) == ["".join(_char_code(c) for c in t) for t in texts], texts
+    assert pinyin_keys(["抱歉" * _BATCH_CHARS, "报歉"])[1] == pinyin_key("抱歉")
+
+
+def test_pinyins_fill_each_segments_codes():
+    """NormText.pinyins makes the codes still missing together and keeps them with each text."""
+    from qa_scorer.normalize import NormText
+
+    norms = [normalize.__wrapped__(t) for t in ["抱歉，报歉" * 60, "", "您好abc123", "𠀀嗯"]]
+    norms[2].pinyin  # one made already
+    assert NormText.pinyins(norms) == [pinyin_key(n.text) for n in norms] == [n.pinyin for n in norms]
+
+
 def test_joined_pinyin_is_the_pinyin_of_the_joined_text():
     """Joined.pinyin joins each segment's own codes (NormText.pinyin, kept with the segment):
     the same as the codes of the joined text, empty segments and recurring ones included."""

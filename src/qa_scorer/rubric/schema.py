@@ -544,10 +544,11 @@ class Joined:
     def pinyin(self) -> str:
         """The pinyin codes of the joined text: those of each segment joined by newlines (codes
         are per character, and a newline's code is itself). Each segment's codes are made once
-        and kept with its text (``NormText.pinyin``): a segment is read by several joined texts
-        (all of a speaker's, a scope's, a response window's), and a recurring text by many calls."""
+        and kept with its text (``NormText.pinyins``, which makes those still missing together):
+        a segment is read by several joined texts (all of a speaker's, a scope's, a response
+        window's), and a recurring text by many calls."""
         if self._pinyin is None:
-            self._pinyin = "\n".join([n.pinyin for n in self.norms])
+            self._pinyin = "\n".join(NormText.pinyins(self.norms))
         return self._pinyin
 
 
