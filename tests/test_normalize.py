@@ -255,6 +255,55 @@ def test_pinyins_fill_each_segments_codes():
     assert NormText.pinyins(norms) == [pinyin_key(n.text) for n in norms] == [n.pinyin for n in norms]
 
 
+_BATCH_TEXT = st.lists(st.sampled_from(
+    list("乾隆藉口憑瞭解沈默你好您請問，。？！,.?！ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n 一二三天")
+    + ["乾", "隆", "藉", "口", "瞭", "解", "沈", "默", "ΑΣ", "\u0301a"]),
+    max_size=6).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_BATCH_TEXT, max_size=8))
+def test_normalize_all_is_normalize_of_each_text(texts):
+    """normalize_all (steps 1-2 of the texts not cached, done once on their text joined by line
+    breaks) makes what normalize makes of each text alone: OpenCC phrases split across two
+    texts (乾|隆 is 乾隆 whole, 干隆 apart; 藉|口, 瞭|解, 沈|默), combining marks at a text's
+    start, final sigma at its end, texts holding a line break, repeats, and cached texts."""
+    from qa_scorer.normalize import _normalize, normalize_all
+
+    normalize.cache_clear()
+    for t in texts[::3]:
+        normalize(t)  # some cached already
+    got = normalize_all(texts)
+    assert len(got) == len(texts)
+    for t, n in zip(texts, got):
+        fresh = _normalize(t)
+        assert (n.text, n.original, n._simplified) == (fresh.text, fresh.original, fresh._simplified), t
+        assert normalize(t) is n  # and kept in the cache
+    normalize.cache_clear()
+
+
+def test_normalize_all_keeps_opencc_phrases_inside_each_text():
+    from qa_scorer.normalize import normalize_all
+
+    normalize.cache_clear()
+    assert [n.text for n in normalize_all(["沈", "默", "乾", "隆", "憑藉"])] == ["沈", "默", "干", "隆", "凭借"]
+    assert [n.text for n in normalize_all(["沈默", "乾隆", "瞭解"])] == ["沉默", "乾隆", "了解"]
+    normalize.cache_clear()
+
+
+def test_normalize_cache_keeps_the_latest_texts():
+    from qa_scorer import normalize as N
+
+    N.normalize.cache_clear()
+    for k in range(N._NORMS_SIZE + 10):
+        N.normalize(str(k))
+    assert len(N._NORMS) == N._NORMS_SIZE and "9" not in N._NORMS and str(N._NORMS_SIZE + 9) in N._NORMS
+    first = N.normalize("100")  # asked again: the most recent
+    assert list(N._NORMS)[-1] == "100" and N.normalize("100") is first
+    N.normalize.cache_clear()
+    assert not N._NORMS
+
+
 def test_joined_pinyin_is_the_pinyin_of_the_joined_text():
     """Joined.pinyin joins each segment's own codes (NormText.pinyin, kept with the segment):
     the same as the codes of the joined text, empty segments and recurring ones included."""

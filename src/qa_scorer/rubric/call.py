@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
-from qa_scorer.normalize import NormText, normalize
+from qa_scorer.normalize import NormText, normalize_all
 from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
@@ -33,7 +33,7 @@ class Call:
     def __init__(self, transcript: Transcript, bank: Optional[ModelBank] = None):
         self.transcript = transcript
         self.segments = transcript.segments
-        self.norms: list[NormText] = [normalize(s.text) for s in self.segments]
+        self.norms: list[NormText] = normalize_all([s.text for s in self.segments])
         self.timed = transcript.timed
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}
