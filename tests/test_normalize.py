@@ -1,3 +1,6 @@
+import bisect
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,6 +220,33 @@ def test_the_map_is_the_reference_one(text):
     norm = normalize.__wrapped__(text)
     if norm._simplified is not None:
         assert _build(text, norm._simplified) == _reference_map(text, norm._simplified)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_MAP_TEXT, _MAP_TEXT.map(lambda t: re.sub("[零〇一二两三四五六七八九十百千万]", "", t))))
+def test_the_map_of_runs_is_the_full_one(text):
+    """The map made from the dropped runs alone (when steps 1-2 kept the length and there are no
+    numerals) gives what the full map gives: every character's source span, every span's,
+    each offset's clause, breaks, questions."""
+    from qa_scorer.normalize import _NUM_RUN, _build, _Map
+
+    norm = normalize.__wrapped__(text)
+    light = norm._simplified is not None and not _NUM_RUN.search(norm._simplified)
+    if not light:
+        return  # the full map: see test_the_map_is_the_reference_one
+    full = _build(text)
+    n = len(norm.text)
+    assert (norm.src_start, norm.src_end, norm.breaks, norm.questions) == full[1:]
+    assert norm._map._starts is None
+    reference = _Map(*full[1:3], None, None, *full[3:])
+    for start in range(n):
+        for end in range(start + 1, n + 1):
+            assert norm.source_span(start, end) == reference.span(start, end)
+    for pos in range(n + 1):
+        order = reference.order  # the clause as NormText.clause finds it from the full map
+        i = bisect.bisect_right(order, pos)
+        expected = (pos if pos <= 0 else (order[i - 1] if i else 0), min(order[i], n) if i < len(order) else n)
+        assert norm.clause(pos) == expected
 
 
 def test_pinyin_keys_are_each_texts_pinyin_key():

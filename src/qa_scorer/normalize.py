@@ -108,7 +108,7 @@ class NormText:
     def __init__(self, text: str, original: str, simplified: Optional[str] = None):
         self.text = text
         self.original = original
-        self._map: Optional[tuple] = None
+        self._map: Optional[_Map] = None
         self._pinyin: Optional[str] = None
         self._bounds: Optional[frozenset[int]] = None
         # steps 1-2 of the original, when they kept its length: the map starts from them
@@ -117,46 +117,50 @@ class NormText:
     def __repr__(self) -> str:
         return f"NormText({self.text!r})"
 
-    def _mapping(self) -> tuple:
+    def _mapping(self) -> "_Map":
         if self._map is None:
-            text, starts, ends, breaks, questions = _build(self.original, self._simplified)
-            assert text == self.text
-            self._map = (starts, ends, breaks, questions, sorted(breaks))
+            simplified = self._simplified
+            if simplified is not None and _NUM_RUN.search(simplified) is None:
+                self._map = _Map.of_runs(simplified)
+            else:
+                text, starts, ends, breaks, questions = _build(self.original, simplified)
+                assert text == self.text
+                self._map = _Map(starts, ends, None, None, breaks, questions)
             self._simplified = None
         return self._map
 
     @property
     def src_start(self) -> list[int]:
         """Original offset where each normalised character begins."""
-        return self._mapping()[0]
+        return self._mapping().starts(len(self.text))
 
     @property
     def src_end(self) -> list[int]:
         """Original offset where each normalised character ends."""
-        return self._mapping()[1]
+        return self._mapping().ends(len(self.text))
 
     @property
     def breaks(self) -> frozenset[int]:
         """Normalised offsets where a clause begins (punctuation stood before them)."""
-        return self._mapping()[2]
+        return self._mapping().breaks
 
     @property
     def questions(self) -> frozenset[int]:
         """Normalised offsets of clause ends marked with ? or ？."""
-        return self._mapping()[3]
+        return self._mapping().questions
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """Character span in the original text for normalised [start, end)."""
         if not self.text or end <= start:
             return (0, 0)
-        return (self.src_start[start], self.src_end[end - 1])
+        return self._mapping().span(start, end)
 
     def clause(self, pos: int) -> tuple[int, int]:
         """The clause [start, end) containing normalised offset pos.
 
         A binary search in the sorted clause breaks: a segment with thousands of hits in one
         long clause must not cost a scan of the clause per hit."""
-        order = self._mapping()[4]
+        order = self._mapping().order
         i = bisect_right(order, pos)
         start = pos if pos <= 0 else (order[i - 1] if i else 0)
         n = len(self.text)
@@ -189,6 +193,63 @@ class NormText:
         if self._bounds is None:
             self._bounds = _word_bounds(self.text)
         return self._bounds
+
+
+class _Map:
+    """A NormText's map back to its original text, with its clause breaks and questions.
+
+    In full (``_build``): each normalised character's source span. The usual text (steps 1-2
+    kept its length, no numerals) needs less (``of_runs``): it lost only the runs of punctuation
+    and spaces that step 3 dropped, so character k comes from original offset k plus the
+    lengths of the runs dropped before it, found by a binary search in the runs' offsets."""
+
+    __slots__ = ("_starts", "_ends", "_at", "_shift", "breaks", "questions", "order")
+
+    def __init__(self, starts: Optional[list[int]], ends: Optional[list[int]], at: Optional[list[int]],
+                 shift: Optional[list[int]], breaks: frozenset[int], questions: frozenset[int]):
+        self._starts, self._ends = starts, ends
+        # normalised offsets before which a dropped run stood, and the characters dropped up
+        # to and including each of those runs
+        self._at, self._shift = at, shift
+        self.breaks, self.questions = breaks, questions
+        self.order = sorted(breaks)
+
+    @classmethod
+    def of_runs(cls, chars: str) -> "_Map":
+        """The map of a text whose steps 1-2 (``chars``) kept its length and hold no numerals."""
+        at: list[int] = []
+        shift: list[int] = []
+        breaks: set[int] = set()
+        questions: set[int] = set()
+        dropped = 0
+        for m in _DROP.finditer(chars):
+            a, b = m.span()
+            kept = a - dropped  # characters kept before this run
+            dropped += b - a
+            at.append(kept)
+            shift.append(dropped)
+            if kept and not _CLAUSE_BREAK.isdisjoint(m.group()):
+                breaks.add(kept)
+                if not _QUESTION.isdisjoint(m.group()):
+                    questions.add(kept)
+        return cls(None, None, at, shift, frozenset(breaks), frozenset(questions))
+
+    def _source(self, k: int) -> int:
+        i = bisect_right(self._at, k)
+        return k + self._shift[i - 1] if i else k
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of normalised [start, end) (not empty)."""
+        if self._starts is not None:
+            return (self._starts[start], self._ends[end - 1])
+        return (self._source(start), self._source(end - 1) + 1)
+
+    def starts(self, n: int) -> list[int]:
+        """Each of the ``n`` normalised characters' original start."""
+        return self._starts if self._starts is not None else [self._source(k) for k in range(n)]
+
+    def ends(self, n: int) -> list[int]:
+        return self._ends if self._ends is not None else [self._source(k) + 1 for k in range(n)]
 
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
