@@ -286,7 +286,7 @@ def test_pinyins_fill_each_segments_codes():
 
 
 _BATCH_TEXT = st.lists(st.sampled_from(
-    list("乾隆藉口憑瞭解沈默你好您請問，。？！,.?！ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n 一二三天")
+    list("乾隆藉口憑瞭解沈默你好您請問咗帐，。？！,.?！_-＿ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n\r\t 一二三天")
     + ["乾", "隆", "藉", "口", "瞭", "解", "沈", "默", "ΑΣ", "\u0301a"]),
     max_size=6).map("".join)
 

@@ -40,7 +40,8 @@ class Call:
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
         # per segment-local matcher: the segments searched so far, and the hits of those that had any
-        self._hits: dict[Matcher, tuple[set[int], dict[int, list[Hit]]]] = {}
+        # (never changed: a set shared by the matchers searched together, replaced when extended)
+        self._hits: dict[Matcher, tuple[frozenset[int], dict[int, list[Hit]]]] = {}
         self._indices: dict[str, list[int]] = {}
         self._selected: dict[tuple, Optional[list[int]]] = {}
         self._grams: Optional[CallGrams] = None
@@ -261,12 +262,15 @@ def _search(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -
     owners: list[Call] = []  # for each segment searched: its call ...
     segments: list[int] = []  # ... and its index there
     for call, todo in selections:
+        searched: Optional[frozenset[int]] = None  # one set for all matchers new to this call
         for matcher in matchers:
             known = call._hits.get(matcher)
             if known is None:
-                call._hits[matcher] = (set(todo), {})
+                if searched is None:
+                    searched = frozenset(todo)
+                call._hits[matcher] = (searched, {})
             else:
-                known[0].update(todo)
+                call._hits[matcher] = (known[0].union(todo), known[1])
         segment_norms = call.norms
         norms += [segment_norms[i] for i in todo]
         owners += [call] * len(todo)
