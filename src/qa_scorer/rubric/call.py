@@ -183,25 +183,22 @@ class Call:
     def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
             return None
-        chosen: set[int] = set()
-        parts = 0
         turns = self.turns(speaker)
+        parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
-            parts += 1
-            chosen.update(i for run in turns[: scope.first_turns] for i in run)
+            parts.append([i for run in turns[: scope.first_turns] for i in run])
         if scope.last_turns:
-            parts += 1
-            chosen.update(i for run in turns[-scope.last_turns:] for i in run)
+            parts.append([i for run in turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
-            parts += 1
-            chosen.update(i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds)
+            parts.append([i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds])
         if scope.last_seconds:
-            parts += 1
             end = self.transcript.duration or 0
-            chosen.update(i for i in self.indices(speaker) if self.segments[i].end > end - scope.last_seconds)
+            parts.append([i for i in self.indices(speaker) if self.segments[i].end > end - scope.last_seconds])
         if not parts:
             return self.indices(speaker)
-        return sorted(chosen)
+        if len(parts) == 1:
+            return parts[0]  # in order, each segment once
+        return sorted(set().union(*parts))
 
     def evidence(self, index: int, hit: Optional[Hit] = None, note: str = "") -> Evidence:
         seg = self.segments[index]
