@@ -741,3 +741,37 @@ def test_hits_searched_in_pieces_and_together_are_each_segments_own(default_rubr
                 alone = [(i, h) for i in piece for _, h in m.find_in(Joined([call.norms[i]]))]
                 assert call.hits(m, piece) == alone
             assert call.hits(m, indices) == [(i, h) for i in indices for _, h in m.find_in(Joined([call.norms[i]]))]
+
+
+def test_scoped_selection_is_every_segment_a_bound_picks_in_order():
+    """Call.select with one bound or several (turns and seconds from either end): the sorted
+    segments that any bound picks, each once, as the union of the bounds' picks."""
+    import itertools
+    import random
+
+    from qa_scorer.ingest import find_transcripts, load_transcript
+    from qa_scorer.rubric.call import Call
+    from qa_scorer.rubric.schema import Scope
+
+    transcripts = [load_transcript(p) for p in find_transcripts([ROOT / "samples" / "transcripts"])][:30]
+    rng = random.Random(5)
+    for t in transcripts:
+        call = Call(t)
+        for speaker in ("agent", "customer", "any"):
+            for names in itertools.chain.from_iterable(
+                    itertools.combinations(("first_turns", "last_turns", "first_seconds", "last_seconds"), k)
+                    for k in (1, 2, 3)):
+                values = {n: rng.randint(1, 4) if n.endswith("turns") else rng.uniform(1, 60) for n in names}
+                scope = Scope(**values)
+                got = call.select(speaker, scope)
+                if scope.needs_timing and not t.timed:
+                    assert got is None
+                    continue
+                turns = call.turns(speaker)
+                mine = call.indices(speaker)
+                end = t.duration or 0
+                picks = {"first_turns": lambda n: {i for r in turns[:n] for i in r},
+                         "last_turns": lambda n: {i for r in turns[-n:] for i in r},
+                         "first_seconds": lambda s: {i for i in mine if t.segments[i].start < s},
+                         "last_seconds": lambda s: {i for i in mine if t.segments[i].end > end - s}}
+                assert got == sorted(set().union(*(picks[n](v) for n, v in values.items()))), (speaker, values)

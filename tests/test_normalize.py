@@ -1,3 +1,6 @@
+import bisect
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,6 +220,118 @@ def test_the_map_is_the_reference_one(text):
     norm = normalize.__wrapped__(text)
     if norm._simplified is not None:
         assert _build(text, norm._simplified) == _reference_map(text, norm._simplified)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_MAP_TEXT, _MAP_TEXT.map(lambda t: re.sub("[零〇一二两三四五六七八九十百千万]", "", t))))
+def test_the_map_of_runs_is_the_full_one(text):
+    """The map made from the dropped runs alone (when steps 1-2 kept the length and there are no
+    numerals) gives what the full map gives: every character's source span, every span's,
+    each offset's clause, breaks, questions."""
+    from qa_scorer.normalize import _NUM_RUN, _build, _Map
+
+    norm = normalize.__wrapped__(text)
+    light = norm._simplified is not None and not _NUM_RUN.search(norm._simplified)
+    if not light:
+        return  # the full map: see test_the_map_is_the_reference_one
+    full = _build(text)
+    n = len(norm.text)
+    assert (norm.src_start, norm.src_end, norm.breaks, norm.questions) == full[1:]
+    assert norm._map._starts is None
+    reference = _Map(*full[1:3], None, None, *full[3:])
+    for start in range(n):
+        for end in range(start + 1, n + 1):
+            assert norm.source_span(start, end) == reference.span(start, end)
+    for pos in range(n + 1):
+        order = reference.order  # the clause as NormText.clause finds it from the full map
+        i = bisect.bisect_right(order, pos)
+        expected = (pos if pos <= 0 else (order[i - 1] if i else 0), min(order[i], n) if i < len(order) else n)
+        assert norm.clause(pos) == expected
+
+
+def test_pinyin_keys_are_each_texts_pinyin_key():
+    """pinyin_keys (one numpy lookup for many texts) gives what pinyin_key gives each text:
+    ideographs it meets first (learnt in both views of the codes), ideographs without pinyin,
+    letters, digits, private-use codes, characters past the ideographs and outside the BMP, a
+    lone surrogate, empty texts, and texts with a line break of their own (one by one); in
+    batches above and below the size where numpy takes over."""
+    import random
+
+    from qa_scorer.normalize import _BATCH_CHARS, _char_code, pinyin_keys
+
+    rng = random.Random(2)
+
+    def text():
+        return "".join(chr(rng.choice([rng.randint(0x20, 0x7e), rng.randint(0x3400, 0x9fff), rng.randint(0x4e00, 0x4f00),
+                                       0xE000 + rng.randint(0, 50), rng.randint(0xa000, 0x2ffff), 0x33ff, 0x9fff]))
+                       for _ in range(rng.randint(0, 40)))
+
+    for _ in range(300):
+        texts = [text() for _ in range(rng.choice([0, 1, 2, 5, 40]))]
+        if rng.random() < 0.1 and texts:
+            texts[0] += "\n" + text()
+        if rng.random() < 0.1:
+            texts.append("\ud800" + "好" * _BATCH_CHARS)
+        assert pinyin_keys(texts) == ["".join(_char_code(c) for c in t) for t in texts], texts
+    assert pinyin_keys(["抱歉" * _BATCH_CHARS, "报歉"])[1] == pinyin_key("抱歉")
+
+
+def test_pinyins_fill_each_segments_codes():
+    """NormText.pinyins makes the codes still missing together and keeps them with each text."""
+    from qa_scorer.normalize import NormText
+
+    norms = [normalize.__wrapped__(t) for t in ["抱歉，报歉" * 60, "", "您好abc123", "𠀀嗯"]]
+    norms[2].pinyin  # one made already
+    assert NormText.pinyins(norms) == [pinyin_key(n.text) for n in norms] == [n.pinyin for n in norms]
+
+
+_BATCH_TEXT = st.lists(st.sampled_from(
+    list("乾隆藉口憑瞭解沈默你好您請問咗帐，。？！,.?！_-＿ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n\r\t 一二三天")
+    + ["乾", "隆", "藉", "口", "瞭", "解", "沈", "默", "ΑΣ", "\u0301a"]),
+    max_size=6).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_BATCH_TEXT, max_size=8))
+def test_normalize_all_is_normalize_of_each_text(texts):
+    """normalize_all (steps 1-2 of the texts not cached, done once on their text joined by line
+    breaks) makes what normalize makes of each text alone: OpenCC phrases split across two
+    texts (乾|隆 is 乾隆 whole, 干隆 apart; 藉|口, 瞭|解, 沈|默), combining marks at a text's
+    start, final sigma at its end, texts holding a line break, repeats, and cached texts."""
+    from qa_scorer.normalize import _normalize, normalize_all
+
+    normalize.cache_clear()
+    for t in texts[::3]:
+        normalize(t)  # some cached already
+    got = normalize_all(texts)
+    assert len(got) == len(texts)
+    for t, n in zip(texts, got):
+        fresh = _normalize(t)
+        assert (n.text, n.original, n._simplified) == (fresh.text, fresh.original, fresh._simplified), t
+        assert normalize(t) is n  # and kept in the cache
+    normalize.cache_clear()
+
+
+def test_normalize_all_keeps_opencc_phrases_inside_each_text():
+    from qa_scorer.normalize import normalize_all
+
+    normalize.cache_clear()
+    assert [n.text for n in normalize_all(["沈", "默", "乾", "隆", "憑藉"])] == ["沈", "默", "干", "隆", "凭借"]
+    assert [n.text for n in normalize_all(["沈默", "乾隆", "瞭解"])] == ["沉默", "乾隆", "了解"]
+    normalize.cache_clear()
+
+
+def test_normalize_cache_keeps_the_latest_texts():
+    from qa_scorer import normalize as N
+
+    N.normalize.cache_clear()
+    for k in range(N._NORMS_SIZE + 10):
+        N.normalize(str(k))
+    assert len(N._NORMS) == N._NORMS_SIZE and "9" not in N._NORMS and str(N._NORMS_SIZE + 9) in N._NORMS
+    first = N.normalize("100")  # asked again: the most recent
+    assert list(N._NORMS)[-1] == "100" and N.normalize("100") is first
+    N.normalize.cache_clear()
+    assert not N._NORMS
 
 
 def test_joined_pinyin_is_the_pinyin_of_the_joined_text():

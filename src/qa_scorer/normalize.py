@@ -31,7 +31,9 @@ from bisect import bisect_right
 from functools import lru_cache
 from typing import Optional
 
-__all__ = ["NormText", "normalize", "normalize_phrase", "pinyin_key", "to_simplified"]
+import numpy as np
+
+__all__ = ["NormText", "normalize", "normalize_all", "normalize_phrase", "pinyin_key", "pinyin_keys", "to_simplified"]
 
 # Characters that end a clause. Everything else that is not a letter or digit is dropped silently.
 _CLAUSE_BREAK = set(",.!?;:、，。！？；：…\n\r\t ~～")
@@ -106,7 +108,7 @@ class NormText:
     def __init__(self, text: str, original: str, simplified: Optional[str] = None):
         self.text = text
         self.original = original
-        self._map: Optional[tuple] = None
+        self._map: Optional[_Map] = None
         self._pinyin: Optional[str] = None
         self._bounds: Optional[frozenset[int]] = None
         # steps 1-2 of the original, when they kept its length: the map starts from them
@@ -115,46 +117,50 @@ class NormText:
     def __repr__(self) -> str:
         return f"NormText({self.text!r})"
 
-    def _mapping(self) -> tuple:
+    def _mapping(self) -> "_Map":
         if self._map is None:
-            text, starts, ends, breaks, questions = _build(self.original, self._simplified)
-            assert text == self.text
-            self._map = (starts, ends, breaks, questions, sorted(breaks))
+            simplified = self._simplified
+            if simplified is not None and _NUM_RUN.search(simplified) is None:
+                self._map = _Map.of_runs(simplified)
+            else:
+                text, starts, ends, breaks, questions = _build(self.original, simplified)
+                assert text == self.text
+                self._map = _Map(starts, ends, None, None, breaks, questions)
             self._simplified = None
         return self._map
 
     @property
     def src_start(self) -> list[int]:
         """Original offset where each normalised character begins."""
-        return self._mapping()[0]
+        return self._mapping().starts(len(self.text))
 
     @property
     def src_end(self) -> list[int]:
         """Original offset where each normalised character ends."""
-        return self._mapping()[1]
+        return self._mapping().ends(len(self.text))
 
     @property
     def breaks(self) -> frozenset[int]:
         """Normalised offsets where a clause begins (punctuation stood before them)."""
-        return self._mapping()[2]
+        return self._mapping().breaks
 
     @property
     def questions(self) -> frozenset[int]:
         """Normalised offsets of clause ends marked with ? or ？."""
-        return self._mapping()[3]
+        return self._mapping().questions
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """Character span in the original text for normalised [start, end)."""
         if not self.text or end <= start:
             return (0, 0)
-        return (self.src_start[start], self.src_end[end - 1])
+        return self._mapping().span(start, end)
 
     def clause(self, pos: int) -> tuple[int, int]:
         """The clause [start, end) containing normalised offset pos.
 
         A binary search in the sorted clause breaks: a segment with thousands of hits in one
         long clause must not cost a scan of the clause per hit."""
-        order = self._mapping()[4]
+        order = self._mapping().order
         i = bisect_right(order, pos)
         start = pos if pos <= 0 else (order[i - 1] if i else 0)
         n = len(self.text)
@@ -172,12 +178,78 @@ class NormText:
             self._pinyin = pinyin_key(self.text)
         return self._pinyin
 
+    @staticmethod
+    def pinyins(norms: list["NormText"]) -> list[str]:
+        """``[n.pinyin for n in norms]``: those not made yet are made together (``pinyin_keys``)."""
+        todo = [n for n in norms if n._pinyin is None]
+        if todo:
+            for n, codes in zip(todo, pinyin_keys([n.text for n in todo])):
+                n._pinyin = codes
+        return [n._pinyin for n in norms]
+
     @property
     def bounds(self) -> frozenset[int]:
         """Offsets where a jieba word begins or ends."""
         if self._bounds is None:
             self._bounds = _word_bounds(self.text)
         return self._bounds
+
+
+class _Map:
+    """A NormText's map back to its original text, with its clause breaks and questions.
+
+    In full (``_build``): each normalised character's source span. The usual text (steps 1-2
+    kept its length, no numerals) needs less (``of_runs``): it lost only the runs of punctuation
+    and spaces that step 3 dropped, so character k comes from original offset k plus the
+    lengths of the runs dropped before it, found by a binary search in the runs' offsets."""
+
+    __slots__ = ("_starts", "_ends", "_at", "_shift", "breaks", "questions", "order")
+
+    def __init__(self, starts: Optional[list[int]], ends: Optional[list[int]], at: Optional[list[int]],
+                 shift: Optional[list[int]], breaks: frozenset[int], questions: frozenset[int]):
+        self._starts, self._ends = starts, ends
+        # normalised offsets before which a dropped run stood, and the characters dropped up
+        # to and including each of those runs
+        self._at, self._shift = at, shift
+        self.breaks, self.questions = breaks, questions
+        self.order = sorted(breaks)
+
+    @classmethod
+    def of_runs(cls, chars: str) -> "_Map":
+        """The map of a text whose steps 1-2 (``chars``) kept its length and hold no numerals."""
+        at: list[int] = []
+        shift: list[int] = []
+        breaks: set[int] = set()
+        questions: set[int] = set()
+        dropped = 0
+        for m in _DROP.finditer(chars):
+            a, b = m.span()
+            kept = a - dropped  # characters kept before this run
+            dropped += b - a
+            at.append(kept)
+            shift.append(dropped)
+            if kept and not _CLAUSE_BREAK.isdisjoint(m.group()):
+                breaks.add(kept)
+                if not _QUESTION.isdisjoint(m.group()):
+                    questions.add(kept)
+        return cls(None, None, at, shift, frozenset(breaks), frozenset(questions))
+
+    def _source(self, k: int) -> int:
+        i = bisect_right(self._at, k)
+        return k + self._shift[i - 1] if i else k
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of normalised [start, end) (not empty)."""
+        if self._starts is not None:
+            return (self._starts[start], self._ends[end - 1])
+        return (self._source(start), self._source(end - 1) + 1)
+
+    def starts(self, n: int) -> list[int]:
+        """Each of the ``n`` normalised characters' original start."""
+        return self._starts if self._starts is not None else [self._source(k) for k in range(n)]
+
+    def ends(self, n: int) -> list[int]:
+        return self._ends if self._ends is not None else [self._source(k) + 1 for k in range(n)]
 
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
@@ -211,19 +283,82 @@ def nfkc(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
-@lru_cache(maxsize=8192)
+# normalize's cache: text -> NormText, the most recently asked last (a dict keeps its order).
+_NORMS: dict[str, "NormText"] = {}
+_NORMS_SIZE = 8192
+
+
 def normalize(text: str) -> NormText:
     """Normalise one segment's text, keeping (lazily) the map back to the original.
 
-    Results are cached: scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls,
-    and a NormText is never changed once made (its lazy views are pure functions of the text)."""
+    Results are cached (the latest 8,192 texts; ``normalize.cache_clear()`` empties the cache):
+    scripted phrases and backchannels (您好 / 嗯 / 好的) recur across calls, and a NormText is
+    never changed once made (its lazy views are pure functions of the text)."""
+    norm = _NORMS.pop(text, None)
+    if norm is None:
+        norm = _normalize(text)
+    _remember(text, norm)
+    return norm
+
+
+def normalize_all(texts: list[str]) -> list[NormText]:
+    """``[normalize(t) for t in texts]``, with steps 1-2 (NFKC, lower case, simplified) of the
+    texts not in the cache done once for all of them, on their text joined by line breaks:
+    OpenCC's and NFKC's fixed costs per call are most of their cost on short segments. The same
+    as text by text: a line break is a character that no step changes, joins to nothing (NFKC
+    composes nothing with it, lower case's final sigma sees no letter across it) and that no
+    OpenCC dictionary entry holds, so no conversion runs across it. Texts that hold a line
+    break themselves go one by one."""
+    found: dict[str, NormText] = {}
+    todo: list[str] = []
+    for t in dict.fromkeys(texts):
+        n = _NORMS.pop(t, None)
+        if n is None:
+            todo.append(t)
+        else:
+            found[t] = n
+    if len(todo) > 1:
+        joined = "\n".join(todo)
+        folded = nfkc(joined).lower()
+        simplified = to_simplified(folded)
+        if joined.count("\n") == folded.count("\n") == simplified.count("\n") == len(todo) - 1:
+            for t, f, c in zip(todo, folded.split("\n"), simplified.split("\n")):
+                found[t] = _normalized(t, f, c)
+    for t in todo:
+        if t not in found:
+            found[t] = _normalize(t)
+    for t, n in found.items():
+        _remember(t, n)
+    return [found[t] for t in texts]
+
+
+def _remember(text: str, norm: "NormText") -> None:
+    """Keep ``norm`` as the most recent entry of the cache, dropping the oldest beyond its size."""
+    _NORMS[text] = norm
+    if len(_NORMS) > _NORMS_SIZE:
+        try:
+            del _NORMS[next(iter(_NORMS))]
+        except (KeyError, StopIteration, RuntimeError):  # another thread dropped it first
+            pass
+
+
+def _normalize(text: str) -> NormText:
+    """normalize without the cache."""
     folded = nfkc(text).lower()
-    simplified = to_simplified(folded)
+    return _normalized(text, folded, to_simplified(folded))
+
+
+def _normalized(text: str, folded: str, simplified: str) -> NormText:
+    """The rest of the pipeline, from steps 1 (``folded``) and 2 (``simplified``) of ``text``."""
     s = _fold(_DROP.sub("", simplified))
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
     # _build starts from the same two steps when neither changed the length (the usual case)
     return NormText(s, text, simplified if len(simplified) == len(folded) == len(text) else None)
+
+
+normalize.cache_clear = _NORMS.clear  # type: ignore[attr-defined]  # as functools.lru_cache's
+normalize.__wrapped__ = _normalize  # type: ignore[attr-defined]
 
 
 def _numeral_sub(m: re.Match) -> str:
@@ -405,8 +540,42 @@ def pinyin_key(text: str) -> str:
     if not new:
         return out
     for c in new:
-        _CODES[ord(c)] = _char_code(c)
+        _learn(c)
     return text.translate(_CODES)
+
+
+def _learn(c: str) -> None:
+    """Give ideograph ``c`` its code in both views of the codes: ``_CODES`` and ``_TABLE``."""
+    code = _char_code(c)
+    _CODES[ord(c)] = code
+    _TABLE[ord(c) - _FIRST_IDEOGRAPH] = ord(code)
+    _KNOWN[ord(c) - _FIRST_IDEOGRAPH] = True
+
+
+# The same codes as an array for numpy (``pinyin_keys``): index ``ord(c) - 0x3400`` of an
+# ideograph holds its code's code point, learnt (``_KNOWN``) on first sight like ``_CODES``.
+_FIRST_IDEOGRAPH, _LAST_IDEOGRAPH = 0x3400, 0x9FFF
+_TABLE = np.arange(_FIRST_IDEOGRAPH, _LAST_IDEOGRAPH + 1, dtype=np.uint32)
+_KNOWN = np.zeros(len(_TABLE), dtype=bool)
+# Below this many characters in all, texts are translated one by one (numpy's fixed costs).
+_BATCH_CHARS = 256
+
+
+def pinyin_keys(texts: list[str]) -> list[str]:
+    """``[pinyin_key(t) for t in texts]``, for many texts at once: their code points are looked
+    up in ``_TABLE`` with one numpy indexing (``str.translate`` with a dict looks every
+    character up on its own, several times slower). Texts with a line break go one by one."""
+    joined = "\n".join(texts)
+    if len(joined) < _BATCH_CHARS or joined.count("\n") != len(texts) - 1:
+        return [pinyin_key(t) for t in texts]
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    ideographs = (points >= _FIRST_IDEOGRAPH) & (points <= _LAST_IDEOGRAPH)
+    offsets = points[ideographs] - _FIRST_IDEOGRAPH
+    for k in np.unique(offsets[~_KNOWN[offsets]]).tolist():
+        _learn(chr(k + _FIRST_IDEOGRAPH))
+    codes = points.copy()
+    codes[ideographs] = _TABLE[offsets]
+    return codes.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
 
 
 # --- word boundaries --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
-from qa_scorer.normalize import NormText, normalize
+from qa_scorer.normalize import NormText, normalize_all
 from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
@@ -33,14 +33,15 @@ class Call:
     def __init__(self, transcript: Transcript, bank: Optional[ModelBank] = None):
         self.transcript = transcript
         self.segments = transcript.segments
-        self.norms: list[NormText] = [normalize(s.text) for s in self.segments]
+        self.norms: list[NormText] = normalize_all([s.text for s in self.segments])
         self.timed = transcript.timed
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}
         self._bounds: dict[str, tuple[list[int], list[int]]] = {}
         self._joined: dict[tuple[int, ...], Joined] = {}
         # per segment-local matcher: the segments searched so far, and the hits of those that had any
-        self._hits: dict[Matcher, tuple[set[int], dict[int, list[Hit]]]] = {}
+        # (never changed: a set shared by the matchers searched together, replaced when extended)
+        self._hits: dict[Matcher, tuple[frozenset[int], dict[int, list[Hit]]]] = {}
         self._indices: dict[str, list[int]] = {}
         self._selected: dict[tuple, Optional[list[int]]] = {}
         self._grams: Optional[CallGrams] = None
@@ -182,25 +183,22 @@ class Call:
     def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
             return None
-        chosen: set[int] = set()
-        parts = 0
         turns = self.turns(speaker)
+        parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
-            parts += 1
-            chosen.update(i for run in turns[: scope.first_turns] for i in run)
+            parts.append([i for run in turns[: scope.first_turns] for i in run])
         if scope.last_turns:
-            parts += 1
-            chosen.update(i for run in turns[-scope.last_turns:] for i in run)
+            parts.append([i for run in turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
-            parts += 1
-            chosen.update(i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds)
+            parts.append([i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds])
         if scope.last_seconds:
-            parts += 1
             end = self.transcript.duration or 0
-            chosen.update(i for i in self.indices(speaker) if self.segments[i].end > end - scope.last_seconds)
+            parts.append([i for i in self.indices(speaker) if self.segments[i].end > end - scope.last_seconds])
         if not parts:
             return self.indices(speaker)
-        return sorted(chosen)
+        if len(parts) == 1:
+            return parts[0]  # in order, each segment once
+        return sorted(set().union(*parts))
 
     def evidence(self, index: int, hit: Optional[Hit] = None, note: str = "") -> Evidence:
         seg = self.segments[index]
@@ -261,12 +259,15 @@ def _search(matchers: list[Matcher], selections: list[tuple[Call, list[int]]]) -
     owners: list[Call] = []  # for each segment searched: its call ...
     segments: list[int] = []  # ... and its index there
     for call, todo in selections:
+        searched: Optional[frozenset[int]] = None  # one set for all matchers new to this call
         for matcher in matchers:
             known = call._hits.get(matcher)
             if known is None:
-                call._hits[matcher] = (set(todo), {})
+                if searched is None:
+                    searched = frozenset(todo)
+                call._hits[matcher] = (searched, {})
             else:
-                known[0].update(todo)
+                call._hits[matcher] = (known[0].union(todo), known[1])
         segment_norms = call.norms
         norms += [segment_norms[i] for i in todo]
         owners += [call] * len(todo)

@@ -101,7 +101,10 @@ def _literal(word: str) -> str:
     """A literal phrase as a pattern; numbers only match whole (12315 not inside a phone number)."""
     pattern = re.escape(word)
     if word[0].isdigit():
-        pattern = r"(?<!\d)" + pattern
+        # "(?<!\d)1" written as "1(?<!\d1)" (the same test, made once the 1 is read): a pattern
+        # whose alternatives all begin with a character gets re's quick scan for them
+        first = re.escape(word[0])
+        pattern = first + r"(?<!\d" + first + ")" + re.escape(word[1:])
     if word[-1].isdigit():
         pattern += r"(?!\d)"
     return pattern
@@ -117,7 +120,7 @@ def _trie(words: list[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def build(node: dict) -> str:
+    def build(node: dict, top: bool = False) -> str:
         alts, singles = [], []
         for ch in sorted(k for k in node if k):
             rest = build(node[ch])
@@ -125,6 +128,8 @@ def _trie(words: list[str]) -> str:
                 alts.append(re.escape(ch) + rest)
             else:
                 singles.append(re.escape(ch))
+        if top:  # one-character words as alternatives of their own (see _alternation_pattern)
+            return "|".join(alts + singles)
         if singles:
             alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
         if not alts:
@@ -134,10 +139,15 @@ def _trie(words: list[str]) -> str:
             body = "(?:" + body + ")?"
         return body
 
-    return build(root)
+    return build(root, top=True)
 
 
 def _alternation_pattern(words: list[str]) -> str:
+    """One pattern for many literal words: the numbers first, longest first, then the trie of
+    the rest. Every alternative at the top begins with a literal character (the trie's are not
+    grouped, nor its one-character words put in a class): Python's re then finds where a match
+    can begin with a quick scan for those characters instead of trying the pattern at every
+    position (re._compiler._compile_info)."""
     words = sorted({w for w in words if w})
     plain = [w for w in words if not (w[0].isdigit() or w[-1].isdigit())]
     numbers = sorted((w for w in words if w not in plain), key=len, reverse=True)
@@ -544,10 +554,11 @@ class Joined:
     def pinyin(self) -> str:
         """The pinyin codes of the joined text: those of each segment joined by newlines (codes
         are per character, and a newline's code is itself). Each segment's codes are made once
-        and kept with its text (``NormText.pinyin``): a segment is read by several joined texts
-        (all of a speaker's, a scope's, a response window's), and a recurring text by many calls."""
+        and kept with its text (``NormText.pinyins``, which makes those still missing together):
+        a segment is read by several joined texts (all of a speaker's, a scope's, a response
+        window's), and a recurring text by many calls."""
         if self._pinyin is None:
-            self._pinyin = "\n".join([n.pinyin for n in self.norms])
+            self._pinyin = "\n".join(NormText.pinyins(self.norms))
         return self._pinyin
 
 

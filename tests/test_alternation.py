@@ -1,0 +1,88 @@
+"""The pattern made for many literal words (schema._alternation_pattern) against the one it
+was written as before its alternatives were laid out for re's quick scan of first characters:
+the same matches, everywhere."""
+
+import random
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa_scorer.rubric import safe_regex
+from qa_scorer.rubric.schema import _alternation, _alternation_pattern
+
+
+def _reference_pattern(words: list[str]) -> str:
+    """_alternation_pattern as it was: (?<!\\d) before a number, the trie in one group with its
+    one-character words in a class."""
+
+    def literal(word: str) -> str:
+        pattern = re.escape(word)
+        if word[0].isdigit():
+            pattern = r"(?<!\d)" + pattern
+        if word[-1].isdigit():
+            pattern += r"(?!\d)"
+        return pattern
+
+    def trie(words: list[str]) -> str:
+        root: dict = {}
+        for w in words:
+            node = root
+            for ch in w:
+                node = node.setdefault(ch, {})
+            node[""] = {}
+
+        def build(node: dict) -> str:
+            alts, singles = [], []
+            for ch in sorted(k for k in node if k):
+                rest = build(node[ch])
+                if rest:
+                    alts.append(re.escape(ch) + rest)
+                else:
+                    singles.append(re.escape(ch))
+            if singles:
+                alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
+            if not alts:
+                return ""
+            body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+            if "" in node:
+                body = "(?:" + body + ")?"
+            return body
+
+        return build(root)
+
+    words = sorted({w for w in words if w})
+    plain = [w for w in words if not (w[0].isdigit() or w[-1].isdigit())]
+    numbers = sorted((w for w in words if w not in plain), key=len, reverse=True)
+    parts = [literal(w) for w in numbers]
+    if plain:
+        parts.append(trie(plain))
+    return "|".join(parts)
+
+
+_CHARS = list("一不好你的是吗1230٣①a.*+?[]()|\\^$ \n")
+_WORD = st.lists(st.sampled_from(_CHARS), min_size=1, max_size=4).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORD, min_size=1, max_size=12), st.lists(st.sampled_from(_CHARS), max_size=40).map("".join))
+def test_alternation_finds_what_it_found_before(words, text):
+    """Numbers (Arabic, Arabic-Indic, circled; at the text's start, after a digit, after a line
+    break), one-character words beside longer ones, regex syntax characters: the same spans
+    from every starting position, compiled as it is (compile_skipping) and plainly."""
+    new = _alternation(words)
+    old = safe_regex.compile_skipping(_reference_pattern(words))
+    plain = re.compile(_alternation_pattern(words))
+    for pos in range(len(text) + 1):
+        expected = [m.span() for m in old.finditer(text, pos)]
+        assert [m.span() for m in new.finditer(text, pos)] == expected
+        assert [m.span() for m in plain.finditer(text, pos)] == expected
+
+
+def test_alternation_alternatives_all_begin_with_a_character():
+    """So re scans for their first characters by itself: compile_skipping adds no lookahead."""
+    rng = random.Random(3)
+    for _ in range(50):
+        words = ["".join(rng.choice("一不好你12٣") for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 20))]
+        pattern = _alternation_pattern(words)
+        assert safe_regex.compile_skipping(pattern).pattern == pattern, pattern
