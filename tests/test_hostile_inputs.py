@@ -483,6 +483,19 @@ def test_an_empty_transcript_is_flagged_no_speech_not_a_silent_100(tmp_path: Pat
     assert "无有效语音" in (out / "index.html").read_text(encoding="utf-8")
 
 
+def test_text_whose_case_folding_depends_on_context_is_scored(tmp_path: Path) -> None:
+    # ǅ becomes two letters under NFKC, so the map back to the original is built character by
+    # character; a Σ after a letter lowers to a final ς only in context. This once failed the
+    # call with a bare AssertionError.
+    inputs = tmp_path / "in"
+    write_json(inputs / "sigma.json", doc(call_id="sigma", segments=[
+        {"speaker": "agent", "text": "ǅΣ 您好，很高兴为您服务"}, {"speaker": "customer", "text": "东西坏了ǅΣ"}]))
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "out"), "--json", str(tmp_path / "all.json")])
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))[0]
+    assert {i["id"]: i["status"] for i in card["items"]}["greeting"] == "pass"
+
+
 def test_a_normal_call_is_not_flagged_no_speech(tmp_path: Path) -> None:
     write_json(tmp_path / "in" / "ok.json", doc())
     res = runner.invoke(app, ["score", str(tmp_path / "in"), "--out", str(tmp_path / "out"),

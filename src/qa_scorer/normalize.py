@@ -319,7 +319,7 @@ def normalize_all(texts: list[str]) -> list[NormText]:
             found[t] = n
     if len(todo) > 1:
         joined = "\n".join(todo)
-        folded = nfkc(joined).lower()
+        folded = _lower(nfkc(joined))
         simplified = to_simplified(folded)
         if joined.count("\n") == folded.count("\n") == simplified.count("\n") == len(todo) - 1:
             for t, f, c in zip(todo, folded.split("\n"), simplified.split("\n")):
@@ -344,7 +344,7 @@ def _remember(text: str, norm: "NormText") -> None:
 
 def _normalize(text: str) -> NormText:
     """normalize without the cache."""
-    folded = nfkc(text).lower()
+    folded = _lower(nfkc(text))
     return _normalized(text, folded, to_simplified(folded))
 
 
@@ -361,6 +361,13 @@ normalize.cache_clear = _NORMS.clear  # type: ignore[attr-defined]  # as functoo
 normalize.__wrapped__ = _normalize  # type: ignore[attr-defined]
 
 
+def _lower(s: str) -> str:
+    """Lower case that depends on nothing around a character: str.lower() makes Σ a final ς
+    after a letter, which a character lowered on its own (the map of a text whose length
+    steps 1-2 change, ``_build``) cannot know; every Σ becomes σ."""
+    return s.replace("Σ", "σ").lower() if "Σ" in s else s.lower()
+
+
 def _numeral_sub(m: re.Match) -> str:
     return _numeral_value(m.group(), m.string[m.end():m.end() + 3]) or m.group()
 
@@ -374,7 +381,7 @@ def _build(text: str, simplified: Optional[str] = None):
         chars = simplified
         same_length = True
     else:
-        folded = unicodedata.normalize("NFKC", text).lower()
+        folded = _lower(unicodedata.normalize("NFKC", text))
         same_length = len(folded) == len(text)
         if same_length:
             chars = to_simplified(folded)
@@ -386,7 +393,7 @@ def _build(text: str, simplified: Optional[str] = None):
     else:
         pieces, starts, ends = [], [], []
         for i, c in enumerate(text):
-            n = unicodedata.normalize("NFKC", c).lower()
+            n = _lower(unicodedata.normalize("NFKC", c))
             for ch in n:
                 pieces.append(ch)
                 starts.append(i)
