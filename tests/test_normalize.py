@@ -135,7 +135,7 @@ def _reference_map(text: str, simplified=None):
     if simplified is not None:
         chars, same_length = simplified, True
     else:
-        folded = unicodedata.normalize("NFKC", text).lower()
+        folded = unicodedata.normalize("NFKC", text).replace("Σ", "σ").lower()  # every Σ to σ, as normalize does
         same_length = len(folded) == len(text)
         if same_length:
             chars = to_simplified(folded)
@@ -146,7 +146,7 @@ def _reference_map(text: str, simplified=None):
     else:
         pieces, starts, ends = [], [], []
         for i, c in enumerate(text):
-            for ch in unicodedata.normalize("NFKC", c).lower():
+            for ch in unicodedata.normalize("NFKC", c).replace("Σ", "σ").lower():
                 pieces.append(ch)
                 starts.append(i)
                 ends.append(i + 1)
