@@ -365,7 +365,7 @@ def _lower(s: str) -> str:
     """Lower case that depends on nothing around a character: str.lower() makes Σ a final ς
     after a letter, which a character lowered on its own (the map of a text whose length
     steps 1-2 change, ``_build``) cannot know; every Σ becomes σ."""
-    return s.replace("Σ", "σ").lower() if "Σ" in s else s.lower()
+    return s.replace("Σ", "σ").lower()
 
 
 def _numeral_sub(m: re.Match) -> str:

@@ -455,11 +455,11 @@ class Matcher:
                 # A pattern's match that ran on past its clause was judged, and dropped, by the
                 # clause it starts in; the pattern may still match from the next clause on
                 # (如果延误的话 酒店也肯定给您安排好 | 绝对没问题: ASR text has spaces for commas).
-                brk = norm.clause(start)[1] if self.regex is not None else end
-                if brk < end:
-                    later = set(self.regex.spans(text, brk)).difference(spans[:k])
+                # Every span searched again starts after this one, so none was looked at yet.
+                if self.regex is not None and (brk := norm.clause(start)[1]) < end:
+                    later = self.regex.spans(text, brk)
                     if later:
-                        spans = sorted(later.union(spans[k:]))
+                        spans = sorted(set(later).union(spans[k:]))
                         k = 0
                 continue
             hits.append(Hit(start, end, text[start:end]))
