@@ -186,6 +186,47 @@ def _syntax(regex: str):
                 depth += 1
 
 
+# Normalised text writes a numeral that counts something as its digit (一个 → 1个, 三天 → 3天,
+# 晚了一点 → 晚了1点) and keeps it elsewhere (一直, 一定). A rubric regex is written as people
+# write Chinese, so each numeral in it also accepts its digit: (一个|一条)洞 finds 有1个洞.
+_NUMERAL_DIGITS = {"零": "0", "〇": "0", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+                   "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+
+
+def digits_too(regex: str) -> str:
+    """``regex`` with every single-character numeral also matching its digit: outside a character
+    class 一 becomes [一1]; inside one the digit joins the class. Numerals with units (十 / 百)
+    are left as they are: 三十天 is 30天 in normalised text, which no per-character rewrite gives."""
+    if not any(ch in _NUMERAL_DIGITS for ch in regex):
+        return regex
+    out: list[str] = []
+    klass, esc, added = False, False, ""
+    for i, ch in enumerate(regex):
+        if esc:
+            esc = False
+            out.append(ch)
+        elif ch == "\\":
+            esc = True
+            out.append(ch)
+        elif klass:
+            # "]" right after "[" or "[^" is a literal member, not the end of the class
+            if ch == "]" and regex[i - 1] != "[" and not regex[i - 2:i] == "[^":
+                klass = False
+                out.append("".join(dict.fromkeys(added)))
+                added = ""
+            elif ch in _NUMERAL_DIGITS:
+                added += _NUMERAL_DIGITS[ch]
+            out.append(ch)
+        elif ch == "[":
+            klass = True
+            out.append(ch)
+        elif ch in _NUMERAL_DIGITS:
+            out.append(f"[{ch}{_NUMERAL_DIGITS[ch]}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
     """Every string a small regex matches, when it matches only a few (literals, character
     classes of literals, alternatives, optional parts); None otherwise. Such alternatives go into
@@ -337,9 +378,10 @@ class Matcher:
                     continue
                 finite = None if re.search(r"[\^$]", alt) else _finite(alt)
                 if finite is not None:
-                    words.extend(finite)
+                    # each string as segment text reads it (一个 → 1个, 您 → 你)
+                    words.extend(normalize_phrase(w) or w for w in finite)
                 else:
-                    patterns.append(alt)
+                    patterns.append(digits_too(alt))
         self.literal = _alternation(words)
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
@@ -361,7 +403,7 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        self.exclude = safe_regex.RegexSet.build(list(spec.exclude_regex), parts)
+        self.exclude = safe_regex.RegexSet.build([digits_too(r) for r in spec.exclude_regex], parts)
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
