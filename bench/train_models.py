@@ -12,7 +12,8 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   sessions it never saw;
 - the agent replies of another JD slice, judged one by one (``bench/real/reply-labels.jsonl``),
   for the agent-side models;
-- the customer utterances of the written sets (``bench/real/written-customer-labels.jsonl``).
+- the customer utterances of the written sets (``bench/real/written-customer-labels.jsonl``) and
+  standalone customer utterances written for this repository (``bench/real/written-utterances.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -111,6 +112,12 @@ def written_examples(name: str) -> list[Example]:
         if file not in files:
             files[file] = json.loads((rd.ROOT / file).read_text(encoding="utf-8"))["segments"]
         out.append(Example(files[file][int(seg)]["text"], key in row["labels"], "customer", row["id"]))
+    # standalone customer utterances written for this repository (many trades, phone and chat),
+    # judged one by one by a reviewer who saw only the guide
+    single = rd.REAL / "written-utterances.jsonl"
+    if single.exists():
+        for row in map(json.loads, single.read_text(encoding="utf-8").splitlines()):
+            out.append(Example(row["text"], key in row["labels"], "customer", f"written-utterances#{row['n']}"))
     return out
 
 
