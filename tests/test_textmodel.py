@@ -151,6 +151,39 @@ def test_a_veto_drops_a_model_judgment(tmp_path):
     assert score_transcript(_call(("agent", "不好意思打扰一下")), rubric).item("sorry").status == "fail"
 
 
+def test_a_phrase_floor_drops_phrase_hits_the_model_reads_as_nothing(tmp_path):
+    _trained(tmp_path)
+    model = load_model(tmp_path / "sorry.json")
+    sorry, other = model.probability("真的非常抱歉"), model.probability("麻烦说一下订单号")
+    assert sorry > 0.5 > other
+    floor = round((sorry + other) / 2, 3)
+    # 抱歉 is a phrase too: in an utterance the model reads as an apology it counts, in one it
+    # reads as something else it does not (with the floor), and it does without the floor
+    extra = f"    threshold: 0.99\n    phrase_floor: {floor}\n    match: {{phrases: [抱歉, 订单号]}}\n"
+    rubric = load_rubric(_rubric(tmp_path, "sorry.json", extra))
+    assert score_transcript(_call(("agent", "真的非常抱歉")), rubric).item("sorry").status == "pass"
+    assert score_transcript(_call(("agent", "麻烦说一下订单号")), rubric).item("sorry").status == "fail"
+    plain = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n    match: {phrases: [抱歉, 订单号]}\n"))
+    assert score_transcript(_call(("agent", "麻烦说一下订单号")), plain).item("sorry").status == "pass"
+
+
+def test_a_phrase_floor_needs_a_model(tmp_path):
+    r = tmp_path / "rubric.yaml"
+    r.write_text("""id: t
+items:
+  - id: sorry
+    kind: required
+    points: 10
+    type: classifier
+    speaker: agent
+    phrase_floor: 0.3
+    match: {phrases: [抱歉]}
+""", encoding="utf-8")
+    with pytest.raises(RubricError) as exc:
+        load_rubric(r)
+    assert "phrase_floor" in str(exc.value.problems)
+
+
 def test_a_model_file_outside_the_rubric_folder_is_refused(tmp_path):
     inner = tmp_path / "rubrics"
     inner.mkdir()

@@ -118,6 +118,10 @@ class Detect(Strict):
     veto: Optional[Union[Match, list[Match]]] = None
     unless_hedged: bool = False
     unless_question: bool = False
+    # A phrase hit counts only where the model gives its utterance at least this probability:
+    # the phrases catch what the model misses, the model drops the phrases' hits in what only
+    # mentions trouble (a neighbour's broken window, a phone stolen last year).
+    phrase_floor: Optional[float] = Field(default=None, gt=0, lt=1)
 
     _models: list[TextModel] = PrivateAttr(default_factory=list)
     _hedges = PrivateAttr(default=None)
@@ -127,8 +131,9 @@ class Detect(Strict):
         if self.model is None and self.match is None:
             raise ValueError("needs a 'model', a 'match', or both")
         if self.model is None and (self.threshold is not None or self.veto is not None
-                                   or self.unless_hedged or self.unless_question):
-            raise ValueError("'threshold', 'veto', 'unless_hedged' and 'unless_question' apply to a 'model'")
+                                   or self.unless_hedged or self.unless_question or self.phrase_floor is not None):
+            raise ValueError("'threshold', 'veto', 'unless_hedged', 'unless_question' and 'phrase_floor' "
+                             "apply to a 'model'")
         return self
 
     @property
@@ -171,7 +176,7 @@ class Detect(Strict):
         ones shown once; only the first of each segment with ``per_segment``), and the
         model's judgment of each utterance no phrase found. ``first_only`` stops the model at
         its first positive utterance."""
-        found = [Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment)]
+        found = [Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment)]
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
         phrases = len(found)  # in order already
@@ -193,7 +198,7 @@ class Detect(Strict):
     def each(self, call: Call, indices: list[int]):
         """The first thing that counts in each segment, in segment order, lazily: models are
         asked about a segment only when the caller gets that far."""
-        first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
+        first = {i: Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment=True)}
         models = self.text_models
         cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
         asked: list = [None] * len(models)
@@ -209,6 +214,13 @@ class Detect(Strict):
                         break
             if f is not None:
                 yield f
+
+    def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
+        hits = phrase_hits(self.matchers, call, indices, per_segment)
+        if self.phrase_floor is None or not hits:
+            return hits
+        probs = [call.probabilities(model) for model in self.text_models]
+        return [(i, hit) for i, hit in hits if any(p[i] >= self.phrase_floor for p in probs)]
 
     def _vetoed(self, call: Call, i: int) -> bool:
         norm = call.norms[i]
