@@ -13,7 +13,8 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
 - the agent replies of another JD slice, judged one by one (``bench/real/reply-labels.jsonl``),
   for the agent-side models;
 - the customer utterances of the written sets (``bench/real/written-customer-labels.jsonl``) and
-  standalone customer utterances written for this repository (``bench/real/written-utterances.jsonl``).
+  standalone customer and agent utterances written for this repository
+  (``bench/real/written-utterances.jsonl``, ``bench/real/written-agent-utterances.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -96,6 +97,20 @@ def reply_examples(name: str) -> list[Example]:
 
 
 WRITTEN_KEYS = {"problem": "problem", "praise": "praise", "complaint": "complaint"}
+WRITTEN_AGENT_KEYS = {"rude": "banned", "commitment": "false_promise", "apology": "apology", "soothing": "soothing"}
+
+
+def written_agent_examples(name: str) -> list[Example]:
+    """Standalone agent utterances written for this repository (many trades, phone and chat,
+    each with the customer's line before it), judged one by one by a reviewer who saw only the
+    guide (``bench/real/written-agent-utterances.jsonl``)."""
+    key = WRITTEN_AGENT_KEYS.get(name)
+    path = rd.REAL / "written-agent-utterances.jsonl"
+    if key is None or not path.exists():
+        return []
+    return [Example(row["text"], key in row["labels"], "agent", f"written-agent-utterances#{row['n']}",
+                    row.get("previous", ""))
+            for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())]
 
 
 def written_examples(name: str) -> list[Example]:
@@ -155,7 +170,7 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
     for name, (speaker, key, rkey, which, desc) in MODELS.items():
         spec = FeatureSpec(ngram_min=1, ngram_max=3, norm="l2", context=int(name in CONTEXT))
         examples = (session_examples(name, sessions, labels, skip, part) + reply_examples(name)
-                    + written_examples(name))
+                    + written_examples(name) + written_agent_examples(name))
         positives = sum(e.label for e in examples)
         if positives < 3:
             print(f"{name}: only {positives} positive example(s); not trained")
@@ -166,7 +181,8 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                     training={"data": "JD customer-service chats (JDDC 2018/2019, research use): "
                                       + ("the whole labelled dev set" if part == "all" else
                                          "training part of the labelled dev set")
-                                      + " + labelled agent replies + written sets' customer utterances",
+                                      + " + labelled agent replies + written sets' customer utterances"
+                                      + " + written customer and agent utterances",
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",

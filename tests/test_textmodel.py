@@ -101,8 +101,9 @@ def test_a_bad_model_file_is_refused_naming_it(tmp_path, body, message):
     assert str(p) in str(exc.value) and message in str(exc.value)
 
 
-def _rubric(tmp_path: Path, model_ref: str, extra: str = "") -> Path:
+def _rubric(tmp_path: Path, model_ref: str | None, extra: str = "") -> Path:
     r = tmp_path / "rubric.yaml"
+    model = f"    model: {model_ref}\n" if model_ref else ""
     r.write_text(f"""id: t
 items:
   - id: sorry
@@ -110,8 +111,7 @@ items:
     points: 10
     type: classifier
     speaker: agent
-    model: {model_ref}
-{extra}""", encoding="utf-8")
+{model}{extra}""", encoding="utf-8")
     return r
 
 
@@ -168,19 +168,8 @@ def test_a_phrase_floor_drops_phrase_hits_the_model_reads_as_nothing(tmp_path):
 
 
 def test_a_phrase_floor_needs_a_model(tmp_path):
-    r = tmp_path / "rubric.yaml"
-    r.write_text("""id: t
-items:
-  - id: sorry
-    kind: required
-    points: 10
-    type: classifier
-    speaker: agent
-    phrase_floor: 0.3
-    match: {phrases: [抱歉]}
-""", encoding="utf-8")
     with pytest.raises(RubricError) as exc:
-        load_rubric(r)
+        load_rubric(_rubric(tmp_path, None, "    phrase_floor: 0.3\n    match: {phrases: [抱歉]}\n"))
     assert "phrase_floor" in str(exc.value.problems)
 
 
