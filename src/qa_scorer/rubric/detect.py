@@ -76,15 +76,15 @@ def judge(item, call: Call, search) -> Outcome:
         return Outcome("na", f"nothing in {where}", zh=f"{zh}没有内容")
     if item.expects_present:
         found = search(chosen, item.min_count == 1)
-        if len({f.index for f in found}) >= item.min_count:
-            shown = tuple(evidence(call, f) for f in found[:3])
-            return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown,
-                           zh=f"在{zh}中找到{quote(shown[0].text)}")
+        if found and (item.min_count == 1 or len({f.index for f in found}) >= item.min_count):
+            shown = tuple([evidence(call, f) for f in found[:3]])
+            said = quote(shown[0].text)
+            return Outcome("pass", f"found {said} in {where}", shown, zh=f"在{zh}中找到{said}")
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
         if len(chosen) > 1:
             window += (call.evidence(chosen[-1], note=f"end of {where}"),)
         return Outcome("fail", f"not found in {where}", window, zh=f"{zh}中没有找到")
-    shown = tuple(evidence(call, f) for f in search(chosen, False))
+    shown = tuple([evidence(call, f) for f in search(chosen, False)])
     if shown:
         said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
         return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
@@ -226,5 +226,7 @@ class Detect(Strict):
 
 def evidence(call: Call, found: Found, note: str = ""):
     """Evidence for one utterance that counted; a model's judgment carries its probability."""
-    judged = f"模型 {found.model} 判定 p={found.probability:.2f}" if found.probability is not None else ""
-    return call.evidence(found.index, found.hit, note=" · ".join(x for x in (note, judged) if x))
+    if found.probability is not None:
+        judged = f"模型 {found.model} 判定 p={found.probability:.2f}"
+        note = f"{note} · {judged}" if note else judged
+    return call.evidence(found.index, found.hit, note)
