@@ -56,12 +56,8 @@ def _said(call: Call, found) -> str:
 
 
 def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
-    # The trigger's candidates, and all that the responder said: a response window is some of
-    # the responder's segments, and searching them all with the chunk (one pass over text the
-    # other items' matchers search too) costs less than a search per window when there are
-    # triggers.
-    return [(item.trigger.matchers, item.trigger.speaker, item.trigger.scope),
-            (item.response.matchers, item.response.speaker, None)]
+    # The trigger's candidates only: the response is searched around triggers, when there are any.
+    return [(item.trigger.matchers, item.trigger.speaker, item.trigger.scope)]
 
 
 def run(item: Item, call: Call) -> Outcome:
