@@ -98,3 +98,44 @@ def test_updated_records_are_what_model_copy_makes() -> None:
         assert fast == slow and fast is not record and record.points == 0
         assert fast.model_fields_set == slow.model_fields_set
         assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)
+
+
+def test_scorecards_are_what_validation_makes(default_rubric) -> None:
+    """score_transcript makes the scorecard of valid values without validating them again, and
+    judges the items with their points in one pass: the same scorecard as validating the
+    fields, with evaluate's results tallied, for calls that fail, pass, earn a reward, have no
+    speech, or are a chat; a value validation refuses is still refused."""
+    from qa_scorer.models import Transcript
+    from qa_scorer.score import _scorecard, score_transcript
+    from qa_scorer.rubric.engine import evaluate
+
+    calls = [
+        {"call_id": "c1", "agent_id": "a", "channel": "phone", "started_at": "2024-01-01T00:00:00",
+         "segments": [{"speaker": "agent", "text": "您好，请问有什么可以帮您？", "start": 0, "end": 2},
+                      {"speaker": "customer", "text": "洗衣机坏了，我要投诉！", "start": 2.5, "end": 5},
+                      {"speaker": "agent", "text": "你自己看说明书。", "start": 5.2, "end": 7}]},
+        {"call_id": "c2", "agent_id": "b", "channel": "chat",
+         "segments": [{"speaker": "agent", "text": "亲，在的哦"}, {"speaker": "customer", "text": "你服务真好，五星好评"},
+                      {"speaker": "agent", "text": "感谢您的支持，祝您生活愉快，再见"}]},
+        {"call_id": "c3", "agent_id": "c", "segments": [{"speaker": "agent", "text": "……"}]},
+        {"call_id": "c4", "agent_id": "d", "segments": []},
+    ]
+    for raw in calls:
+        t = Transcript.model_validate(raw)
+        card = score_transcript(t, default_rubric, source="x.json")
+        items, score, bonus, fatal = tally(
+            [r.model_copy(update={"status": "na", "reason": "无有效语音 no speech in this call: nothing to judge",
+                                  "evidence": []}) for r in evaluate(default_rubric, t)]
+            if card.no_speech else evaluate(default_rubric, t), default_rubric.base_score)
+        fields = dict(call_id=t.call_id, agent_id=t.agent_id, channel=t.channel, started_at=t.started_at,
+                      audio=t.audio, source="x.json", duration=t.duration, rubric_id=default_rubric.id,
+                      rubric_version=default_rubric.version, base=default_rubric.base_score, score=score,
+                      bonus=bonus, fatal=fatal, no_speech=card.no_speech, items=items)
+        slow = Scorecard(**fields)
+        assert card == slow and card.model_fields_set == slow.model_fields_set
+        assert card.model_dump_json() == slow.model_dump_json() and repr(card) == repr(slow)
+        assert all(a.model_fields_set == b.model_fields_set for a, b in zip(card.items, slow.items))
+        assert _scorecard(**fields) == slow
+    with pytest.raises(ValidationError):
+        _scorecard(**{**fields, "source": 3})
+    assert _scorecard(**{**fields, "score": 1}).score == 1.0  # an int is validated into a float
