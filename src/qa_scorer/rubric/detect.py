@@ -196,6 +196,15 @@ class Detect(Strict):
         first = {i: Found(i, hit) for i, hit in phrase_hits(self.matchers, call, indices, per_segment=True)}
         models = self.text_models
         cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
+        if not first and len(models) == 1 and indices:
+            # the usual case: no phrase, one model asked from the first segment on, and most
+            # segments far below its cutoff
+            model, cutoff = models[0], cutoffs[0]
+            probs = call.probabilities(model)
+            for i in [i for i in indices if probs[i] >= cutoff]:
+                if not self._vetoed(call, i):
+                    yield Found(i, None, probs[i], model.name)
+            return
         asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
