@@ -110,38 +110,6 @@ def _literal(word: str) -> str:
     return pattern
 
 
-def _trie(words: list[str]) -> str:
-    """One pattern for many literal words, shaped as a character trie: matching walks the trie
-    instead of trying every word at every position; the longest word wins."""
-    root: dict = {}
-    for w in words:
-        node = root
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict, top: bool = False) -> str:
-        alts, singles = [], []
-        for ch in sorted(k for k in node if k):
-            rest = build(node[ch])
-            if rest:
-                alts.append(re.escape(ch) + rest)
-            else:
-                singles.append(re.escape(ch))
-        if top:  # one-character words as alternatives of their own (see _alternation_pattern)
-            return "|".join(alts + singles)
-        if singles:
-            alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-        if "" in node:
-            body = "(?:" + body + ")?"
-        return body
-
-    return build(root, top=True)
-
-
 def _alternation_pattern(words: list[str]) -> str:
     """One pattern for many literal words: the numbers first, longest first, then the trie of
     the rest. Every alternative at the top begins with a literal character (the trie's are not
@@ -153,7 +121,7 @@ def _alternation_pattern(words: list[str]) -> str:
     numbers = sorted((w for w in words if w not in plain), key=len, reverse=True)
     parts = [_literal(w) for w in numbers]
     if plain:
-        parts.append(_trie(plain))
+        parts.append(safe_regex.trie_pattern(plain))
     return "|".join(parts)
 
 
