@@ -288,7 +288,7 @@ class Match(Strict):
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
-    __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
+    __slots__ = ("literal", "literal_re2", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
                  "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
@@ -309,6 +309,8 @@ class Matcher:
                 else:
                     patterns.append(alt)
         self.literal = _alternation(words)
+        # A big trie whose words begin with many characters runs on RE2 (see safe_regex.literal_re2)
+        self.literal_re2 = safe_regex.literal_re2(self.literal.pattern, words) if self.literal is not None else None
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
         # Whether what it finds in a segment does not depend on the segments joined around it
@@ -394,7 +396,9 @@ class Matcher:
 
     def _spans(self, text: str, pinyin: str) -> list[tuple[int, int]]:
         raw: list[tuple[int, int]] = []
-        if self.literal is not None:
+        if self.literal_re2 is not None:
+            raw.extend(safe_regex.re2_spans(self.literal_re2, text))
+        elif self.literal is not None:
             raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:
             raw.extend(self.regex.spans(text))
