@@ -10,10 +10,9 @@ both sides of a ``conditional`` rule use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -27,8 +26,7 @@ from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 MIN_CHARS = 2
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """One utterance that counts: its segment, the matched words (None: the model's judgment of
     the whole utterance) and the model's probability when the model found it."""
 

@@ -11,7 +11,7 @@ from bisect import bisect_right
 from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, NamedTuple, Optional
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator,
                       model_validator)
@@ -76,9 +76,9 @@ class Strict(BaseModel):
         return value
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One match in a segment's normalised text."""
+class Hit(NamedTuple):
+    """One match in a segment's normalised text (a named tuple: cheaper to make than a frozen
+    dataclass, and there is one for every phrase found)."""
 
     start: int
     end: int
