@@ -254,8 +254,6 @@ class _Map:
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 _DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
-# the same but for line breaks (which _DROP drops): texts joined by them lose what each would
-_DROP_LINES = re.compile(r"[^\w\n]+|_+", re.UNICODE)
 
 
 _CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲帐]")
@@ -324,10 +322,8 @@ def normalize_all(texts: list[str]) -> list[NormText]:
         folded = _lower(nfkc(joined))
         simplified = to_simplified(folded)
         if joined.count("\n") == folded.count("\n") == simplified.count("\n") == len(todo) - 1:
-            # step 3's dropping and folding, one character at a time, for all of them at once
-            kept = _fold(_DROP_LINES.sub("", simplified)).split("\n")
-            for t, f, c, k in zip(todo, folded.split("\n"), simplified.split("\n"), kept):
-                found[t] = _finished(t, f, c, k)
+            for t, f, c in zip(todo, folded.split("\n"), simplified.split("\n")):
+                found[t] = _normalized(t, f, c)
     for t in todo:
         if t not in found:
             found[t] = _normalize(t)
@@ -354,12 +350,7 @@ def _normalize(text: str) -> NormText:
 
 def _normalized(text: str, folded: str, simplified: str) -> NormText:
     """The rest of the pipeline, from steps 1 (``folded``) and 2 (``simplified``) of ``text``."""
-    return _finished(text, folded, simplified, _fold(_DROP.sub("", simplified)))
-
-
-def _finished(text: str, folded: str, simplified: str, s: str) -> NormText:
-    """``_normalized`` from ``s``, its ``simplified`` with punctuation and spaces dropped and
-    folded: quantities as digits."""
+    s = _fold(_DROP.sub("", simplified))
     if _NUM_RUN.search(s):
         s = _NUM_RUN.sub(_numeral_sub, s)
     # _build starts from the same two steps when neither changed the length (the usual case)
