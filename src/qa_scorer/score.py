@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from math import isfinite
 from typing import Iterable, Iterator, Optional
 
-from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript, is_failure, is_reward, trusted, updated
+from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript, is_failure, is_reward, updated
 from qa_scorer.rubric.call import Call
 from qa_scorer.rubric.engine import evaluate, judged, prepared
 from qa_scorer.rubric.registry import Rubric
@@ -58,34 +57,12 @@ def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[st
     else:  # the records tally would make, made at once
         items, deducted, bonus, fatal = judged(rubric, transcript, call, points=True)
         score = 0.0 if fatal else max(0.0, rubric.base_score - deducted)
-    return _scorecard(
+    return Scorecard(
         call_id=transcript.call_id, agent_id=transcript.agent_id, channel=transcript.channel,
         started_at=transcript.started_at, audio=transcript.audio, source=source,
         duration=transcript.duration, rubric_id=rubric.id, rubric_version=rubric.version,
         base=rubric.base_score, score=score, bonus=bonus, fatal=fatal, no_speech=no_speech, items=items,
     )
-
-
-_TEXT = ("call_id", "agent_id", "rubric_id", "rubric_version")
-_TEXT_OR_NONE = ("started_at", "audio", "source")
-_NUMBER = ("base", "score", "bonus")
-
-
-def _scorecard(**fields) -> Scorecard:
-    """``Scorecard(**fields)``, without validating again values that are valid already (taken
-    from a validated transcript and rubric and the tally of validated records; pydantic's
-    walk over them cost about a tenth of scoring a short call): made as validation would make
-    it when every value has the exact type and range the record asks for, validated otherwise
-    (say a caller's ``source`` that is not text, which validation refuses)."""
-    if (all(type(fields[k]) is str for k in _TEXT)
-            and all(fields[k] is None or type(fields[k]) is str for k in _TEXT_OR_NONE)
-            and fields["channel"] in ("phone", "chat") and type(fields["channel"]) is str
-            and all(type(fields[k]) is float and isfinite(fields[k]) for k in _NUMBER)
-            and (fields["duration"] is None or (type(fields["duration"]) is float and isfinite(fields["duration"])))
-            and type(fields["fatal"]) is bool and type(fields["no_speech"]) is bool
-            and type(fields["items"]) is list and all(type(r) is ItemResult for r in fields["items"])):
-        return trusted(Scorecard, **fields)
-    return Scorecard(**fields)
 
 
 def score_transcripts(transcripts: Iterable[Transcript], rubric: Rubric) -> Iterator[tuple[Transcript, Scorecard]]:
