@@ -86,3 +86,31 @@ def test_alternation_alternatives_all_begin_with_a_character():
         words = ["".join(rng.choice("一不好你12٣") for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 20))]
         pattern = _alternation_pattern(words)
         assert safe_regex.compile_skipping(pattern).pattern == pattern, pattern
+
+
+_MANY = [chr(c) for c in range(0x4E00, 0x4E00 + 50)] + list("不好你的是吗a.*+?[]()|\\^$ \n\ufffd")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_MANY), min_size=1, max_size=4).map("".join), min_size=1, max_size=80),
+       st.lists(st.sampled_from(_MANY + ["\ud800"]), max_size=60).map("".join), st.integers(0, 60))
+def test_a_big_trie_on_re2_finds_what_re_finds(words, text, pos):
+    """A trie whose words begin with many characters runs on RE2 (safe_regex.literal_re2):
+    the same spans as the trie on Python's re, regex syntax characters, line breaks and lone
+    surrogates in the text included (a word holding U+FFFD, which stands for a surrogate in
+    RE2's text, stays on re)."""
+    words = words + [chr(0x4E00 + k) + "好" for k in range(safe_regex.RE2_FIRST_CHARS)]
+    pattern = _alternation_pattern(words)
+    compiled = safe_regex.literal_re2(pattern, words)
+    assert (compiled is None) == any("\ufffd" in w for w in words)
+    if compiled is not None:
+        pos = min(pos, len(text))
+        assert safe_regex.re2_spans(compiled, text, pos) == [m.span() for m in re.compile(pattern).finditer(text, pos)]
+
+
+def test_small_tries_and_numbers_stay_on_re():
+    few = ["抱歉", "不好意思", "对不起"]
+    assert safe_regex.literal_re2(_alternation_pattern(few), few) is None
+    many = [chr(0x4E00 + k) + "好" for k in range(safe_regex.RE2_FIRST_CHARS)]
+    assert safe_regex.literal_re2(_alternation_pattern(many), many) is not None
+    assert safe_regex.literal_re2(_alternation_pattern(many + ["12315"]), many + ["12315"]) is None

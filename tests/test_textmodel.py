@@ -366,3 +366,41 @@ def test_a_call_whose_words_no_model_knows_is_scored(default_rubric):
     transcript = _transcript([("customer", "\U00020000"), ("agent", "\U00020001\U00020002")])
     card = score_transcript(transcript, default_rubric)
     assert card.score >= 0 and [i for i in card.items if i.id == "false_promise"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 64) - 2), min_size=1, max_size=300, unique=True),
+       st.lists(st.integers(0, (1 << 64) - 1), max_size=300), st.data())
+def test_the_hashed_lookup_of_codes_finds_what_a_binary_search_finds(keys, others, data):
+    """``_Group._find`` (a hash table of the keys, sharing slots) against np.searchsorted: for
+    every code, a key is found at its own index and a code that is no key matches none."""
+    import numpy as np
+    from qa_scorer.textmodel import _Group, _hash_table
+
+    group = _Group.__new__(_Group)
+    group.keys = np.array(sorted(keys) + [(1 << 64) - 1], dtype=np.uint64)
+    group.slots, group.shift = _hash_table(group.keys)
+    # keys, codes that are none, and codes that share a key's slot
+    codes = keys + others + data.draw(st.lists(st.sampled_from(keys), max_size=50))
+    codes = np.array(sorted(codes), dtype=np.uint64)
+    at = group._find(codes)
+    expected = np.minimum(np.searchsorted(group.keys, codes), len(group.keys) - 1)
+    hit = group.keys[at] == codes
+    assert (hit == (group.keys[expected] == codes)).all()
+    assert (at[hit] == expected[hit]).all()
+
+
+def test_keys_that_share_a_slot_are_still_found():
+    import numpy as np
+    from qa_scorer.textmodel import _HASH, _Group, _hash_table
+
+    # codes whose top bits of code * _HASH agree: the same slot in a table of 1,024
+    base = np.arange(1, 200000, dtype=np.uint64)
+    h = (base * _HASH) >> np.uint64(54)
+    same = np.sort(base[h == h[0]][:5])
+    assert len(same) >= 2
+    group = _Group.__new__(_Group)
+    group.keys = np.append(same, np.uint64((1 << 64) - 1))
+    group.slots, group.shift = _hash_table(group.keys)
+    assert (group.slots < 0).any()
+    assert (group._find(same) == np.arange(len(same))).all()

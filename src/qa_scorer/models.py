@@ -183,7 +183,8 @@ def trusted(cls: type[_Model], **fields: Any) -> _Model:
     of its evidence and item results. Every field of ``cls`` must be named (KeyError otherwise);
     they are kept in the class's order, which is the order they are written out in."""
     record = cls.__new__(cls)
-    names, pick, name_set = _fields_of(cls)
+    known = _FIELDS.get(cls)
+    names, pick, name_set = known if known is not None else _fields_of(cls)
     # Named in the class's order (as every caller does), the keyword arguments' own dict (a
     # new one each call) is the record's; otherwise it is made in that order.
     values = fields if tuple(fields) == names else dict(zip(names, pick(fields)))
@@ -194,14 +195,21 @@ def trusted(cls: type[_Model], **fields: Any) -> _Model:
     return record
 
 
+# _fields_of's answers by class, read first: a dict lookup costs less than the cache's call
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[dict], tuple], frozenset[str]]] = {}
+
+
 @lru_cache(maxsize=64)  # one entry per record class
 def _fields_of(cls: type[BaseModel]) -> tuple[tuple[str, ...], Callable[[dict], tuple], frozenset[str]]:
     """A record class's field names, in order, a function that picks their values (in that
     order) from a dict of them, raising KeyError for a missing one, and the names as a set."""
     names = tuple(cls.__pydantic_fields__)
     if len(names) > 1:
-        return names, itemgetter(*names), frozenset(names)
-    return names, lambda values: tuple(values[name] for name in names), frozenset(names)
+        got = names, itemgetter(*names), frozenset(names)
+    else:
+        got = names, lambda values: tuple(values[name] for name in names), frozenset(names)
+    _FIELDS[cls] = got
+    return got
 
 
 def updated(record: _Model, **changes: Any) -> _Model:

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, Optional
 
 from qa_scorer.models import NO_SPEECH_REASON, ItemResult, Scorecard, Transcript, is_failure, is_reward, updated
 from qa_scorer.rubric.call import Call
-from qa_scorer.rubric.engine import evaluate, prepared
+from qa_scorer.rubric.engine import evaluate, judged, prepared
 from qa_scorer.rubric.registry import Rubric
 
 
@@ -49,12 +49,14 @@ def score_transcript(transcript: Transcript, rubric: Rubric, source: Optional[st
     score is never mistaken for a perfect call. ``call``: the transcript as
     :func:`score_transcripts` prepares it (models already run over a chunk of calls).
     """
-    results = evaluate(rubric, transcript, call)
     no_speech = not has_speech(transcript)
     if no_speech:
         results = [r.model_copy(update={"status": "na", "reason": NO_SPEECH_REASON, "evidence": []})
-                   for r in results]
-    items, score, bonus, fatal = tally(results, rubric.base_score)
+                   for r in evaluate(rubric, transcript, call)]
+        items, score, bonus, fatal = tally(results, rubric.base_score)
+    else:  # the records tally would make, made at once
+        items, deducted, bonus, fatal = judged(rubric, transcript, call, points=True)
+        score = 0.0 if fatal else max(0.0, rubric.base_score - deducted)
     return Scorecard(
         call_id=transcript.call_id, agent_id=transcript.agent_id, channel=transcript.channel,
         started_at=transcript.started_at, audio=transcript.audio, source=source,

@@ -400,6 +400,7 @@ class _Group:
         for row, m in enumerate(models):
             at = np.searchsorted(self.keys, m.table.keys[:-1])
             self.weights[row, at] = m.table.values[:-1]
+        self.slots, self.shift = _hash_table(self.keys)
         self.bias = np.array([m.bias for m in models], dtype=np.float64)
         self.l2 = np.array([m.spec.norm == "l2" for m in models], dtype=bool)
         # models that also read the other speaker's previous utterance, by n-gram length
@@ -412,8 +413,7 @@ class _Group:
               cols: Optional[np.ndarray] = None) -> np.ndarray:
         """Per utterance (rows) and model (columns, all or ``cols``), the sum of the weights of
         the utterance's codes (added in the order of ``codes``)."""
-        at = np.searchsorted(self.keys, codes)
-        np.minimum(at, len(self.keys) - 1, out=at)
+        at = self._find(codes)
         hit = self.keys[at] == codes
         at, seg = at[hit], seg[hit]
         cols = range(len(self.weights)) if cols is None else cols
@@ -421,6 +421,20 @@ class _Group:
         for k, col in enumerate(cols):  # one model at a time: its weights lie side by side
             sums[:, k] = np.bincount(seg, weights=self.weights[col].take(at), minlength=size)
         return sums
+
+    def _find(self, codes: np.ndarray) -> np.ndarray:
+        """For each code, the index of that code among the keys when it is one (otherwise an
+        index whose key differs): the index ``np.searchsorted`` finds for a key, read from a
+        hash table of the keys (most codes are no key, and a hash costs a fraction of a binary
+        search); codes whose slot several keys share are searched as before."""
+        at = self.slots[(codes * _HASH) >> self.shift]
+        shared = at < 0
+        if shared.any():
+            some = codes[shared]
+            found = np.searchsorted(self.keys, some)
+            np.minimum(found, len(self.keys) - 1, out=found)
+            at[shared] = found
+        return at
 
     def probabilities(self, grams: CallGrams) -> np.ndarray:
         """Every model's probability (columns) for every utterance (rows) of the call."""
@@ -447,6 +461,28 @@ class _Group:
         total += self.bias
         np.clip(total, -700.0, 700.0, out=total)
         return 1.0 / (1.0 + np.exp(-total))
+
+
+_HASH = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it mixes a code's bits upwards
+
+
+def _hash_table(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """A table of slots for sorted ``keys`` (the last one a sentinel that matches no code) and
+    the shift that hashes a code to its slot, ``(code * _HASH) >> shift`` (the product's top
+    bits, wrapping in 64 bits): each slot holds the index of the one key that hashes there, the
+    sentinel's index when none does, and -1 when several do."""
+    # more than eight slots a key: few keys share one (a tenth of the keys' codes then take
+    # the binary search); 4-byte slots keep the table small enough to stay in the caches
+    bits = max(10, (8 * len(keys)).bit_length())
+    shift = np.uint64(64 - bits)
+    kind = np.int32 if len(keys) < 2 ** 31 else np.int64
+    slots = np.full(1 << bits, len(keys) - 1, dtype=kind)
+    real = keys[:-1]
+    h = (real * _HASH) >> shift
+    counts = np.bincount(h.astype(np.int64), minlength=1 << bits)
+    slots[h] = np.arange(len(real), dtype=kind)
+    slots[counts > 1] = -1
+    return slots, shift
 
 
 def _sigmoid(z: float) -> float:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
 from qa_scorer.normalize import NormText, normalize_all
@@ -12,9 +11,9 @@ from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a check concluded; the engine turns it into an ItemResult."""
+class Outcome(NamedTuple):
+    """What a check concluded; the engine turns it into an ItemResult. (A named tuple: made
+    for every item of every call, it costs a fraction of a frozen dataclass.)"""
 
     status: Status
     reason: str

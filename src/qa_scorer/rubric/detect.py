@@ -10,10 +10,9 @@ both sides of a ``conditional`` rule use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -27,8 +26,7 @@ from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 MIN_CHARS = 2
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """One utterance that counts: its segment, the matched words (None: the model's judgment of
     the whole utterance) and the model's probability when the model found it."""
 
@@ -76,15 +74,15 @@ def judge(item, call: Call, search) -> Outcome:
         return Outcome("na", f"nothing in {where}", zh=f"{zh}没有内容")
     if item.expects_present:
         found = search(chosen, item.min_count == 1)
-        if len({f.index for f in found}) >= item.min_count:
-            shown = tuple(evidence(call, f) for f in found[:3])
-            return Outcome("pass", f"found {quote(shown[0].text)} in {where}", shown,
-                           zh=f"在{zh}中找到{quote(shown[0].text)}")
+        if found and (item.min_count == 1 or len({f.index for f in found}) >= item.min_count):
+            shown = tuple([evidence(call, f) for f in found[:3]])
+            said = quote(shown[0].text)
+            return Outcome("pass", f"found {said} in {where}", shown, zh=f"在{zh}中找到{said}")
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
         if len(chosen) > 1:
             window += (call.evidence(chosen[-1], note=f"end of {where}"),)
         return Outcome("fail", f"not found in {where}", window, zh=f"{zh}中没有找到")
-    shown = tuple(evidence(call, f) for f in search(chosen, False))
+    shown = tuple([evidence(call, f) for f in search(chosen, False)])
     if shown:
         said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
         return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
@@ -201,6 +199,15 @@ class Detect(Strict):
         first = {i: Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment=True)}
         models = self.text_models
         cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
+        if not first and len(models) == 1 and indices:
+            # the usual case: no phrase, one model asked from the first segment on, and most
+            # segments far below its cutoff
+            model, cutoff = models[0], cutoffs[0]
+            probs = call.probabilities(model)
+            for i in [i for i in indices if probs[i] >= cutoff]:
+                if not self._vetoed(call, i):
+                    yield Found(i, None, probs[i], model.name)
+            return
         asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
@@ -238,5 +245,7 @@ class Detect(Strict):
 
 def evidence(call: Call, found: Found, note: str = ""):
     """Evidence for one utterance that counted; a model's judgment carries its probability."""
-    judged = f"模型 {found.model} 判定 p={found.probability:.2f}" if found.probability is not None else ""
-    return call.evidence(found.index, found.hit, note=" · ".join(x for x in (note, judged) if x))
+    if found.probability is not None:
+        judged = f"模型 {found.model} 判定 p={found.probability:.2f}"
+        note = f"{note} · {judged}" if note else judged
+    return call.evidence(found.index, found.hit, note)

@@ -60,6 +60,7 @@ import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Iterator, Optional
 
 try:  # Python 3.11+
@@ -889,11 +890,17 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 class RegexSet:
     """Several planned patterns searched as one: the ones for Python's re joined into one
-    pattern, the ones for RE2 into another; spans of both, in no particular order."""
+    pattern, the ones for RE2 into another; spans of both, in no particular order.
 
-    __slots__ = ("py", "re2")
+    Each engine's patterns go with their needles (see :func:`needles`) when they have some:
+    a text without one is not searched, and of a text of lines joined by ``"\n"`` only the
+    lines holding one are, when the patterns are line-local (see :func:`line_local`) and those
+    lines are a small part of the text."""
 
-    def __init__(self, py_parts: list[str], re2_parts: list[str]):
+    __slots__ = ("py", "re2", "py_needles", "re2_needles", "local")
+
+    def __init__(self, py_parts: list[str], re2_parts: list[str], py_needles: Optional[tuple[str, ...]] = None,
+                 re2_needles: Optional[tuple[str, ...]] = None, local: bool = False):
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
         self.py = compile_skipping("|".join(py_parts), re.M) if py_parts else None
         self.re2 = None
@@ -905,29 +912,275 @@ class RegexSet:
             options = re2.Options()
             options.max_mem = RE2_MEMORY
             self.re2 = re2.compile("(?m)" + "|".join(re2_parts), options)
+        self.py_needles = _needle_pattern(py_needles) if py_parts else None
+        self.re2_needles = _needle_pattern(re2_needles) if re2_parts else None
+        self.local = local
 
     @classmethod
     def build(cls, regexes: list[str], literal_parts: Optional[list[str]] = None) -> Optional["RegexSet"]:
         """Plans for ``regexes`` (rubric regexes) plus ``literal_parts`` (patterns the rubric
         builds itself from phrases, for Python's re), or None when there are none."""
-        py = [f"(?:{p})" for p in literal_parts or []]
+        literal_parts = [f"(?:{p})" for p in literal_parts or []]
         plans = [plan(r) for r in regexes]
         if all(p.py is not None for p in plans):
-            py += [p.py for p in plans]
-            r2 = []
+            on_re2 = [False] * len(plans)
         elif all(p.re2 is not None for p in plans):
             # One engine for all of them keeps the matches of one pattern joined with "|"
             # (leftmost first, no overlaps), as when every pattern runs on Python's re.
-            r2 = [p.re2 for p in plans]
+            on_re2 = [True] * len(plans)
         else:
-            py += [p.py for p in plans if p.re2 is None]
-            r2 = [p.re2 for p in plans if p.re2 is not None]
-        return cls(py, r2) if py or r2 else None
+            on_re2 = [p.re2 is not None for p in plans]
+        py = literal_parts + [p.py for p, two in zip(plans, on_re2) if not two]
+        r2 = [p.re2 for p, two in zip(plans, on_re2) if two]
+        if not py and not r2:
+            return None
+        # each engine's needles, read from the patterns as the rubric wrote them
+        py_needles = _all_needles(literal_parts + [r for r, two in zip(regexes, on_re2) if not two])
+        re2_needles = _all_needles([r for r, two in zip(regexes, on_re2) if two])
+        local = all(line_local(r) for r in literal_parts + regexes)
+        return cls(py, r2, py_needles, re2_needles, local)
 
     def spans(self, text: str, pos: int = 0) -> list[tuple[int, int]]:
         """Spans of matches starting at ``pos`` or later (lookbehinds still see what is before)."""
-        out = [m.span() for m in self.py.finditer(text, pos)] if self.py is not None else []
+        out = self._run(self.py.finditer, self.py_needles, text, pos) if self.py is not None else []
         if self.re2 is not None:
             safe = _SURROGATES.sub("\ufffd", text) if not text.isascii() and _SURROGATES.search(text) else text
-            out.extend(m.span() for m in self.re2.finditer(safe, pos))
+            out.extend(self._run(self.re2.finditer, self.re2_needles, safe, pos))
         return [s for s in out if s[1] > s[0]]
+
+    def _run(self, finditer, needle: Optional[re.Pattern], text: str, pos: int) -> list[tuple[int, int]]:
+        """Spans of one engine's matches from ``pos`` on, where its needles allow any."""
+        if needle is None:
+            return [m.span() for m in finditer(text, pos)]
+        found = needle.search(text, pos)
+        if found is None:  # every match holds a needle: there is none
+            return []
+        if pos or not self.local:
+            return [m.span() for m in finditer(text, pos)]
+        # the lines that hold a needle, (start, end), in order
+        lines: list[tuple[int, int]] = []
+        kept = 0
+        size = len(text)
+        while found is not None:
+            start = text.rfind("\n", 0, found.start()) + 1
+            end = text.find("\n", found.end())
+            if end < 0:
+                end = size
+            lines.append((start, end))
+            kept += end - start + 1
+            if kept * 2 > size:  # most of the text: search it whole
+                return [m.span() for m in finditer(text, pos)]
+            found = needle.search(text, end + 1) if end < size else None
+        if len(lines) == 1:
+            start, end = lines[0]
+            return [(a + start, b + start) for a, b in (m.span() for m in finditer(text[start:end]))]
+        # Those lines joined by "\n" as they were: a line-local pattern finds in each what it
+        # finds there in the whole text, and nothing in the lines left out (they hold no needle).
+        part = "\n".join([text[a:b] for a, b in lines])
+        where = list(accumulate([b - a + 1 for a, b in lines], initial=0))  # each line's start in part
+        out = []
+        k = 0
+        for m in finditer(part):
+            a, b = m.span()
+            while where[k + 1] <= a:
+                k += 1
+            shift = lines[k][0] - where[k]
+            out.append((a + shift, b + shift))
+        return out
+
+
+# A trie of literal words whose words begin with at least this many characters runs on RE2:
+# Python's re tries the trie at every position holding one of its first characters (a fifth of
+# a conversation's positions, for a few hundred words), RE2's automaton reads each character
+# once. Small tries stay on re: RE2's Python wrapper costs more per match found.
+RE2_FIRST_CHARS = 40
+
+
+def literal_re2(pattern: str, words: list[str]):
+    """``pattern`` (literal words as one pattern: a trie, see ``trie_pattern``) compiled for
+    RE2 when its words begin with ``RE2_FIRST_CHARS`` characters or more and it holds only
+    what RE2 runs as re does (no lookaround, such as a number's guards against other digits),
+    else None. RE2's leftmost-first matching then finds what re finds."""
+    if len({w[0] for w in words if w}) < RE2_FIRST_CHARS or "(?<" in pattern or "(?=" in pattern or "(?!" in pattern:
+        return None
+    if any("\ufffd" in w for w in words):  # stands for a lone surrogate in RE2's text
+        return None
+    import re2
+
+    options = re2.Options()
+    options.max_mem = RE2_MEMORY
+    try:
+        return re2.compile(pattern, options)
+    except re2.error:  # pragma: no cover - a trie of escaped words is plain RE2 syntax
+        return None
+
+
+def re2_spans(compiled, text: str, pos: int = 0) -> list[tuple[int, int]]:
+    """Spans of an RE2 pattern's matches from ``pos`` on, a lone surrogate read as U+FFFD
+    (UTF-8 has no place for it; a replacement keeps every offset)."""
+    safe = _SURROGATES.sub("\ufffd", text) if not text.isascii() and _SURROGATES.search(text) else text
+    return [m.span() for m in compiled.finditer(safe, pos)]
+
+
+def _all_needles(patterns: list[str]) -> Optional[tuple[str, ...]]:
+    """The needles of patterns joined with "|": each one's, together (None if one has none)."""
+    if not patterns:
+        return None
+    out: set[str] = set()
+    for p in patterns:
+        got = needles(p, re.M)
+        if got is None:
+            return None
+        out.update(got)
+    return tuple(sorted(out)) if len(out) <= MAX_ALL_NEEDLES else None
+
+
+# Characters found in nearly every line of a conversation: a needle made of them alone (不是,
+# 有没有) lets nearly every line through, and looking for it costs more than it spares.
+_COMMON = frozenset("的一是不了我你您他她它在有这那个们人好吗么呢吧啊哦就都也没要会能说还和")
+
+
+def _common(needle: str) -> bool:
+    return all(ch in _COMMON for ch in needle) or (len(needle) == 1 and not needle.isalpha())
+
+
+def _needle_pattern(found: Optional[tuple[str, ...]]) -> Optional[re.Pattern]:
+    """A pattern that finds any of the needles; None for none, or when one is common (see
+    ``_COMMON``)."""
+    if not found or any(map(_common, found)):
+        return None
+    return compile_skipping(trie_pattern(list(found)))
+
+
+def trie_pattern(words: list[str]) -> str:
+    """One pattern for many literal words, shaped as a character trie: matching walks the trie
+    instead of trying every word at every position; the longest word wins."""
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict, top: bool = False) -> str:
+        alts, singles = [], []
+        for ch in sorted(k for k in node if k):
+            rest = build(node[ch])
+            if rest:
+                alts.append(re.escape(ch) + rest)
+            else:
+                singles.append(re.escape(ch))
+        if top:  # one-character words as alternatives of their own (see _alternation_pattern)
+            return "|".join(alts + singles)
+        if singles:
+            alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:
+            body = "(?:" + body + ")?"
+        return body
+
+    return build(root, top=True)
+
+
+# --- needles: literal text every match holds --------------------------------------------------
+
+MAX_NEEDLES = 64  # of one part of a pattern
+MAX_ALL_NEEDLES = 1024  # of a set of patterns
+
+
+def needles(pattern: str, flags: int = 0) -> Optional[tuple[str, ...]]:
+    """Literal strings at least one of which every match of ``pattern`` holds in the text it
+    matches (lookarounds, which match nothing, are never read for them); None when the pattern
+    offers none (a branch without literal text, IGNORECASE, more than ``MAX_NEEDLES``). Where
+    none of them is, the pattern cannot match (:meth:`RegexSet.spans` skips such lines)."""
+    try:
+        parsed = P.parse(pattern, flags)
+        got = _needles(list(parsed), parsed.state.flags)
+    except (RecursionError, re.error):
+        return None
+    return tuple(sorted(got)) if got is not None else None
+
+
+def _needles(items, flags: int) -> Optional[set[str]]:
+    """Needles of a sequence: the best of those its required parts offer. Consecutive parts
+    that each match one of a few strings (a literal, a class of literals, alternatives of
+    such) offer every string their run can match; a group its own needles, alternatives all of
+    theirs together, a repeat of at least once its body's."""
+    if flags & C.SRE_FLAG_IGNORECASE:
+        return None
+    options: list[set[str]] = []
+    run: Optional[set[str]] = None  # the strings the current run of finite parts can match
+
+    def close() -> None:
+        if run and "" not in run:
+            options.append(run)
+
+    for op, av in items:
+        strings = _strings(op, av, flags)
+        if strings is not None:
+            joined = {a + b for a in run for b in strings} if run is not None else strings
+            if len(joined) <= MAX_NEEDLES:
+                run = joined
+                continue
+            close()
+            run = strings
+            continue
+        close()
+        run = None
+        got = None
+        if op is C.SUBPATTERN:
+            got = _needles(av[-1], (flags | av[1]) & ~av[2])
+        elif op is C.BRANCH:
+            got = set()
+            for branch in av[1]:
+                more = _needles(branch, flags)
+                if more is None:
+                    got = None
+                    break
+                got |= more
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
+            got = _needles(av[2], flags)
+        if got is not None and 0 < len(got) <= MAX_NEEDLES and all(got):
+            options.append(got)
+    close()
+    if not options:
+        return None
+    # the rarest in text, roughly: the fewest needles of common characters only, the longest
+    # shortest needle, then the fewest needles
+    return max(options, key=lambda o: (-sum(map(_common, o)), min(map(len, o)), -len(o)))
+
+
+def _strings(op, av, flags: int) -> Optional[set[str]]:
+    """Every string one part can match, when that is a few literal strings (else None)."""
+    if flags & C.SRE_FLAG_IGNORECASE:
+        return None
+    if op is C.LITERAL:
+        return {chr(av)}
+    if op is C.IN:
+        if av and len(av) <= MAX_NEEDLES and all(o is C.LITERAL for o, _ in av):
+            return {chr(a) for _, a in av}
+        return None
+    if op is C.SUBPATTERN:
+        out = {""}
+        sub_flags = (flags | av[1]) & ~av[2]
+        for o, a in av[-1]:
+            part = _strings(o, a, sub_flags)
+            if part is None:
+                return None
+            out = {x + y for x in out for y in part}
+            if len(out) > MAX_NEEDLES:
+                return None
+        return out
+    if op is C.BRANCH:
+        out = set()
+        for branch in av[1]:
+            part = _strings(C.SUBPATTERN, (None, 0, 0, branch), flags)
+            if part is None:
+                return None
+            out |= part
+            if len(out) > MAX_NEEDLES:
+                return None
+        return out
+    return None

@@ -11,7 +11,7 @@ from bisect import bisect_right
 from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, NamedTuple, Optional
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator,
                       model_validator)
@@ -76,9 +76,9 @@ class Strict(BaseModel):
         return value
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One match in a segment's normalised text."""
+class Hit(NamedTuple):
+    """One match in a segment's normalised text (a named tuple: cheaper to make than a frozen
+    dataclass, and there is one for every phrase found)."""
 
     start: int
     end: int
@@ -110,38 +110,6 @@ def _literal(word: str) -> str:
     return pattern
 
 
-def _trie(words: list[str]) -> str:
-    """One pattern for many literal words, shaped as a character trie: matching walks the trie
-    instead of trying every word at every position; the longest word wins."""
-    root: dict = {}
-    for w in words:
-        node = root
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict, top: bool = False) -> str:
-        alts, singles = [], []
-        for ch in sorted(k for k in node if k):
-            rest = build(node[ch])
-            if rest:
-                alts.append(re.escape(ch) + rest)
-            else:
-                singles.append(re.escape(ch))
-        if top:  # one-character words as alternatives of their own (see _alternation_pattern)
-            return "|".join(alts + singles)
-        if singles:
-            alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-        if "" in node:
-            body = "(?:" + body + ")?"
-        return body
-
-    return build(root, top=True)
-
-
 def _alternation_pattern(words: list[str]) -> str:
     """One pattern for many literal words: the numbers first, longest first, then the trie of
     the rest. Every alternative at the top begins with a literal character (the trie's are not
@@ -153,7 +121,7 @@ def _alternation_pattern(words: list[str]) -> str:
     numbers = sorted((w for w in words if w not in plain), key=len, reverse=True)
     parts = [_literal(w) for w in numbers]
     if plain:
-        parts.append(_trie(plain))
+        parts.append(safe_regex.trie_pattern(plain))
     return "|".join(parts)
 
 
@@ -361,7 +329,7 @@ class Match(Strict):
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
-    __slots__ = ("literal", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
+    __slots__ = ("literal", "literal_re2", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
                  "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
@@ -383,6 +351,8 @@ class Matcher:
                 else:
                     patterns.append(digits_too(alt))
         self.literal = _alternation(words)
+        # A big trie whose words begin with many characters runs on RE2 (see safe_regex.literal_re2)
+        self.literal_re2 = safe_regex.literal_re2(self.literal.pattern, words) if self.literal is not None else None
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
         # Whether what it finds in a segment does not depend on the segments joined around it
@@ -468,7 +438,9 @@ class Matcher:
 
     def _spans(self, text: str, pinyin: str) -> list[tuple[int, int]]:
         raw: list[tuple[int, int]] = []
-        if self.literal is not None:
+        if self.literal_re2 is not None:
+            raw.extend(safe_regex.re2_spans(self.literal_re2, text))
+        elif self.literal is not None:
             raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:
             raw.extend(self.regex.spans(text))

@@ -1,0 +1,101 @@
+"""Needles: literal text every match of a rubric pattern holds, and the searches that skip the
+lines without one (safe_regex.needles, RegexSet). A needle that a match lacks would make a
+search miss what the pattern finds: these tests hold both against the plain patterns."""
+
+import re
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from qa_scorer.rubric import safe_regex
+
+# few characters, so that patterns and texts meet often; 你 and 不 are "common" (never a needle
+# of their own), the line break separates segments
+_CHARS = "你不是投诉好差评a1"
+_TEXT = st.lists(st.sampled_from(list(_CHARS) + ["你不", "投诉", "差评", "\n", "!", "Z"]), max_size=40).map("".join)
+
+
+def _atom():
+    return st.one_of(
+        st.sampled_from(list(_CHARS)).map(re.escape),
+        st.sampled_from(["[你不]", "[投诉差]", "[^\\n]", ".", "\\d", "[a1]", "[^你]"]),
+    )
+
+
+def _pattern():
+    def extend(inner):
+        return st.one_of(
+            st.lists(inner, min_size=1, max_size=4).map("".join),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")"),
+            st.tuples(inner, st.sampled_from(["?", "*", "+", "{1,2}", "{0,2}", "{2}", "+?"])).map(
+                lambda t: "(?:" + t[0] + ")" + t[1]),
+            st.tuples(st.sampled_from(["(?<!你)", "(?<=投)", "(?=诉)", "(?!评)", "^", "$", "\\b"]), inner).map(
+                lambda t: t[0] + t[1]),
+            st.tuples(inner, st.sampled_from(["(?!你)", "$", "(?<=诉)"])).map(lambda t: t[0] + t[1]),
+        )
+    return st.recursive(_atom(), extend, max_leaves=8)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_pattern(), _TEXT)
+def test_every_match_holds_one_of_the_needles(pattern, text):
+    try:
+        compiled = re.compile(pattern, re.M)
+    except re.error:
+        assume(False)
+    found = safe_regex.needles(pattern, re.M)
+    assume(found is not None)
+    assert all(found)
+    for m in compiled.finditer(text):
+        assert any(n in m.group() for n in found), (pattern, text, m.span(), found)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_pattern(), min_size=1, max_size=3), st.lists(st.sampled_from(["投诉", "差评", "好a"]), max_size=2),
+       st.lists(_TEXT.map(lambda t: t.replace("\n", "")), max_size=8), st.integers(0, 30), st.booleans())
+def test_a_set_with_needles_finds_what_it_finds_without(patterns, phrases, lines, pos, costly):
+    """RegexSet.spans, which skips the lines (and texts) without a needle, against the same
+    set searching everything: the same spans, from the start of a text of lines joined by line
+    breaks and from a later position (as a clause's search does); with ``costly``, a pattern
+    that only RE2 may run joins the set."""
+    if costly:
+        patterns = patterns + ["[^\\n]*" + patterns[0] + "[^\\n]*[^\\n]*差评"]
+    try:
+        full = safe_regex.RegexSet.build(patterns, [re.escape(p) for p in phrases])
+    except ValueError:  # refused by the planner (catastrophic, empty, ...)
+        assume(False)
+    assume(full is not None)
+    assert not costly or full.re2 is not None
+    plain = safe_regex.RegexSet.build(patterns, [re.escape(p) for p in phrases])
+    plain.py_needles = plain.re2_needles = None
+    text = "\n".join(lines)
+    for start in (0, min(pos, len(text))):
+        assert sorted(full.spans(text, start)) == sorted(plain.spans(text, start)), (patterns, text, start)
+    for line in lines:
+        assert sorted(full.spans(line)) == sorted(plain.spans(line))
+
+
+def test_needles_of_a_few_patterns():
+    assert safe_regex.needles("投诉(你们|你)") == ("投诉你", "投诉你们")
+    assert safe_regex.needles("(给|打)(你们|你)*差评") == ("差评",)
+    assert safe_regex.needles("a|投诉") == ("a", "投诉")
+    assert safe_regex.needles("(?i)abc") is None  # other cases would match too
+    assert safe_regex.needles("你.?") == ("你",)
+    assert safe_regex.needles(".{0,3}") is None
+    assert safe_regex.needles("(?=投诉)..") is None  # a lookahead matches nothing
+    assert safe_regex.needles("(投诉|.)好") == ("好",)
+
+
+def test_only_needles_of_uncommon_text_are_looked_for():
+    rs = safe_regex.RegexSet.build(["(给|打)差评"])
+    assert rs.py_needles is not None and rs.py_needles.search("我给差评") is not None
+    assert safe_regex.RegexSet.build(["你.{0,3}好"]).py_needles is None  # 你 is in nearly every line
+
+
+def test_only_the_lines_with_a_needle_are_searched():
+    rs = safe_regex.RegexSet.build(["(?<!不)投诉(你们|你)", "^差评$"])
+    lines = ["你好", "我要投诉你们", "不投诉你", "好" * 50, "差评", "x差评", "投诉你"]
+    text = "\n".join(lines)
+    starts = [sum(len(l) + 1 for l in lines[:k]) for k in range(len(lines))]
+    assert sorted(rs.spans(text)) == [(starts[1] + 2, starts[1] + 6), (starts[4], starts[4] + 2),
+                                      (starts[6], starts[6] + 3)]
