@@ -97,10 +97,7 @@ def reply_examples(name: str) -> list[Example]:
 
 
 WRITTEN_KEYS = {"problem": "problem", "praise": "praise", "complaint": "complaint"}
-# Not for ``rude``: trained on them it read curt or firm but polite lines as rude (嗯 知道了 at
-# p 0.99, 具体原因我们这边也不太清楚，还请您谅解 at 0.98) and lost more on the labelled sets than
-# it found (measured; see the commit that left it out).
-WRITTEN_AGENT_KEYS = {"commitment": "false_promise", "apology": "apology", "soothing": "soothing"}
+WRITTEN_AGENT_KEYS = {"rude": "banned", "commitment": "false_promise", "apology": "apology", "soothing": "soothing"}
 
 
 def written_agent_examples(name: str) -> list[Example]:
