@@ -2,13 +2,15 @@
 
 For every gap of at least ``min_silence`` seconds between consecutive segments, the agent's
 last turn before it must ask the customer to wait (请您稍等) and the agent's first turn after it
-must thank them (谢谢您的耐心等待). ``na`` without timings or without such a gap.
+must thank them (谢谢您的耐心等待). ``na`` without timings or without such a gap. A silence
+the customer asked for (``customer_away``: the customer's words just before it, 你等下 我去看看)
+and broke (the customer speaks first after it) is the customer's own pause, not a hold.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import Field
 
@@ -21,13 +23,18 @@ class Item(ItemBase):
     min_silence: float = Field(default=10.0, gt=0)
     before: Match
     after: Match
+    # the customer's words just before a silence that make it their own pause (你等下 我去看看)
+    customer_away: Optional[Match] = None
 
     def compile(self, ctx: CompileContext) -> None:
         self.before.compile(ctx)
         self.after.compile(ctx)
+        if self.customer_away is not None:
+            self.customer_away.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
-        return self.before.expanded_phrases(ctx) + self.after.expanded_phrases(ctx)
+        away = self.customer_away.expanded_phrases(ctx) if self.customer_away is not None else []
+        return self.before.expanded_phrases(ctx) + self.after.expanded_phrases(ctx) + away
 
 
 def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]:
@@ -55,10 +62,25 @@ def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
     return turns[k] if k < len(turns) else []
 
 
+def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool:
+    """Whether a silence is the customer's own pause: their words just before it ask the agent
+    to wait for them, and they are the one who speaks first after it."""
+    segs = call.segments
+    return (segs[before_i].speaker == "customer" and segs[after_i].speaker == "customer"
+            and away.search(call.norms[before_i]) is not None)
+
+
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
         return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
     gaps = _gaps(call, item.min_silence)
+    if item.customer_away is not None and gaps:
+        theirs = [g for g in gaps if _customer_away(item.customer_away, call, g[0], g[1])]
+        gaps = [g for g in gaps if g not in theirs]
+        if theirs and not gaps:
+            return Outcome("na", f"only the customer's own pause(s) ({len(theirs)}), no hold",
+                           tuple(call.evidence(g[0], note="the customer asked to wait") for g in theirs),
+                           zh=f"仅有客户自己要求的等待（{len(theirs)} 次），没有坐席让客户等待")
     if not gaps:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
     problems, good = [], []
