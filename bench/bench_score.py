@@ -125,6 +125,8 @@ def without_models():
         for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
             if side is not None and hasattr(side, "_models"):
                 side._models = []
+                if getattr(side, "phrase_floor", None) is not None:
+                    side.phrase_floor = None  # no model to agree with: every phrase hit counts
     stripped.bank_models()
     return stripped
 
