@@ -97,20 +97,26 @@ def reply_examples(name: str) -> list[Example]:
 
 
 WRITTEN_KEYS = {"problem": "problem", "praise": "praise", "complaint": "complaint"}
-WRITTEN_AGENT_KEYS = {"rude": "banned", "commitment": "false_promise", "apology": "apology", "soothing": "soothing"}
+WRITTEN_AGENT_KEYS = {"rude": "banned", "commitment": "false_promise", "apology": "apology", "soothing": "soothing",
+                      "identity": "identity"}
+# what a written agent utterance was judged on when its row does not say ("judged")
+JUDGED_BY_DEFAULT = ("banned", "false_promise", "apology", "soothing")
 
 
 def written_agent_examples(name: str) -> list[Example]:
     """Standalone agent utterances written for this repository (many trades, phone and chat,
     each with the customer's line before it), judged one by one by a reviewer who saw only the
-    guide (``bench/real/written-agent-utterances.jsonl``)."""
+    guide (``bench/real/written-agent-utterances.jsonl``). A row teaches a model only if it was
+    judged on that model's question (its "judged" list; the first 1,000 were not asked about
+    identity checks)."""
     key = WRITTEN_AGENT_KEYS.get(name)
     path = rd.REAL / "written-agent-utterances.jsonl"
     if key is None or not path.exists():
         return []
+    rows = map(json.loads, path.read_text(encoding="utf-8").splitlines())
     return [Example(row["text"], key in row["labels"], "agent", f"written-agent-utterances#{row['n']}",
                     row.get("previous", ""))
-            for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())]
+            for row in rows if key in row.get("judged", JUDGED_BY_DEFAULT)]
 
 
 def written_examples(name: str) -> list[Example]:
