@@ -25,7 +25,7 @@ BELOW_BAR = {
     # long calls where the customer's words sound like trouble but are not a complaint
     # (她那个老人机 都上不了网的 / 是月供少了还是年限短了 / 断了三个月 能不能补): the problem
     # model itself reads them as trouble (p 0.46-0.89)
-    ("heldout18", "apology"): 0.62,
+    ("heldout18", "apology"): 0.66,
     # 保证今天下午五点之前给您弄好 is missed (the promise sits 10 characters from its outcome);
     # 可以 明天下午三点以后, the seller's own viewing time, is read as a promise
     ("heldout18", "false_promise"): 0.80,
