@@ -30,6 +30,8 @@ DEFAULT_NEGATORS = [
 DEFAULT_FALSE_NEGATORS = [
     "不好意思", "不客气", "不错", "不断", "不过", "不用谢", "不如", "不便", "没关系", "没事",
     "不少", "非常", "唔该", "唔好意思",
+    # "A-not-A" questions ask, they do not negate (是不是坏了 suspects it is broken)
+    "是不是",
 ]
 DEFAULT_HEDGES = [
     "预计", "一般", "大概", "大约", "可能", "应该", "尽量", "争取", "估计", "原则上", "正常情况",
