@@ -14,7 +14,9 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   for the agent-side models;
 - the customer utterances of the written sets (``bench/real/written-customer-labels.jsonl``) and
   standalone customer and agent utterances written for this repository
-  (``bench/real/written-utterances.jsonl``, ``bench/real/written-agent-utterances.jsonl``).
+  (``bench/real/written-utterances.jsonl``, ``bench/real/written-agent-utterances.jsonl``), and
+  for the customer-side models the phone-call ones among the customer utterances as Whisper base
+  transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -137,8 +139,18 @@ def written_examples(name: str) -> list[Example]:
     # judged one by one by a reviewer who saw only the guide
     single = rd.REAL / "written-utterances.jsonl"
     if single.exists():
+        labels = {}
         for row in map(json.loads, single.read_text(encoding="utf-8").splitlines()):
             out.append(Example(row["text"], key in row["labels"], "customer", f"written-utterances#{row['n']}"))
+            labels[row["n"]] = key in row["labels"]
+        # the same phone-call utterances as a speech recogniser heard them, spoken by the offline
+        # voice and transcribed by Whisper base (bench/real/written-utterances-asr.jsonl): real
+        # calls reach the models through a recogniser, and its mistakes are not a writer's
+        heard = rd.REAL / "written-utterances-asr.jsonl"
+        if heard.exists():
+            for row in map(json.loads, heard.read_text(encoding="utf-8").splitlines()):
+                if row["n"] in labels:
+                    out.append(Example(row["asr"], labels[row["n"]], "customer", f"written-utterances-asr#{row['n']}"))
     return out
 
 
