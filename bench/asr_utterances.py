@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +55,9 @@ SR = 16000
 
 
 def _load(path: Path) -> np.ndarray:
-    from scipy.signal import resample_poly
+    from qa_scorer.ingest import decode_audio
 
-    with wave.open(str(path)) as w:
-        a = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
-    return resample_poly(a, 2, 1).astype(np.float32)[: 27 * SR]
+    return decode_audio(path, SR)[0][: 27 * SR]  # as qa-scorer reads a recording (16 kHz)
 
 
 def main() -> None:
