@@ -11,8 +11,9 @@ is spoken by the offline voice of ../shared/tts/ (alternating its two derived cu
 8 kHz, a little noise; needs the voice's own environment, named by ``$QA_BENCH_TTS_PYTHON``,
 default /tmp/tts-venv/bin/python) and transcribed with qa-scorer's own decoder
 (``transcribe.engine.decode_batch``: Whisper base, beam 5, the default prompt): the clips are
-packed, one second apart, into windows of at most 28 s, as the recogniser reads a call's speech,
-and each word goes back to the clip its time falls in. Rendering takes about 10 minutes and
+packed, one second apart, into windows of at most 28 s by the same packing a call's speech
+regions get (``transcribe.utterances.pack_windows``), and each word goes back to the clip its
+time falls in. Rendering takes about 10 minutes and
 transcribing about 15 on two cores; clips already rendered in ``--work`` are reused. The file in
 the repository came from a run that also packed the agent utterances' clips into the same
 windows (in the order of their names), so a run of this script gives a slightly different file:
@@ -79,34 +80,29 @@ def main() -> None:
     from qa_scorer.transcribe import engine
     from qa_scorer.transcribe.guard import has_loop
     from qa_scorer.transcribe.options import TranscribeOptions
+    from qa_scorer.transcribe.utterances import pack_windows
 
     options = TranscribeOptions()
     model = engine.load_model(options)
-    gap = np.zeros(SR, np.float32)
-    windows, parts, spans, at = [], [], [], 0
-    for r in rows:
-        audio = _load(args.work / f"c{r['n']}.wav")
-        if parts and at + len(audio) > 28 * SR:
-            windows.append((np.concatenate(parts), spans))
-            parts, spans, at = [], [], 0
-        spans.append((r["n"], at / SR, (at + len(audio)) / SR))
-        parts += [audio, gap]
-        at += len(audio) + len(gap)
-    if parts:
-        windows.append((np.concatenate(parts), spans))
-    heard: dict[int, str] = {}
+    # every clip and a second of silence after it, one after another, packed into windows the
+    # way a call's speech regions are; a word goes back to the clip its time falls in
+    clips = [_load(args.work / f"c{r['n']}.wav") for r in rows]
+    starts = np.cumsum([0] + [len(c) + SR for c in clips[:-1]]) / SR
+    stream = np.concatenate([np.concatenate([c, np.zeros(SR, np.float32)]) for c in clips])
+    regions = [(float(a), float(a) + len(c) / SR + 1.0) for a, c in zip(starts, clips)]
+    windows = pack_windows([regions], [stream], 28.0)
+    words: dict[int, list] = {r["n"]: [] for r in rows}
     for i in range(0, len(windows), 8):
         chunk = windows[i:i + 8]
-        for (_audio, sp), decoded in zip(chunk, engine.decode_batch(model, [w[0] for w in chunk], options)):
-            words: dict[int, list] = {n: [] for n, _, _ in sp}
+        for window, decoded in zip(chunk, engine.decode_batch(model, [w.audio([stream]) for w in chunk], options)):
             for w in decoded.words:
-                mid = (w.start + w.end) / 2
-                n = min(sp, key=lambda s: 0 if s[1] <= mid <= s[2] else min(abs(mid - s[1]), abs(mid - s[2])))[0]
-                words[n].append(w)
-            # a clip the recogniser looped on is left out (qa-scorer's guard would decode it again)
-            heard.update({n: "" if has_loop(ws, options.max_repeats) else to_simplified("".join(w.word for w in ws).strip())
-                          for n, ws in words.items()})
+                _, a, b = window.to_source(w.start, max(w.start, w.end))
+                k = max(0, int(np.searchsorted(starts, (a + b) / 2, side="right")) - 1)
+                words[rows[k]["n"]].append(w)
         print(f"{min(i + 8, len(windows))}/{len(windows)} windows", file=sys.stderr)
+    # a clip the recogniser looped on is left out (qa-scorer's guard would decode it again)
+    heard = {n: "" if has_loop(ws, options.max_repeats) else to_simplified("".join(w.word for w in ws).strip())
+             for n, ws in words.items()}
     out = args.out
     out.write_text("".join(json.dumps({"n": n, "asr": heard[n]}, ensure_ascii=False) + "\n"
                            for n in sorted(heard) if heard[n]), encoding="utf-8")
