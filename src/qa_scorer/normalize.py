@@ -33,7 +33,8 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["NormText", "normalize", "normalize_all", "normalize_phrase", "pinyin_key", "pinyin_keys", "to_simplified"]
+__all__ = ["NormText", "is_word", "normalize", "normalize_all", "normalize_phrase", "pinyin_key", "pinyin_keys",
+           "syllables", "to_simplified", "word_bounds"]
 
 # Characters that end a clause. Everything else that is not a letter or digit is dropped silently.
 _CLAUSE_BREAK = set(",.!?;:、，。！？；：…\n\r\t ~～")
@@ -513,6 +514,16 @@ def _pinyin():
     return lazy_pinyin, Style.NORMAL
 
 
+def syllables(text: str) -> list[str]:
+    """Each character's syllable with its tone (``bao4``), as pypinyin reads the text; a
+    character without one stands for itself."""
+    from pypinyin import Style
+
+    lazy_pinyin, _ = _pinyin()
+    out = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda x: list(x))
+    return out if len(out) == len(text) else list(text)
+
+
 @lru_cache(maxsize=65536)
 def _char_code(c: str) -> str:
     if not ("\u3400" <= c <= "\u9fff"):
@@ -598,6 +609,16 @@ def _jieba():
     jieba.initialize()
     _static_data_loaded()
     return jieba
+
+
+def is_word(text: str) -> bool:
+    """Whether ``text`` is a word of jieba's dictionary."""
+    return _jieba().dt.FREQ.get(text, 0) > 0
+
+
+def word_bounds(text: str) -> frozenset[int]:
+    """Offsets in ``text`` where a jieba word begins or ends (its start and end included)."""
+    return _word_bounds(text)
 
 
 def _word_bounds(text: str) -> frozenset[int]:

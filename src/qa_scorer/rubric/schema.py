@@ -17,7 +17,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 
 from qa_scorer.models import Channel, ItemDoc, Kind
-from qa_scorer.normalize import NormText, normalize_phrase, pinyin_key
+from qa_scorer.normalize import NormText, is_word, normalize_phrase, pinyin_key, syllables, word_bounds
 from qa_scorer.rubric import safe_regex
 
 SpeakerSel = Literal["agent", "customer", "any"]
@@ -448,7 +448,8 @@ class Matcher:
             raw.extend(self.regex.spans(text))
         if self.pinyin is not None:
             raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
-                       if self._sounds_like(text[m.start():m.end()], m.group()))
+                       if self._sounds_like(text[m.start():m.end()], m.group())
+                       or self._misheard(text, m.start(), m.end(), m.group()))
         return raw
 
     def _accept(self, norm: NormText, raw: list[tuple[int, int]]) -> list[Hit]:
@@ -483,12 +484,33 @@ class Matcher:
 
     def _sounds_like(self, said: str, key: str) -> bool:
         """A homophone counts when it keeps at least half the phrase's characters in place
-        (报歉 for 抱歉), so that unrelated words that merely sound alike (之前 / 致歉) do not."""
+        (报歉 for 抱歉), so that unrelated words that merely sound alike (之前 / 致歉) do not;
+        one that keeps fewer counts where it is a recogniser's garble (``_misheard``)."""
         for phrase in self.sounds.get(key, ()):
             same = sum(a == b for a, b in zip(said, phrase))
             if same * 2 >= len(phrase):
                 return True
         return False
+
+    def _misheard(self, text: str, start: int, end: int, key: str) -> bool:
+        """Whether a stretch that sounds like a phrase but keeps fewer than half its characters
+        is the phrase misheard, as a speech recogniser's wrong characters of the right sound are
+        (报签 for 抱歉, 倩议 for 歉意): at least half its syllables are the phrase's with their
+        tones; it is no word of its own (之前 is a word, and stays 之前, not 致歉); and it
+        stands as whole words in its line (not 前一 across 之前|一定, nor 自签 across 自|签收;
+        words are jieba's, of the line around the stretch)."""
+        said = text[start:end]
+        if is_word(said):
+            return False
+        heard = syllables(said)
+        if not any(sum(a == b for a, b in zip(heard, syllables(p))) * 2 >= len(p)
+                   for p in self.sounds.get(key, ())):
+            return False
+        lo = max(text.rfind("\n", 0, start) + 1, start - 12)
+        hi = text.find("\n", end)
+        hi = min(end + 12, len(text) if hi < 0 else hi)
+        bounds = word_bounds(text[lo:hi])
+        return start - lo in bounds and end - lo in bounds
 
     def _rejected(self, norm: NormText, start: int, end: int, seen: "_Seen") -> bool:
         """Whether an exclusion, ``unless``, a hedge, a question or a negator drops the hit.
