@@ -119,6 +119,44 @@ def test_stereo_call_roles_and_interruption_timing(model):
 
 
 @pytest.mark.slow
+def test_a_window_whose_decoding_stopped_early_is_heard_to_its_end(model, monkeypatch):
+    """Whisper can end a packed window early (its end token, no other sign of failure) and drop
+    the last turns in it. Here the first pass is made to stop at each window's last piece; the
+    pieces after the last word are decoded again and the closing line is back, at its time."""
+    from qa_scorer.transcribe import call as call_mod, engine
+
+    windows, real_pack, real_decode = [], call_mod.pack_windows, engine.decode_batch
+
+    def pack(*a, **kw):
+        windows[:] = real_pack(*a, **kw)
+        return windows
+
+    def first_pass_stops_early(model_, pieces, options):
+        out = real_decode(model_, pieces, options)
+        if len(pieces) == len(windows):  # the first pass: one stretch per window
+            for w, d in zip(windows, out):
+                if len(w.pieces) > 1:
+                    cut = w.spans()[-1][0]
+                    d.words = [x for x in d.words if x.end <= cut]
+                    d.text = "".join(x.word for x in d.words)
+        return out
+
+    monkeypatch.setattr(call_mod, "pack_windows", pack)
+    monkeypatch.setattr(engine, "decode_batch", first_pass_stops_early)
+    wav = CALLS / "c01_late_delivery.wav"
+    closing = truth("c01_late_delivery")[-1]
+    assert "再见" in closing["text"]
+    lost = run(model, wav, options=OPTS.model_copy(update={"tail_retry_seconds": 0.0}))
+    assert not any("再见" in norm(s.text) for s in lost.segments)  # the simulated early stop bites
+    t = run(model, wav)
+    assert t.metadata["asr"]["decoder"]["tail_retries"] >= 1
+    back = find(t.segments, "agent", "再见")
+    assert abs(back.end - closing["end"]) < 1.0 and back.start > closing["start"] - 4.0
+    assert sum("再见" in norm(s.text) for s in t.segments) == 1  # heard once, not twice
+    assert len(t.segments) >= len(lost.segments) + 1
+
+
+@pytest.mark.slow
 def test_backchannels_and_hold_are_kept_apart(model):
     t = run(model, CALLS / "c08_double_charge.wav")
     agents = [s for s in t.segments if s.speaker == "agent"]
@@ -350,6 +388,32 @@ def test_speech_regions_pack_into_windows_and_times_map_back():
     assert (c, a, b) == (0, 8.0, 9.0)
     assert windows[-1].to_source(1.0, 2.0) == (1, 13.0, 14.0)  # the customer's window
     assert len(w.audio([left, right])) == int(round(w.duration * 16000))
+
+def test_a_window_whose_decoding_stopped_early_has_its_unheard_tail_found():
+    from qa_scorer.transcribe.call import _repeats, _unheard_tail
+    from qa_scorer.transcribe.engine import Decoded
+    from qa_scorer.transcribe.utterances import Window
+
+    # Three pieces packed at window times 0-8, 8-14 and 14-20 s.
+    w = Window([(0, 1.0, 9.0), (1, 12.0, 18.0), (0, 20.0, 26.0)])
+
+    def heard(last_end):
+        return Decoded([Word(word="您好", start=0.5, end=1.0), Word(word="好的", start=last_end - 0.5, end=last_end)],
+                       "您好好的", -0.2, 0.01)
+
+    assert _unheard_tail(w, heard(7.6), 1.0) == 8.0  # the last two pieces were never heard
+    assert _unheard_tail(w, heard(12.0), 1.0) == 14.0  # only the last one
+    assert _unheard_tail(w, heard(19.7), 1.0) is None  # heard to the end
+    assert _unheard_tail(w, heard(13.5), 6.5) is None  # the unheard piece is shorter than asked for
+    assert _unheard_tail(w, heard(7.6), 0.0) is None  # switched off
+    assert _unheard_tail(w, Decoded([], "", -0.2, 0.9), 1.0) is None  # nothing heard: silence or noise
+    # A tail decoded again that only repeats the window's last words is not added twice.
+    said = "您好请问有什么可以帮您我的快递三天了还没到好的我帮您查一下"
+    assert _repeats(said, "好的，我帮您查一下。")
+    assert _repeats(said, "我帮您查一下")
+    assert not _repeats(said, "请问还有其他可以帮您的吗？祝您生活愉快，再见。")
+    assert _repeats(said, "。")  # nothing but punctuation
+
 
 def test_a_window_fails_when_repetitive_or_unlikely():
     kw = dict(log_prob_threshold=-1.0, no_speech_threshold=0.6, compression_ratio_threshold=2.4)

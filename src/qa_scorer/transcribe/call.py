@@ -3,6 +3,7 @@ split into utterances, assign roles."""
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from typing import Any, Optional
 
 import numpy as np
@@ -46,16 +47,42 @@ def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptio
     return parts
 
 
+def _unheard_tail(window: Window, d: engine.Decoded, min_seconds: float) -> Optional[float]:
+    """Window time from which the decoder heard nothing although speech was packed there: the
+    start of the first piece that begins after the last decoded word, when the pieces from there
+    to the window's end hold at least ``min_seconds``. None when the window was heard to its end,
+    when nothing in it was heard at all (silence or noise the decoder rightly left), or when
+    ``min_seconds`` is 0."""
+    if min_seconds <= 0 or not d.words:
+        return None
+    last = max(w.end for w in d.words)
+    starts = [x for x, _ in window.spans() if x >= last]
+    if not starts or window.duration - starts[0] < min_seconds:
+        return None
+    return starts[0]
+
+
+def _repeats(heard: str, again: str) -> bool:
+    """Whether a tail decoded again only repeats the end of what the window already gave (the
+    last words' timings came out early, so the tail was heard after all)."""
+    a, h = guard.norm(again), guard.norm(heard)
+    if not a:
+        return True
+    end = h[-(2 * len(a) + 4):]
+    m = SequenceMatcher(None, a, end, autojunk=False)
+    return sum(b.size for b in m.get_matching_blocks()) >= 0.6 * len(a)
+
+
 def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[float],
                         options: TranscribeOptions) -> tuple[list[list[Utt]], dict[str, int]]:
     """Utterances of each voice channel, guarded and in simplified Chinese, and what was dropped.
 
     Every channel's speech is packed into windows (both channels' pieces in time order) and all
     windows are decoded in one batch; only a window that fails Whisper's own tests or
-    loops is decoded again.
+    loops is decoded again, and the unheard end of a window whose decoding stopped early.
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
-               "windows": 0, "fallback_windows": 0}
+               "windows": 0, "fallback_windows": 0, "tail_retries": 0}
     all_regions: list[list[tuple[float, float]]] = []
     all_pieces: list[list[tuple[float, float]]] = []
     durations = [len(ch) / SR for ch in channels]
@@ -74,12 +101,29 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     decoded = engine.decode_batch(model, audios, options)
     dropped["windows"] = len(windows)
     words: list[list[Word]] = [[] for _ in channels]
-    for window, audio, d in zip(windows, audios, decoded):
+    results: list[list[engine.Decoded]] = []
+    tails: list[tuple[int, float]] = []
+    for i, (window, audio, d) in enumerate(zip(windows, audios, decoded)):
         parts = [d]
         if _failed(d, options, window.duration):
             parts = _redecode(model, window, audio, options)
             dropped["fallback_windows"] += 1
             dropped["loop_retries"] += guard.has_loop(d.words, options.max_repeats)
+        else:
+            at = _unheard_tail(window, d, options.tail_retry_seconds)
+            if at is not None:
+                tails.append((i, at))
+        results.append(parts)
+    if tails:
+        clips = [audios[i][int(round(at * SR)):] for i, at in tails]
+        for (i, at), clip, d in zip(tails, clips, engine.decode_batch(model, clips, options)):
+            if _failed(d, options, len(clip) / SR) or _repeats(decoded[i].text, d.text):
+                continue
+            d.words = [w.model_copy(update={"start": round(w.start + at, 2), "end": round(w.end + at, 2)})
+                       for w in d.words]
+            results[i].append(d)
+            dropped["tail_retries"] += 1
+    for window, parts in zip(windows, results):
         for p in parts:
             if guard.low_confidence(p.avg_logprob, p.no_speech_prob, drop_log_prob=options.drop_log_prob,
                                     no_speech_threshold=options.no_speech_threshold,
@@ -128,7 +172,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     if n_in and n_in > 2:
         roles_meta["note"] = (roles_meta.get("note", "") + "; " if roles_meta.get("note") else "") + (
             f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
-    windows = {"windows": dropped.pop("windows"), "fallback_windows": dropped.pop("fallback_windows")}
+    windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries")}
     asr = {
         "engine": "faster-whisper",
         "model": options.model,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SR = 16000
 # Bump when decoding, splitting, guarding or role logic changes what a transcript holds: old cache
 # entries then stop matching.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -56,6 +56,10 @@ class TranscribeOptions(BaseModel):
     mono_split_pause: float = Field(0.25, gt=0)
     # Longest stretch of speech regions packed into one decoder window (Whisper sees 30 s).
     window_seconds: float = Field(30.0, gt=1, le=30)
+    # A window's decoding can stop early (Whisper emits its end token with speech left): the
+    # pieces after its last word, when they hold at least this much speech, are decoded again
+    # on their own (0 = never).
+    tail_retry_seconds: float = Field(1.0, ge=0)
     # Hallucination guard.
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
