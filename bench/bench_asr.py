@@ -46,6 +46,19 @@ SHARED_REAL = ROOT.parent / "shared" / "realaudio"
 THREADS = 2
 
 
+def cpu_model() -> str:
+    """The processor's name where the system tells it (CTranslate2's int8 kernels differ between
+    processors, so the recognised text, and both sides' character error, can differ a little
+    between machines; compare runs of one machine)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def norm(text: str) -> str:
     from qa_scorer.normalize import to_simplified
 
@@ -157,7 +170,7 @@ def phase_compare(folder: Path) -> dict:
         acc = {"audio_s": 0.0, "bare_s": 0.0, "qa_s": 0.0, "calls": len(items), "bare_e": 0, "qa_e": 0,
                "plain_s": 0.0, "plain_e": 0,
                "qa_side_e": 0, "n": 0, "n_side": 0, "bare_windows": 0, "bare_fallbacks": 0,
-               "qa_windows": 0, "qa_fallback_windows": 0, "starts": [], "ends": [], "missed": 0,
+               "qa_windows": 0, "qa_fallback_windows": 0, "qa_tail_retries": 0, "starts": [], "ends": [], "missed": 0,
                "overlaps": [], "per_call": []}
         for cid, path, ref in items:
             acc["audio_s"] += probe_duration(path) or 0.0
@@ -207,6 +220,7 @@ def phase_compare(folder: Path) -> dict:
             dec = t.metadata["asr"]["decoder"]
             acc["qa_windows"] += dec["windows"]
             acc["qa_fallback_windows"] += dec["fallback_windows"]
+            acc["qa_tail_retries"] += dec["tail_retries"]
             acc["bare_s"] += bwall
             acc["qa_s"] += qwall
             be = edits(ref_text, norm(btext))
@@ -294,17 +308,20 @@ def main() -> None:
         "",
         f"Written by `bench/bench_asr.py` on {time.strftime('%Y-%m-%d %H:%M')} in one run "
         f"({(time.perf_counter() - started) / 60:.0f} min): {os.cpu_count()} CPU cores shared with other work "
-        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, faster-whisper "
+        f"({cpu_model()}, {platform.machine()}), Python {platform.python_version()}, faster-whisper "
         f"{faster_whisper.__version__}, Whisper base int8 (assembled from the PyPI packages), {THREADS} threads "
         "on both sides. Both sides ran in one process, call by call, interleaved (bare first on even calls, "
         "qa-scorer first on odd ones), so load from other work on the machine falls on both alike. "
+        "The recognised text itself differs a little between processors (CTranslate2's int8 kernels), "
+        "so character error rates are comparable within one run, or runs on one processor. "
         f"Model load (not in the figures below): bare {cmp_['load_bare_s']:.1f} s, qa-scorer {cmp_['load_qa_s']:.1f} s.",
         "",
         "- **bare**: faster-whisper alone on the mono mixdown: `WhisperModel(base, int8, cpu_threads=2)."
         "transcribe(file, language='zh', beam_size=5, vad_filter=True, condition_on_previous_text=False)`.",
         "- **qa-scorer**: `transcribe_batch` on the stereo call (empty cache, default options): decode, "
-        "per-channel speech detection, both channels' speech packed into 30 s windows and decoded in one greedy "
-        "batch, failed windows decoded again, guard, utterances, roles, cache write.",
+        "per-channel speech detection, both channels' speech packed into 30 s windows and decoded in one "
+        "batch (beam 5), failed windows decoded again, the unheard end of a window whose decoding stopped early "
+        "decoded again, guard, utterances, roles, cache write.",
         "",
         "## Speed and character error rate",
         "",
@@ -347,7 +364,8 @@ def main() -> None:
         "Decoder work: " + "; ".join(
             f"{titles[n].split(' (')[0]}: bare {sets[n]['bare_windows']} sequential windows, "
             f"{sets[n]['bare_fallbacks']} decoded again by sampling; qa-scorer {sets[n]['qa_windows']} "
-            f"batched windows, {sets[n]['qa_fallback_windows']} decoded again" for n in ("sample", "long", "real")) + ".",
+            f"batched windows, {sets[n]['qa_fallback_windows']} decoded again, {sets[n]['qa_tail_retries']} "
+        "with an unheard end decoded again" for n in ("sample", "long", "real")) + ".",
         "",
         "Per call (audio s, bare wall s, qa-scorer wall s, bare CER, qa-scorer CER):",
         "",
