@@ -192,7 +192,7 @@ class NormText:
     def bounds(self) -> frozenset[int]:
         """Offsets where a jieba word begins or ends."""
         if self._bounds is None:
-            self._bounds = _word_bounds(self.text)
+            self._bounds = word_bounds(self.text)
         return self._bounds
 
 
@@ -618,10 +618,6 @@ def is_word(text: str) -> bool:
 
 def word_bounds(text: str) -> frozenset[int]:
     """Offsets in ``text`` where a jieba word begins or ends (its start and end included)."""
-    return _word_bounds(text)
-
-
-def _word_bounds(text: str) -> frozenset[int]:
     bounds = {0, len(text)}
     for _, start, end in _jieba().tokenize(text):
         bounds.add(start)
