@@ -81,6 +81,16 @@ def test_rubric_check_exit_codes(tmp_path):
     assert re.search(r"bad\.yaml:6:5: unknown key 'macth'", res.output)
 
 
+def test_error_locations_print_as_they_are_not_as_emoji(tmp_path):
+    """":100:" is an emoji code to the console library: an error on line 100 of a rubric, or a
+    file named with such a code, must still print as written."""
+    bad = tmp_path / "bad:thumbs_up:.yaml"
+    bad.write_text("id: x\nitems: []\n" + "# filler\n" * 97 + "  - id: [\n", encoding="utf-8")
+    res = runner.invoke(app, ["rubric", "check", str(bad)])
+    assert res.exit_code == 3
+    assert re.search(r"bad:thumbs_up:\.yaml:100:\d+: ", res.output), res.output
+
+
 def test_score_with_a_broken_rubric_stops_before_any_work(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: [\n", encoding="utf-8")

@@ -21,8 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 rubric_app = typer.Typer(no_args_is_help=True, help="Check and explain rubric files.")
 app.add_typer(rubric_app, name="rubric")
 
-out = Console(soft_wrap=False)
-err = Console(stderr=True, soft_wrap=True)
+# No emoji codes: user text and locations such as "f.yaml:100:7" must print as they are (not 💯).
+out = Console(soft_wrap=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 RubricOpt = typer.Option(None, "--rubric", "-r", help="Rubric YAML file (default: the bundled rubrics/default.yaml).")
 
