@@ -23,6 +23,12 @@ def _to_source(words: list[Word], window: Window, out: list[list[Word]], duratio
         out[c].append(w.model_copy(update={"start": round(a, 2), "end": round(min(durations[c], b), 2)}))
 
 
+def _shifted(words: list[Word], offset: float) -> list[Word]:
+    """Words of a stretch decoded on its own, at their times in the window it was cut from."""
+    return [w.model_copy(update={"start": round(w.start + offset, 2), "end": round(w.end + offset, 2)})
+            for w in words]
+
+
 def _failed(d: engine.Decoded, options: TranscribeOptions, speech_seconds: float) -> bool:
     return guard.has_loop(d.words, options.max_repeats) or guard.window_failed(
         d.text, d.avg_logprob, d.no_speech_prob, log_prob_threshold=options.log_prob_threshold,
@@ -41,8 +47,7 @@ def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptio
     for (x, y), clip, d in zip(spans, clips, engine.decode_batch(model, clips, retry)):
         found = engine.decode_careful(model, clip, retry) if _failed(d, retry, y - x) else [d]
         for p in found:
-            p.words = [w.model_copy(update={"start": round(w.start + x, 2), "end": round(w.end + x, 2)})
-                       for w in p.words]
+            p.words = _shifted(p.words, x)
         parts += found
     return parts
 
@@ -119,8 +124,7 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
         for (i, at), clip, d in zip(tails, clips, engine.decode_batch(model, clips, options)):
             if _failed(d, options, len(clip) / SR) or _repeats(decoded[i].text, d.text):
                 continue
-            d.words = [w.model_copy(update={"start": round(w.start + at, 2), "end": round(w.end + at, 2)})
-                       for w in d.words]
+            d.words = _shifted(d.words, at)
             results[i].append(d)
             dropped["tail_retries"] += 1
     for window, parts in zip(windows, results):
