@@ -75,6 +75,17 @@ def test_cantonese_function_characters_fold_to_mandarin():
     assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)
 
 
+def test_two_spellings_of_one_word_fold_to_the_one_rules_use():
+    """A recogniser writes 干吗 as often as 干嘛 (and 其它 for 其他): a rule written with one
+    must find the other, and evidence still points at the characters as written."""
+    raw = "到期了才想起来，早干吗了？还有其它问题吗"
+    n = normalize(raw)
+    assert n.text == "到期了才想起来早干嘛了还有其他问题吗"
+    at = n.text.index("干嘛")
+    assert raw[slice(*n.source_span(at, at + 2))] == "干吗"
+    assert normalize_phrase("干吗") == normalize_phrase("干嘛") == "干嘛"
+
+
 def test_the_map_starts_from_what_normalize_made_and_ends_where_a_fresh_build_does():
     """normalize() hands its first two steps (NFKC, lower case, simplified) to the lazy map when
     they kept the text's length; the map must be the one _build makes from the text alone,

@@ -12,7 +12,7 @@ common ground:
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
    嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些), so a rule written once covers both; the
-   variant 帐 folds to 账 (帐号 / 账号).
+   variant 帐 folds to 账 (帐号 / 账号), 干吗 to 干嘛 and 其它 to 其他.
 
 The result keeps, for every normalised character, the span of original text it came from, so
 evidence can point at the exact characters in the segment as written.
@@ -262,8 +262,16 @@ _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "
                        "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些"})
 
 
+# Two spellings of one word, the second the one rules are written with; a recogniser writes
+# either (早干吗了 / 早干嘛了). Same length, so the map back to the original still holds.
+_VARIANTS = (("干吗", "干嘛"), ("其它", "其他"))
+
+
 def _fold(s: str) -> str:
     s = s.replace("您", "你")
+    for variant, word in _VARIANTS:
+        if variant in s:
+            s = s.replace(variant, word)
     return s.translate(_FOLD) if _CANTONESE.search(s) else s
 
 
