@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from qa_scorer.evaluation import compare
 from qa_scorer.models import (Evidence, ItemDoc, ItemResult, Scorecard, is_failure, is_flagged, is_penalty, is_reward,
-                               trusted, updated)
-from qa_scorer.score import tally
+                               Transcript, trusted, updated)
+from qa_scorer.score import score_transcript, tally
 from qa_scorer.store import ItemCount
 
 
@@ -98,3 +98,28 @@ def test_updated_records_are_what_model_copy_makes() -> None:
         assert fast == slow and fast is not record and record.points == 0
         assert fast.model_fields_set == slow.model_fields_set
         assert fast.model_dump_json() == slow.model_dump_json() and repr(fast) == repr(slow)
+
+
+def _one_track_call(metadata, agent_start):
+    return Transcript.model_validate({
+        "version": 1, "call_id": "mono1", "channel": "phone", "metadata": metadata, "segments": [
+            {"speaker": "agent", "text": "您好 请问有什么可以帮您", "start": 0.0, "end": 2.0},
+            {"speaker": "customer", "text": "我买的热水器一直不出热水 你们什么时候来修", "start": 2.5, "end": 7.0},
+            {"speaker": "agent", "text": "你先把订单号报给我", "start": agent_start, "end": agent_start + 2.0}]})
+
+
+def test_a_one_track_recording_says_its_interruption_pass_is_an_estimate(default_rubric):
+    """On one track two voices at once are one stretch of speech, so no overlap is ever
+    measured: the pass must say it is an estimate, and an overlap the transcript does hold
+    (a hand-made one) still fails."""
+    mono = {"roles": {"method": "mono-voice-clustering", "note": "roles are estimates"}}
+    item = score_transcript(_one_track_call(mono, 7.5), default_rubric).item("interruption")
+    assert item.status == "pass" and "单声道" in item.reason and "estimate" in item.reason
+    stereo = {"roles": {"method": "stereo-channels"}}
+    item = score_transcript(_one_track_call(stereo, 7.5), default_rubric).item("interruption")
+    assert item.status == "pass" and "单声道" not in item.reason
+    # metadata of any shape from a hand-made transcript is no one-track recording
+    for odd in ({"roles": "mono"}, {"roles": {"method": 3}}, {}):
+        item = score_transcript(_one_track_call(odd, 7.5), default_rubric).item("interruption")
+        assert item.status == "pass" and "单声道" not in item.reason
+    assert score_transcript(_one_track_call(mono, 5.0), default_rubric).item("interruption").status == "fail"

@@ -3,7 +3,8 @@
 A finding needs real overlap (``min_overlap`` seconds of the customer's segment still to run),
 a real utterance (not a backchannel such as 嗯 / 对 / 好的, nor shorter than ``min_utterance``
 seconds) and no polite interruption phrasing
-(不好意思打断一下) at the start of what the agent said. ``na`` without timings.
+(不好意思打断一下) at the start of what the agent said. ``na`` without timings. A recording of
+one track (voices told apart afterwards) cannot show an overlap: its pass says it is an estimate.
 """
 
 from __future__ import annotations
@@ -111,4 +112,16 @@ def run(item: Item, call: Call) -> Outcome:
                        zh=f"{len(found) // 2} 次抢话且没有礼貌打断用语，第一次是{quote(first.text)}")
     if polite:
         return Outcome("pass", f"{polite} interruption(s), each opened politely", zh=f"{polite} 次打断，均使用了礼貌用语")
+    if _one_track(call):
+        return Outcome("pass", f"no overlap found; a one-track recording shows none (two voices at once are one "
+                               f"stretch of speech), so this is an estimate",
+                       zh="未发现抢话（单声道录音无法分辨两人同时说话，仅供参考）")
     return Outcome("pass", f"never talked over the {other}", zh="没有抢话")
+
+
+def _one_track(call: Call) -> bool:
+    """Whether the transcript was made from a one-track recording, its voices told apart
+    afterwards (as ``transcribe`` records it in ``metadata.roles.method``)."""
+    roles = call.transcript.metadata.get("roles")
+    method = roles.get("method") if isinstance(roles, dict) else None
+    return isinstance(method, str) and method.startswith("mono")
