@@ -32,6 +32,10 @@ DEFAULT_FALSE_NEGATORS = [
     "不少", "非常", "唔该", "唔好意思",
     # "A-not-A" questions ask, they do not negate (是不是坏了 suspects it is broken)
     "是不是",
+    # words that merely hold a negator's character (这个特别不好用, 人脸识别一直失败, 没想到刚用两天
+    # 就坏了) or say something other than "not" (对不起, 差不多, 不知道为什么…, 不管怎么弄…)
+    "特别", "识别", "区别", "分别", "个别", "级别", "类别", "差别", "性别", "鉴别", "辨别", "告别",
+    "对不起", "差不多", "了不起", "没想到", "想不到", "不知道", "不管", "不仅", "不久", "未来",
 ]
 DEFAULT_HEDGES = [
     "预计", "一般", "大概", "大约", "可能", "应该", "尽量", "争取", "估计", "原则上", "正常情况",
