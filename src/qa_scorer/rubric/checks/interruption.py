@@ -113,8 +113,8 @@ def run(item: Item, call: Call) -> Outcome:
     if polite:
         return Outcome("pass", f"{polite} interruption(s), each opened politely", zh=f"{polite} 次打断，均使用了礼貌用语")
     if _one_track(call):
-        return Outcome("pass", f"no overlap found; a one-track recording shows none (two voices at once are one "
-                               f"stretch of speech), so this is an estimate",
+        return Outcome("pass", f"never found talking over the {other}; a one-track recording shows no overlap "
+                               "(two voices at once are one stretch of speech), so this is an estimate",
                        zh="未发现抢话（单声道录音无法分辨两人同时说话，仅供参考）")
     return Outcome("pass", f"never talked over the {other}", zh="没有抢话")
 
