@@ -59,6 +59,48 @@ def test_score_goes_on_after_a_bad_transcript(tmp_path):
     assert (out / "qa.sqlite").exists() and (out / "index.html").exists()
 
 
+def test_many_transcripts_in_one_file_jsonl_and_array(tmp_path):
+    """A export of many chats: JSON Lines (one transcript per line) or a .json array. Every call
+    is scored; a bad line costs only itself, and its error names the file and the line (or the
+    array index and JSON path); the source in the history says where each call came from."""
+    calls = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(SAMPLES.glob("*.json"))[:3]]
+    lines = [json.dumps(c, ensure_ascii=False) for c in calls]
+    bad_speaker = json.dumps({"version": 1, "call_id": "bad1", "segments": [{"speaker": "robot", "text": "hi"}]})
+    jsonl = tmp_path / "export.jsonl"
+    jsonl.write_text("\n".join([lines[0], bad_speaker, "", "{not json", lines[1], lines[2]]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(jsonl), "--out", str(out), "--json", str(tmp_path / "all.json"), "-q"])
+    assert res.exit_code == 1
+    assert "export.jsonl: line 2: $.segments[0].speaker" in res.output
+    assert "export.jsonl: line 4: invalid JSON" in res.output
+    cards = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert sorted(c["call_id"] for c in cards) == sorted(c["call_id"] for c in calls)
+    import sqlite3
+    with sqlite3.connect(out / "qa.sqlite") as db:
+        sources = dict(db.execute("SELECT call_id, source FROM calls"))
+    assert sources[calls[0]["call_id"]].endswith("export.jsonl:1")
+    assert sources[calls[2]["call_id"]].endswith("export.jsonl:6")
+
+    # the same calls as a JSON array in a .json file, one of them broken
+    arr = tmp_path / "export.json"
+    broken = dict(calls[1], segments=[{"speaker": "agent", "text": 5}])
+    arr.write_text(json.dumps([calls[0], broken, calls[2]], ensure_ascii=False), encoding="utf-8")
+    res = runner.invoke(app, ["score", str(arr), "--out", str(tmp_path / "out2"), "--json", str(tmp_path / "arr.json"), "-q"])
+    assert res.exit_code == 1
+    assert "export.json: $[1].segments[0].text" in res.output
+    assert len(json.loads((tmp_path / "arr.json").read_text(encoding="utf-8"))) == 2
+
+    # eval reads bundles too, and a call id given twice in one file is reported, not scored twice
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\n" + f"{calls[0]['call_id']},greeting,pass\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(jsonl), "--labels", str(labels)])
+    assert "3 call(s)" in res.output and "line 2" in res.output
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(lines[0] + "\n" + lines[0] + "\n", encoding="utf-8")
+    res = runner.invoke(app, ["score", str(twice), "--out", str(tmp_path / "out3"), "-q"])
+    assert res.exit_code == 1 and "twice.jsonl:2" in res.output and "also given by" in res.output
+
+
 def test_rescoring_a_written_transcript_gives_the_same_scorecard(tmp_path):
     src = sorted(SAMPLES.glob("*.json"))[0]
     out = tmp_path / "out"

@@ -18,7 +18,10 @@ from pydantic import ValidationError
 from qa_scorer.models import (InputError, Transcript, check_agent_id, check_call_id, check_started_at,
                               has_surrogate)
 
-TRANSCRIPT_SUFFIXES = {".json"}
+TRANSCRIPT_SUFFIXES = {".json", ".jsonl"}
+# Many transcripts in one file: JSON Lines (one transcript v1 object per line), or a .json file
+# whose top level is an array of them. A bundle holds at most this many calls.
+MAX_BUNDLE_CALLS = 1_000_000
 
 
 class TranscriptError(Exception):
@@ -122,15 +125,110 @@ def load_transcript(path: str | Path) -> Transcript:
 
 
 
-def load_transcript_input(path: str | Path) -> tuple[Optional[Transcript], Optional[InputError]]:
+def load_transcript_input(path: str | Path, record: Any = None, where: str = "") -> tuple[Optional[Transcript], Optional[InputError]]:
     """A transcript file as one input of a batch: the transcript, or the error naming the file
-    (nothing raised, so one bad file does not end the batch)."""
+    (nothing raised, so one bad file does not end the batch). ``record`` is one call already read
+    from a bundle (see ``read_bundle``), ``where`` its place there (``line 3`` or ``$[2]``)."""
+    if record is not None:
+        try:
+            return parse_transcript(record, path), None
+        except TranscriptError as exc:
+            return None, InputError(path=str(path), message=_placed(exc.message, where))
+        except Exception as exc:  # noqa: BLE001 - one bad call must not end the batch
+            return None, InputError(path=str(path), message=_placed(f"cannot be read ({type(exc).__name__}: {exc})", where))
     try:
         return load_transcript(path), None
     except TranscriptError as exc:
         return None, InputError(path=str(path), message=exc.message)
     except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
         return None, InputError(path=str(path), message=f"cannot be read ({type(exc).__name__}: {exc})")
+
+def _placed(message: str, where: str) -> str:
+    """An error message of one call in a bundle, placed: ``line 3: $.segments[0]...`` for JSON
+    Lines, ``$[2].segments[0]...`` for an array."""
+    if not where:
+        return message
+    if where.startswith("$") and message.startswith("$"):
+        return where + message[1:]
+    return f"{where}: {message}"
+
+
+def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[InputError]]]]:
+    """The calls of a file that holds many transcripts, or None when it holds one (a .json file
+    whose top level is not an array).
+
+    A ``.jsonl`` file is JSON Lines: one transcript v1 object per line (blank lines skipped); a
+    ``.json`` file starting with ``[`` is an array of them. Each call comes as (where, decoded
+    JSON, None) or, when its line cannot be decoded, (where, None, error naming the file and the
+    line), so one bad line loses only itself. An unreadable file or an array that is not valid
+    JSON is one error for the whole file."""
+    p = Path(path)
+    is_lines = p.suffix.lower() == ".jsonl"
+    try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None if not is_lines else [("", None, InputError(path=str(p), message="not a regular file"))]
+        if not is_lines:
+            with p.open("rb") as fh:
+                head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+            if not head.startswith(b"["):
+                return None
+        raw = p.read_bytes()
+    except OSError as exc:
+        if not is_lines:
+            return None  # load_transcript reports it
+        return [("", None, InputError(path=str(p), message=f"cannot read file: {exc.strerror or exc}"))]
+    out: list[tuple[str, Any, Optional[InputError]]] = []
+    if not is_lines:
+        try:
+            data = decode_json(raw, p)
+        except TranscriptError as exc:
+            return [("", None, InputError(path=str(p), message=exc.message))]
+        if len(data) > MAX_BUNDLE_CALLS:
+            return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
+        return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"line {n}"
+        if len(out) >= MAX_BUNDLE_CALLS:
+            out.append((where, None, InputError(path=str(p), message=f"{where}: more than {MAX_BUNDLE_CALLS} calls in one file; the rest is not read")))
+            break
+        if len(line) > MAX_TRANSCRIPT_BYTES:
+            out.append((where, None, InputError(path=str(p), message=f"{where}: larger than {MAX_TRANSCRIPT_BYTES >> 20} MiB; not a transcript")))
+            continue
+        try:
+            out.append((where, decode_json(line, p), None))
+        except TranscriptError as exc:
+            msg = exc.message.replace("invalid JSON at line 1, column", "invalid JSON at column")
+            out.append((where, None, InputError(path=str(p), message=f"{where}: {msg}")))
+    return out
+
+
+def transcript_file_inputs(path: str | Path) -> list[tuple[str, Optional[Transcript], Optional[InputError]]]:
+    """Every call of one transcript file, loaded: (source, transcript, None) or (source, None,
+    error). A file with one transcript gives one entry; a bundle (``read_bundle``) one per call,
+    its source naming the line (``calls.jsonl:3``) or the array index (``calls.json$[2]``)."""
+    bundle = read_bundle(path)
+    if bundle is None:
+        t, err = load_transcript_input(path)
+        return [(str(path), t, err)]
+    out: list[tuple[str, Optional[Transcript], Optional[InputError]]] = []
+    for where, record, err in bundle:
+        source = _bundle_source(path, where)
+        if err is not None:
+            out.append((source, None, err))
+        else:
+            t, err = load_transcript_input(path, record, where)
+            out.append((source, t, err))
+    return out
+
+
+def _bundle_source(path: str | Path, where: str) -> str:
+    if not where:
+        return str(path)
+    return f"{path}:{where[5:]}" if where.startswith("line ") else f"{path}{where}"
+
 
 def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and directories (recursively) into transcript files, sorted and unique."""
@@ -249,6 +347,15 @@ class CallInput:
     metadata: dict[str, Any] = field(default_factory=dict)
     # True when a manifest named the agent channel; otherwise the transcription options decide.
     channel_from_manifest: bool = False
+    # One call of a file holding many (read_bundle): its decoded JSON and its place in the file.
+    record: Any = None
+    where: str = ""
+
+    @property
+    def source(self) -> str:
+        """The input named for this call in errors and the history: the file, and for a call of a
+        bundle its line (``calls.jsonl:3``) or array index (``calls.json$[2]``)."""
+        return _bundle_source(self.path, self.where)
 
 
 def _kind_of(path: Path) -> Optional[str]:
@@ -440,7 +547,7 @@ def discover_inputs(
         elif p.is_file():
             if _kind_of(p) is None:
                 errors.append(InputError(path=str(p), message=f"unknown file type '{p.suffix or '(none)'}'; "
-                                                            "expected .json or an audio file"))
+                                                            "expected .json, .jsonl or an audio file"))
             else:
                 add(p)
         elif os.path.islink(p):
@@ -455,6 +562,16 @@ def discover_inputs(
     ids: dict[str, Path] = {}
     for f in files:
         kind = _kind_of(f)
+        if kind == "transcript":
+            bundle = read_bundle(f)
+            if bundle is not None:
+                for where, record, err in bundle:
+                    if err is not None:
+                        errors.append(err)
+                    else:
+                        inputs.append(CallInput(path=f, kind="transcript", call_id=_bundle_source(f, where),
+                                                record=record, where=where))
+                continue
         row = rows.get(f.resolve()) if kind == "audio" else None
         if row is not None:
             inp = CallInput(path=f, kind="audio", call_id=row["call_id"], agent_id=row["agent_id"],

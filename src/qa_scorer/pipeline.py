@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from qa_scorer.ingest import RecordingError, find_transcripts, load_transcript_input, locate_recording, real_roots
+from qa_scorer.ingest import RecordingError, find_transcripts, locate_recording, real_roots, transcript_file_inputs
 from qa_scorer.models import InputError, Scorecard, Transcript
 from qa_scorer.outputs import OwnedFiles, atomic_write_text, output_lock
 from qa_scorer.rubric.engine import prepared
@@ -53,22 +53,24 @@ def score_transcript_files(
     result = BatchResult()
     files = find_transcripts(paths)
     loaded = []
+    total = 0
     for path in files:
-        transcript, error = load_transcript_input(path)
-        if error is not None:
-            result.errors.append(error)
-        else:
-            loaded.append((path, transcript))
+        for source, transcript, error in transcript_file_inputs(path):
+            total += 1
+            if error is not None:
+                result.errors.append(error)
+            else:
+                loaded.append((source, transcript))
     calls = prepared(rubric, (t for _, t in loaded))
-    for n, ((path, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
+    for n, ((source, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
         try:
-            card = score_transcript(transcript, rubric, source=str(path), call=call)
+            card = score_transcript(transcript, rubric, source=source, call=call)
         except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
-            result.errors.append(_unexpected(path, exc))
+            result.errors.append(_unexpected(source, exc))
         else:
-            result.calls.append(ScoredCall(transcript, card, str(path)))
+            result.calls.append(ScoredCall(transcript, card, source))
         if on_progress:
-            on_progress(n + len(files) - len(loaded), len(files))
+            on_progress(n + total - len(loaded), total)
     return result
 
 
@@ -147,7 +149,7 @@ def score_batch(
         written: list[Path] = []
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
-            source = str(inp.path)
+            source = inp.source
             _, call = next(calls)
             try:
                 transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
@@ -160,7 +162,7 @@ def score_batch(
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad input must not end the batch
-                result.errors.append(_unexpected(inp.path, exc))
+                result.errors.append(_unexpected(inp.source, exc))
                 continue
             result.calls.append(call)
         if json_path is not None:
@@ -215,7 +217,7 @@ def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):
     refused = {"path": ref, "reason": problem}
     transcript = transcript.model_copy(update={
         "audio": None, "metadata": {**transcript.metadata, "audio_refused": refused}})
-    return transcript, None, InputError(path=str(inp.path), message=f"$.audio: {problem}; scored without the recording")
+    return transcript, None, InputError(path=inp.source, message=f"$.audio: {problem}; scored without the recording")
 
 
 def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
@@ -232,8 +234,8 @@ def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
     kept_ids = {id(p[0]) for p in chosen.values()}
     for inp, t in pairs:
         if id(inp) not in kept_ids:
-            errors.append(InputError(path=str(inp.path), message=(
-                f"call id {t.call_id!r} is also given by {chosen[t.call_id][0].path}; "
+            errors.append(InputError(path=inp.source, message=(
+                f"call id {t.call_id!r} is also given by {chosen[t.call_id][0].source}; "
                 "that one was scored, this one skipped")))
     return [p for p in pairs if id(p[0]) in kept_ids], errors
 
@@ -251,8 +253,8 @@ def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
     for inp in inputs:
         kept = chosen[inp.call_id]
         if inp is not kept:
-            errors.append(InputError(path=str(inp.path), message=(
-                f"call id {inp.call_id!r} is also given by {kept.path}; that one was scored, this one skipped")))
+            errors.append(InputError(path=inp.source, message=(
+                f"call id {inp.call_id!r} is also given by {kept.source}; that one was scored, this one skipped")))
     kept_ids = {id(i) for i in chosen.values()}
     return [i for i in inputs if id(i) in kept_ids], errors
 

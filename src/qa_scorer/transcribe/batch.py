@@ -130,7 +130,7 @@ def transcribe_batch(
 
     for idx, inp in enumerate(inputs):
         if inp.kind == "transcript":
-            loaded, problem = load_transcript_input(inp.path)
+            loaded, problem = load_transcript_input(inp.path, inp.record, inp.where)
             if problem is not None:
                 errors.append((idx, problem))
             else:
