@@ -22,6 +22,7 @@ TRANSCRIPT_SUFFIXES = {".json", ".jsonl"}
 # Many transcripts in one file: JSON Lines (one transcript v1 object per line), or a .json file
 # whose top level is an array of them. A bundle holds at most this many calls.
 MAX_BUNDLE_CALLS = 1_000_000
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 
 
 class TranscriptError(Exception):
@@ -173,6 +174,9 @@ def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[Inpu
                 head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
             if not head.startswith(b"["):
                 return None
+        if st.st_size > MAX_BUNDLE_BYTES:
+            return [("", None, InputError(path=str(p), message=(
+                f"larger than {MAX_BUNDLE_BYTES >> 20} MiB; split it into smaller files")))]
         raw = p.read_bytes()
     except OSError as exc:
         if not is_lines:
