@@ -123,3 +123,25 @@ def test_a_one_track_recording_says_its_interruption_pass_is_an_estimate(default
         item = score_transcript(_one_track_call(odd, 7.5), default_rubric).item("interruption")
         assert item.status == "pass" and "单声道" not in item.reason
     assert score_transcript(_one_track_call(mono, 5.0), default_rubric).item("interruption").status == "fail"
+
+
+def _call(*lines):
+    from qa_scorer.rubric.call import Call
+
+    segs = [{"speaker": "agent" if who == "a" else "customer", "text": text} for who, text in lines]
+    return Call(Transcript.model_validate({"version": 1, "call_id": "x", "channel": "chat", "segments": segs}))
+
+
+def test_a_bots_messages_before_a_handover_are_told_apart():
+    # a bot's self-introduction, its answers until the customer asks for a person, the queue
+    call = _call(("a", "您好，我是京东智能客服，请问您遇到什么问题了呢？"), ("c", "价保"),
+                 ("a", "为您找到以下问题：1.如何申请价格保护 2.价保金额什么时候到账"), ("c", "转人工"),
+                 ("a", "正在为您转接人工客服，当前排队3人"), ("a", "您好，客服9527为您服务"), ("c", "降价了"))
+    assert call.automated() == frozenset({0, 2, 4})
+    # a person's first words that mention the transfer done, and a transfer merely advised
+    assert not _call(("a", "您好，已为您转接人工客服，我是7号客服小鹿"), ("c", "充值没到账"),
+                     ("a", "抱歉，麻烦提供订单号")).automated()
+    assert not _call(("a", "您好，工商银行在线客服很高兴为您服务"), ("c", "建议在哪提"),
+                     ("a", "您可以拨打95588转人工反映"), ("c", "好的")).automated()
+    # a bot that never handed over: nobody else to judge, nothing set aside
+    assert not _call(("c", "在吗"), ("a", "您好，我是智能助手，请问有什么可以帮您")).automated()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from typing import NamedTuple, Optional
 
@@ -26,6 +27,21 @@ class Outcome(NamedTuple):
         return f"{self.zh}（{self.reason}）" if self.zh else self.reason
 
 
+# A chatbot's or queue's messages on the agent side before a person takes the chat over
+# (您好，我是智能客服小乐… / 正在为您转接人工客服，当前排队3人): the self-introduction of a bot,
+# a transfer under way, a queue; not a transfer done (已为您转接人工客服，我是7号客服小鹿: the
+# person's own first words) nor one advised (拨打95588转人工). Matched on normalised text (您 is
+# 你, numerals are digits).
+_AUTOMATED = re.compile(
+    r"(我是|这里是)[^\n]{0,8}(智能客服|智能助手|智能助理|机器人|小助手|ai助手|自助服务)|智能客服|机器人客服|自动回复"
+    r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)")
+# A handover is looked for among the agent's first messages only: a person who later mentions
+# a transfer does not make everything before it a bot's.
+_AUTOMATED_WITHIN = 4
+# The customer asking for a person (人工 / 转人工 / 我要人工客服): the bot's answers before it are a bot's too.
+_ASKS_PERSON = re.compile(r"^(转|要|找|我要|转接)?人工(服务|客服)?(吧|啊|呀|谢谢)?$|(转|找|要|接)人工")
+
+
 class Call:
     """Read-only view of one transcript for the checks. Nothing here is mutated by a check."""
 
@@ -43,6 +59,7 @@ class Call:
         self._hits: dict[Matcher, tuple[frozenset[int], dict[int, list[Hit]]]] = {}
         self._indices: dict[str, list[int]] = {}
         self._selected: dict[tuple, Optional[list[int]]] = {}
+        self._automated: Optional[frozenset[int]] = None
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
@@ -179,6 +196,29 @@ class Call:
             self._selected[key] = self._select(speaker, scope)
         return self._selected[key]
 
+    def automated(self) -> frozenset[int]:
+        """Agent segments sent by a bot or a queue before a person took the conversation over:
+        every agent segment up to the last one that introduces a bot, hands over to a person
+        or reports a queue, when that one is among the agent's first few, and the bot's
+        answers up to the customer's asking for a person; only when a person's message
+        follows. Empty when there is no such handover."""
+        if self._automated is None:
+            agent = self.indices("agent")
+            last = -1
+            for i in agent[:_AUTOMATED_WITHIN]:
+                if _AUTOMATED.search(self.norms[i].text):
+                    last = i
+            if last >= 0:
+                # ... and every answer of the bot until the customer asked for a person
+                first_agent = agent[0]
+                for i in self.indices("customer"):
+                    if i > first_agent and i > last and _ASKS_PERSON.search(self.norms[i].text):
+                        if sum(1 for j in agent if j < i) <= _AUTOMATED_WITHIN:
+                            last = max(j for j in agent if j < i)
+                        break
+            self._automated = frozenset(i for i in agent if i <= last) if last >= 0 and agent[-1] > last else frozenset()
+        return self._automated
+
     def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
             return None
@@ -187,6 +227,12 @@ class Call:
         if scope.first_turns:
             parts.append([i for run in turns[: scope.first_turns] for i in run])
         if scope.last_turns:
+            if speaker == "agent" and self.automated():
+                # The closing is the person's, never the bot's greeting that opened a short chat
+                # (您好，我是智能客服…请问有什么可以帮您 is no 请问还有什么可以帮您). The opening
+                # stays the agent side's first turn, bot or not, as the guide reads it.
+                bot = self.automated()
+                turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
             parts.append([i for run in turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
             parts.append([i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds])
