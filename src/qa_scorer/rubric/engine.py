@@ -6,9 +6,11 @@ from functools import lru_cache
 from typing import Iterable, Iterator, Optional
 
 from qa_scorer.models import ItemResult, Transcript, is_failure, is_reward, trusted
+from qa_scorer.normalize import NormText, normalize_all
 from qa_scorer.rubric.call import Call, prepare_models, search_together
 from qa_scorer.rubric.registry import SEARCHES, Rubric, run_check
 from qa_scorer.rubric.schema import Matcher
+from qa_scorer.textmodel import ModelBank
 
 # Calls read together by the models (see ``prepared``): enough to spread the fixed cost of the
 # array operations thin, few enough to keep their n-gram codes small.
@@ -23,10 +25,11 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
     Never raises for one bad transcript: a call that cannot be prepared comes back as None and
     ``evaluate`` meets its problem again, for that call alone."""
     bank = rubric.model_bank
-    chunk: list[tuple[Transcript, Optional[Call]]] = []
+    transcripts_of_chunk: list[Transcript] = []
     size = 0
 
     def flush():
+        chunk = chunk_calls(transcripts_of_chunk, bank)
         ready = [c for _, c in chunk if c is not None]
         try:
             prepare_models(ready, bank)
@@ -41,17 +44,35 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
         return chunk
 
     for transcript in transcripts:
+        transcripts_of_chunk.append(transcript)
+        size += len(transcript.segments)
+        if len(transcripts_of_chunk) >= CHUNK_CALLS or size >= CHUNK_SEGMENTS:
+            yield from flush()
+            transcripts_of_chunk, size = [], 0
+    if transcripts_of_chunk:
+        yield from flush()
+
+
+def chunk_calls(transcripts: list[Transcript], bank: ModelBank) -> list[tuple[Transcript, Optional[Call]]]:
+    """(transcript, call) pairs of a chunk, every segment's text normalised in one
+    ``normalize_all`` (its fixed costs paid once a chunk, not once a call: the same texts).
+    A call that cannot be made comes back as None; when the chunk's texts cannot be normalised
+    together, each call normalises its own (and only a bad one fails)."""
+    try:
+        norms: Optional[list[NormText]] = normalize_all([s.text for t in transcripts for s in t.segments])
+    except Exception:  # noqa: BLE001 - see above
+        norms = None
+    out: list[tuple[Transcript, Optional[Call]]] = []
+    at = 0
+    for transcript in transcripts:
+        n = len(transcript.segments)
         try:
-            call: Optional[Call] = Call(transcript, bank)
+            call: Optional[Call] = Call(transcript, bank, norms[at:at + n] if norms is not None else None)
         except Exception:  # noqa: BLE001 - see above
             call = None
-        chunk.append((transcript, call))
-        size += len(transcript.segments)
-        if len(chunk) >= CHUNK_CALLS or size >= CHUNK_SEGMENTS:
-            yield from flush()
-            chunk, size = [], 0
-    if chunk:
-        yield from flush()
+        out.append((transcript, call))
+        at += n
+    return out
 
 
 def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
