@@ -286,11 +286,21 @@ def nfkc(text: str) -> str:
     the common full-width marks are first replaced by what NFKC makes of them: each one's
     compatibility decomposition, a single ASCII mark that decomposes no further. NFKC composes
     the full decomposition of the text, which this does not change, so the result is the same;
-    and most texts are then normal already, which a quick check sees."""
+    and most texts are then normal already, which a quick check sees; of many texts joined by
+    line breaks, only the lines that are not are normalised."""
     if not text.isascii():
         for wide, narrow in _WIDE_MARKS:
             text = text.replace(wide, narrow)
-    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if "\n" not in text:
+        return unicodedata.normalize("NFKC", text)
+    # Many texts joined by line breaks (``normalize_all``), a few of them not normal (an
+    # ellipsis, a full-width digit): only those lines are normalised. The same text: a line
+    # break neither composes with nor reorders around anything, so NFKC of the whole is NFKC
+    # of each line, joined by line breaks.
+    return "\n".join([line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+                      for line in text.split("\n")])
 
 
 # normalize's cache: text -> NormText, the most recently asked last (a dict keeps its order).
