@@ -114,3 +114,25 @@ def test_small_tries_and_numbers_stay_on_re():
     many = [chr(0x4E00 + k) + "好" for k in range(safe_regex.RE2_FIRST_CHARS)]
     assert safe_regex.literal_re2(_alternation_pattern(many), many) is not None
     assert safe_regex.literal_re2(_alternation_pattern(many + ["12315"]), many + ["12315"]) is None
+
+
+def test_numbers_apart_from_a_big_trie_find_what_one_pattern_finds():
+    """A big trie that also holds numbers (whose guards RE2 lacks) runs on RE2 with the numbers
+    on re alone when no number can overlap another word (schema._apart): the same matches."""
+    from qa_scorer.rubric.schema import _apart
+
+    words = [chr(0x4E00 + k) + chr(0x4E80 + k % 7) for k in range(60)] + ["投诉", "差评"]
+    numbers, plain = _apart(words + ["12315", "5星"])
+    assert numbers == ["12315", "5星"] and "投诉" in plain
+    one = re.compile(_alternation_pattern(words + ["12315", "5星"]))
+    trie = safe_regex.literal_re2(safe_regex.trie_pattern(plain), plain)
+    apart = _alternation(numbers)
+    rng = random.Random(0)
+    pieces = words + ["12315", "5星", "1", "星", "9", "投", "诉"]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        found = set(safe_regex.re2_spans(trie, text)) | {m.span() for m in apart.finditer(text)}
+        assert sorted(found) == [m.span() for m in one.finditer(text)]
+    # a number that can overlap a word (星 begins 星级) keeps the one pattern
+    assert _apart(words + ["5星", "星级"]) == ([], [])
+    assert _apart(words + ["12315", "投诉12315"]) == ([], [])

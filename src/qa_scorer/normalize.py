@@ -29,6 +29,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from functools import lru_cache
+from itertools import islice
 from typing import Optional
 
 import numpy as np
@@ -285,11 +286,21 @@ def nfkc(text: str) -> str:
     the common full-width marks are first replaced by what NFKC makes of them: each one's
     compatibility decomposition, a single ASCII mark that decomposes no further. NFKC composes
     the full decomposition of the text, which this does not change, so the result is the same;
-    and most texts are then normal already, which a quick check sees."""
+    and most texts are then normal already, which a quick check sees; of many texts joined by
+    line breaks, only the lines that are not are normalised."""
     if not text.isascii():
         for wide, narrow in _WIDE_MARKS:
             text = text.replace(wide, narrow)
-    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if "\n" not in text:
+        return unicodedata.normalize("NFKC", text)
+    # Many texts joined by line breaks (``normalize_all``), a few of them not normal (an
+    # ellipsis, a full-width digit): only those lines are normalised. The same text: a line
+    # break neither composes with nor reorders around anything, so NFKC of the whole is NFKC
+    # of each line, joined by line breaks.
+    return "\n".join([line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+                      for line in text.split("\n")])
 
 
 # normalize's cache: text -> NormText, the most recently asked last (a dict keeps its order).
@@ -331,14 +342,47 @@ def normalize_all(texts: list[str]) -> list[NormText]:
         folded = _lower(nfkc(joined))
         simplified = to_simplified(folded)
         if joined.count("\n") == folded.count("\n") == simplified.count("\n") == len(todo) - 1:
-            for t, f, c in zip(todo, folded.split("\n"), simplified.split("\n")):
-                found[t] = _normalized(t, f, c)
+            found.update(zip(todo, _normalized_all(todo, folded.split("\n"), simplified.split("\n"))))
     for t in todo:
         if t not in found:
             found[t] = _normalize(t)
-    for t, n in found.items():
-        _remember(t, n)
+    # the cache as ``_remember`` leaves it after each of them: the latest entries, the oldest
+    # beyond its size dropped (at once: finding the oldest walks past every entry dropped before)
+    _NORMS.update(found)
+    excess = len(_NORMS) - _NORMS_SIZE
+    if excess > 0:
+        try:
+            for old in list(islice(_NORMS, excess)):
+                _NORMS.pop(old, None)
+        except RuntimeError:  # another thread changed the cache meanwhile: it trims it too
+            pass
     return [found[t] for t in texts]
+
+
+# Joins texts for steps 3-5 done on all of them at once (``_normalized_all``): a letter, so
+# step 3 keeps it and no run of dropped characters spans two texts, that no other step
+# changes or reads as part of a word or numeral, and that no text holds after step 1 (NFKC
+# makes it "fi").
+_JOIN = "\ufb01"
+
+
+def _normalized_all(texts: list[str], folded: list[str], simplified: list[str]) -> list[NormText]:
+    """``[_normalized(t, f, c) for t, f, c in zip(texts, folded, simplified)]``, with steps 3-5
+    run once on the simplified texts joined by ``_JOIN`` (a regex pass and a translation per
+    text cost more in fixed costs than in work on short segments). The same texts: no step
+    works across ``_JOIN`` (punctuation runs end at it; a numeral's unit or measure word that
+    would follow it starts with it, as an empty rest of its text starts with nothing)."""
+    joined = _JOIN.join(simplified)
+    if joined.count(_JOIN) != len(texts) - 1:
+        return [_normalized(t, f, c) for t, f, c in zip(texts, folded, simplified)]
+    s = _fold(_DROP.sub("", joined))
+    if _NUM_RUN.search(s):
+        s = _NUM_RUN.sub(_numeral_sub, s)
+    parts = s.split(_JOIN)
+    if len(parts) != len(texts):  # pragma: no cover - no step adds or drops the letter
+        return [_normalized(t, f, c) for t, f, c in zip(texts, folded, simplified)]
+    return [NormText(n, t, c if len(c) == len(f) == len(t) else None)
+            for n, t, f, c in zip(parts, texts, folded, simplified)]
 
 
 def _remember(text: str, norm: "NormText") -> None:

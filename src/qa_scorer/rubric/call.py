@@ -45,10 +45,13 @@ _ASKS_PERSON = re.compile(r"^(转|要|找|我要|转接)?人工(服务|客服)?(
 class Call:
     """Read-only view of one transcript for the checks. Nothing here is mutated by a check."""
 
-    def __init__(self, transcript: Transcript, bank: Optional[ModelBank] = None):
+    def __init__(self, transcript: Transcript, bank: Optional[ModelBank] = None,
+                 norms: Optional[list[NormText]] = None):
+        """``norms``: the segments' normalised texts when already made (``normalize_all`` of
+        their texts, as ``engine.prepared`` makes them for a chunk of calls at once)."""
         self.transcript = transcript
         self.segments = transcript.segments
-        self.norms: list[NormText] = normalize_all([s.text for s in self.segments])
+        self.norms: list[NormText] = normalize_all([s.text for s in self.segments]) if norms is None else norms
         self.timed = transcript.timed
         self.channel = transcript.channel
         self._turns: dict[str, list[list[int]]] = {}

@@ -6,9 +6,11 @@ from functools import lru_cache
 from typing import Iterable, Iterator, Optional
 
 from qa_scorer.models import ItemResult, Transcript, is_failure, is_reward, trusted
+from qa_scorer.normalize import NormText, normalize_all
 from qa_scorer.rubric.call import Call, prepare_models, search_together
 from qa_scorer.rubric.registry import SEARCHES, Rubric, run_check
-from qa_scorer.rubric.schema import Matcher
+from qa_scorer.rubric.schema import Matcher, Scope
+from qa_scorer.textmodel import ModelBank
 
 # Calls read together by the models (see ``prepared``): enough to spread the fixed cost of the
 # array operations thin, few enough to keep their n-gram codes small.
@@ -23,10 +25,11 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
     Never raises for one bad transcript: a call that cannot be prepared comes back as None and
     ``evaluate`` meets its problem again, for that call alone."""
     bank = rubric.model_bank
-    chunk: list[tuple[Transcript, Optional[Call]]] = []
+    transcripts_of_chunk: list[Transcript] = []
     size = 0
 
     def flush():
+        chunk = chunk_calls(transcripts_of_chunk, bank)
         ready = [c for _, c in chunk if c is not None]
         try:
             prepare_models(ready, bank)
@@ -41,17 +44,35 @@ def prepared(rubric: Rubric, transcripts: Iterable[Transcript]) -> Iterator[tupl
         return chunk
 
     for transcript in transcripts:
+        transcripts_of_chunk.append(transcript)
+        size += len(transcript.segments)
+        if len(transcripts_of_chunk) >= CHUNK_CALLS or size >= CHUNK_SEGMENTS:
+            yield from flush()
+            transcripts_of_chunk, size = [], 0
+    if transcripts_of_chunk:
+        yield from flush()
+
+
+def chunk_calls(transcripts: list[Transcript], bank: ModelBank) -> list[tuple[Transcript, Optional[Call]]]:
+    """(transcript, call) pairs of a chunk, every segment's text normalised in one
+    ``normalize_all`` (its fixed costs paid once a chunk, not once a call: the same texts).
+    A call that cannot be made comes back as None; when the chunk's texts cannot be normalised
+    together, each call normalises its own (and only a bad one fails)."""
+    try:
+        norms: Optional[list[NormText]] = normalize_all([s.text for t in transcripts for s in t.segments])
+    except Exception:  # noqa: BLE001 - see above
+        norms = None
+    out: list[tuple[Transcript, Optional[Call]]] = []
+    at = 0
+    for transcript in transcripts:
+        n = len(transcript.segments)
         try:
-            call: Optional[Call] = Call(transcript, bank)
+            call: Optional[Call] = Call(transcript, bank, norms[at:at + n] if norms is not None else None)
         except Exception:  # noqa: BLE001 - see above
             call = None
-        chunk.append((transcript, call))
-        size += len(transcript.segments)
-        if len(chunk) >= CHUNK_CALLS or size >= CHUNK_SEGMENTS:
-            yield from flush()
-            chunk, size = [], 0
-    if chunk:
-        yield from flush()
+        out.append((transcript, call))
+        at += n
+    return out
 
 
 def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
@@ -60,24 +81,25 @@ def prepare_hits(rubric: Rubric, calls: list[Call]) -> None:
     matcher for them all (``search_together``): the checks then find the hits ready and only
     look them up, instead of paying a regex search's fixed costs call by call and item by item.
     Only segment-local matchers take part (see ``Matcher.local``); the others search as before.
-    Matchers that search the same selections (same speaker, scope and channels) share one
-    joined text."""
-    groups: dict[tuple, tuple[list[Matcher], list[tuple[Call, list[int]]]]] = {}
+    Matchers that search the same selections (same speaker, scope, channels and ``within``)
+    share one joined text. Searches narrowed by a ``within`` run last: what it reads (a
+    trigger's hits, say) is then found already."""
+    groups: dict[tuple, tuple[Optional[Scope], list[Matcher]]] = {}
     for item in rubric.items:
         searches = SEARCHES.get(type(item)) if item.enabled else None
         if searches is None:
             continue
-        for matchers, speaker, scope in searches(item):
+        for matchers, speaker, scope, within in searches(item):
             compiled = [m.matcher for m in matchers]
             if not compiled or not all(m.local for m in compiled):
                 continue  # phrase_hits searches these call by call
-            key = (tuple(item.channels), speaker, scope.bounds if scope is not None else None)
-            if key not in groups:
-                groups[key] = ([], [(call, chosen) for call in calls if call.channel in item.channels
-                                    for chosen in [call.select(speaker, scope)] if chosen])
-            groups[key][0].extend(compiled)
-    for matchers, selections in groups.values():
-        search_together(matchers, selections)
+            key = (tuple(item.channels), speaker, scope.bounds if scope is not None else None, within)
+            groups.setdefault(key, (scope, []))[1].extend(compiled)
+    for (channels, speaker, _, within), (scope, matchers) in sorted(groups.items(), key=lambda g: g[0][3] is not None):
+        search_together(matchers, [(call, chosen) for call in calls if call.channel in channels
+                                   for chosen in [call.select(speaker, scope)] if chosen
+                                   for chosen in [within(call, chosen) if within is not None else chosen]
+                                   if chosen])
 
 
 def evaluate(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None) -> list[ItemResult]:

@@ -15,8 +15,10 @@ _MODULES = (phrase, classifier, conditional, interruption, hold, speech_rate)
 
 CHECKS: dict[type, Callable[[ItemBase, Call], Outcome]] = {m.Item: m.run for m in _MODULES}
 # What an item's phrase matchers search in every call: (matchers, speaker, scope) as
-# ``Call.select`` reads them; rule types without ``searches`` search as they go.
-Search = tuple[list[Match], str, Optional[Scope]]
+# ``Call.select`` reads them, and ``within``: None, or a function (call, selected segments) ->
+# the segments of those worth searching ahead (the checks search any others they look at);
+# rule types without ``searches`` search as they go.
+Search = tuple[list[Match], str, Optional[Scope], Optional[Callable[[Call, list[int]], list[int]]]]
 SEARCHES: dict[type, Callable[[ItemBase], list[Search]]] = {
     m.Item: m.searches for m in _MODULES if hasattr(m, "searches")}
 RULE_TYPES: list[str] = [m.Item.model_fields["type"].annotation.__args__[0] for m in _MODULES]

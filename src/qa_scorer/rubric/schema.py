@@ -131,6 +131,29 @@ def _alternation_pattern(words: list[str]) -> str:
     return "|".join(parts)
 
 
+def _apart(words: list[str]) -> tuple[list[str], list[str]]:
+    """The numbers and the other words of ``_alternation_pattern(words)`` when they can be
+    searched apart, else ([], []): when no number can overlap another word in any text (none
+    holds or is held by another, and no end of one is the start of the other). Then no match
+    of one kind starts inside a match of the other, so at every position the one pattern finds
+    what one of the two finds alone, and each kind's matches are those it finds alone."""
+    words = sorted({w for w in words if w})
+    plain = [w for w in words if not (w[0].isdigit() or w[-1].isdigit())]
+    numbers = [w for w in words if w[0].isdigit() or w[-1].isdigit()]
+    if not numbers or not plain:
+        return [], []
+    inside = {n[i:j] for n in numbers for i in range(len(n)) for j in range(i + 1, len(n) + 1)}
+    starts = {w[:k] for w in plain for k in range(1, len(w))}
+    ends = {w[-k:] for w in plain for k in range(1, len(w))}
+    joined = "\n".join(plain)  # a number found in it (even across two words) counts as held
+    for n in numbers:
+        if n in joined or any(n[-k:] in starts or n[:k] in ends for k in range(1, len(n))):
+            return [], []
+    if any(w in inside for w in plain):
+        return [], []
+    return numbers, plain
+
+
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
     pattern = _alternation_pattern(words)
     return safe_regex.compile_skipping(pattern) if pattern else None
@@ -335,7 +358,7 @@ class Match(Strict):
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
-    __slots__ = ("literal", "literal_re2", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
+    __slots__ = ("literal", "literal_re2", "numbers", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
                  "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
@@ -359,6 +382,15 @@ class Matcher:
         self.literal = _alternation(words)
         # A big trie whose words begin with many characters runs on RE2 (see safe_regex.literal_re2)
         self.literal_re2 = safe_regex.literal_re2(self.literal.pattern, words) if self.literal is not None else None
+        # ... and so does one that also holds numbers, whose guards against other digits RE2
+        # cannot run, when no number can overlap another word: the numbers then run on re
+        # alone, and the two find together what the one pattern finds (``_apart``).
+        self.numbers: Optional[re.Pattern] = None
+        if self.literal is not None and self.literal_re2 is None:
+            numbers, plain = _apart(words)
+            trie = safe_regex.literal_re2(safe_regex.trie_pattern(plain), plain) if numbers and plain else None
+            if trie is not None:
+                self.literal_re2, self.numbers = trie, _alternation(numbers)
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
         # Whether what it finds in a segment does not depend on the segments joined around it
@@ -446,6 +478,8 @@ class Matcher:
         raw: list[tuple[int, int]] = []
         if self.literal_re2 is not None:
             raw.extend(safe_regex.re2_spans(self.literal_re2, text))
+            if self.numbers is not None:
+                raw.extend([m.span() for m in self.numbers.finditer(text)])
         elif self.literal is not None:
             raw.extend(m.span() for m in self.literal.finditer(text))
         if self.regex is not None:

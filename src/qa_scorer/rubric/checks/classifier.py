@@ -31,8 +31,8 @@ class Item(ItemBase, Detect, Expectation):
         return self.detect_phrases(ctx)
 
 
-def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
-    return [(item.matchers, item.speaker, item.scope)]
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope], None]]:
+    return [(item.matchers, item.speaker, item.scope, None)]
 
 
 def run(item: Item, call: Call) -> Outcome:

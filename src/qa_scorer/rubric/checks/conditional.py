@@ -55,9 +55,30 @@ def _said(call: Call, found) -> str:
     return found.hit.text if found.hit is not None else call.segments[found.index].text
 
 
-def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
-    # The trigger's candidates only: the response is searched around triggers, when there are any.
-    return [(item.trigger.matchers, item.trigger.speaker, item.trigger.scope)]
+def searches(item: Item) -> list[tuple]:
+    # The trigger's candidates; and the response, which is looked up in windows around the
+    # triggers, in every segment of the responder (the windows are the responder's turns) of
+    # the calls where the trigger may fire: one search of those for a chunk of calls costs
+    # less than a search of each window, call by call.
+    return [(item.trigger.matchers, item.trigger.speaker, item.trigger.scope, None),
+            (item.response.matchers, item.response.speaker, None, lambda call, chosen: _may_answer(item, call, chosen))]
+
+
+def _may_answer(item: Item, call: Call, responder: list[int]) -> list[int]:
+    """``responder`` (the responder's segments) when the trigger may fire in ``call`` (a
+    phrase hit, or a model's probability at its cutoff, vetoes aside), else none."""
+    candidates = call.select(item.trigger.speaker, item.trigger.scope)
+    if not candidates:
+        return []
+    trigger = item.trigger
+    if trigger._phrase_hits(call, candidates, True):
+        return responder
+    for model in trigger.text_models:
+        cutoff = trigger.threshold if trigger.threshold is not None else model.threshold
+        probs = call.probabilities(model)
+        if any([probs[i] >= cutoff for i in candidates]):
+            return responder
+    return []
 
 
 def run(item: Item, call: Call) -> Outcome:

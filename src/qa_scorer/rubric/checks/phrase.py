@@ -33,8 +33,8 @@ class Item(ItemBase, Expectation):
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
 
 
-def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope]]]:
-    return [(item.matchers, item.speaker, item.scope)]
+def searches(item: Item) -> list[tuple[list[Match], str, Optional[Scope], None]]:
+    return [(item.matchers, item.speaker, item.scope, None)]
 
 
 def run(item: Item, call: Call) -> Outcome:
