@@ -407,12 +407,34 @@ def test_a_window_whose_decoding_stopped_early_has_its_unheard_tail_found():
     assert _unheard_tail(w, heard(13.5), 6.5) is None  # the unheard piece is shorter than asked for
     assert _unheard_tail(w, heard(7.6), 0.0) is None  # switched off
     assert _unheard_tail(w, Decoded([], "", -0.2, 0.9), 1.0) is None  # nothing heard: silence or noise
+    # Decoding that stopped inside one long piece: the rest of that piece is decoded again.
+    long = Window([(0, 1.0, 22.0)])
+    assert _unheard_tail(long, heard(10.0), 1.0) == 10.0
+    assert _unheard_tail(long, heard(19.5), 1.0) is None  # a last word's timing a little early
     # A tail decoded again that only repeats the window's last words is not added twice.
     said = "您好请问有什么可以帮您我的快递三天了还没到好的我帮您查一下"
     assert _repeats(said, "好的，我帮您查一下。")
     assert _repeats(said, "我帮您查一下")
     assert not _repeats(said, "请问还有其他可以帮您的吗？祝您生活愉快，再见。")
     assert _repeats(said, "。")  # nothing but punctuation
+
+
+def test_text_left_out_of_the_word_timings_is_kept():
+    """faster-whisper ends a stretch's word list early when a token is not whole UTF-8 (it decodes
+    to U+FFFD) while the text goes on; the rest of the text is kept, spread over the time left."""
+    from qa_scorer.transcribe.engine import _unaligned_rest
+
+    timed = [Word(word="顺达", start=0.0, end=0.5), Word(word="你好。", start=0.5, end=1.5), Word(word="名字", start=2.2, end=2.6)]
+    rest = _unaligned_rest(timed, "顺达你好。名字\ufffd恩你这个是系统随机分配的。下周再约。", 10.0)
+    assert "".join(w.word for w in rest) == "恩你这个是系统随机分配的。下周再约。"
+    assert rest[0].start == 2.6 and rest[-1].end == 10.0
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(rest, rest[1:]))
+    assert rest[-1].word == "约。"  # punctuation stays with the character before it
+    # words that cover the text (or all but a few characters) leave nothing to add
+    assert _unaligned_rest(timed, "顺达你好。名字", 10.0) == []
+    assert _unaligned_rest(timed, "顺达你好。名字好的", 10.0) == []
+    # no time left for that much speech: nothing invented
+    assert _unaligned_rest(timed, "顺达你好。名字" + "很长的一段话" * 20, 2.7) == []
 
 
 def test_a_window_fails_when_repetitive_or_unlikely():

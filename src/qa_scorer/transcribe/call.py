@@ -52,19 +52,30 @@ def _redecode(model, window: Window, audio: np.ndarray, options: TranscribeOptio
     return parts
 
 
+# Speech left in the piece where the decoding stopped, from which it is decoded again: more than
+# the second or two a last word's timing may come out early by.
+INSIDE_TAIL_SECONDS = 3.0
+
+
 def _unheard_tail(window: Window, d: engine.Decoded, min_seconds: float) -> Optional[float]:
     """Window time from which the decoder heard nothing although speech was packed there: the
     start of the first piece that begins after the last decoded word, when the pieces from there
-    to the window's end hold at least ``min_seconds``. None when the window was heard to its end,
-    when nothing in it was heard at all (silence or noise the decoder rightly left), or when
-    ``min_seconds`` is 0."""
+    to the window's end hold at least ``min_seconds``; or the last decoded word's end, when the
+    piece it ends in goes on for ``INSIDE_TAIL_SECONDS`` more. None when the window was heard to
+    its end, when nothing in it was heard at all (silence or noise the decoder rightly left), or
+    when ``min_seconds`` is 0."""
     if min_seconds <= 0 or not d.words:
         return None
     last = max(w.end for w in d.words)
-    starts = [x for x, _ in window.spans() if x >= last]
-    if not starts or window.duration - starts[0] < min_seconds:
-        return None
-    return starts[0]
+    spans = window.spans()
+    starts = [x for x, _ in spans if x >= last]
+    if starts and window.duration - starts[0] >= min_seconds:
+        return starts[0]
+    # decoding stopped inside a long piece of speech: the rest of that piece went unheard
+    inside = [y for x, y in spans if x < last < y]
+    if inside and inside[0] - last >= INSIDE_TAIL_SECONDS:
+        return last
+    return None
 
 
 def _repeats(heard: str, again: str) -> bool:

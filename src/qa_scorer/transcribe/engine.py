@@ -8,7 +8,9 @@ again the careful way (beam search with the temperature fallback).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any, Optional
 
 import numpy as np
@@ -104,6 +106,39 @@ def _words(seg, duration: float) -> list[Word]:
     return words
 
 
+_SPACE = re.compile(r"\s+")
+
+
+def _unaligned_rest(words: list[Word], text: str, end: float) -> list[Word]:
+    """Words for text the decoder gave but its word timings left out, spread evenly from the last
+    timed word to ``end``. A token that is not whole UTF-8 (it decodes to U+FFFD) ends
+    faster-whisper's word list early while the text goes on: without this, everything said after
+    it is lost (a whole agent turn in a rendered call). Empty when the words cover the text."""
+    said = _SPACE.sub("", "".join(w.word for w in words)).replace("\ufffd", "")
+    full = _SPACE.sub("", text).replace("\ufffd", "")
+    if len(full) - len(said) < 4:
+        return []
+    # where the timed words end in the text: the longest stretch they share, taken from its end
+    m = SequenceMatcher(None, full, said, autojunk=False)
+    blocks = [b for b in m.get_matching_blocks() if b.size]
+    cut = blocks[-1].a + blocks[-1].size if blocks else 0
+    rest = full[cut:]
+    if len(rest) < 4:
+        return []
+    start = max((w.end for w in words), default=0.0)
+    if end - start < 0.2 * len(rest) / 5:  # not even a fifth of the time that much speech takes
+        return []
+    chars = []
+    for c in rest:  # punctuation stays with the character before it
+        if chars and not c.isalnum():
+            chars[-1] += c
+        else:
+            chars.append(c)
+    step = (end - start) / len(chars)
+    return [Word(word=c, start=round(start + k * step, 2), end=round(start + (k + 1) * step, 2), probability=None)
+            for k, c in enumerate(chars)]
+
+
 def _pipeline(model):
     from faster_whisper import BatchedInferencePipeline
 
@@ -139,7 +174,10 @@ def decode_batch(model, pieces: list[np.ndarray], options: TranscribeOptions) ->
         i = int(np.argmin(np.abs(starts - seg.start)))
         offset, dur = clips[i]["start"], clips[i]["end"] - clips[i]["start"]
         d = out[i]
-        for w in _words(seg, clips[i]["end"]):
+        timed = _words(seg, clips[i]["end"])
+        # (seg.end is the last timed word's end, so the rest is spread to the stretch's end)
+        timed += _unaligned_rest(timed, to_simplified(seg.text), clips[i]["end"])
+        for w in timed:
             d.words.append(w.model_copy(update={"start": round(max(0.0, w.start - offset), 2),
                                                 "end": round(min(dur, max(0.0, w.end - offset)), 2)}))
         texts[i].append(seg.text)
