@@ -29,6 +29,10 @@ BELOW_BAR = {
     # 保证今天下午五点之前给您弄好 is missed (the promise sits 10 characters from its outcome);
     # 可以 明天下午三点以后, the seller's own viewing time, is read as a promise
     ("heldout18", "false_promise"): 0.80,
+    # identity checks the reviewers read into an agent confirming which charges an invoice covers,
+    # a patient's name read back in Latin letters, and an outage "verified" by date and estate:
+    # left alone rather than fitted
+    ("heldout26", "identity_check"): 0.76,
 }
 
 

@@ -406,3 +406,21 @@ def test_keys_that_share_a_slot_are_still_found():
     group.slots, group.shift = _hash_table(group.keys)
     assert (group.slots < 0).any()
     assert (group._find(same) == np.arange(len(same))).all()
+
+
+def test_a_veto_model_drops_a_model_judgment_where_another_model_is_confident(tmp_path):
+    _trained(tmp_path)
+    # the same model as its own veto: every utterance it judges an apology is vetoed, so the
+    # item finds none; a phrase hit is not a model judgment and still counts
+    vetoed = load_rubric(_rubric(tmp_path, "sorry.json", "    veto_model: {model: sorry.json, threshold: 0.5}\n"))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), vetoed).item("sorry").status == "fail"
+    plain = load_rubric(_rubric(tmp_path, "sorry.json"))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), plain).item("sorry").status == "pass"
+    phrase = load_rubric(_rubric(tmp_path, "sorry.json", "    veto_model: {model: sorry.json, threshold: 0.5}\n"
+                                                         "    match: {phrases: [抱歉]}\n"))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), phrase).item("sorry").status == "pass"
+    # the veto model is part of the rubric's model bank
+    assert any(m.name == "sorry" for m in vetoed.text_models())
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, None, "    veto_model: {model: sorry.json, threshold: 0.5}\n    match: {phrases: [抱歉]}\n"))
+    assert "veto_model" in str(exc.value.problems)

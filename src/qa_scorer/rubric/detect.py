@@ -107,6 +107,15 @@ def _described(speaker: str, bounds: Optional[tuple]) -> tuple[str, str]:
     return f"what the {speaker} said", {"agent": "坐席的话", "customer": "客户的话"}[speaker]
 
 
+class ModelVeto(Strict):
+    """Another model whose confident judgment of an utterance vetoes this side's model there
+    (a customer praising the agent is not reporting trouble, however the problem model reads
+    the praise)."""
+
+    model: str
+    threshold: float = Field(gt=0, lt=1)
+
+
 class Detect(Strict):
     # A shipped model's name or a .json file beside the rubric; several: any of them counts.
     model: Optional[Union[str, list[str]]] = None
@@ -120,8 +129,11 @@ class Detect(Strict):
     # the phrases catch what the model misses, the model drops the phrases' hits in what only
     # mentions trouble (a neighbour's broken window, a phone stolen last year).
     phrase_floor: Optional[float] = Field(default=None, gt=0, lt=1)
+    # Model judgments are vetoed where this other model is confident (phrase hits are not).
+    veto_model: Optional[ModelVeto] = None
 
     _models: list[TextModel] = PrivateAttr(default_factory=list)
+    _veto_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -129,9 +141,10 @@ class Detect(Strict):
         if self.model is None and self.match is None:
             raise ValueError("needs a 'model', a 'match', or both")
         if self.model is None and (self.threshold is not None or self.veto is not None
-                                   or self.unless_hedged or self.unless_question or self.phrase_floor is not None):
-            raise ValueError("'threshold', 'veto', 'unless_hedged', 'unless_question' and 'phrase_floor' "
-                             "apply to a 'model'")
+                                   or self.unless_hedged or self.unless_question or self.phrase_floor is not None
+                                   or self.veto_model is not None):
+            raise ValueError("'threshold', 'veto', 'veto_model', 'unless_hedged', 'unless_question' and "
+                             "'phrase_floor' apply to a 'model'")
         return self
 
     @property
@@ -155,6 +168,8 @@ class Detect(Strict):
         base = Path(ctx.base_dir) if ctx.base_dir else None
         try:
             self._models = [load_model(resolve(ref, base)) for ref in refs]
+            if self.veto_model is not None:
+                self._veto_model = load_model(resolve(self.veto_model.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         if self.unless_hedged:
@@ -240,7 +255,15 @@ class Detect(Strict):
             seg = call.segments[i].text.rstrip()
             if seg.endswith(("?", "？")) or norm.text.endswith(("吗", "么")):
                 return True
+        vm = self.__pydantic_private__["_veto_model"]
+        if vm is not None and call.probabilities(vm)[i] >= self.veto_model.threshold:
+            return True
         return any(m.matcher.find(norm) for m in self.vetoes)
+
+    @property
+    def veto_text_models(self) -> list[TextModel]:
+        vm = self.__pydantic_private__["_veto_model"]
+        return [vm] if vm is not None else []
 
 
 def evidence(call: Call, found: Found, note: str = ""):

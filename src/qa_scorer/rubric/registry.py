@@ -50,6 +50,7 @@ class Rubric(RubricBase):
         for item in self.items:
             for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
                 out.extend(getattr(side, "text_models", None) or ())
+                out.extend(m for m in (getattr(side, "veto_text_models", None) or ()) if m not in out)
         return out
 
     @property
