@@ -33,6 +33,9 @@ BELOW_BAR = {
     # a patient's name read back in Latin letters, and an outage "verified" by date and estate:
     # left alone rather than fitted
     ("heldout26", "identity_check"): 0.76,
+    # its reviewers accept "有需要再联系" / "有问题随时找我" as a closing courtesy; those of sets 23 and
+    # 29 judged the same invitation no proper close: left as the scorer reads it (no close)
+    ("heldout28", "closing"): 0.66,
 }
 
 
