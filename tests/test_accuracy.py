@@ -36,6 +36,14 @@ BELOW_BAR = {
     # its reviewers accept "有需要再联系" / "有问题随时找我" as a closing courtesy; those of sets 23 and
     # 29 judged the same invitation no proper close: left as the scorer reads it (no close)
     ("heldout28", "closing"): 0.66,
+    # set 30 (automatic messages, angry customers): an automatic "session ends" message counted as no
+    # closing there but as one in set 24; a policy stated as a condition (如果是您自己买的) read as
+    # blame; a cold brush-off of an injured customer with no rude word; an estate's name as an
+    # address check. Left alone: the rule that would take the condition (unless 如果) cost the
+    # JD training part a banned-wording session
+    ("heldout30", "identity_check"): 0.83,
+    ("heldout30", "banned_phrases"): 0.72,
+    ("heldout30", "closing"): 0.80,
 }
 
 

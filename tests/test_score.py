@@ -145,3 +145,15 @@ def test_a_bots_messages_before_a_handover_are_told_apart():
                      ("a", "您可以拨打95588转人工反映"), ("c", "好的")).automated()
     # a bot that never handed over: nobody else to judge, nothing set aside
     assert not _call(("c", "在吗"), ("a", "您好，我是智能助手，请问有什么可以帮您")).automated()
+    # a phone menu and a queue message; a short busy notice, but not a person's longer message
+    # that mentions the queue while looking something up
+    assert _call(("a", "您好 欢迎致电清源通卡热线 本次通话可能会被录音 充值查询请按二 人工服务请按零"),
+                 ("a", "您的来电已进入排队 请稍候"), ("a", "您好 客服一二三号 请问有什么可以帮您"),
+                 ("c", "刷卡扣了两次钱")).automated() == frozenset({0, 1})
+    assert _call(("a", "您好，欢迎光临木语家居官方店，当前咨询人数较多，请耐心等待"), ("c", "沙发什么时候送"),
+                 ("a", "订单号发一下")).automated() == frozenset({0})
+    assert not _call(("a", "您好 在的呢"), ("c", "退款到了吗"),
+                     ("a", "正在为您查询，还请您稍微等待一会儿，现在咨询的人比较多，还请您谅解"),
+                     ("a", "已经退款了")).automated()
+    assert not _call(("a", "您好，平安银行客服，请问有什么可以帮您？"), ("c", "几号扣款"),
+                     ("a", "每月18号扣款，其实用不着专门打电话排队的。")).automated()

@@ -27,14 +27,21 @@ class Outcome(NamedTuple):
         return f"{self.zh}（{self.reason}）" if self.zh else self.reason
 
 
-# A chatbot's or queue's messages on the agent side before a person takes the chat over
-# (您好，我是智能客服小乐… / 正在为您转接人工客服，当前排队3人): the self-introduction of a bot,
-# a transfer under way, a queue; not a transfer done (已为您转接人工客服，我是7号客服小鹿: the
-# person's own first words) nor one advised (拨打95588转人工). Matched on normalised text (您 is
-# 你, numerals are digits).
+# A chatbot's, a phone menu's or a queue's messages on the agent side before a person takes the
+# call or chat over (您好，我是智能客服小乐… / 人工服务请按0 / 正在为您转接人工客服，当前排队3人):
+# the self-introduction of a bot, a key-press menu, a transfer under way, a queue; not a transfer
+# done (已为您转接人工客服，我是7号客服小鹿: the person's own first words) nor one advised (拨打95588
+# 转人工), and not a recording notice alone (a person may read it out). Matched on normalised
+# text (您 is 你, numerals are digits).
 _AUTOMATED = re.compile(
     r"(我是|这里是)[^\n]{0,8}(智能客服|智能助手|智能助理|机器人|小助手|ai助手|自助服务)|智能客服|机器人客服|自动回复"
-    r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)")
+    r"|请按[0-9零一二三四五六七八九井星#*]|按[0-9零一二三四五六七八九井星#*]键|(坐|座)席(正|繁)?忙|(来电|电话)(已|正在)(进入)?排队|进入排队"
+    r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)|客服(正在赶来|繁忙)|正在赶来")
+# A busy notice on its own (亲，现在咨询人数较多，请耐心等待 / 您好，欢迎光临…当前咨询人数较多，请
+#耐心等待): a person says the same while looking something up (正在为您查询…现在咨询的人比较多，还请
+# 您谅解), so only a short notice that looks nothing up counts.
+_BUSY = re.compile(r"(咨询|排队)(的)?(人数|用户|人)(较多|过多|太多|比较多)|咨询高峰")
+_BUSY_CHARS = 28
 # A handover is looked for among the agent's first messages only: a person who later mentions
 # a transfer does not make everything before it a bot's.
 _AUTOMATED_WITHIN = 4
@@ -209,7 +216,8 @@ class Call:
             agent = self.indices("agent")
             last = -1
             for i in agent[:_AUTOMATED_WITHIN]:
-                if _AUTOMATED.search(self.norms[i].text):
+                text = self.norms[i].text
+                if _AUTOMATED.search(text) or (len(text) <= _BUSY_CHARS and "查" not in text and _BUSY.search(text)):
                     last = i
             if last >= 0:
                 # ... and every answer of the bot until the customer asked for a person
@@ -226,16 +234,16 @@ class Call:
         if scope.needs_timing and not self.timed:
             return None
         turns = self.turns(speaker)
+        if (scope.first_turns or scope.last_turns) and speaker == "agent" and self.automated():
+            # A reviewer judges the opening and the closing of the person who took the call or
+            # chat over, not of the bot or menu that answered first (its 您好 is no greeting of
+            # theirs, its 请问有什么可以帮您 no closing): the agent's turns count from the handover.
+            bot = self.automated()
+            turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
         parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
             parts.append([i for run in turns[: scope.first_turns] for i in run])
         if scope.last_turns:
-            if speaker == "agent" and self.automated():
-                # The closing is the person's, never the bot's greeting that opened a short chat
-                # (您好，我是智能客服…请问有什么可以帮您 is no 请问还有什么可以帮您). The opening
-                # stays the agent side's first turn, bot or not, as the guide reads it.
-                bot = self.automated()
-                turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
             parts.append([i for run in turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
             parts.append([i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds])

@@ -63,17 +63,32 @@ def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
 
 
 def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool:
-    """Whether a silence is the customer's own pause: their words just before it ask the agent
-    to wait for them, and they are the one who speaks first after it."""
+    """Whether a silence is the customer's own pause: their last words before it ask the agent
+    to wait for them (with at most the agent's short reply after them: 好的 不着急), and they are
+    the one who speaks first after it."""
     segs = call.segments
-    return (segs[before_i].speaker == "customer" and segs[after_i].speaker == "customer"
-            and away.search(call.norms[before_i]) is not None)
+    if segs[after_i].speaker != "customer":
+        return False
+    i = before_i
+    if segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= _SHORT_REPLY:
+        i -= 1  # the agent's 好的 您慢慢来 between the customer's words and the silence
+    return segs[i].speaker == "customer" and away.search(call.norms[i]) is not None
+
+
+# The most characters of the agent's reply (好的 不着急 / 好的 您慢慢来) between a customer's
+# "wait for me" and their pause.
+_SHORT_REPLY = 8
 
 
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
         return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
     gaps = _gaps(call, item.min_silence)
+    bot = call.automated()
+    if bot and gaps:
+        # the wait in a phone queue, before a person took the call, is no hold of theirs
+        person = min(i for i in call.indices("agent") if i not in bot)
+        gaps = [g for g in gaps if g[1] > person]
     if item.customer_away is not None and gaps:
         theirs = [g for g in gaps if _customer_away(item.customer_away, call, g[0], g[1])]
         gaps = [g for g in gaps if g not in theirs]
