@@ -38,8 +38,8 @@ _AUTOMATED = re.compile(
     r"|请按[0-9零一二三四五六七八九井星#*]|按[0-9零一二三四五六七八九井星#*]键|(坐|座)席(正|繁)?忙|(来电|电话)(已|正在)(进入)?排队|进入排队"
     r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)|客服(正在赶来|繁忙)|正在赶来")
 # A busy notice on its own (亲，现在咨询人数较多，请耐心等待 / 您好，欢迎光临…当前咨询人数较多，请
-#耐心等待): a person says the same while looking something up (正在为您查询…现在咨询的人比较多，还请
-# 您谅解), so only a short notice that looks nothing up counts.
+# 耐心等待): a person says the same in a longer message while looking something up (我帮您查一下…
+# 今天咨询人数较多，回复慢请包涵), so only a short notice that looks nothing up counts.
 _BUSY = re.compile(r"(咨询|排队)(的)?(人数|用户|人)(较多|过多|太多|比较多)|咨询高峰")
 _BUSY_CHARS = 28
 # A handover is looked for among the agent's first messages only: a person who later mentions
