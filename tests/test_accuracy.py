@@ -44,12 +44,10 @@ BELOW_BAR = {
     ("heldout30", "identity_check"): 0.83,
     ("heldout30", "banned_phrases"): 0.72,
     ("heldout30", "closing"): 0.80,
-    # set 32 (tuned only for banned wording): 有问题随时联系 as a closing again (see set 28), a
-    # grudging praise and a sarcastic one, and silences while the customer tried a fix without
-    # saying they would go: measured when the set was added, left alone
+    # set 32: 有问题随时联系 as a closing again (see set 28), a grudging praise and a sarcastic one:
+    # measured when the set was added, left alone
     ("heldout32", "closing"): 0.80,
     ("heldout32", "customer_praise"): 0.75,
-    ("heldout32", "hold_etiquette"): 0.75,
 }
 
 
