@@ -45,12 +45,13 @@ class Rubric(RubricBase):
         self._bank = ModelBank(self.text_models())
 
     def text_models(self) -> list[TextModel]:
-        """Every text model the rubric's items use (a classifier item, a conditional's sides)."""
+        """Every text model the rubric's items use (a classifier item, a conditional's sides, and
+        the models that veto them); one used twice is listed twice (the bank keeps one of each)."""
         out: list[TextModel] = []
         for item in self.items:
             for side in (item, getattr(item, "trigger", None), getattr(item, "response", None)):
                 out.extend(getattr(side, "text_models", None) or ())
-                out.extend(m for m in (getattr(side, "veto_text_models", None) or ()) if m not in out)
+                out.extend(getattr(side, "veto_text_models", None) or ())
         return out
 
     @property
