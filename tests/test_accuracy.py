@@ -26,6 +26,10 @@ BELOW_BAR = {
     # (她那个老人机 都上不了网的 / 是月供少了还是年限短了 / 断了三个月 能不能补): the problem
     # model itself reads them as trouble (p 0.46-0.89)
     ("heldout18", "apology"): 0.66,
+    # its reviewers judged an apology made only at the close (给您带来不便非常抱歉, a dozen turns
+    # after the trouble) no apology; the guide asks for one "at least once", as the JD reviewers and
+    # set 30's read it, so any turn counts
+    ("heldout22", "apology"): 0.80,
     # 保证今天下午五点之前给您弄好 is missed (the promise sits 10 characters from its outcome);
     # 可以 明天下午三点以后, the seller's own viewing time, is read as a promise
     ("heldout18", "false_promise"): 0.80,

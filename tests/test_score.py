@@ -157,3 +157,43 @@ def test_a_bots_messages_before_a_handover_are_told_apart():
                      ("a", "已经退款了")).automated()
     assert not _call(("a", "您好，平安银行客服，请问有什么可以帮您？"), ("c", "几号扣款"),
                      ("a", "每月18号扣款，其实用不着专门打电话排队的。")).automated()
+
+
+_WINDOW_RUBRIC = """\
+id: window
+items:
+  - id: sorry
+    name: 致歉
+    kind: required
+    points: 10
+    type: conditional
+    trigger: {{speaker: customer, match: {{phrases: [坏了]}}}}
+    response: {{speaker: agent, match: {{phrases: [抱歉]}}}}
+    within_turns: {within}
+    lookback_turns: {lookback}
+"""
+
+
+def test_a_conditional_window_of_all_turns_reaches_either_end_of_the_call():
+    from qa_scorer.rubric.loader import RubricError, parse_rubric
+
+    def status(within, lookback, *lines):
+        rubric = parse_rubric(_WINDOW_RUBRIC.format(within=within, lookback=lookback), "w.yaml")
+        segs = [{"speaker": "agent" if who == "a" else "customer", "text": text} for who, text in lines]
+        card = score_transcript(Transcript.model_validate(
+            {"version": 1, "call_id": "w", "channel": "chat", "segments": segs}), rubric)
+        return card.item("sorry")
+
+    late = [("c", "热水器坏了"), *[(w, t) for n in range(6) for w, t in (("a", f"第{n}步"), ("c", "好"))],
+            ("a", "给您添麻烦了 非常抱歉")]
+    assert status(3, 0, *late).status == "fail"
+    assert status("all", 0, *late).status == "pass"
+    early = [("a", "抱歉让您久等了"), *[(w, t) for n in range(6) for w, t in (("c", "嗯"), ("a", f"第{n}步"))],
+             ("c", "热水器坏了"), ("a", "好的")]
+    assert status("all", 3, *early).status == "fail"
+    assert status(3, "all", *early).status == "pass"
+    never = status("all", "all", ("c", "热水器坏了"), ("a", "好的"), ("c", "嗯"), ("a", "再见"))
+    assert never.status == "fail" and "之后一直没有按要求回应" in never.reason and "afterwards" in never.reason
+    with pytest.raises(RubricError) as err:
+        parse_rubric(_WINDOW_RUBRIC.format(within="some", lookback=0), "w.yaml")
+    assert "w.yaml:" in str(err.value) and "within_turns" in str(err.value)

@@ -1,14 +1,16 @@
 """``conditional``: when one speaker says X, the other must say Y within K turns.
 
-Example: the customer reports a problem → the agent apologises within 4 of their turns.
+Example: the customer reports a problem → the agent apologises within 4 of their turns. K may be
+``all``: the rest of the conversation (and, as ``lookback_turns``, all of it before).
 ``na`` when the trigger never occurs; ``pass`` when some trigger is answered in time.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+import math
+from typing import Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import field_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
@@ -26,10 +28,23 @@ class Item(ItemBase):
     type: Literal["conditional"]
     trigger: Side
     response: Side
-    # How many of the responder's turns after the trigger may carry the response.
-    within_turns: int = Field(default=3, ge=1)
-    # Responder turns just before the trigger that also count (already soothing, say).
-    lookback_turns: int = Field(default=0, ge=0)
+    # How many of the responder's turns after the trigger may carry the response ("all": any).
+    within_turns: Union[int, Literal["all"]] = 3
+    # Responder turns just before the trigger that also count (already soothing, say); "all": any.
+    lookback_turns: Union[int, Literal["all"]] = 0
+
+    @field_validator("within_turns", "lookback_turns", mode="before")
+    @classmethod
+    def _turns(cls, v: object, info) -> Union[int, str]:
+        """A whole number of turns (at least 1 after, 0 before), or "all"; one plain message."""
+        least = 1 if info.field_name == "within_turns" else 0
+        if v == "all":
+            return "all"
+        if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            raise ValueError(f"should be a whole number of turns, at least {least}, or 'all'")
+        return v
 
     def compile(self, ctx: CompileContext) -> None:
         self.trigger.compile_detect(ctx)
@@ -42,9 +57,13 @@ class Item(ItemBase):
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     """Segments of the responder's turns that may answer the trigger at ``trigger_index``."""
     who = item.response.speaker
-    after = call.turns_after(who, trigger_index, item.within_turns)
-    before = call.turns_before(who, trigger_index, item.lookback_turns)
+    after = call.turns_after(who, trigger_index, _count(call, item.within_turns))
+    before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
     return [i for t in before + after for i in t]
+
+
+def _count(call: Call, turns: Union[int, str]) -> int:
+    return len(call.segments) if turns == "all" else turns
 
 
 _WHO = {"agent": "坐席", "customer": "客户"}
@@ -109,12 +128,17 @@ def run(item: Item, call: Call) -> Outcome:
     tev = evidence(call, trig, note="trigger")
     window = [j for j in _window(item, call, trig.index) if j > trig.index]
     ev = [tev]
+    if item.within_turns == "all":
+        when, when_zh, note = "afterwards", "之后一直", f"no response in the {who}'s turns after it"
+    else:
+        when, when_zh = f"within {item.within_turns} turn(s)", f"在随后 {item.within_turns} 轮内"
+        note = f"no response in the {who}'s next {item.within_turns} turn(s)"
     if window:
-        ev.append(call.evidence(window[0], note=f"no response in the {who}'s next {item.within_turns} turn(s)"))
+        ev.append(call.evidence(window[0], note=note))
     return Outcome(
         "fail",
         f"the {item.trigger.speaker} said {quote(_said(call, trig))} and the {who} did not respond as required "
-        f"within {item.within_turns} turn(s)",
+        f"{when}",
         tuple(ev),
-        zh=f"{_WHO[item.trigger.speaker]}说了{quote(_said(call, trig))}，{_WHO[who]}在随后 {item.within_turns} 轮内没有按要求回应",
+        zh=f"{_WHO[item.trigger.speaker]}说了{quote(_said(call, trig))}，{_WHO[who]}{when_zh}没有按要求回应",
     )
