@@ -101,6 +101,32 @@ def test_many_transcripts_in_one_file_jsonl_and_array(tmp_path):
     assert res.exit_code == 1 and "twice.jsonl:2" in res.output and "also given by" in res.output
 
 
+def test_a_folder_written_by_transcribe_scores_each_call_once(tmp_path):
+    """``transcribe --out T`` keeps its cache in ``T/.cache``, a second copy of every call; the
+    obvious next step, ``score T`` or ``eval T``, must score each call once and report nothing.
+    Hidden entries inside a folder (``.cache/``, a Mac's ``._*`` files) are skipped; a call id
+    given by two visible files is still reported, and eval counts it once."""
+    src = sorted(SAMPLES.glob("*.json"))[:2]
+    calls = [json.loads(f.read_text(encoding="utf-8")) for f in src]
+    folder = tmp_path / "transcripts"
+    (folder / ".cache").mkdir(parents=True)
+    for f in src:
+        shutil.copy(f, folder / f.name)
+        shutil.copy(f, folder / ".cache" / f"0123{f.name}")
+    (folder / "._x.json").write_bytes(b"\x00\x05\x16\x07 Mac metadata")
+    res = runner.invoke(app, ["score", str(folder), "--out", str(tmp_path / "out"), "-q"])
+    assert res.exit_code == 0, res.output
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\n" + "".join(f"{c['call_id']},greeting,pass\n" for c in calls),
+                      encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(folder), "--labels", str(labels)])
+    assert res.exit_code == 0 and "2 call(s)" in res.output and "/2 " in res.output, res.output
+    shutil.copy(src[0], folder / "copy.json")
+    res = runner.invoke(app, ["eval", str(folder), "--labels", str(labels)])
+    assert "2 call(s)" in res.output and "copy.json" in res.output and "also given by" in res.output, res.output
+    assert res.exit_code == 1
+
+
 def test_rescoring_a_written_transcript_gives_the_same_scorecard(tmp_path):
     src = sorted(SAMPLES.glob("*.json"))[0]
     out = tmp_path / "out"

@@ -241,7 +241,7 @@ def find_transcripts(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TRANSCRIPT_SUFFIXES)
+            files = [f for f in _walk(p) if f.is_file() and f.suffix.lower() in TRANSCRIPT_SUFFIXES]
         else:
             files = [p]
         for f in files:
@@ -486,11 +486,14 @@ def _csv_problem(exc: csv.Error) -> str:
 
 def _walk(folder: Path) -> list[Path]:
     """Every file (and file-like entry) under ``folder``, sorted; symbolic links to folders are
-    not descended into."""
+    not descended into. Hidden entries (a name starting with ".") are skipped, as version control
+    and test runners skip them: the transcription cache that ``transcribe --out`` keeps
+    (``.cache/``) holds a second copy of every call, and ``._*`` files are a Mac's metadata."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         base = Path(dirpath)
-        found.extend(base / name for name in filenames)
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        found.extend(base / name for name in filenames if not name.startswith("."))
         found.extend(base / name for name in dirnames if os.path.islink(base / name))
     return sorted(found)
 

@@ -61,6 +61,19 @@ def score_transcript_files(
                 result.errors.append(error)
             else:
                 loaded.append((source, transcript))
+    # one scorecard per call id, as ``score`` keeps one per call in the history: a repeat is
+    # an error naming both files (an evaluation must not count a call twice)
+    first: dict[str, str] = {}
+    kept = []
+    for source, transcript in loaded:
+        if transcript.call_id in first:
+            result.errors.append(InputError(path=str(source), message=(
+                f"call id {transcript.call_id!r} is also given by {first[transcript.call_id]}; "
+                "that one was scored, this one skipped")))
+        else:
+            first[transcript.call_id] = str(source)
+            kept.append((source, transcript))
+    loaded = kept
     calls = prepared(rubric, (t for _, t in loaded))
     for n, ((source, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
         try:
