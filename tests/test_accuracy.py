@@ -37,9 +37,6 @@ BELOW_BAR = {
     # a patient's name read back in Latin letters, and an outage "verified" by date and estate:
     # left alone rather than fitted
     ("heldout26", "identity_check"): 0.76,
-    # its reviewers accept "有需要再联系" / "有问题随时找我" as a closing courtesy; those of sets 23 and
-    # 29 judged the same invitation no proper close: left as the scorer reads it (no close)
-    ("heldout28", "closing"): 0.66,
     # set 30 (automatic messages, angry customers): an automatic "session ends" message counted as no
     # closing there but as one in set 24; a policy stated as a condition (如果是您自己买的) read as
     # blame; a cold brush-off of an injured customer with no rude word; an estate's name as an
@@ -48,9 +45,7 @@ BELOW_BAR = {
     ("heldout30", "identity_check"): 0.83,
     ("heldout30", "banned_phrases"): 0.72,
     ("heldout30", "closing"): 0.80,
-    # set 32: 有问题随时联系 as a closing again (see set 28), a grudging praise and a sarcastic one:
-    # measured when the set was added, left alone
-    ("heldout32", "closing"): 0.80,
+    # set 32: a grudging praise and a sarcastic one: measured when the set was added, left alone
     ("heldout32", "customer_praise"): 0.75,
 }
 
