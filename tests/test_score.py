@@ -157,6 +157,14 @@ def test_a_bots_messages_before_a_handover_are_told_apart():
                      ("a", "已经退款了")).automated()
     assert not _call(("a", "您好，平安银行客服，请问有什么可以帮您？"), ("c", "几号扣款"),
                      ("a", "每月18号扣款，其实用不着专门打电话排队的。")).automated()
+    # a message the chat system posts on the agent's side, wherever it comes, but not a person's
+    # message that merely mentions the system, and not when nobody else wrote
+    assert _call(("c", "外卖超时了"), ("a", "您好，已加急催促骑手"),
+                 ("a", "【系统提示】本次服务已结束 如对本次服务满意 请点击下方评价")).automated() == frozenset({2})
+    assert _call(("a", "[系统消息] 客服小林已接入"), ("c", "发票开错了"), ("a", "您好 麻烦发一下订单号"),
+                 ("a", "［系统消息］由于您长时间未回复，会话已结束")).automated() == frozenset({0, 3})
+    assert not _call(("c", "在吗"), ("a", "系统提示我这边还在处理，稍等")).automated()
+    assert not _call(("c", "在吗"), ("a", "【系统提示】会话已结束")).automated()
 
 
 _WINDOW_RUBRIC = """\

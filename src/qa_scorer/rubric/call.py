@@ -47,6 +47,11 @@ _BUSY_CHARS = 28
 _AUTOMATED_WITHIN = 4
 # The customer asking for a person (人工 / 转人工 / 我要人工客服): the bot's answers before it are a bot's too.
 _ASKS_PERSON = re.compile(r"^(转|要|找|我要|转接)?人工(服务|客服)?(吧|啊|呀|谢谢)?$|(转|找|要|接)人工")
+# A message the chat system posts on the agent's side, marked as such wherever it comes (【系统提示】本次
+# 服务已结束… / [系统消息]由于您长时间未回复，会话已结束): the platform's words, not the person's, so no
+# closing of theirs (the reviewers of sets 40 and 41 judged the person's last words). Matched on the
+# segment's own text, whose brackets normalising drops.
+_SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机器人)[^】\]］)）〕\n]{0,6}[】\]］)）〕]")
 
 
 class Call:
@@ -211,24 +216,33 @@ class Call:
         every agent segment up to the last one that introduces a bot, hands over to a person
         or reports a queue, when that one is among the agent's first few, and the bot's
         answers up to the customer's asking for a person; only when a person's message
-        follows. Empty when there is no such handover."""
+        follows. Also, anywhere, a message marked as the system's (【系统提示】…), when a person
+        wrote some other message. Empty when there is none of these."""
         if self._automated is None:
-            agent = self.indices("agent")
-            last = -1
-            for i in agent[:_AUTOMATED_WITHIN]:
-                text = self.norms[i].text
-                if _AUTOMATED.search(text) or (len(text) <= _BUSY_CHARS and "查" not in text and _BUSY.search(text)):
-                    last = i
-            if last >= 0:
-                # ... and every answer of the bot until the customer asked for a person
-                first_agent = agent[0]
-                for i in self.indices("customer"):
-                    if i > first_agent and i > last and _ASKS_PERSON.search(self.norms[i].text):
-                        if sum(1 for j in agent if j < i) <= _AUTOMATED_WITHIN:
-                            last = max(j for j in agent if j < i)
-                        break
-            self._automated = frozenset(i for i in agent if i <= last) if last >= 0 and agent[-1] > last else frozenset()
+            self._automated = self._handover() | self._system_notices()
         return self._automated
+
+    def _system_notices(self) -> frozenset[int]:
+        agent = self.indices("agent")
+        notices = frozenset(i for i in agent if _SYSTEM_NOTICE.match(self.segments[i].text))
+        return notices if len(notices) < len(agent) else frozenset()
+
+    def _handover(self) -> frozenset[int]:
+        agent = self.indices("agent")
+        last = -1
+        for i in agent[:_AUTOMATED_WITHIN]:
+            text = self.norms[i].text
+            if _AUTOMATED.search(text) or (len(text) <= _BUSY_CHARS and "查" not in text and _BUSY.search(text)):
+                last = i
+        if last >= 0:
+            # ... and every answer of the bot until the customer asked for a person
+            first_agent = agent[0]
+            for i in self.indices("customer"):
+                if i > first_agent and i > last and _ASKS_PERSON.search(self.norms[i].text):
+                    if sum(1 for j in agent if j < i) <= _AUTOMATED_WITHIN:
+                        last = max(j for j in agent if j < i)
+                    break
+        return frozenset(i for i in agent if i <= last) if last >= 0 and agent[-1] > last else frozenset()
 
     def _select(self, speaker: str, scope: Scope) -> Optional[list[int]]:
         if scope.needs_timing and not self.timed:
