@@ -47,6 +47,13 @@ BELOW_BAR = {
     ("heldout30", "closing"): 0.80,
     # set 32: a grudging praise and a sarcastic one: measured when the set was added, left alone
     ("heldout32", "customer_praise"): 0.75,
+    # set 40: an order or an address read back without a question (看到您的订单了，…两杯杨枝甘露 / the
+    # address the customer gave repeated) and a regular recognised count as checks here and not to
+    # set 38's reviewers; incidents that are not the company's doing (an accident, a lost card, a
+    # phone left in a taxi, a breakdown) need no apology here, while set 34's and set 37's reviewers
+    # judged the same kind to need one: left as the scorer reads them
+    ("heldout40", "identity_check"): 0.84,
+    ("heldout40", "apology"): 0.73,
 }
 
 
