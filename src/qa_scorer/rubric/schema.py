@@ -600,8 +600,18 @@ class Matcher:
                 # alone does not negate a hit in a question
                 rhetorical = ("不是" in window and norm.is_question(c_start, c_end)
                               and not self.negators.search(window.replace("不是", "")))
-                return not rhetorical
+                # a negator that ends a condition, with 我 or 就 starting what follows, does not
+                # negate it (周五修不好我就去街道了 / 明天还不到我找平台 / 不行就投诉)
+                last = None
+                for last in self.negators.finditer(window):
+                    pass
+                condition = last is not None and _CONDITION_THEN.search(window, last.end())
+                return not (rhetorical or condition)
         return False
+
+
+# What follows a negator when the negator ended a condition: a new subject or 就 (修不好我就…).
+_CONDITION_THEN = re.compile("[我就]")
 
 
 class _Seen:
