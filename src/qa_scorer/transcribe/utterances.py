@@ -119,8 +119,11 @@ def split_utterances(words: list[Word], regions: list[Region], split_pause: floa
     """Group words into utterances: one per speech region (regions are split at pauses).
 
     An utterance's start and end come from the speech detector where the words sit inside the
-    region (more precise than word timestamps at turn edges), else from the words. Without
-    regions (VAD off) a pause of ``split_pause`` between words starts a new utterance.
+    region (more precise than word timestamps at turn edges), else from the words; its end is
+    the region's end also where the words stop well before it: the recogniser dropped the
+    tail of a long turn (it does, on fast or unclear speech), but the speaker went on talking,
+    and a reply that starts before that end talks over them. Without regions (VAD off) a pause
+    of ``split_pause`` between words starts a new utterance.
     """
     if not regions:
         plain: list[Utt] = []
@@ -146,10 +149,12 @@ def split_utterances(words: list[Word], regions: list[Region], split_pause: floa
         start, end = ws[0].start, max(w.end for w in ws)
         if key >= 0:
             a, b = regions[key]
-            # Trust the detector's edges unless the words are far inside (untranscribed speech).
+            # Trust the detector's edges; at the start unless the words begin far inside it
+            # (untranscribed speech there is kept out of the utterance's span), at the end
+            # always: the speaker is still talking until the region ends.
             if abs(start - a) < 1.0:
                 start = a
-            if abs(end - b) < 1.0:
+            if b > end or abs(end - b) < 1.0:
                 end = b
         utts.append(Utt(round(start, 2), round(end, 2), ws))
     utts.sort(key=lambda u: u.start)
