@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterable, Optional
 
 from qa_scorer.ingest import RecordingError, find_transcripts, locate_recording, real_roots, transcript_file_inputs
@@ -61,19 +62,12 @@ def score_transcript_files(
                 result.errors.append(error)
             else:
                 loaded.append((source, transcript))
-    # one scorecard per call id, as ``score`` keeps one per call in the history: a repeat is
-    # an error naming both files (an evaluation must not count a call twice)
-    first: dict[str, str] = {}
-    kept = []
-    for source, transcript in loaded:
-        if transcript.call_id in first:
-            result.errors.append(InputError(path=str(source), message=(
-                f"call id {transcript.call_id!r} is also given by {first[transcript.call_id]}; "
-                "that one was scored, this one skipped")))
-        else:
-            first[transcript.call_id] = str(source)
-            kept.append((source, transcript))
-    loaded = kept
+    # one scorecard per call id, by the rule ``score`` keeps the history with: a repeat is an
+    # error naming both files (an evaluation must not count a call twice)
+    kept, repeats = unique_transcripts(
+        [(SimpleNamespace(kind="transcript", source=str(src), pair=(src, t)), t) for src, t in loaded])
+    result.errors.extend(repeats)
+    loaded = [inp.pair for inp, _ in kept]
     calls = prepared(rubric, (t for _, t in loaded))
     for n, ((source, transcript), (_, call)) in enumerate(zip(loaded, calls), 1):
         try:
