@@ -165,6 +165,19 @@ def test_a_bots_messages_before_a_handover_are_told_apart():
                  ("a", "［系统消息］由于您长时间未回复，会话已结束")).automated() == frozenset({0, 3})
     assert not _call(("c", "在吗"), ("a", "系统提示我这边还在处理，稍等")).automated()
     assert not _call(("c", "在吗"), ("a", "【系统提示】会话已结束")).automated()
+    # a bot's menu, then only a system notice: the notice stays the person's (something must)
+    call = _call(("a", "您好 欢迎致电 人工服务请按零"), ("c", "我的宽带断了"), ("a", "【系统提示】通话已结束"))
+    assert call.automated() == frozenset({0})
+
+
+def test_a_call_of_a_menu_and_a_system_notice_only_is_scored(default_rubric):
+    """The hold rule looks for the person's first segment after a bot's: a phone call whose
+    agent side is a menu and a system notice must still be scored, not fail as an input."""
+    t = Transcript.model_validate({"version": 1, "call_id": "menu", "channel": "phone", "segments": [
+        {"speaker": "agent", "text": "您好 欢迎致电 人工服务请按零", "start": 0.0, "end": 3.0},
+        {"speaker": "customer", "text": "喂 我的宽带断了", "start": 20.0, "end": 23.0},
+        {"speaker": "agent", "text": "【系统提示】通话已结束", "start": 40.0, "end": 42.0}]})
+    assert score_transcript(t, default_rubric).item("hold_etiquette").status in ("pass", "fail", "na")
 
 
 _WINDOW_RUBRIC = """\

@@ -219,13 +219,13 @@ class Call:
         follows. Also, anywhere, a message marked as the system's (【系统提示】…), when a person
         wrote some other message. Empty when there is none of these."""
         if self._automated is None:
-            self._automated = self._handover() | self._system_notices()
+            # the notices are looked for among what the bot left, and set aside only when the
+            # person wrote something else: some agent segment always remains the person's
+            bot = self._handover()
+            rest = [i for i in self.indices("agent") if i not in bot]
+            notices = frozenset(i for i in rest if _SYSTEM_NOTICE.match(self.segments[i].text))
+            self._automated = bot | notices if len(notices) < len(rest) else bot
         return self._automated
-
-    def _system_notices(self) -> frozenset[int]:
-        agent = self.indices("agent")
-        notices = frozenset(i for i in agent if _SYSTEM_NOTICE.match(self.segments[i].text))
-        return notices if len(notices) < len(agent) else frozenset()
 
     def _handover(self) -> frozenset[int]:
         agent = self.indices("agent")

@@ -154,7 +154,7 @@ def split_utterances(words: list[Word], regions: list[Region], split_pause: floa
             # always: the speaker is still talking until the region ends.
             if abs(start - a) < 1.0:
                 start = a
-            if b > end or abs(end - b) < 1.0:
+            if end - b < 1.0:
                 end = b
         utts.append(Utt(round(start, 2), round(end, 2), ws))
     utts.sort(key=lambda u: u.start)
