@@ -73,6 +73,8 @@ def test_cantonese_function_characters_fold_to_mandarin():
     raw = "佢冇嚟"
     n = normalize(raw)
     assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)
+    # 咩 is what: 有咩可以幫到你 reads as 有啥可以帮到你
+    assert normalize("請問有咩可以幫到你？").text == "请问有啥可以帮到你"
 
 
 def test_two_spellings_of_one_word_fold_to_the_one_rules_use():

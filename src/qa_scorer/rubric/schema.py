@@ -488,7 +488,7 @@ class Matcher:
             raw.extend(self.regex.spans(text))
         if self.pinyin is not None:
             raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
-                       if self._sounds_like(text[m.start():m.end()], m.group())
+                       if self._sounds_like(text, m.start(), m.end(), m.group())
                        or self._misheard(text, m.start(), m.end(), m.group()))
         return raw
 
@@ -522,15 +522,30 @@ class Matcher:
             hits.append(Hit(start, end, text[start:end]))
         return hits
 
-    def _sounds_like(self, said: str, key: str) -> bool:
-        """A homophone counts when it keeps at least half the phrase's characters in place
-        (报歉 for 抱歉), so that unrelated words that merely sound alike (之前 / 致歉) do not;
-        one that keeps fewer counts where it is a recogniser's garble (``_misheard``)."""
+    def _sounds_like(self, text: str, start: int, end: int, key: str) -> bool:
+        """A homophone counts when it keeps more than half the phrase's characters in place
+        (不好一思 for 不好意思), or half of them where it stands as whole words in its line
+        (报歉 for 抱歉, 在见 for 再见; not 上基 across 晚上|基本 for 上级), so that unrelated
+        words that merely sound alike (之前 / 致歉) do not; one that keeps fewer counts where it
+        is a recogniser's garble (``_misheard``)."""
+        said = text[start:end]
+        half = False
         for phrase in self.sounds.get(key, ()):
             same = sum(a == b for a, b in zip(said, phrase))
-            if same * 2 >= len(phrase):
+            if same * 2 > len(phrase):
                 return True
-        return False
+            half = half or same * 2 == len(phrase)
+        return half and self._whole_words(text, start, end)
+
+    @staticmethod
+    def _whole_words(text: str, start: int, end: int) -> bool:
+        """Whether text[start:end] begins and ends at word boundaries (jieba's, of the line
+        around the stretch)."""
+        lo = max(text.rfind("\n", 0, start) + 1, start - 12)
+        hi = text.find("\n", end)
+        hi = min(end + 12, len(text) if hi < 0 else hi)
+        bounds = word_bounds(text[lo:hi])
+        return start - lo in bounds and end - lo in bounds
 
     def _misheard(self, text: str, start: int, end: int, key: str) -> bool:
         """Whether a stretch that sounds like a phrase but keeps fewer than half its characters
@@ -546,11 +561,7 @@ class Matcher:
         if not any(sum(a == b for a, b in zip(heard, syllables(p))) * 2 >= len(p)
                    for p in self.sounds.get(key, ())):
             return False
-        lo = max(text.rfind("\n", 0, start) + 1, start - 12)
-        hi = text.find("\n", end)
-        hi = min(end + 12, len(text) if hi < 0 else hi)
-        bounds = word_bounds(text[lo:hi])
-        return start - lo in bounds and end - lo in bounds
+        return self._whole_words(text, start, end)
 
     def _rejected(self, norm: NormText, start: int, end: int, seen: "_Seen") -> bool:
         """Whether an exclusion, ``unless``, a hedge, a question or a negator drops the hit.
