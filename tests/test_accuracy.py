@@ -54,6 +54,11 @@ BELOW_BAR = {
     # judged the same kind to need one: left as the scorer reads them
     ("heldout40", "identity_check"): 0.84,
     ("heldout40", "apology"): 0.73,
+    # set 46: a brand's public @-reply with no greeting (亲亲 非常抱歉… 已私信您) followed at once by its
+    # private message that greets (【私信】您好呀 我是…): one agent turn to the scorer, two to the
+    # reviewers, who judged the public reply alone. The 【私信】 mark is how this set's writer wrote
+    # the move to private messages; no rule was fitted to it
+    ("heldout46", "greeting"): 0.80,
 }
 
 
