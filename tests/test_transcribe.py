@@ -419,6 +419,35 @@ def test_a_window_whose_decoding_stopped_early_has_its_unheard_tail_found():
     assert _repeats(said, "。")  # nothing but punctuation
 
 
+def test_unheard_speech_is_decoded_again_piece_by_piece():
+    """A window's unheard tail is decoded again one piece at a time (as one clip, the pieces
+    after the first were passed over again), and a piece passed over in the middle of a window
+    is decoded again too; what the window already said is not added twice."""
+    from qa_scorer.transcribe.call import _contained, _retry_clips, _unheard_pieces
+    from qa_scorer.transcribe.engine import Decoded
+    from qa_scorer.transcribe.options import TranscribeOptions
+    from qa_scorer.transcribe.utterances import Window
+
+    # Pieces at window times 0-5, 5-10 and 10-20 s; only the first heard.
+    w = Window([(0, 0.5, 5.5), (0, 17.0, 22.0), (0, 27.0, 37.0)])
+    first = Decoded([Word(word="您好", start=0.0, end=0.5), Word(word="帮您", start=3.8, end=4.3)], "您好帮您", -0.2, 0.01)
+    opts = TranscribeOptions()
+    assert _retry_clips(w, first, opts) == [(5.0, 10.0, "tail"), (10.0, 20.0, "tail")]
+    # heard at the start and the end, nothing timed inside the middle piece: a gap
+    ends = Decoded([Word(word="您好", start=0.0, end=0.5), Word(word="好的", start=19.0, end=19.5)], "您好好的", -0.2, 0.01)
+    assert _unheard_pieces(w, ends, 2.0) == [(5.0, 10.0)]
+    assert _retry_clips(w, ends, opts) == [(5.0, 10.0, "gap")]
+    assert _unheard_pieces(w, ends, 6.0) == []  # shorter than asked for
+    assert _unheard_pieces(w, ends, 0.0) == []  # switched off
+    # a word whose timing reaches into the piece: heard
+    touched = Decoded(ends.words + [Word(word="嗯", start=4.8, end=5.2)], "您好嗯好的", -0.2, 0.01)
+    assert _unheard_pieces(w, touched, 2.0) == []
+    assert _retry_clips(w, Decoded([], "", -0.2, 0.9), opts) == []  # nothing heard: silence or noise
+    said = "您好请问有什么可以帮您我的快递三天了还没到好的我帮您查一下"
+    assert _contained(said, "请问有什么可以帮您")  # words drifted out of the piece, heard already
+    assert not _contained(said, "孙先生查到了您10月24号那天除了基础洁牙还做了喷砂")
+
+
 def test_text_left_out_of_the_word_timings_is_kept():
     """faster-whisper ends a stretch's word list early when a token is not whole UTF-8 (it decodes
     to U+FFFD) while the text goes on; the rest of the text is kept, spread over the time left."""

@@ -523,19 +523,19 @@ class Matcher:
         return hits
 
     def _sounds_like(self, text: str, start: int, end: int, key: str) -> bool:
-        """A homophone counts when it keeps more than half the phrase's characters in place
-        (不好一思 for 不好意思), or half of them where it stands as whole words in its line
-        (报歉 for 抱歉, 在见 for 再见; not 上基 across 晚上|基本 for 上级), so that unrelated
-        words that merely sound alike (之前 / 致歉) do not; one that keeps fewer counts where it
-        is a recogniser's garble (``_misheard``)."""
+        """A homophone counts when it keeps at least half the phrase's characters in place
+        (不好一思 / 不好以撕 for 不好意思), so that unrelated words that merely sound alike (之前 /
+        致歉) do not; a two-character one that keeps one of them only where it stands as whole
+        words in its line (报歉 for 抱歉, 在见 for 再见; not 上基 across 晚上|基本 for 上级). One
+        that keeps fewer counts where it is a recogniser's garble (``_misheard``)."""
         said = text[start:end]
-        half = False
+        one_of_two = False
         for phrase in self.sounds.get(key, ()):
             same = sum(a == b for a, b in zip(said, phrase))
-            if same * 2 > len(phrase):
+            if same * 2 > len(phrase) or (same * 2 == len(phrase) and len(phrase) > 2):
                 return True
-            half = half or same * 2 == len(phrase)
-        return half and self._whole_words(text, start, end)
+            one_of_two = one_of_two or same * 2 == len(phrase)
+        return one_of_two and self._whole_words(text, start, end)
 
     @staticmethod
     def _whole_words(text: str, start: int, end: int) -> bool:

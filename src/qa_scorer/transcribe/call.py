@@ -78,6 +78,42 @@ def _unheard_tail(window: Window, d: engine.Decoded, min_seconds: float) -> Opti
     return None
 
 
+def _unheard_pieces(window: Window, d: engine.Decoded, min_seconds: float) -> list[tuple[float, float]]:
+    """Pieces of speech (window time) the decoder passed over in the middle of a window: at least
+    ``min_seconds`` long, before the last decoded word, and without a single word timed inside
+    them (the decoder jumped from the piece before to the one after; an agent's whole sentence
+    was lost so, and the silence left looked like a hold). The end of a window is
+    ``_unheard_tail``'s; none when nothing in the window was heard or ``min_seconds`` is 0."""
+    if min_seconds <= 0 or not d.words:
+        return []
+    last = max(w.end for w in d.words)
+    return [(x, y) for x, y in window.spans()
+            if y - x >= min_seconds and y <= last
+            and not any(w.end > x and w.start < y for w in d.words)]
+
+
+def _retry_clips(window: Window, d: engine.Decoded, options: TranscribeOptions) -> list[tuple[float, float, str]]:
+    """What of a window that decoded without failing is decoded again, as (start, end, kind)
+    in window time: its unheard tail piece by piece ("tail": decoded as one clip, the pieces
+    after the first were often passed over again — an agent's sentence lost and its silence read
+    as a hold), and pieces passed over in its middle ("gap")."""
+    clips = []
+    at = _unheard_tail(window, d, options.tail_retry_seconds)
+    if at is not None:
+        clips += [(max(x, at), y, "tail") for x, y in window.spans() if y > at]
+    return clips + [(x, y, "gap") for x, y in _unheard_pieces(window, d, options.gap_retry_seconds)]
+
+
+def _contained(heard: str, again: str) -> bool:
+    """Whether a piece decoded again only repeats words the window already gave somewhere (their
+    timings had drifted out of the piece): most of it found in runs of two characters or more."""
+    a, h = guard.norm(again), guard.norm(heard)
+    if not a:
+        return True
+    m = SequenceMatcher(None, a, h, autojunk=False)
+    return sum(b.size for b in m.get_matching_blocks() if b.size >= 2) >= 0.6 * len(a)
+
+
 def _repeats(heard: str, again: str) -> bool:
     """Whether a tail decoded again only repeats the end of what the window already gave (the
     last words' timings came out early, so the tail was heard after all)."""
@@ -98,7 +134,7 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     loops is decoded again, and the unheard end of a window whose decoding stopped early.
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
-               "windows": 0, "fallback_windows": 0, "tail_retries": 0}
+               "windows": 0, "fallback_windows": 0, "tail_retries": 0, "gap_retries": 0}
     all_regions: list[list[tuple[float, float]]] = []
     all_pieces: list[list[tuple[float, float]]] = []
     durations = [len(ch) / SR for ch in channels]
@@ -126,18 +162,17 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
             dropped["fallback_windows"] += 1
             dropped["loop_retries"] += guard.has_loop(d.words, options.max_repeats)
         else:
-            at = _unheard_tail(window, d, options.tail_retry_seconds)
-            if at is not None:
-                tails.append((i, at))
+            tails += [(i, *clip) for clip in _retry_clips(window, d, options)]
         results.append(parts)
     if tails:
-        clips = [audios[i][int(round(at * SR)):] for i, at in tails]
-        for (i, at), clip, d in zip(tails, clips, engine.decode_batch(model, clips, options)):
-            if _failed(d, options, len(clip) / SR) or _repeats(decoded[i].text, d.text):
+        clips = [audios[i][int(round(at * SR)):int(round(to * SR))] for i, at, to, _ in tails]
+        for (i, at, to, kind), clip, d in zip(tails, clips, engine.decode_batch(model, clips, options)):
+            if (_failed(d, options, len(clip) / SR) or _repeats(decoded[i].text, d.text)
+                    or _contained(decoded[i].text, d.text)):
                 continue
+            dropped[f"{kind}_retries"] += 1
             d.words = _shifted(d.words, at)
             results[i].append(d)
-            dropped["tail_retries"] += 1
     for window, parts in zip(windows, results):
         for p in parts:
             if guard.low_confidence(p.avg_logprob, p.no_speech_prob, drop_log_prob=options.drop_log_prob,
@@ -187,7 +222,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     if n_in and n_in > 2:
         roles_meta["note"] = (roles_meta.get("note", "") + "; " if roles_meta.get("note") else "") + (
             f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
-    windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries")}
+    windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries", "gap_retries")}
     asr = {
         "engine": "faster-whisper",
         "model": options.model,

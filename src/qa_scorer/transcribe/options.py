@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SR = 16000
 # Bump when decoding, splitting, guarding or role logic changes what a transcript holds: old cache
 # entries then stop matching.
-PIPELINE_VERSION = 7
+PIPELINE_VERSION = 8
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -60,6 +60,9 @@ class TranscribeOptions(BaseModel):
     # pieces after its last word, when they hold at least this much speech, are decoded again
     # on their own (0 = never).
     tail_retry_seconds: float = Field(1.0, ge=0)
+    # A piece of speech at least this long inside a window that the decoder passed over without a
+    # word is decoded again on its own (0: never).
+    gap_retry_seconds: float = Field(2.0, ge=0)
     # Hallucination guard.
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
