@@ -59,6 +59,17 @@ BELOW_BAR = {
     # reviewers, who judged the public reply alone. The 【私信】 mark is how this set's writer wrote
     # the move to private messages; no rule was fitted to it
     ("heldout46", "greeting"): 0.80,
+    # set 52 (pre-sales shop chats): questions with a deadline or a detail in them read as trouble
+    # by the problem model (明天上午家里没人 能不能往后 / 老人等着用 / 我下单页面只显示一盒 / 续航…我看
+    # 写的是十四天, p 0.80-0.94) where its reviewers saw plain questions, and a size too tight (有点紧
+    # 还没拆的两包能换XL吗) is left alone as sets 34 and 38 disagreed on it. Raising the model's
+    # cut-off to 0.85 took 2 of them but cost the JD training part's cross-validation (apology
+    # 0.81 -> 0.80) and 8 other tuned sets a judgment each
+    ("heldout52", "apology"): 0.69,
+    # a remedy promised on a condition said with 的话 (真的丢件的话会给您补发或者退款的 您放心: 的话 is
+    # also a topic marker, 明天的话肯定能到, so it is no hedge word), and a flat 不会的 to "will the
+    # warehouse still send S?" that the commitment model does not take for a promise
+    ("heldout52", "false_promise"): 0.83,
 }
 
 
