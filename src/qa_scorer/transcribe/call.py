@@ -131,7 +131,8 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
 
     Every channel's speech is packed into windows (both channels' pieces in time order) and all
     windows are decoded in one batch; only a window that fails Whisper's own tests or
-    loops is decoded again, and the unheard end of a window whose decoding stopped early.
+    loops is decoded again, and the speech a window's decoding passed over (its unheard end,
+    piece by piece, and pieces skipped in its middle: ``_retry_clips``).
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
                "windows": 0, "fallback_windows": 0, "tail_retries": 0, "gap_retries": 0}
