@@ -75,6 +75,17 @@ BELOW_BAR = {
     # retrained on 1,100 more written agent lines, a question about the customer's old computer for
     # a trade-in (请问您的旧电脑是什么品牌 大概哪一年买的) that the identity model takes for one (p 0.78)
     ("heldout52", "identity_check"): 0.82,
+    # set 60 (phone calls as Whisper base writes an 8 kHz line): the labelling brief of sets 56-61
+    # put talking over the customer at 1 s of overlap where the rubric's min_overlap is 0.7 s, so
+    # the three 0.7-0.9 s overlaps flagged here are that difference, not a reviewer's meaning;
+    # a short neutral line in traditional characters (啊 這樣啊 我们在外地也有店 您去哪个城市) that the
+    # rudeness model reads as curt (p 0.96) and a customer's signed agreement held up before a
+    # waved-through 您可以投诉 that then helps; 今天肯定能送到 said after an estimate with 大概 in the
+    # same line (the hedge window of 12 characters reaches it: 6 took this one and cost sets 9, 46
+    # and 52 a judgment each), and a platform's conditional advance of a refund
+    ("heldout60", "interruption"): 0.67,
+    ("heldout60", "banned_phrases"): 0.75,
+    ("heldout60", "false_promise"): 0.75,
 }
 
 
