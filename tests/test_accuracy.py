@@ -83,7 +83,7 @@ BELOW_BAR = {
     # waved-through 您可以投诉 that then helps; 今天肯定能送到 said after an estimate with 大概 in the
     # same line (the hedge window of 12 characters reaches it: 6 took this one and cost sets 9, 46
     # and 52 a judgment each), and a platform's conditional advance of a refund
-    ("heldout60", "interruption"): 0.67,
+    ("heldout60", "interruption"): 0.66,
     ("heldout60", "banned_phrases"): 0.75,
     ("heldout60", "false_promise"): 0.75,
 }
