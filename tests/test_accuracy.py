@@ -72,7 +72,7 @@ BELOW_BAR = {
     ("heldout52", "false_promise"): 0.83,
     # order cards the customer pasted and the agent looked up (HX52_006 / 011 / 013): its reviewers
     # counted them as the check, those of sets 51 and 53 split on it; and, since the models were
-    # retrained on 1,100 more written agent lines, a question about the customer's old computer for
+    # retrained on 700 more written agent lines (and 400 customer lines), a question about the customer's old computer for
     # a trade-in (请问您的旧电脑是什么品牌 大概哪一年买的) that the identity model takes for one (p 0.78)
     ("heldout52", "identity_check"): 0.82,
     # set 60 (phone calls as Whisper base writes an 8 kHz line): the labelling brief of sets 56-61
