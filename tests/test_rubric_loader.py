@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from qa_scorer.normalize import normalize
 from qa_scorer.rubric.loader import RubricError, load_rubric, parse_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,3 +92,20 @@ def test_missing_file():
 def test_numbers_in_phrase_lists_are_text():
     r = parse_rubric(GOOD.replace("[你好]", "[12315]"))
     assert r.items[0].match.phrases == ["12315"]
+
+
+def test_named_patterns_are_used_where_named():
+    text = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  refund: ['退(款|钱)']\n  undone: ['没退款']\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['@refund'], exclude_regex: ['@undone']}")
+    match = parse_rubric(text).items[0].match
+    assert match.search(normalize("我要退钱")) is not None
+    assert match.search(normalize("还没退款")) is None  # the named exclusion drops it
+
+def test_unknown_pattern_reference():
+    (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {regex: ['@refund']}"))
+    assert p.startswith("r.yaml:") and "unknown pattern list '@refund'" in p
+
+
+def test_named_patterns_are_checked_like_any_regex():
+    (p,) = problems(GOOD.replace("id: mini\n", "id: mini\npatterns:\n  bad: ['(open']\n"))
+    assert p.startswith("r.yaml:3:") and "invalid regular expression" in p

@@ -98,6 +98,8 @@ class CompileContext:
     """Rubric-level settings a matcher needs when it is compiled."""
 
     lists: dict[str, list[str]] = field(default_factory=dict)
+    # named regular expressions: ``@name`` in a ``regex`` / ``exclude_regex`` list stands for them
+    patterns: dict[str, list[str]] = field(default_factory=dict)
     negators: list[str] = field(default_factory=lambda: list(DEFAULT_NEGATORS))
     false_negators: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[str] = field(default_factory=lambda: list(DEFAULT_HEDGES))
@@ -291,7 +293,9 @@ class Match(Strict):
 
     ``phrases`` are literal (normalised like the text: simplified, no punctuation, 您→你,
     numerals as digits); ``regex`` runs on that normalised text. An entry ``@name`` in a phrase
-    list pulls in the rubric's list ``name``.
+    list pulls in the rubric's list ``name``; in a ``regex`` or ``exclude_regex`` list, the
+    rubric's named ``patterns`` ``name`` (one pattern written once, used where several checks
+    need it: a phrase exclusion and a model's veto).
     """
 
     phrases: list[NonEmpty] = Field(default_factory=list)
@@ -339,6 +343,18 @@ class Match(Strict):
                 out.append(p)
         return out
 
+    @staticmethod
+    def expanded_regex(patterns: list[str], ctx: CompileContext) -> list[str]:
+        out: list[str] = []
+        for r in patterns:
+            if r.startswith("@"):
+                if r[1:] not in ctx.patterns:
+                    raise ValueError(f"unknown pattern list {r!r} (define it under 'patterns')")
+                out.extend(ctx.patterns[r[1:]])
+            else:
+                out.append(r)
+        return out
+
     def compile(self, ctx: CompileContext) -> None:
         self._matcher = Matcher(self, ctx)
 
@@ -368,7 +384,7 @@ class Matcher:
         phrases = [p for p in phrases if p]
         # Plain-word alternatives inside the regexes join the phrases' trie; the rest stay regex.
         words, patterns = list(phrases), []
-        for r in spec.regex:
+        for r in spec.expanded_regex(spec.regex, ctx):
             for alt in _split_alternatives(r):
                 if not alt:
                     continue
@@ -413,7 +429,7 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        self.exclude = safe_regex.RegexSet.build([digits_too(r) for r in spec.exclude_regex], parts)
+        self.exclude = safe_regex.RegexSet.build([digits_too(r) for r in spec.expanded_regex(spec.exclude_regex, ctx)], parts)
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
@@ -753,6 +769,8 @@ class RubricBase(Strict):
     description: str = ""
     base_score: float = Field(default=100, gt=0)
     lists: dict[str, list[NonEmpty]] = Field(default_factory=dict)
+    # Named regular expressions, checked like any other; ``@name`` in a regex list uses them.
+    patterns: dict[str, list[Regex]] = Field(default_factory=dict)
     negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_NEGATORS))
     false_negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
@@ -762,6 +780,6 @@ class RubricBase(Strict):
 
     def context(self) -> CompileContext:
         base = str(Path(self.path).parent) if self.path and not self.path.startswith("<") else None
-        return CompileContext(lists=dict(self.lists), negators=list(self.negators),
+        return CompileContext(lists=dict(self.lists), patterns=dict(self.patterns), negators=list(self.negators),
                               false_negators=list(self.false_negators), hedges=list(self.hedges),
                               base_dir=base)
