@@ -101,6 +101,15 @@ def test_named_patterns_are_used_where_named():
     assert match.search(normalize("我要退钱")) is not None
     assert match.search(normalize("还没退款")) is None  # the named exclusion drops it
 
+def test_an_exclusion_is_not_hidden_by_another_that_starts_at_the_same_character():
+    # the phrase 保修 and the regex 保修期内…肯定 both start at 保: each exclusion counts on its own
+    text = GOOD.replace("match: {phrases: [你好]}",
+                        "match: {regex: ['肯定是免费'], exclude: [保修], exclude_regex: ['保修期内[^\\n]{0,2}肯定']}")
+    match = parse_rubric(text).items[0].match
+    assert match.search(normalize("这个肯定是免费的")) is not None
+    assert match.search(normalize("保修期内肯定是免费的")) is None
+
+
 def test_unknown_pattern_reference():
     (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {regex: ['@refund']}"))
     assert p.startswith("r.yaml:") and "unknown pattern list '@refund'" in p

@@ -429,7 +429,13 @@ class Matcher:
         else:
             self.short = frozenset()
         parts = [_literal(w) for w in sorted({normalize_phrase(p) for p in spec.exclude} - {""}, key=len, reverse=True)]
-        self.exclude = safe_regex.RegexSet.build([digits_too(r) for r in spec.expanded_regex(spec.exclude_regex, ctx)], parts)
+        # Each exclusion is searched on its own: joined with "|" they would be leftmost-first and
+        # never overlap, so a short phrase (保修) would hide a longer exclusion starting at the
+        # same character (保修期内肯定…), and the hit that exclusion overlaps would stand.
+        sets = [safe_regex.RegexSet.build([], parts)] + [
+            safe_regex.RegexSet.build([digits_too(r)]) for r in spec.expanded_regex(spec.exclude_regex, ctx)]
+        sets = [s for s in sets if s is not None]
+        self.exclude = _Exclusions(sets) if sets else None
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
         self.negators = self.false_neg = self.hedges = None
@@ -639,6 +645,20 @@ class Matcher:
 
 # What follows a negator when the negator ended a condition: a new subject or 就 (修不好我就…).
 _CONDITION_THEN = re.compile("[我就]")
+
+
+class _Exclusions:
+    """A match's exclusions, each searched on its own: the spans of all of them."""
+
+    __slots__ = ("sets",)
+
+    def __init__(self, sets: list["safe_regex.RegexSet"]):
+        self.sets = sets
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        if len(self.sets) == 1:
+            return self.sets[0].spans(text)
+        return [span for one in self.sets for span in one.spans(text)]
 
 
 class _Seen:
