@@ -86,6 +86,12 @@ BELOW_BAR = {
     ("heldout60", "interruption"): 0.66,
     ("heldout60", "banned_phrases"): 0.75,
     ("heldout60", "false_promise"): 0.75,
+    # set 62: a technician's call promised for the agent as 24小时内一定会联系您 with the technician
+    # named only in the turn before, and a refund deadline (最晚不超过48小时) after a hedge (一般24小时内)
+    # that the third reviewer did not let soften it; the goods praised to the model's reading
+    # (你们茶挺好的 p ≥ 0.8) and 爱了 as praise of the shop
+    ("heldout62", "false_promise"): 0.75,
+    ("heldout62", "customer_praise"): 0.66,
 }
 
 
