@@ -92,6 +92,11 @@ BELOW_BAR = {
     # (你们茶挺好的 p ≥ 0.8) and 爱了 as praise of the shop
     ("heldout62", "false_promise"): 0.75,
     ("heldout62", "customer_praise"): 0.66,
+    # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
+    # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
+    # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
+    # customer's own mini-program (我那小程序老登不上) and a message's small print (这个字太小了)
+    ("heldout64", "apology"): 0.84,
 }
 
 
