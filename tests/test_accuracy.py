@@ -96,7 +96,7 @@ BELOW_BAR = {
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
     # customer's own mini-program (我那小程序老登不上) and a message's small print (这个字太小了)
-    ("heldout64", "apology"): 0.84,
+    ("heldout64", "apology"): 0.83,
 }
 
 
