@@ -97,6 +97,9 @@ BELOW_BAR = {
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
     # customer's own mini-program (我那小程序老登不上) and a message's small print (这个字太小了)
     ("heldout64", "apology"): 0.83,
+    # set 66: a bare 不会的您放心 to a worry about paying (as a rule it cost an untuned set a judgment)
+    # and an outcome of advice said flat (推荐个流量包 下个月就不会超了)
+    ("heldout66", "false_promise"): 0.80,
 }
 
 

@@ -77,6 +77,12 @@ def test_cantonese_function_characters_fold_to_mandarin():
     assert normalize("請問有咩可以幫到你？").text == "请问有啥可以帮到你"
 
 
+def test_the_northern_an_folds_to_wo():
+    # 俺 is 我 in the north: 你等俺一下 is the customer's 你等我一下
+    n = normalize("好 你等俺一下 俺们去看看")
+    assert n.text == "好你等我一下我们去看看" and n.source_span(2, 6) == (3, 7)  # 等我一下 is 等俺一下
+
+
 def test_two_spellings_of_one_word_fold_to_the_one_rules_use():
     """A recogniser writes 干吗 as often as 干嘛 (and 其它 for 其他): a rule written with one
     must find the other, and evidence still points at the characters as written."""

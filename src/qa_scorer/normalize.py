@@ -11,7 +11,8 @@ common ground:
    contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
-   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥), so a rule written once covers both; the
+   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥), as does the northern 俺 to 我 (你等俺一下 /
+   俺们), so a rule written once covers them all; the
    variant 帐 folds to 账 (帐号 / 账号), 干吗 to 干嘛 and 其它 to 其他.
 
 The result keeps, for every normalised character, the span of original text it came from, so
@@ -258,9 +259,9 @@ _DROP = re.compile(r"[\W_]+", re.UNICODE)
 _DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
 
 
-_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐]")
+_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺]")
 _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
-                       "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些", "咩": "啥"})
+                       "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些", "咩": "啥", "俺": "我"})
 
 
 # Two spellings of one word, the second the one rules are written with; a recogniser writes
