@@ -259,7 +259,8 @@ _DROP = re.compile(r"[\W_]+", re.UNICODE)
 _DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
 
 
-_CANTONESE = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺]")
+# the characters _FOLD changes besides 您 (Cantonese function characters, the variant 帐, the northern 俺)
+_FOLDED = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺]")
 _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
                        "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些", "咩": "啥", "俺": "我"})
 
@@ -274,7 +275,7 @@ def _fold(s: str) -> str:
     for variant, word in _VARIANTS:
         if variant in s:
             s = s.replace(variant, word)
-    return s.translate(_FOLD) if _CANTONESE.search(s) else s
+    return s.translate(_FOLD) if _FOLDED.search(s) else s
 
 
 # Full-width marks, one of which is in most Chinese texts, each with what NFKC makes of it.

@@ -285,6 +285,20 @@ def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
     return [w for w in words if w] if words is not None and all(words) else None
 
 
+def _expand_names(entries: list[str], named: dict[str, list[str]], what: str, key: str) -> list[str]:
+    """``entries`` with each ``@name`` replaced by the rubric's ``named[name]`` (its ``lists`` for
+    phrases, its ``patterns`` for regexes); an unknown name is an error naming the rubric key."""
+    out: list[str] = []
+    for entry in entries:
+        if entry.startswith("@"):
+            if entry[1:] not in named:
+                raise ValueError(f"unknown {what} {entry!r} (define it under '{key}')")
+            out.extend(named[entry[1:]])
+        else:
+            out.append(entry)
+    return out
+
+
 def _split_alternatives(regex: str) -> list[str]:
     """Top-level alternatives of a regular expression."""
     cuts = [i for i, ch, depth in _syntax(regex) if ch == "|" and depth == 0]
@@ -336,28 +350,11 @@ class Match(Strict):
         return self
 
     def expanded_phrases(self, ctx: CompileContext) -> list[str]:
-        out: list[str] = []
-        for p in self.phrases:
-            if p.startswith("@"):
-                name = p[1:]
-                if name not in ctx.lists:
-                    raise ValueError(f"unknown list {p!r} (define it under 'lists')")
-                out.extend(ctx.lists[name])
-            else:
-                out.append(p)
-        return out
+        return _expand_names(self.phrases, ctx.lists, "list", "lists")
 
     @staticmethod
     def expanded_regex(patterns: list[str], ctx: CompileContext) -> list[str]:
-        out: list[str] = []
-        for r in patterns:
-            if r.startswith("@"):
-                if r[1:] not in ctx.patterns:
-                    raise ValueError(f"unknown pattern list {r!r} (define it under 'patterns')")
-                out.extend(ctx.patterns[r[1:]])
-            else:
-                out.append(r)
-        return out
+        return _expand_names(patterns, ctx.patterns, "pattern list", "patterns")
 
     def compile(self, ctx: CompileContext) -> None:
         self._matcher = Matcher(self, ctx)
@@ -454,15 +451,7 @@ class Matcher:
 
     @staticmethod
     def _expand(words: list[str], ctx: CompileContext) -> list[str]:
-        out = []
-        for w in words:
-            if w.startswith("@"):
-                if w[1:] not in ctx.lists:
-                    raise ValueError(f"unknown list {w!r} (define it under 'lists')")
-                out.extend(ctx.lists[w[1:]])
-            else:
-                out.append(w)
-        return out
+        return _expand_names(words, ctx.lists, "list", "lists")
 
     def search(self, norm: NormText) -> Optional[Hit]:
         hits = self.find(norm)
