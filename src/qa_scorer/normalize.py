@@ -66,6 +66,48 @@ def to_simplified(text: str) -> str:
     return _converter().convert(text)
 
 
+# What Whisper invents on silence and noise, learnt from video subtitles: subtitle credits and
+# video outros (字幕由Amara.org社区提供 / 请不吝点赞 订阅 转发 打赏支持明镜与点点栏目 / 谢谢观看),
+# compared after simplified conversion with punctuation and spaces removed, lower case (``credit_norm``).
+# The transcriber's guard drops them from what it decodes; ``subtitle_only`` finds a segment of a
+# transcript made elsewhere that holds nothing else.
+SUBTITLE_CREDITS = (
+    "字幕由amaraorg社群提供", "字幕由amaraorg社区提供", "由amaraorg社区提供的字幕", "amaraorg",
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目", "请不吝点赞", "订阅转发打赏", "打赏支持明镜", "明镜与点点栏目",
+    "明镜需要您的支持", "欢迎订阅明镜", "点赞订阅转发", "点赞订阅", "订阅我的频道",
+    "谢谢观看", "感谢观看", "谢谢收看", "感谢收看", "感谢您的观看", "谢谢大家观看",
+    "优优独播剧场", "yoyotelevisionseriesexclusive", "独播剧场",
+    "中文字幕", "字幕志愿者", "字幕组", "本字幕由", "字幕由", "字幕by", "校对",
+    "以上言论不代表本台立场", "词曲李宗盛", "作词", "作曲",
+)
+# Only on the recogniser's own output, where a person's words cannot be told from it by position:
+# a real 下次再见 closes a call.
+GUARD_ONLY_CREDITS = ("下次再见",)
+_CREDIT_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# A cheap test before the full one: some word every credit holds (traditional forms too).
+_CREDIT_NEEDLE = re.compile(r"字幕|订阅|訂閱|观看|觀看|收看|amara|明镜|明鏡|独播|獨播|yoyo|校对|校對|立场|立場|作词|作詞|作曲",
+                            re.IGNORECASE)
+_CREDITS_LONGEST = tuple(sorted(SUBTITLE_CREDITS, key=len, reverse=True))
+
+
+def credit_norm(text: str) -> str:
+    """Text as subtitle credits are compared: NFKC, no punctuation or spaces, lower case."""
+    return _CREDIT_PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def subtitle_only(text: str) -> bool:
+    """Whether a segment holds a recogniser's subtitle credit or video outro and nothing else
+    (请不吝点赞 订阅 转发 / 謝謝觀看): no one said it, so no check may read it as praise or a closing."""
+    if not _CREDIT_NEEDLE.search(text):
+        return False
+    rest = credit_norm(to_simplified(text))
+    if not rest:
+        return False
+    for phrase in _CREDITS_LONGEST:
+        rest = rest.replace(phrase, "")
+    return not rest
+
+
 def _parse_cn_number(run: str) -> Optional[int]:
     """Value of a Chinese numeral like 二十四 / 一百零五 / 十二, or None if not well formed."""
     if not any(c in _UNITS for c in run):

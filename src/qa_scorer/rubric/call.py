@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from typing import NamedTuple, Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
-from qa_scorer.normalize import NormText, normalize_all
+from qa_scorer.normalize import NormText, normalize_all, subtitle_only
 from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
@@ -79,6 +79,10 @@ class Call:
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
+        # Segments that hold only a recogniser's subtitle credit or video outro (请不吝点赞 订阅 /
+        # 谢谢观看), as transcripts made by other tools keep them: no one said them, so they are
+        # no one's turn (not the agent's last words, nor the customer's praise) and no silence's end.
+        self.void: frozenset[int] = frozenset(i for i, s in enumerate(self.segments) if subtitle_only(s.text))
 
     def forget_models(self) -> None:
         """Drop every model probability made so far (they are made again when asked)."""
@@ -155,8 +159,10 @@ class Call:
         """Segment indices of one speaker ('any': all), in order (cached)."""
         got = self._indices.get(speaker)
         if got is None:
+            void = self.void
             got = self._indices[speaker] = [
-                i for i, s in enumerate(self.segments) if speaker == "any" or s.speaker == speaker]
+                i for i, s in enumerate(self.segments)
+                if (speaker == "any" or s.speaker == speaker) and i not in void]
         return got
 
     def turns(self, speaker: str) -> list[list[int]]:
@@ -166,7 +172,9 @@ class Call:
             runs = self._turns.get("any")
             if runs is None:
                 runs, prev = [], None
-                for i, s in enumerate(self.segments):
+                segments = self.segments
+                for i in self.indices("any"):
+                    s = segments[i]
                     if s.speaker != prev:
                         runs.append([])
                         prev = s.speaker

@@ -7,30 +7,19 @@ module recognises all three, and tells when a decoded window failed and needs de
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import zlib
 from typing import Optional, Sequence
 
 from qa_scorer.models import Word
-from qa_scorer.normalize import to_simplified
+from qa_scorer.normalize import GUARD_ONLY_CREDITS, SUBTITLE_CREDITS, credit_norm, to_simplified
 
 # Compared after simplified conversion with punctuation and spaces removed, lower case.
-HALLUCINATIONS = (
-    "字幕由amaraorg社群提供", "由amaraorg社区提供的字幕", "amaraorg",
-    "请不吝点赞订阅转发打赏支持明镜与点点栏目", "请不吝点赞", "订阅转发打赏", "打赏支持明镜", "明镜与点点栏目",
-    "明镜需要您的支持", "欢迎订阅明镜", "点赞订阅转发", "点赞订阅", "订阅我的频道",
-    "谢谢观看", "感谢观看", "谢谢收看", "感谢收看", "感谢您的观看", "谢谢大家观看", "下次再见",
-    "优优独播剧场", "yoyotelevisionseriesexclusive", "独播剧场",
-    "中文字幕", "字幕志愿者", "字幕组", "本字幕由", "字幕由", "字幕by", "校对",
-    "以上言论不代表本台立场", "词曲李宗盛", "作词", "作曲",
-)
-_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
+HALLUCINATIONS = SUBTITLE_CREDITS + GUARD_ONLY_CREDITS
 
 
 def norm(text: str) -> str:
     """Text as the guard compares it: NFKC, no punctuation or spaces, lower case."""
-    return _PUNCT_RE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    return credit_norm(text)
 
 
 def is_loop(words: Sequence[str], max_repeats: int) -> list[bool]:

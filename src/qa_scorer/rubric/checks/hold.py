@@ -39,7 +39,7 @@ class Item(ItemBase):
 
 def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]:
     """(last index before, first index after, gap start, gap end) for each long silence."""
-    order = sorted(range(len(call.segments)), key=lambda i: call.segments[i].start)
+    order = sorted(call.indices("any"), key=lambda i: call.segments[i].start)
     out = []
     last_end, last_i = None, None
     for i in order:
