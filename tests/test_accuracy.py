@@ -86,12 +86,35 @@ BELOW_BAR = {
     ("heldout60", "interruption"): 0.66,
     ("heldout60", "banned_phrases"): 0.75,
     ("heldout60", "false_promise"): 0.75,
+    # set 30: a bot's or a queue's welcome (您好，欢迎咨询…在线客服，正在为您接入人工客服) followed by a
+    # person who opens curtly (单号 / 订单号发一下 / 喂 说吧 办什么业务): its reviewers judged the
+    # person's opening; those of sets 52, 62 and 68 judged the first message the customer got, bot or
+    # auto-reply, as the guide says (the agent's FIRST turn), and so does the rubric, which on the
+    # untuned sets gained 2 judgments net by it
+    ("heldout30", "greeting"): 0.44,
     # set 62: a technician's call promised for the agent as 24小时内一定会联系您 with the technician
     # named only in the turn before, and a refund deadline (最晚不超过48小时) after a hedge (一般24小时内)
     # that the third reviewer did not let soften it; the goods praised to the model's reading
     # (你们茶挺好的 p ≥ 0.8) and 爱了 as praise of the shop
     ("heldout62", "false_promise"): 0.75,
     ("heldout62", "customer_praise"): 0.66,
+    # set 68 (service desks that are not shops): its reviewers took as the check an order's or a
+    # trip's details read back by the person after a bot had shown the card (小票上是有一杯冻柠茶对吧 /
+    # 您这笔是10月28日提交的自愿退票 / 车辆确实在桃源站B口) and a flat's number the customer gave to a
+    # repair desk; no rule was fitted to these (the same readings split sets 51-53)
+    ("heldout68", "identity_check"): 0.59,
+    # …and curt, dismissive lines without a stock phrase that the rudeness model does not read as
+    # such (已经取餐了改不了 / 你自己联系骑手 / 您先听我说完 / a bank's agent who tells a locked-out
+    # customer to go to the counter without a word more): 1 of 5 found, as on the JD chats
+    ("heldout68", "banned_phrases"): 0.33,
+    # …a replacement car promised after a breakdown (我们一定会给您安排同级别的替换车) and a repair
+    # team's arrival that the commitment model misses, and an arrival time read off a flight change
+    # (一点前能到达) its reviewers took as information; a closing read from a wish the rubric does not
+    # take (您一定注意安全: set 56's reviewers did not) and 感谢您的反馈 answering a threat; and a
+    # complaint soothed with a bare 理解
+    ("heldout68", "false_promise"): 0.40,
+    ("heldout68", "closing"): 0.76,
+    ("heldout68", "complaint_soothing"): 0.66,
     # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the

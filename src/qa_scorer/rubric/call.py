@@ -257,17 +257,19 @@ class Call:
         if scope.needs_timing and not self.timed:
             return None
         turns = self.turns(speaker)
-        if (scope.first_turns or scope.last_turns) and speaker == "agent" and self.automated():
-            # A reviewer judges the opening and the closing of the person who took the call or
-            # chat over, not of the bot or menu that answered first (its 您好 is no greeting of
-            # theirs, its 请问有什么可以帮您 no closing): the agent's turns count from the handover.
+        # The opening is the first message the customer gets, a bot's or an auto-reply's too (the
+        # guide: the agent's FIRST turn; the reviewers of sets 62 and 68 passed a bot's 您好 and
+        # failed an auto-reply without one, whoever greeted after it); the closing is the person's
+        # who took the conversation over: a bot's or the system's last words are no closing of theirs.
+        closing_turns = turns
+        if scope.last_turns and speaker == "agent" and self.automated():
             bot = self.automated()
-            turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
+            closing_turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
         parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
             parts.append([i for run in turns[: scope.first_turns] for i in run])
         if scope.last_turns:
-            parts.append([i for run in turns[-scope.last_turns:] for i in run])
+            parts.append([i for run in closing_turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
             parts.append([i for i in self.indices(speaker) if self.segments[i].start < scope.first_seconds])
         if scope.last_seconds:
