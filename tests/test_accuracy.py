@@ -108,11 +108,10 @@ BELOW_BAR = {
     # customer to go to the counter without a word more): 1 of 5 found, as on the JD chats
     ("heldout68", "banned_phrases"): 0.33,
     # …a replacement car promised after a breakdown (我们一定会给您安排同级别的替换车) and a repair
-    # team's arrival that the commitment model misses, and an arrival time read off a flight change
-    # (一点前能到达) its reviewers took as information; a closing read from a wish the rubric does not
+    # team's arrival that the commitment model misses; a closing read from a wish the rubric does not
     # take (您一定注意安全: set 56's reviewers did not) and 感谢您的反馈 answering a threat; and a
     # complaint soothed with a bare 理解
-    ("heldout68", "false_promise"): 0.40,
+    ("heldout68", "false_promise"): 0.50,
     ("heldout68", "closing"): 0.76,
     ("heldout68", "complaint_soothing"): 0.66,
     # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
