@@ -95,6 +95,14 @@ def credit_norm(text: str) -> str:
     return _CREDIT_PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
+def subtitle_segments(texts: list[str]) -> frozenset[int]:
+    """Indices of the texts that ``subtitle_only`` holds for (the usual call has none: one
+    search of the joined texts tells)."""
+    if not _CREDIT_NEEDLE.search("\n".join(texts)):
+        return frozenset()
+    return frozenset(i for i, t in enumerate(texts) if subtitle_only(t))
+
+
 def subtitle_only(text: str) -> bool:
     """Whether a segment holds a recogniser's subtitle credit or video outro and nothing else
     (请不吝点赞 订阅 转发 / 謝謝觀看): no one said it, so no check may read it as praise or a closing."""

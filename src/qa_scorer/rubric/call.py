@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from typing import NamedTuple, Optional
 
 from qa_scorer.models import Evidence, Status, Transcript, trusted
-from qa_scorer.normalize import NormText, normalize_all, subtitle_only
+from qa_scorer.normalize import NormText, normalize_all, subtitle_segments
 from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
@@ -82,7 +82,7 @@ class Call:
         # Segments that hold only a recogniser's subtitle credit or video outro (请不吝点赞 订阅 /
         # 谢谢观看), as transcripts made by other tools keep them: no one said them, so they are
         # no one's turn (not the agent's last words, nor the customer's praise) and no silence's end.
-        self.void: frozenset[int] = frozenset(i for i, s in enumerate(self.segments) if subtitle_only(s.text))
+        self.void: frozenset[int] = subtitle_segments([s.text for s in self.segments])
 
     def forget_models(self) -> None:
         """Drop every model probability made so far (they are made again when asked)."""
