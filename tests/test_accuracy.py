@@ -114,6 +114,13 @@ BELOW_BAR = {
     ("heldout68", "false_promise"): 0.50,
     ("heldout68", "closing"): 0.76,
     ("heldout68", "complaint_soothing"): 0.66,
+    # set 70 (public-service and business desks): bureaucratic brush-offs without a stock phrase
+    # (各学院发放时间不一样 / 额度不跨季度累计，合同第六条写着的 / 那你去问吧) that the rudeness model
+    # does not read as such: 1 of 5 found; standard processing times its reviewers took as flat
+    # promises (今天下单，明天下午送到 / 7个工作日内是能保证的…最晚11月11日前会开出来) and a freight
+    # arrival time they did not
+    ("heldout70", "banned_phrases"): 0.33,
+    ("heldout70", "false_promise"): 0.72,
     # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the

@@ -53,6 +53,11 @@ _ASKS_PERSON = re.compile(r"^(转|要|找|我要|转接)?人工(服务|客服)?(
 # closing of theirs (the reviewers of sets 40 and 41 judged the person's last words). Matched on the
 # segment's own text, whose brackets normalising drops.
 _SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机器人)[^】\]］)）〕\n]{0,6}[】\]］)）〕]")
+# A record a ticket or case system posts into the conversation (【工单 #TK-20261102-0156 已创建】来源：… /
+# 【工单状态更新】待财务处理 → 已提交财务 / [系统消息]…): written to no one, so neither the opening nor
+# the closing (set 70's reviewers judged the person's first and last words around them). An
+# auto-reply (【自动回复】亲爱的宝，感谢你的私信) is written to the customer: it opens the conversation.
+_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态)[^】\]］\n]{0,40}[】\]］]")
 
 
 class Call:
@@ -76,6 +81,7 @@ class Call:
         self._indices: dict[str, list[int]] = {}
         self._selected: dict[tuple, Optional[list[int]]] = {}
         self._automated: Optional[frozenset[int]] = None
+        self._records: Optional[frozenset[int]] = None
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
         self._bank = bank
@@ -232,9 +238,19 @@ class Call:
             # person wrote something else: some agent segment always remains the person's
             bot = self._handover()
             rest = [i for i in self.indices("agent") if i not in bot]
-            notices = frozenset(i for i in rest if _SYSTEM_NOTICE.match(self.segments[i].text))
+            notices = frozenset(i for i in rest if _SYSTEM_NOTICE.match(self.segments[i].text)
+                                or _RECORD.match(self.segments[i].text))
             self._automated = bot | notices if len(notices) < len(rest) else bot
         return self._automated
+
+    def records(self) -> frozenset[int]:
+        """Agent segments that are a ticket or case system's records (【工单…已创建】), when a
+        person wrote something else."""
+        if self._records is None:
+            agent = self.indices("agent")
+            found = frozenset(i for i in agent if _RECORD.match(self.segments[i].text))
+            self._records = found if len(found) < len(agent) else frozenset()
+        return self._records
 
     def _handover(self) -> frozenset[int]:
         agent = self.indices("agent")
@@ -265,9 +281,14 @@ class Call:
         if scope.last_turns and speaker == "agent" and self.automated():
             bot = self.automated()
             closing_turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
+        opening_turns = turns
+        if scope.first_turns and speaker == "agent":
+            records = self.records()
+            if records:
+                opening_turns = [kept for run in turns if (kept := [i for i in run if i not in records])]
         parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
-            parts.append([i for run in turns[: scope.first_turns] for i in run])
+            parts.append([i for run in opening_turns[: scope.first_turns] for i in run])
         if scope.last_turns:
             parts.append([i for run in closing_turns[-scope.last_turns:] for i in run])
         if scope.first_seconds:
