@@ -121,6 +121,12 @@ BELOW_BAR = {
     # arrival time they did not
     ("heldout70", "banned_phrases"): 0.33,
     ("heldout70", "false_promise"): 0.72,
+    # set 72 (outbound: collections, sales, appointments, surveys): the customer's own hardship
+    # or slip read as trouble (没工作 / 卡丢了 / 欠费了 我上个月不是刚交过吗), and trouble its reviewers
+    # saw in the agent's own intrusion or records (a wrong number, an address on file wrong, a
+    # house sold long ago) that no customer words carry; 不好意思打扰您了 there counted as the
+    # apology, which the rubric keeps as a courtesy formula (at the opening it is one)
+    ("heldout72", "apology"): 0.73,
     # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
