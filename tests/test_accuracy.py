@@ -127,6 +127,10 @@ BELOW_BAR = {
     # house sold long ago) that no customer words carry; 不好意思打扰您了 there counted as the
     # apology, which the rubric keeps as a courtesy formula (at the opening it is one)
     ("heldout72", "apology"): 0.73,
+    # set 74 (mono calls split by a diarisation tool): curt answers without a stock phrase
+    # (迅邦快递请讲 … / 积分每年十二月三十一号清零上一年的 as the whole answer / 到时候再说) that the
+    # rudeness model misses, and 我说了 read as impatience where the agent went on to repeat politely
+    ("heldout74", "banned_phrases"): 0.50,
     # set 64 (calls only): the problem model reads as trouble what the reviewers took as none: a
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
