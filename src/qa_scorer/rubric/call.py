@@ -57,7 +57,7 @@ _SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机�
 # 【工单状态更新】待财务处理 → 已提交财务 / [系统消息]…): written to no one, so neither the opening nor
 # the closing (set 70's reviewers judged the person's first and last words around them). An
 # auto-reply (【自动回复】亲爱的宝，感谢你的私信) is written to the customer: it opens the conversation.
-_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态)[^】\]］\n]{0,40}[】\]］]")
+_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态)(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］]")
 
 
 class Call:
