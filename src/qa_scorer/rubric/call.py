@@ -238,8 +238,8 @@ class Call:
             # person wrote something else: some agent segment always remains the person's
             bot = self._handover()
             rest = [i for i in self.indices("agent") if i not in bot]
-            notices = frozenset(i for i in rest if _SYSTEM_NOTICE.match(self.segments[i].text)
-                                or _RECORD.match(self.segments[i].text))
+            records = self.records()
+            notices = frozenset(i for i in rest if i in records or _SYSTEM_NOTICE.match(self.segments[i].text))
             self._automated = bot | notices if len(notices) < len(rest) else bot
         return self._automated
 
@@ -278,14 +278,11 @@ class Call:
         # failed an auto-reply without one, whoever greeted after it); the closing is the person's
         # who took the conversation over: a bot's or the system's last words are no closing of theirs.
         closing_turns = turns
-        if scope.last_turns and speaker == "agent" and self.automated():
-            bot = self.automated()
-            closing_turns = [kept for run in turns if (kept := [i for i in run if i not in bot])]
+        if scope.last_turns and speaker == "agent":
+            closing_turns = _without(turns, self.automated())
         opening_turns = turns
         if scope.first_turns and speaker == "agent":
-            records = self.records()
-            if records:
-                opening_turns = [kept for run in turns if (kept := [i for i in run if i not in records])]
+            opening_turns = _without(turns, self.records())
         parts: list[list[int]] = []  # the segments each bound picks, each list in order
         if scope.first_turns:
             parts.append([i for run in opening_turns[: scope.first_turns] for i in run])
@@ -312,6 +309,13 @@ class Call:
         # built from a validated segment: nothing to check again (validation cost more than the rest)
         return trusted(Evidence, segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
                        text=text, span=span, note=note)
+
+
+def _without(turns: list[list[int]], drop: frozenset[int]) -> list[list[int]]:
+    """``turns`` without the segments in ``drop`` (a turn left empty goes too)."""
+    if not drop:
+        return turns
+    return [kept for run in turns if (kept := [i for i in run if i not in drop])]
 
 
 def prepare_models(calls: list[Call], bank: ModelBank) -> None:
