@@ -51,6 +51,21 @@ def test_clauses_and_questions():
     assert n.text[c2[0]:c2[1]] == "好的" and not n.is_question(*c2)
 
 
+def test_word_segmented_text_keeps_its_clauses_whole():
+    """A corpus's word-segmented export (a space between every word) is read as the same text
+    unsegmented: a lone space there is no clause break, so 不 stays in 保证's clause and
+    不便 in 抱歉's segment clause; a recogniser's spaces between phrases stay breaks."""
+    seg = normalize("我 不 能 保证 明天 到 的 ， 给 您 带来 不便 非常 抱歉")
+    plain = normalize("我不能保证明天到的，给您带来不便非常抱歉")
+    assert seg.text == plain.text and seg.breaks == plain.breaks
+    c = seg.clause(seg.text.index("保证"))
+    assert seg.text[c[0]:c[1]] == "我不能保证明天到的"
+    asr = normalize("嗯 对 是的 那个 我就是想问一下 你们这个 什么时候 到")
+    assert len(asr.breaks) == 7
+    short = normalize("好 的 谢谢")  # too short to tell: spaces stay breaks
+    assert len(short.breaks) == 2
+
+
 def test_pinyin_homophones():
     assert pinyin_key("抱歉") == pinyin_key("报歉")
     assert pinyin_key("稍等") == pinyin_key("烧等")  # sh/s folded
@@ -139,7 +154,7 @@ def _reference_map(text: str, simplified=None):
 
     from qa_scorer.normalize import (_CLAUSE_BREAK, _DROP, _NUM_RUN, _QUESTION, _UNITS, _fold, _parse_cn_number,
                                      to_simplified)
-    from qa_scorer.normalize import _DIGITS, _MEASURE, _MEASURE_WORDS
+    from qa_scorer.normalize import _DIGITS, _MEASURE, _MEASURE_WORDS, _word_segmented
 
     def numeral_value(run, following):
         value = _parse_cn_number(run)
@@ -174,6 +189,7 @@ def _reference_map(text: str, simplified=None):
             chars = "".join(to_simplified(c) for c in pieces)
     pieces, o_start, o_end, breaks, questions = [], [], [], set(), set()
     kept = prev = 0
+    gap = " " if _word_segmented(chars) else None
     for m in _DROP.finditer(chars):
         begin, end = m.span()
         if begin > prev:
@@ -181,7 +197,7 @@ def _reference_map(text: str, simplified=None):
             o_start.extend(starts[prev:begin])
             o_end.extend(ends[prev:begin])
             kept += begin - prev
-        if kept and not _CLAUSE_BREAK.isdisjoint(m.group()):
+        if kept and m.group() != gap and not _CLAUSE_BREAK.isdisjoint(m.group()):
             breaks.add(kept)
             if not _QUESTION.isdisjoint(m.group()):
                 questions.add(kept)
@@ -222,7 +238,7 @@ def _reference_map(text: str, simplified=None):
 
 _MAP_TEXT = st.lists(st.sampled_from(
     list("一二两三十百千万零〇五九天个号小时分钟月块元你好您請問麵乾髮咗唔冇帐，。！？?!,.、；: ～…_-'\n\tＡＢＣ１２abc0189")
-    + ["ﬁ", "①", "Σ", "😀", "ǅ", "  ", "二十四", "一百零五", "十二点", "一三八零零", "万一", "一定", "三天"]),
+    + ["ﬁ", "①", "Σ", "😀", "ǅ", "  ", " ", " ", "我 不 能 保证 ", "二十四", "一百零五", "十二点", "一三八零零", "万一", "一定", "三天"]),
     max_size=30).map("".join)
 
 

@@ -275,13 +275,14 @@ class _Map:
         breaks: set[int] = set()
         questions: set[int] = set()
         dropped = 0
+        gap = " " if _word_segmented(chars) else None  # as in _build
         for m in _DROP.finditer(chars):
             a, b = m.span()
             kept = a - dropped  # characters kept before this run
             dropped += b - a
             at.append(kept)
             shift.append(dropped)
-            if kept and not _CLAUSE_BREAK.isdisjoint(m.group()):
+            if kept and m.group() != gap and not _CLAUSE_BREAK.isdisjoint(m.group()):
                 breaks.add(kept)
                 if not _QUESTION.isdisjoint(m.group()):
                     questions.add(kept)
@@ -510,6 +511,8 @@ def _build(text: str, simplified: Optional[str] = None):
     # Drop punctuation and spaces run by run; each run that holds a clause mark is a break.
     # Split on the runs (one call), kept text and dropped runs alternate: kept, run, kept, ...
     parts = _DROP_RUNS.split(chars)
+    # In word-segmented text (a corpus's export: 给 您 带来 不便), a lone space is a word gap.
+    gap = " " if _word_segmented(chars, parts) else None
     o_start: list[int] = []
     o_end: list[int] = []
     breaks: set[int] = set()
@@ -523,7 +526,7 @@ def _build(text: str, simplified: Optional[str] = None):
             kept += n
             pos += n
         run = parts[i]
-        if kept and not _CLAUSE_BREAK.isdisjoint(run):
+        if kept and run != gap and not _CLAUSE_BREAK.isdisjoint(run):
             breaks.add(kept)
             if not _QUESTION.isdisjoint(run):
                 questions.add(kept)
@@ -534,6 +537,30 @@ def _build(text: str, simplified: Optional[str] = None):
     if _NUM_RUN.search(s):
         s, o_start, o_end, breaks, questions = _convert_numerals(s, o_start, o_end, breaks, questions)
     return s, o_start, o_end, frozenset(breaks), frozenset(questions)
+
+
+def _word_segmented(chars: str, parts: Optional[list[str]] = None) -> bool:
+    """Whether a text (after steps 1-2; ``parts``: it split by ``_DROP_RUNS``, if made already)
+    reads as word-segmented Chinese: most of its runs are lone spaces, between pieces of Chinese a
+    word long. A recogniser's or a writer's spaces stand between phrases, whose pieces are
+    longer, and those stay clause breaks."""
+    if chars.count(" ") < 5:
+        return False
+    if parts is None:
+        parts = _DROP_RUNS.split(chars)
+    words = parts[::2]
+    if len(words) < 6:
+        return False
+    spaces = sum(1 for run in parts[1::2] if run == " ")
+    if spaces * 3 < (len(parts) // 2) * 2:
+        return False
+    han = [w for w in words if w and _HAN.match(w)]
+    if len(han) * 3 < len(words) * 2:
+        return False
+    return sum(map(len, han)) <= 1.8 * len(han)
+
+
+_HAN = re.compile("[\u3400-\u9fff]")
 
 
 def _convert_numerals(s, o_start, o_end, breaks, questions):
