@@ -31,13 +31,16 @@ class Outcome(NamedTuple):
 # call or chat over (您好，我是智能客服小乐… / 人工服务请按0 / 正在为您转接人工客服，当前排队3人):
 # the self-introduction of a bot, a key-press menu, a transfer under way, a queue; not a transfer
 # done (已为您转接人工客服，我是7号客服小鹿: the person's own first words) nor one advised (拨打95588
-# 转人工), and not a recording notice alone (a person may read it out). Matched on normalised
+# 转人工), and not a recording notice alone (a person may read it out); a transfer done with only a
+# wait after it (已为您转接人工客服，请稍候 / 正在召唤人工客服) is the system's. Matched on normalised
 # text (您 is 你, numerals are digits). A brand named …智能 with its service centre (欢迎来到净途智能客服
 # 中心，我是小净, set 58) is a person's greeting, not a bot's.
 _AUTOMATED = re.compile(
     r"(我是|这里是)[^\n]{0,8}(智能客服|智能助手|智能助理|机器人|小助手|ai助手|自助服务)(?!中心|部|热线|团队)|智能客服(?!中心|部|热线|团队)|机器人客服|自动回复"
     r"|请按[0-9零一二三四五六七八九井星#*]|按[0-9零一二三四五六七八九井星#*]键|(坐|座)席(正|繁)?忙|(来电|电话)(已|正在)(进入)?排队|进入排队"
-    r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)|客服(正在赶来|繁忙)|正在赶来")
+    r"|正在(为你)?(转接|转入|接入)|转接中|排队(人数|中|等待)|前面(还)?有\d+(人|位)|客服(正在赶来|繁忙)|正在赶来"
+    r"|已(经)?(为你)?(转接|转入|接入|转)(至|到)?人工(客服|服务|坐席|座席)?(请)?(稍候|稍等|耐心等待)(?![^\n]{0,8}(我是|工号|号客服|为你服务))"
+    r"|(召唤|呼叫)人工(客服)?")
 # A busy notice on its own (亲，现在咨询人数较多，请耐心等待 / 您好，欢迎光临…当前咨询人数较多，请
 # 耐心等待): a person says the same in a longer message while looking something up (我帮您查一下…
 # 今天咨询人数较多，回复慢请包涵), so only a short notice that looks nothing up counts.
