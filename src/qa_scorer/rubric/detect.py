@@ -17,7 +17,7 @@ from typing import NamedTuple, Optional, Union
 from pydantic import Field, PrivateAttr, model_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, Hit, Match, Scope, Strict, _alternation, find_any
+from qa_scorer.rubric.schema import CompileContext, Hit, Match, Scope, Strict, _alternation, find_any, hedged
 from qa_scorer.normalize import normalize_phrase
 from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 
@@ -249,7 +249,7 @@ class Detect(Strict):
         if len(norm.text) < MIN_CHARS:
             return True  # a lone mark or emoji: nothing for a model to judge
         hedges = self.__pydantic_private__["_hedges"]
-        if hedges is not None and hedges.search(norm.text):
+        if hedges is not None and hedged(hedges, norm):
             return True
         if self.unless_question:
             seg = call.segments[i].text.rstrip()

@@ -48,7 +48,7 @@ DEFAULT_HEDGES = [
     # a plan and its conditions (计划是周五完工 施工顺利的话周五晚上就能恢复)
     "计划", "顺利的话", "正常的话", "不出意外",
     # "normally" before the time (正常今天中午前能派送 / 正常明天或者后天能到店), not 恢复正常
-    "正常来说", "正常是", "正常今天", "正常明天", "正常后天", "正常上午", "正常中午", "正常下午", "正常晚上",
+    "正常来说", "正常来讲", "正常时效", "正常是", "正常今天", "正常明天", "正常后天", "正常上午", "正常中午", "正常下午", "正常晚上",
     "正常这两天",
 ]
 
@@ -163,6 +163,15 @@ def _apart(words: list[str]) -> tuple[list[str], list[str]]:
     if any(w in inside for w in plain):
         return [], []
     return numbers, plain
+
+
+def hedged(hedges: re.Pattern, norm: NormText, start: int = 0, end: Optional[int] = None) -> bool:
+    """Whether a hedge stands in ``norm.text[start:end]`` within one clause: words that only meet
+    across a break are none (恢复正常，明天保证修好 holds no 正常明天)."""
+    for m in hedges.finditer(norm.text, start, len(norm.text) if end is None else end):
+        if m.end() <= norm.clause(m.start())[1]:
+            return True
+    return False
 
 
 def _alternation(words: list[str]) -> Optional[re.Pattern]:
@@ -616,7 +625,7 @@ class Matcher:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if self.hedges.search(text[max(p_start, start - self.hedge_window):min(c_end, end + 4)]):
+            if hedged(self.hedges, norm, max(p_start, start - self.hedge_window), min(c_end, end + 4)):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
