@@ -101,8 +101,10 @@ BELOW_BAR = {
     # set 68 (service desks that are not shops): its reviewers took as the check an order's or a
     # trip's details read back by the person after a bot had shown the card (小票上是有一杯冻柠茶对吧 /
     # 您这笔是10月28日提交的自愿退票 / 车辆确实在桃源站B口) and a flat's number the customer gave to a
-    # repair desk; no rule was fitted to these (the same readings split sets 51-53)
-    ("heldout68", "identity_check"): 0.59,
+    # repair desk; no rule was fitted to these (the same readings split sets 51-53). 0.59 -> 0.54 when
+    # the models were retrained with 300 more agent turns (n 3201-3500): the identity model's
+    # p for a trip's details read back fell below the cut-off (untuned sets +6 with them)
+    ("heldout68", "identity_check"): 0.54,
     # …and curt, dismissive lines without a stock phrase that the rudeness model does not read as
     # such (已经取餐了改不了 / 你自己联系骑手 / 您先听我说完 / a bank's agent who tells a locked-out
     # customer to go to the counter without a word more): 1 of 5 found, as on the JD chats
@@ -139,6 +141,12 @@ BELOW_BAR = {
     # set 66: a bare 不会的您放心 to a worry about paying (as a rule it cost an untuned set a judgment)
     # and an outcome of advice said flat (推荐个流量包 下个月就不会超了)
     ("heldout66", "false_promise"): 0.80,
+    # set 76 (consumer and personal services): a locksmith's and a key-cutter's curt answers
+    # without a stock phrase (那不跑咋弄呢 我又不能上你家去); commitments its reviewers took as
+    # promises that the rubric reads as the agent's own follow-up (明天18:00前会联系您的 / 我这边
+    # 帮您加急处理 不用等3个工作日)
+    ("heldout76", "banned_phrases"): 0.80,
+    ("heldout76", "false_promise"): 0.75,
 }
 
 
