@@ -544,12 +544,12 @@ def _word_segmented(chars: str, parts: Optional[list[str]] = None) -> bool:
     reads as word-segmented Chinese: most of its runs are lone spaces, between pieces of Chinese a
     word long. A recogniser's or a writer's spaces stand between phrases, whose pieces are
     longer, and those stay clause breaks."""
-    if chars.count(" ") < 5:
+    if chars.count(" ") < 4:
         return False
     if parts is None:
         parts = _DROP_RUNS.split(chars)
     words = parts[::2]
-    if len(words) < 6:
+    if len(words) < 5:
         return False
     spaces = sum(1 for run in parts[1::2] if run == " ")
     if spaces * 3 < (len(parts) // 2) * 2:
@@ -557,7 +557,7 @@ def _word_segmented(chars: str, parts: Optional[list[str]] = None) -> bool:
     han = [w for w in words if w and _HAN.match(w)]
     if len(han) * 3 < len(words) * 2:
         return False
-    return sum(map(len, han)) <= 1.8 * len(han)
+    return sum(map(len, han)) <= 2.2 * len(han)
 
 
 _HAN = re.compile("[\u3400-\u9fff]")
