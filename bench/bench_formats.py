@@ -47,28 +47,31 @@ def _per_segment(f: Callable[[str], str]) -> Callable[[dict], dict]:
     return apply
 
 
-def _merged(t: dict) -> dict:
-    if t.get("channel") != "chat":
+def _chat_only(rebuild: Callable[[list[dict]], list[dict]]) -> Callable[[dict], dict]:
+    """A change to a chat's list of messages; calls keep theirs."""
+    def apply(t: dict) -> dict:
+        if t.get("channel") == "chat":
+            t["segments"] = rebuild(t["segments"])
         return t
+    return apply
+
+
+def _merged(segments: list[dict]) -> list[dict]:
     segs: list[dict] = []
-    for s in t["segments"]:
+    for s in segments:
         if segs and segs[-1]["speaker"] == s["speaker"]:
             segs[-1]["text"] += " " + s["text"]
         else:
             segs.append(dict(s))
-    t["segments"] = segs
-    return t
+    return segs
 
 
-def _split(t: dict) -> dict:
-    if t.get("channel") != "chat":
-        return t
+def _split(segments: list[dict]) -> list[dict]:
     segs: list[dict] = []
-    for s in t["segments"]:
+    for s in segments:
         parts = [p for p in re.split(r"(?<=[。！？!?~～])", s["text"]) if p.strip()] or [s["text"]]
         segs += [dict(s, text=p) for p in parts]
-    t["segments"] = segs
-    return t
+    return segs
 
 
 FORMS: dict[str, Callable[[dict], dict]] = {
@@ -76,8 +79,8 @@ FORMS: dict[str, Callable[[dict], dict]] = {
     "no punctuation": _per_segment(lambda x: re.sub(r"[\W_]+", "", x)),
     "spaces for punctuation": _per_segment(lambda x: re.sub(r"[\W_]+", " ", x).strip()),
     "digits masked": _per_segment(lambda x: re.sub(r"\d+", "[数字x]", x)),
-    "chat messages merged": _merged,
-    "chat messages split": _split,
+    "chat messages merged": _chat_only(_merged),
+    "chat messages split": _chat_only(_split),
 }
 
 
@@ -101,7 +104,6 @@ def main() -> None:
     sets = [s for s in sets if (s / "labels.csv").exists()]
     started = time.time()
     base: dict[str, int] = {}
-    total = 0
     for s in sets:
         for item, n in _agreement(s, s / "labels.csv", rubric).items():
             base[item] = base.get(item, 0) + n

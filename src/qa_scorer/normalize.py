@@ -554,13 +554,11 @@ def _word_segmented(chars: str, parts: Optional[list[str]] = None) -> bool:
     spaces = sum(1 for run in parts[1::2] if run == " ")
     if spaces * 3 < (len(parts) // 2) * 2:
         return False
-    han = [w for w in words if w and _HAN.match(w)]
+    han = [w for w in words if w and _IDEOGRAPH.match(w)]
     if len(han) * 3 < len(words) * 2:
         return False
     return sum(map(len, han)) <= 2.2 * len(han)
 
-
-_HAN = re.compile("[\u3400-\u9fff]")
 
 
 def _convert_numerals(s, o_start, o_end, breaks, questions):
