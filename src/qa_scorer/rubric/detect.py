@@ -116,6 +116,19 @@ class ModelVeto(Strict):
     threshold: float = Field(gt=0, lt=1)
 
 
+class AfterVeto(Strict):
+    """What the other side said just before an utterance drops its judgment (a phrase hit or the
+    model's): the utterance matches ``match`` (a curt 行 / 好吧 opening it) and one of the other
+    side's last ``turns`` turns before it holds an utterance ``model`` judges at ``threshold`` or
+    above. Praise said as a curt 行 right after a line the rudeness model is sure of is sarcasm
+    (行 服务真好)."""
+
+    model: str
+    threshold: float = Field(gt=0, lt=1)
+    match: Match
+    turns: int = Field(default=1, ge=1, le=10)
+
+
 class Detect(Strict):
     # A shipped model's name or a .json file beside the rubric; several: any of them counts.
     model: Optional[Union[str, list[str]]] = None
@@ -131,9 +144,12 @@ class Detect(Strict):
     phrase_floor: Optional[float] = Field(default=None, gt=0, lt=1)
     # Model judgments are vetoed where this other model is confident (phrase hits are not).
     veto_model: Optional[ModelVeto] = None
+    # Judgments (phrase hits too) dropped by what the other side said just before (see AfterVeto).
+    veto_after: Optional[AfterVeto] = None
 
     _models: list[TextModel] = PrivateAttr(default_factory=list)
     _veto_model: Optional[TextModel] = PrivateAttr(default=None)
+    _after_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -160,7 +176,7 @@ class Detect(Strict):
         return self.veto if isinstance(self.veto, list) else [self.veto]
 
     def compile_detect(self, ctx: CompileContext) -> None:
-        for m in self.matchers + self.vetoes:
+        for m in self.matchers + self.vetoes + ([self.veto_after.match] if self.veto_after else []):
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -170,6 +186,8 @@ class Detect(Strict):
             self._models = [load_model(resolve(ref, base)) for ref in refs]
             if self.veto_model is not None:
                 self._veto_model = load_model(resolve(self.veto_model.model, base))
+            if self.veto_after is not None:
+                self._after_model = load_model(resolve(self.veto_after.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         if self.unless_hedged:
@@ -239,6 +257,8 @@ class Detect(Strict):
 
     def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
         hits = phrase_hits(self.matchers, call, indices, per_segment)
+        if hits and self.veto_after is not None:
+            hits = [(i, hit) for i, hit in hits if not self._after_vetoed(call, i)]
         if self.phrase_floor is None or not hits:
             return hits
         probs = [call.probabilities(model) for model in self.text_models]
@@ -258,12 +278,25 @@ class Detect(Strict):
         vm = self.__pydantic_private__["_veto_model"]
         if vm is not None and call.probabilities(vm)[i] >= self.veto_model.threshold:
             return True
+        if self.veto_after is not None and self._after_vetoed(call, i):
+            return True
         return any(m.matcher.find(norm) for m in self.vetoes)
+
+    def _after_vetoed(self, call: Call, i: int) -> bool:
+        after = self.veto_after
+        if not after.match.matcher.find(call.norms[i]):
+            return False
+        other = "customer" if call.segments[i].speaker == "agent" else "agent"
+        before = call.turns_before(other, i, after.turns)
+        if not before:
+            return False
+        probs = call.probabilities(self.__pydantic_private__["_after_model"])
+        return any(probs[j] >= after.threshold for turn in before for j in turn)
 
     @property
     def veto_text_models(self) -> list[TextModel]:
-        vm = self.__pydantic_private__["_veto_model"]
-        return [vm] if vm is not None else []
+        p = self.__pydantic_private__
+        return [m for m in (p["_veto_model"], p["_after_model"]) if m is not None]
 
 
 def evidence(call: Call, found: Found, note: str = ""):
