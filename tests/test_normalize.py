@@ -51,6 +51,15 @@ def test_clauses_and_questions():
     assert n.text[c2[0]:c2[1]] == "好的" and not n.is_question(*c2)
 
 
+def test_tag_questions_ask():
+    """能/会/可以 … 吧 at a clause's end asks the other side to confirm; other 吧 does not ask."""
+    n = normalize("周六中午之前能到吧，我给你们留着")
+    assert n.is_question(*n.clause(n.text.index("能到")))
+    for text in ("您明天再来吧", "那就这样吧", "你先试试吧"):
+        n = normalize(text)
+        assert not n.is_question(*n.clause(0)), text
+
+
 def test_word_segmented_text_keeps_its_clauses_whole():
     """A corpus's word-segmented export (a space between every word) is read as the same text
     unsegmented: a lone space there is no clause break, so 不 stays in 保证's clause and

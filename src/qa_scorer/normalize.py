@@ -149,6 +149,10 @@ def _numeral_value(run: str, following: str) -> Optional[str]:
     return None
 
 
+# A clause ending 能/会/可以 … 吧 asks the other side to confirm (能到吧 / 会退吧 / 可以吧): a question.
+_TAG_QUESTION = re.compile(r"(能|会|可以)[\u4e00-\u9fff]{0,4}吧$")
+
+
 class NormText:
     """A normalised string with a map back to the original text.
 
@@ -220,10 +224,14 @@ class NormText:
         return (start, min(order[i], n) if i < len(order) else n)
 
     def is_question(self, start: int, end: int) -> bool:
-        """Whether the clause [start, end) is a question (ends in ? or 吗/么)."""
+        """Whether the clause [start, end) is a question (ends in ? or 吗/么, or is a tag question
+        asking the other to confirm what can or will happen: 周六中午之前能到吧)."""
         if end in self.questions:
             return True
-        return end > start and self.text[end - 1] in "吗么"
+        if end <= start:
+            return False
+        last = self.text[end - 1]
+        return last in "吗么" or (last == "吧" and _TAG_QUESTION.search(self.text, start, end) is not None)
 
     @property
     def pinyin(self) -> str:
