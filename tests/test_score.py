@@ -218,3 +218,24 @@ def test_a_conditional_window_of_all_turns_reaches_either_end_of_the_call():
     with pytest.raises(RubricError) as err:
         parse_rubric(_WINDOW_RUBRIC.format(within="some", lookback=0), "w.yaml")
     assert "w.yaml:" in str(err.value) and "within_turns" in str(err.value)
+
+
+def test_an_overlap_or_a_silence_of_exactly_the_bound_counts(default_rubric):
+    """Timings are decimals: 86.6 - 85.9 is 0.6999… in floating point, and 20.4 - 10.4 is
+    9.9999…; an overlap of exactly min_overlap (0.7 s) and a silence of exactly min_silence
+    (10 s) count all the same."""
+    def call(segments):
+        return Transcript.model_validate({"version": 1, "call_id": "edge", "channel": "phone", "segments": [
+            {"speaker": s, "text": t, "start": a, "end": b} for s, t, a, b in segments]})
+    talked_over = call([
+        ("agent", "您好 请问有什么可以帮您", 80.0, 82.5),
+        ("customer", "什么叫待配座 我付钱都一个月了别人早就", 83.0, 86.6),
+        ("agent", "先生您先听我说", 85.9, 87.5)])
+    assert score_transcript(talked_over, default_rubric).item("interruption").status == "fail"
+    held = call([
+        ("agent", "您好 请问有什么可以帮您", 0.0, 2.0),
+        ("customer", "我的快递到哪了", 2.5, 8.0),
+        ("agent", "好的", 8.5, 10.4),
+        ("agent", "查到了 您的快递在派送中", 20.4, 23.0)])
+    item = score_transcript(held, default_rubric).item("hold_etiquette")
+    assert item.status == "fail", item.reason

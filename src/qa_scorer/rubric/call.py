@@ -12,6 +12,11 @@ from qa_scorer.rubric.schema import Hit, Joined, Matcher, Scope
 from qa_scorer.textmodel import CallGrams, ModelBank, TextModel
 
 
+# Timings are decimals (85.9 s): a difference of them is off by a little in floating point
+# (86.6 - 85.9 = 0.6999…), so comparisons of a duration with a bound allow this much.
+TIME_EPS = 1e-6
+
+
 class Outcome(NamedTuple):
     """What a check concluded; the engine turns it into an ItemResult. (A named tuple: made
     for every item of every call, it costs a fraction of a frozen dataclass.)"""

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from qa_scorer.rubric.call import Call, Outcome
+from qa_scorer.rubric.call import TIME_EPS, Call, Outcome
 from qa_scorer.rubric.schema import CompileContext, ItemBase, Match
 
 
@@ -44,7 +44,7 @@ def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]
     last_end, last_i = None, None
     for i in order:
         seg = call.segments[i]
-        if last_end is not None and seg.start - last_end >= min_silence:
+        if last_end is not None and seg.start - last_end >= min_silence - TIME_EPS:
             out.append((last_i, i, last_end, seg.start))
         if last_end is None or seg.end >= last_end:
             last_end, last_i = seg.end, i

@@ -16,7 +16,7 @@ from typing import Literal, Optional
 from pydantic import Field, PrivateAttr
 
 from qa_scorer.normalize import normalize_phrase
-from qa_scorer.rubric.call import Call, Outcome, quote
+from qa_scorer.rubric.call import TIME_EPS, Call, Outcome, quote
 from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty
 
 DEFAULT_BACKCHANNELS = [
@@ -71,7 +71,9 @@ def _first_cut_into(item: Item, call: Call, mine: list[int], theirs: list[int]) 
         while k < len(by_start) and segs[by_start[k]].start < t:
             heapq.heappush(heap, by_start[k])
             k += 1
-        while heap and segs[heap[0]].end - t < item.min_overlap:
+        # (timings are decimals: 86.6 - 85.9 is 0.6999… in floating point, and an overlap of
+        # exactly min_overlap counts)
+        while heap and segs[heap[0]].end - t < item.min_overlap - TIME_EPS:
             heapq.heappop(heap)
         if heap:
             out[i] = heap[0]
