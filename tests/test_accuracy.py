@@ -150,12 +150,16 @@ BELOW_BAR = {
     # set 78 (rural and small-town desks, much dialect; blind 360 of 400, the lowest of any set):
     # the rudeness model reads dialect lines as curt (记住了 你这个号是不是就是你哩电话, p 0.99) and
     # misses curt ones without stock words (你比比去 第三方的别用); an outcome promised on a condition
-    # (真是种子问题肯定赔), a question about the customer's own arrival (周六中午之前能到吧) and a
-    # 'normally' without a time (正常从您那到我们这边 三四天…) read as promises; trouble its reviewers
+    # (真是种子问题肯定赔) and a 'normally' without a time (正常从您那到我们这边 三四天…) read as promises
+    # (a question about the customer's own arrival, 周六中午之前能到吧, no longer does); trouble its reviewers
     # judged the customer's own or nobody's (a planned power cut, a routine loan question)
     ("heldout78", "apology"): 0.83,
     ("heldout78", "banned_phrases"): 0.46,
     ("heldout78", "false_promise"): 0.46,
+    # set 80 (digital products and young customers): a game's fix and compensation promised for
+    # tonight and tomorrow noon that the commitment model reads at 0.62-0.64 (今天晚上12点会统一修复),
+    # and a refund's usual time said flat that its reviewers took as the rule (会在三个工作日内原路退回)
+    ("heldout80", "false_promise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -163,7 +167,7 @@ BELOW_BAR = {
 # sarcastic after a complaint, 行 你们服务真好 谢谢啊 / 你们效率真高 一天就能约两回).
 FALSE_FLAGS_ALLOWED = {
     ("heldout78", "banned_phrases"): 3,
-    ("heldout78", "false_promise"): 3,
+    ("heldout78", "false_promise"): 2,
     ("heldout78", "customer_praise"): 2,
 }
 

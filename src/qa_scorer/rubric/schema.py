@@ -348,6 +348,9 @@ class Match(Strict):
     hedge_window: int = Field(default=12, ge=1, le=60)
     # Drop hits in a question (能保证明天到吗?).
     questions: bool = False
+    # Drop hits that lie inside quotation marks in the original text: a user's or a product's
+    # name, a title or a message read out (查到您给“清风不识字”的一笔交易) is not the speaker's own word.
+    quoted: bool = False
     # Also match phrases by toneless pinyin, so ASR homophones (报歉 for 抱歉) still count.
     pinyin: bool = False
     # Require jieba word boundaries around literal hits: 'auto' does so for one-character phrases.
@@ -386,11 +389,28 @@ class Match(Strict):
         return hits[0] if hits else None
 
 
+# Quotation marks that open and close differently; an ASCII '"' opens and closes by turns.
+_QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"))
+
+
+def in_quotes(norm: NormText, start: int, end: int) -> bool:
+    """Whether normalised [start, end) lies inside a pair of quotation marks of the original."""
+    raw = norm.original
+    if not any(q in raw for q in "“「『《\""):
+        return False
+    s, e = norm.source_span(start, end)
+    for opening, closing in _QUOTES:
+        i = raw.rfind(opening, 0, s)
+        if i >= 0 and raw.find(closing, i, s) < 0 and raw.find(closing, e) >= 0:
+            return True
+    return raw.count('"', 0, s) % 2 == 1 and raw.find('"', e) >= 0
+
+
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "literal_re2", "numbers", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "local")
+                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "quoted", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -460,6 +480,7 @@ class Matcher:
         if spec.hedges:
             self.hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
         self.questions = spec.questions
+        self.quoted = spec.quoted
 
     @staticmethod
     def _expand(words: list[str], ctx: CompileContext) -> list[str]:
@@ -597,6 +618,8 @@ class Matcher:
         holds an ``unless`` word) is worked out once per segment or clause and kept in ``seen``,
         so a segment with thousands of hits costs one pass, not one pass per hit."""
         text = norm.text
+        if self.quoted and in_quotes(norm, start, end):
+            return True
         if self.exclude is not None:
             if seen.excluded is None:
                 spans = sorted(self.exclude.spans(text))
