@@ -400,7 +400,7 @@ def test_turn_lookups_match_the_scans_they_replace():
 def test_interruption_sweep_finds_the_segment_the_scan_found(default_rubric):
     import random
 
-    from qa_scorer.rubric.call import Call
+    from qa_scorer.rubric.call import TIME_EPS, Call
     from qa_scorer.rubric.checks import interruption
 
     item = default_rubric.item("interruption")
@@ -413,7 +413,7 @@ def test_interruption_sweep_finds_the_segment_the_scan_found(default_rubric):
             s = call.segments[i]
             for j in theirs:
                 o = call.segments[j]
-                if (o.start < s.start < o.end) and o.end - s.start >= item.min_overlap:
+                if (o.start < s.start < o.end) and o.end - s.start >= item.min_overlap - TIME_EPS:
                     want[i] = j
                     break
         assert interruption._first_cut_into(item, call, mine, theirs) == want
