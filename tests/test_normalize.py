@@ -94,6 +94,13 @@ def test_phrases_go_through_the_same_pipeline():
 
 def test_cantonese_function_characters_fold_to_mandarin():
     assert normalize("收咗我两百蚊，我唔想投訴你哋").text == "收了我200蚊我不想投诉你们"
+    # give, that, find; and two-character words: 唔該 is thanks, never 不该 "should not"
+    assert normalize("你哋唔處理我就俾差評").text == "你们不处理我就给差评"
+    assert normalize("嗰個搵唔到").text == "那个找不到"
+    assert normalize("唔該晒，而家搞掂咗").text == "谢谢晒现在搞定了"
+    # …and nothing Mandarin text holds changes: 关系 / 系统 / 点解决 / 好耐用
+    for text in ("我们的系统", "关系很好", "重点解决", "这个好耐用"):
+        assert normalize(text).text == text
     raw = "佢冇嚟"
     n = normalize(raw)
     assert n.text == "他没来" and n.source_span(0, 3) == (0, 3)
@@ -246,7 +253,7 @@ def _reference_map(text: str, simplified=None):
 
 
 _MAP_TEXT = st.lists(st.sampled_from(
-    list("一二两三十百千万零〇五九天个号小时分钟月块元你好您請問麵乾髮咗唔冇帐，。！？?!,.、；: ～…_-'\n\tＡＢＣ１２abc0189")
+    list("一二两三十百千万零〇五九天个号小时分钟月块元你好您請問麵乾髮咗唔冇帐該而家俾嗰揾，。！？?!,.、；: ～…_-'\n\tＡＢＣ１２abc0189")
     + ["ﬁ", "①", "Σ", "😀", "ǅ", "  ", " ", " ", "我 不 能 保证 ", "二十四", "一百零五", "十二点", "一三八零零", "万一", "一定", "三天"]),
     max_size=30).map("".join)
 
@@ -330,7 +337,7 @@ def test_pinyins_fill_each_segments_codes():
 
 
 _BATCH_TEXT = st.lists(st.sampled_from(
-    list("乾隆藉口憑瞭解沈默你好您請問咗帐，。？！,.?！_-＿ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n\r\t 一二三天")
+    list("乾隆藉口憑瞭解沈默你好您請問咗帐唔該嗰，。？！,.?！_-＿ＡＢΣσΑe\u0301\u0338=한\u1161ﬁ①😀\n\r\t 一二三天")
     + ["乾", "隆", "藉", "口", "瞭", "解", "沈", "默", "ΑΣ", "\u0301a"]),
     max_size=6).map("".join)
 
