@@ -160,6 +160,12 @@ BELOW_BAR = {
     # tonight and tomorrow noon that the commitment model reads at 0.62-0.64 (今天晚上12点会统一修复),
     # and a refund's usual time said flat that its reviewers took as the rule (会在三个工作日内原路退回)
     ("heldout80", "false_promise"): 0.80,
+    # set 82 (Taiwan and Hong Kong, traditional characters, much written Cantonese): curt agents
+    # without a stock phrase (入水唔包保養 / 單上面寫咗㗎 / 咩名 電話), a contract quoted at the customer
+    # (簽約前都有請會員詳閱合約); a delivery slot the customer just chose, confirmed, read as a promise
+    # (好 明天13點以前 司機送之前會先打電話給您)
+    ("heldout82", "banned_phrases"): 0.40,
+    ("heldout82", "false_promise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

@@ -98,8 +98,12 @@ def test_cantonese_function_characters_fold_to_mandarin():
     assert normalize("你哋唔處理我就俾差評").text == "你们不处理我就给差评"
     assert normalize("嗰個搵唔到").text == "那个找不到"
     assert normalize("唔該晒，而家搞掂咗").text == "谢谢晒现在搞定了"
+    assert normalize("仲有冇其他嘢").text == "还有没其他事"
+    # Taiwan's phonetic typing: ㄉ for 的, ㄇ for 吗 (a question), ㄚ for 啊
+    n = normalize("我買ㄉ是黑色，是ㄇ")
+    assert n.text == "我买的是黑色是吗" and n.is_question(*n.clause(len(n.text) - 1))
     # …and nothing Mandarin text holds changes: 关系 / 系统 / 点解决 / 好耐用
-    for text in ("我们的系统", "关系很好", "重点解决", "这个好耐用"):
+    for text in ("我们的系统", "关系很好", "重点解决", "这个好耐用", "仲裁结果"):
         assert normalize(text).text == text
     raw = "佢冇嚟"
     n = normalize(raw)

@@ -11,9 +11,9 @@ common ground:
    contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
-   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥, 俾→给, 嗰→那, 揾→找, 攞→拿), and
-   a few two-character words to the Mandarin word of the same length (唔该→谢谢, 而家→现在,
-   琴日→昨天, 边个→哪个, 搞掂→搞定), as does the northern 俺 to 我 (你等俺一下 / 俺们), so a rule
+   嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥, 俾→给, 嗰→那, 揾→找, 攞→拿; and
+   Taiwan's phonetic ㄉ→的, ㄇ→吗, ㄚ→啊), and a few two-character words to the Mandarin word of the same length (唔该→谢谢, 而家→现在,
+   琴日→昨天, 边个→哪个, 搞掂→搞定, 仲有→还有), as does the northern 俺 to 我 (你等俺一下 / 俺们), so a rule
    written once covers them all; the
    variant 帐 folds to 账 (帐号 / 账号), 干吗 to 干嘛 and 其它 to 其他.
 
@@ -321,21 +321,26 @@ _DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
 
 
 # the characters _FOLD changes besides 您 (Cantonese function characters, the variant 帐, the northern 俺)
-_FOLDED = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺俾畀\U00020BB6揾攞]")
+_FOLDED = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺俾畀\U00020BB6揾攞ㄉㄇㄚ嘢]")
 _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
                        "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些", "咩": "啥", "俺": "我",
                        # 俾 / 畀 give, 嗰 (simplified by OpenCC to 𠮶) that, 揾 find, 攞 take
-                       "俾": "给", "畀": "给", "\U00020BB6": "那", "揾": "找", "攞": "拿"})
+                       "俾": "给", "畀": "给", "\U00020BB6": "那", "揾": "找", "攞": "拿",
+                       # Taiwan's phonetic typing (注音文): ㄉ for 的, ㄇ for 吗, ㄚ for 啊
+                       "ㄉ": "的", "ㄇ": "吗", "ㄚ": "啊",
+                       # Cantonese 嘢 thing, matter (其他嘢 / 冇嘢), after 乜嘢 / 咩嘢 became 什么
+                       "嘢": "事"})
 
 
 # Two spellings of one word, the second the one rules are written with; a recogniser writes
 # either (早干吗了 / 早干嘛了). Same length, so the map back to the original still holds.
 # Cantonese words of two characters fold to the Mandarin word of the same length, each one that
 # Mandarin text does not hold: 唔该 is thanks (or please), not 不该 "should not"; 而家 now,
-# 琴日 / 寻日 yesterday, 边个 who, 边度 where, 乜嘢 / 咩嘢 what, 搞掂 done, 啱啱 just now.
+# 琴日 / 寻日 yesterday, 边个 who, 边度 where, 乜嘢 / 咩嘢 what, 搞掂 done, 啱啱 just now, 仲有 /
+# 仲未 / 仲要 still (仲 alone is left: 仲裁, 仲介).
 _VARIANTS = (("干吗", "干嘛"), ("其它", "其他"), ("唔该", "谢谢"), ("而家", "现在"), ("琴日", "昨天"),
              ("寻日", "昨天"), ("边个", "哪个"), ("边度", "哪里"), ("乜嘢", "什么"), ("咩嘢", "什么"),
-             ("搞掂", "搞定"), ("啱啱", "刚刚"))
+             ("搞掂", "搞定"), ("啱啱", "刚刚"), ("仲有", "还有"), ("仲未", "还未"), ("仲要", "还要"))
 def _fold(s: str) -> str:
     s = s.replace("您", "你")
     for variant, word in _VARIANTS:
