@@ -166,6 +166,10 @@ BELOW_BAR = {
     # (好 明天13點以前 司機送之前會先打電話給您)
     ("heldout82", "banned_phrases"): 0.40,
     ("heldout82", "false_promise"): 0.80,
+    # set 84 (desks whose customers are businesses): times the desk itself sets its people to
+    # (半小时之内 for a manager's callback, 五分钟之内上去 for a property engineer) that its reviewers
+    # took as promises, where set 48's and set 85's reviewers passed the same
+    ("heldout84", "false_promise"): 0.66,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
