@@ -97,13 +97,17 @@ def test_cantonese_function_characters_fold_to_mandarin():
     # give, that, find; and two-character words: 唔該 is thanks, never 不该 "should not"
     assert normalize("你哋唔處理我就俾差評").text == "你们不处理我就给差评"
     assert normalize("嗰個搵唔到").text == "那个找不到"
-    assert normalize("唔該晒，而家搞掂咗").text == "谢谢晒现在搞定了"
+    # 唔該 thanks before 晒 or at a message's end, please otherwise
+    assert normalize("唔該晒，搞掂咗").text == "谢谢晒搞定了"
+    assert normalize("唔該等等，我幫你查下").text == "麻烦等等我帮你查下"
+    assert normalize("好 唔該").text == "好谢谢"
     assert normalize("仲有冇其他嘢").text == "还有没其他事"
     # Taiwan's phonetic typing: ㄉ for 的, ㄇ for 吗 (a question), ㄚ for 啊
     n = normalize("我買ㄉ是黑色，是ㄇ")
     assert n.text == "我买的是黑色是吗" and n.is_question(*n.clause(len(n.text) - 1))
     # …and nothing Mandarin text holds changes: 关系 / 系统 / 点解决 / 好耐用
-    for text in ("我们的系统", "关系很好", "重点解决", "这个好耐用", "仲裁结果"):
+    for text in ("我们的系统", "关系很好", "重点解决", "这个好耐用", "仲裁结果", "你这边个人资料", "然而家里没人",
+                 "钢琴日常练习", "酒店周边度假", "搜寻日志"):
         assert normalize(text).text == text
     raw = "佢冇嚟"
     n = normalize(raw)

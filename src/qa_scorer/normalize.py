@@ -12,9 +12,9 @@ common ground:
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
    嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥, 俾→给, 嗰→那, 揾→找, 攞→拿; and
-   Taiwan's phonetic ㄉ→的, ㄇ→吗, ㄚ→啊), and a few two-character words to the Mandarin word of the same length (唔该→谢谢, 而家→现在,
-   琴日→昨天, 边个→哪个, 搞掂→搞定, 仲有→还有), as does the northern 俺 to 我 (你等俺一下 / 俺们), so a rule
-   written once covers them all; the
+   Taiwan's phonetic ㄉ→的, ㄇ→吗, ㄚ→啊), and a few two-character words to the Mandarin word
+   of the same length (唔该→麻烦 or 谢谢, 搞掂→搞定, 仲有→还有), as does the northern 俺 to 我 (你等俺一下 /
+   俺们), so a rule written once covers them all; the
    variant 帐 folds to 账 (帐号 / 账号), 干吗 to 干嘛 and 其它 to 其他.
 
 The result keeps, for every normalised character, the span of original text it came from, so
@@ -151,8 +151,10 @@ def _numeral_value(run: str, following: str) -> Optional[str]:
     return None
 
 
-# A clause ending 能/会/可以 … 吧 asks the other side to confirm (能到吧 / 会退吧 / 可以吧): a question.
-_TAG_QUESTION = re.compile(r"(能|会|可以)[\u4e00-\u9fff]{0,4}吧$")
+# A clause ending 能/会 + an outcome + 吧 asks the other side to confirm (能到吧 / 会退吧): a question;
+# not a suggestion (你自己联系快递会快一些吧) nor an assurance (放心 明天肯定能送到吧).
+_TAG_QUESTION = re.compile(r"(能|会)(到|收到|送到|退|退回|到账|修好|好|来|回来|弄好|办好)(了)?吧$")
+_TAG_ASSURED = re.compile("肯定|一定|保证|绝对|百分百|放心")
 
 
 class NormText:
@@ -233,7 +235,8 @@ class NormText:
         if end <= start:
             return False
         last = self.text[end - 1]
-        return last in "吗么" or (last == "吧" and _TAG_QUESTION.search(self.text, start, end) is not None)
+        return last in "吗么" or (last == "吧" and _TAG_QUESTION.search(self.text, start, end) is not None
+                                   and _TAG_ASSURED.search(self.text, start, end) is None)
 
     @property
     def pinyin(self) -> str:
@@ -335,14 +338,23 @@ _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "
 # Two spellings of one word, the second the one rules are written with; a recogniser writes
 # either (早干吗了 / 早干嘛了). Same length, so the map back to the original still holds.
 # Cantonese words of two characters fold to the Mandarin word of the same length, each one that
-# Mandarin text does not hold: 唔该 is thanks (or please), not 不该 "should not"; 而家 now,
-# 琴日 / 寻日 yesterday, 边个 who, 边度 where, 乜嘢 / 咩嘢 what, 搞掂 done, 啱啱 just now, 仲有 /
-# 仲未 / 仲要 still (仲 alone is left: 仲裁, 仲介).
-_VARIANTS = (("干吗", "干嘛"), ("其它", "其他"), ("唔该", "谢谢"), ("而家", "现在"), ("琴日", "昨天"),
-             ("寻日", "昨天"), ("边个", "哪个"), ("边度", "哪里"), ("乜嘢", "什么"), ("咩嘢", "什么"),
-             ("搞掂", "搞定"), ("啱啱", "刚刚"), ("仲有", "还有"), ("仲未", "还未"), ("仲要", "还要"))
+# Mandarin text does not hold, not even across two of its words: 唔该 is please (麻烦), or thanks
+# where it ends a message or comes before 晒 or a goodbye (唔该晒 / 好 唔该 拜拜), never 不该 "should
+# not"; 乜嘢 / 咩嘢 what, 搞掂 done, 啱啱 just now, 仲有 / 仲未 / 仲要 still (仲 alone is
+# left: 仲裁, 仲介). Not 边个 / 边度 / 而家 / 琴日 / 寻日: 这边个人, 周边度假, 然而家里, 钢琴日常 and 搜寻日志
+# hold them. Taiwan's phonetic ㄇㄉ is 妈的, before ㄇ and ㄉ fold one by one.
+_VARIANTS = (("干吗", "干嘛"), ("其它", "其他"), ("唔该", "麻烦"), ("乜嘢", "什么"), ("咩嘢", "什么"),
+             ("搞掂", "搞定"), ("啱啱", "刚刚"), ("仲有", "还有"), ("仲未", "还未"), ("仲要", "还要"),
+             ("ㄇㄉ", "妈的"))
+# 唔该 as thanks: at the end of a message (or of the joined texts' one, see ``_JOIN``), or before
+# 晒 (all) or a goodbye
+_CANTONESE_THANKS = re.compile("唔该(?=晒|哂|你晒|$|\ufb01|再见|拜拜|掰掰|bye)")
+
+
 def _fold(s: str) -> str:
     s = s.replace("您", "你")
+    if "唔该" in s:
+        s = _CANTONESE_THANKS.sub("谢谢", s)
     for variant, word in _VARIANTS:
         if variant in s:
             s = s.replace(variant, word)

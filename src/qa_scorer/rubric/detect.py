@@ -127,6 +127,9 @@ class AfterVeto(Strict):
     threshold: float = Field(gt=0, lt=1)
     match: Match
     turns: int = Field(default=1, ge=1, le=10)
+    # The other side's utterances this finds do not count, however the model reads them (the
+    # banned item's own vetoes: a goodwill gesture, 那个你留着吧 不用退回来了, reads curt to the model).
+    veto: Optional[Match] = None
 
 
 class Detect(Strict):
@@ -176,7 +179,9 @@ class Detect(Strict):
         return self.veto if isinstance(self.veto, list) else [self.veto]
 
     def compile_detect(self, ctx: CompileContext) -> None:
-        for m in self.matchers + self.vetoes + ([self.veto_after.match] if self.veto_after else []):
+        after = [] if self.veto_after is None else [self.veto_after.match] + (
+            [self.veto_after.veto] if self.veto_after.veto is not None else [])
+        for m in self.matchers + self.vetoes + after:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -291,7 +296,9 @@ class Detect(Strict):
         if not before:
             return False
         probs = call.probabilities(self.__pydantic_private__["_after_model"])
-        return any(probs[j] >= after.threshold for turn in before for j in turn)
+        veto = after.veto
+        return any(probs[j] >= after.threshold and (veto is None or not veto.matcher.find(call.norms[j]))
+                   for turn in before for j in turn)
 
     @property
     def veto_text_models(self) -> list[TextModel]:

@@ -348,8 +348,9 @@ class Match(Strict):
     hedge_window: int = Field(default=12, ge=1, le=60)
     # Drop hits in a question (能保证明天到吗?).
     questions: bool = False
-    # Drop hits that lie inside quotation marks in the original text: a user's or a product's
-    # name, a title or a message read out (查到您给“清风不识字”的一笔交易) is not the speaker's own word.
+    # Drop hits that lie inside quotation marks in the original text that hold more than the hit:
+    # a user's or a product's name, a title or a message read out (查到您给“清风不识字”的一笔交易) is
+    # not the speaker's own word; a word alone in scare quotes (你是不是“弱智”啊) still is.
     quoted: bool = False
     # Also match phrases by toneless pinyin, so ASR homophones (报歉 for 抱歉) still count.
     pinyin: bool = False
@@ -394,16 +395,24 @@ _QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"))
 
 
 def in_quotes(norm: NormText, start: int, end: int) -> bool:
-    """Whether normalised [start, end) lies inside a pair of quotation marks of the original."""
+    """Whether normalised [start, end) lies inside a pair of quotation marks of the original that
+    hold more than it: a name or a message read out (“清风不识字”), not a word put in scare
+    quotes at the customer (你是不是“弱智”啊)."""
     raw = norm.original
     if not any(q in raw for q in "“「『《\""):
         return False
     s, e = norm.source_span(start, end)
-    for opening, closing in _QUOTES:
-        i = raw.rfind(opening, 0, s)
-        if i >= 0 and raw.find(closing, i, s) < 0 and raw.find(closing, e) >= 0:
-            return True
-    return raw.count('"', 0, s) % 2 == 1 and raw.find('"', e) >= 0
+    for opening, closing in _QUOTES + (('"', '"'),):
+        if opening == closing:
+            i = raw.rfind(opening, 0, s) if raw.count(opening, 0, s) % 2 == 1 else -1
+        else:
+            i = raw.rfind(opening, 0, s)
+            if i >= 0 and raw.find(closing, i, s) >= 0:
+                i = -1
+        k = raw.find(closing, e) if i >= 0 else -1
+        if k >= 0:
+            return len(raw[i + 1:k].strip()) > e - s
+    return False
 
 
 class Matcher:
