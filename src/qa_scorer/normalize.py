@@ -323,8 +323,6 @@ _DROP = re.compile(r"[\W_]+", re.UNICODE)
 _DROP_RUNS = re.compile(r"([\W_]+)", re.UNICODE)  # the same, kept by re.split
 
 
-# the characters _FOLD changes besides 您 (Cantonese function characters, the variant 帐, the northern 俺)
-_FOLDED = re.compile("[咗唔冇嘅佢哋睇嚟喺啲咩帐俺俾畀\U00020BB6揾攞ㄉㄇㄚ嘢]")
 _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "冇": "没", "嘅": "的", "佢": "他",
                        "哋": "们", "睇": "看", "嚟": "来", "喺": "在", "啲": "些", "咩": "啥", "俺": "我",
                        # 俾 / 畀 give, 嗰 (simplified by OpenCC to 𠮶) that, 揾 find, 攞 take
@@ -333,6 +331,9 @@ _FOLD = str.maketrans({"您": "你", "帐": "账", "咗": "了", "唔": "不", "
                        "ㄉ": "的", "ㄇ": "吗", "ㄚ": "啊",
                        # Cantonese 嘢 thing, matter (其他嘢 / 冇嘢), after 乜嘢 / 咩嘢 became 什么
                        "嘢": "事"})
+# the characters _FOLD changes besides 您 (which every text is searched for anyway), so that a text
+# holding none of them is not translated
+_FOLDED = re.compile("[%s]" % "".join(chr(c) for c in _FOLD if chr(c) != "您"))
 
 
 # Two spellings of one word, the second the one rules are written with; a recogniser writes

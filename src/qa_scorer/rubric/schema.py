@@ -390,8 +390,9 @@ class Match(Strict):
         return hits[0] if hits else None
 
 
-# Quotation marks that open and close differently; an ASCII '"' opens and closes by turns.
-_QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"))
+# Quotation marks, opening and closing; an ASCII '"' opens and closes by turns.
+_QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("《", "》"), ('"', '"'))
+_OPENINGS = "".join(opening for opening, _ in _QUOTES)
 
 
 def in_quotes(norm: NormText, start: int, end: int) -> bool:
@@ -399,10 +400,10 @@ def in_quotes(norm: NormText, start: int, end: int) -> bool:
     hold more than it: a name or a message read out (“清风不识字”), not a word put in scare
     quotes at the customer (你是不是“弱智”啊)."""
     raw = norm.original
-    if not any(q in raw for q in "“「『《\""):
+    if not any(q in raw for q in _OPENINGS):
         return False
     s, e = norm.source_span(start, end)
-    for opening, closing in _QUOTES + (('"', '"'),):
+    for opening, closing in _QUOTES:
         if opening == closing:
             i = raw.rfind(opening, 0, s) if raw.count(opening, 0, s) % 2 == 1 else -1
         else:
