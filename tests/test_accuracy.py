@@ -170,6 +170,22 @@ BELOW_BAR = {
     # (半小时之内 for a manager's callback, 五分钟之内上去 for a property engineer) that its reviewers
     # took as promises, where set 48's and set 85's reviewers passed the same
     ("heldout84", "false_promise"): 0.66,
+    # set 86 (service desks in a bad week): a bot's waybill card and a question about scam calls
+    # (请问接到这些电话后…有没有转账) that the identity model reads as checks (p 0.76 / 0.93), and a
+    # model read back from the customer's photo (您的型号是PX-10) that its reviewers took as one;
+    # a hurry note after a threat (已帮您加急备注了) that its reviewers did not take as soothing, where
+    # the rubric's empathy words do (taking 加急 out gained four tuned judgments and cost the untuned
+    # set 87 one), a later apology after 您有权利投诉的, and a bare 您放心 reassurance they took as soothing
+    ("heldout86", "identity_check"): 0.76,
+    ("heldout86", "complaint_soothing"): 0.66,
+    # set 88 (money and insurance desks): a refusal as a whole message (不退) and an agent ending the
+    # call on the customer (好 没别的事我挂了: set 10's reviewers passed the same) its reviewers failed,
+    # and a salesperson's reassurance the rudeness model reads as curt (p 0.99); a card's block lifted
+    # and noted (不会再拦了) taken as a promise; a hurry note and a ticket after a threat (加急 / 专人
+    # 联系) that they did not take as soothing
+    ("heldout88", "banned_phrases"): 0.57,
+    ("heldout88", "false_promise"): 0.80,
+    ("heldout88", "complaint_soothing"): 0.66,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
