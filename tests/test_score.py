@@ -220,6 +220,27 @@ def test_a_conditional_window_of_all_turns_reaches_either_end_of_the_call():
     assert "w.yaml:" in str(err.value) and "within_turns" in str(err.value)
 
 
+def test_lookback_unless_voids_what_the_responder_said_before_the_trigger():
+    """An apology just before a threat counts by lookback, unless the agent's first turn after it
+    takes the threat up (您有权利投诉); a later apology within the window still counts."""
+    from qa_scorer.rubric.loader import RubricError, parse_rubric
+
+    text = _WINDOW_RUBRIC.format(within=1, lookback=1) + "    lookback_unless: {regex: ['有权利投诉']}\n"
+    rubric = parse_rubric(text, "w.yaml")
+
+    def status(*lines):
+        segs = [{"speaker": "agent" if who == "a" else "customer", "text": t} for who, t in lines]
+        return score_transcript(Transcript.model_validate(
+            {"version": 1, "call_id": "w", "channel": "chat", "segments": segs}), rubric).item("sorry").status
+
+    assert status(("a", "抱歉 这个没法退"), ("c", "热水器坏了"), ("a", "您有权利投诉的")) == "fail"
+    assert status(("a", "抱歉 这个没法退"), ("c", "热水器坏了"), ("a", "我再帮您问问")) == "pass"
+    assert status(("a", "您好"), ("c", "热水器坏了"), ("a", "您有权利投诉的 抱歉")) == "pass"
+    with pytest.raises(RubricError) as err:
+        parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=1) + "    lookback_unless: {regex: ['(']}\n", "w.yaml")
+    assert "w.yaml:" in str(err.value) and "lookback_unless" in str(err.value)
+
+
 def test_an_overlap_or_a_silence_of_exactly_the_bound_counts(default_rubric):
     """Timings are decimals: 86.6 - 85.9 is 0.6999… in floating point, and 20.4 - 10.4 is
     9.9999…; an overlap of exactly min_overlap (0.7 s) and a silence of exactly min_silence

@@ -32,6 +32,9 @@ class Item(ItemBase):
     within_turns: Union[int, Literal["all"]] = 3
     # Responder turns just before the trigger that also count (already soothing, say); "all": any.
     lookback_turns: Union[int, Literal["all"]] = 0
+    # …unless the responder's first turn after the trigger says this: an agent who answers a
+    # threat with 您有权利投诉 takes it up, whatever they said before it.
+    lookback_unless: Optional[Match] = None
 
     @field_validator("within_turns", "lookback_turns", mode="before")
     @classmethod
@@ -49,6 +52,8 @@ class Item(ItemBase):
     def compile(self, ctx: CompileContext) -> None:
         self.trigger.compile_detect(ctx)
         self.response.compile_detect(ctx)
+        if self.lookback_unless is not None:
+            self.lookback_unless.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.response.detect_phrases(ctx)
@@ -59,6 +64,9 @@ def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     who = item.response.speaker
     after = call.turns_after(who, trigger_index, _count(call, item.within_turns))
     before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
+    unless = item.lookback_unless
+    if before and after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after[0]):
+        before = []
     return [i for t in before + after for i in t]
 
 
