@@ -186,6 +186,16 @@ BELOW_BAR = {
     ("heldout88", "banned_phrases"): 0.57,
     ("heldout88", "false_promise"): 0.80,
     ("heldout88", "complaint_soothing"): 0.66,
+    # set 90 (food and hospitality desks with many new agents): added at the end of its session and
+    # tuned only for two closing wishes; its other mismatches were listed, not worked through (a
+    # greeting's 请问是哪位 the identity model reads as a check, where set 70's reviewers took it as
+    # one; 我也不太清楚 failed as banned wording where its reviewers passed it; a compensation
+    # 一定能赔 they passed; praise its reviewers read in a new agent's call)
+    ("heldout90", "identity_check"): 0.75,
+    ("heldout90", "banned_phrases"): 0.40,
+    ("heldout90", "false_promise"): 0.76,
+    ("heldout90", "closing"): 0.80,
+    ("heldout90", "customer_praise"): 0.81,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
