@@ -186,16 +186,12 @@ BELOW_BAR = {
     ("heldout88", "banned_phrases"): 0.57,
     ("heldout88", "false_promise"): 0.80,
     ("heldout88", "complaint_soothing"): 0.66,
-    # set 90 (food and hospitality desks with many new agents): added at the end of its session and
-    # tuned only for two closing wishes; its other mismatches were listed, not worked through (a
-    # greeting's 请问是哪位 the identity model reads as a check, where set 70's reviewers took it as
-    # one; 我也不太清楚 failed as banned wording where its reviewers passed it; a compensation
-    # 一定能赔 they passed; praise its reviewers read in a new agent's call)
-    ("heldout90", "identity_check"): 0.75,
-    ("heldout90", "banned_phrases"): 0.40,
-    ("heldout90", "false_promise"): 0.76,
-    ("heldout90", "closing"): 0.80,
-    ("heldout90", "customer_praise"): 0.81,
+    # set 90 (food and hospitality desks with many new agents): its reviewers passed 我也不太清楚 said of
+    # another team's process (具体我也不太清楚，是站点那边处理) and failed it said with an apology (非常抱歉！！这个我也不太
+    # 清楚是怎么回事), where the rule takes an apology as what makes a "don't know" polite; and they failed
+    # a food-safety fear waved away (锅底都是高温煮过的，应该没什么事的), which no rule reads without the
+    # customer's words before it
+    ("heldout90", "banned_phrases"): 0.64,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
