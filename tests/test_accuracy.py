@@ -186,12 +186,14 @@ BELOW_BAR = {
     ("heldout88", "banned_phrases"): 0.57,
     ("heldout88", "false_promise"): 0.80,
     ("heldout88", "complaint_soothing"): 0.66,
-    # set 90 (food and hospitality desks with many new agents): its reviewers passed 我也不太清楚 said of
-    # another team's process (具体我也不太清楚，是站点那边处理) and failed it said with an apology (非常抱歉！！这个我也不太
-    # 清楚是怎么回事), where the rule takes an apology as what makes a "don't know" polite; and they failed
-    # a food-safety fear waved away (锅底都是高温煮过的，应该没什么事的), which no rule reads without the
-    # customer's words before it
-    ("heldout90", "banned_phrases"): 0.64,
+    # set 92 (car and mobility desks): its third reviewer did not take an order found or a record
+    # looked up as a check (查询到您的订单 / 我查一下您的订单, where sets 40's and 44's reviewers did), nor the
+    # centre's own number sent (给您发一下…服务中心的电话, the identity model's 0.87), and took a trip card
+    # synced to the agent and a toll record seen as checks (您的行程已同步给我了 / 已看到您的记录); its reviewers
+    # failed a cap stated after declining to give a time (没办法给您一个准确的时间…最晚不会超过3个工作日) and
+    # 最晚下周三之前, where 15 of 19 such lines in the other sets were passed
+    ("heldout92", "identity_check"): 0.78,
+    ("heldout92", "false_promise"): 0.78,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
