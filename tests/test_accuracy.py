@@ -200,6 +200,14 @@ BELOW_BAR = {
     # from memory (您跟叔叔两个人的 五年多次对吧), a student's file and a waybill card as checks; only 5 calls
     # are labelled as missing one, so each of these moves F1 a lot
     ("heldout94", "identity_check"): 0.50,
+    # set 96 (complaint and escalation work): its reviewers took a complaint already lodged (with a regulator,
+    # another company or the desk itself) as a signal and judged soothing anywhere after it, often well
+    # past the rubric's two turns (小满明白的 three turns after 我投诉了; soothing at the end of a callback on a
+    # complaint forwarded by 金融监管 that the customer only confirms, 对 是我反映的); an apology or 理解您 just
+    # before a threat soothed it for the rubric, not for them; a robot's cards they did not take as checks,
+    # and a bot's question and a restated issue they did
+    ("heldout96", "identity_check"): 0.70,
+    ("heldout96", "complaint_soothing"): 0.45,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -209,6 +217,11 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout78", "banned_phrases"): 3,
     ("heldout78", "false_promise"): 2,
     ("heldout78", "customer_praise"): 2,
+    # set 86: a hurry note after a lawsuit threat its reviewers took as soothing (我能做的就是尽快给您提交…加急处理),
+    # where the rubric, with the reviewers of sets 88 and 96 and the guide, does not
+    ("heldout86", "complaint_soothing"): 2,
+    # set 96: complaints lodged before the call and soothing past two turns (see BELOW_BAR)
+    ("heldout96", "complaint_soothing"): 6,
 }
 
 
