@@ -208,6 +208,15 @@ BELOW_BAR = {
     # and a bot's question and a restated issue they did
     ("heldout96", "identity_check"): 0.70,
     ("heldout96", "complaint_soothing"): 0.45,
+    # set 98 (platforms' desks for their workers and hosts): its reviewers passed as closings last turns that
+    # only promise news (有结果会短信通知您 / an appeal card), where 13 of 15 such last turns in the other
+    # tuned sets were failed; they read 谢谢你啊 真是帮了大忙 after a plain answer, and after being sent
+    # elsewhere, as no praise; a worker complaining about their own guild through the platform (我先投诉吧)
+    # and a quitting host (那我要是不在你们这上了呢) were no complaint to them, and a streamer's video threat
+    # went unseen because 主播 is one of the third parties a complaint can be about
+    ("heldout98", "closing"): 0.75,
+    ("heldout98", "customer_praise"): 0.78,
+    ("heldout98", "complaint_soothing"): 0.65,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -222,6 +231,8 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout86", "complaint_soothing"): 2,
     # set 96: complaints lodged before the call and soothing past two turns (see BELOW_BAR)
     ("heldout96", "complaint_soothing"): 6,
+    # set 98: thanks after a plain answer (see BELOW_BAR)
+    ("heldout98", "customer_praise"): 2,
 }
 
 
