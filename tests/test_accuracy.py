@@ -214,6 +214,9 @@ BELOW_BAR = {
     # elsewhere, as no praise; a worker complaining about their own guild through the platform (我先投诉吧)
     # and a quitting host (那我要是不在你们这上了呢) were no complaint to them, and a streamer's video threat
     # went unseen because 主播 is one of the third parties a complaint can be about
+    # (…and 规则是这样的 as a whole message, failed by them, is left to the model: alone in a message it leads
+    # into an explanation as often, the before-stop review showed)
+    ("heldout98", "banned_phrases"): 0.78,
     ("heldout98", "closing"): 0.75,
     ("heldout98", "customer_praise"): 0.78,
     ("heldout98", "complaint_soothing"): 0.65,
