@@ -220,6 +220,17 @@ BELOW_BAR = {
     ("heldout98", "closing"): 0.75,
     ("heldout98", "customer_praise"): 0.78,
     ("heldout98", "complaint_soothing"): 0.65,
+    # set 100 (education and training desks): its reviewers passed a gentle instruction to a grandmother the
+    # rudeness model flags (不用您弄奶奶 是孩子妈妈在她自己手机上弄), and failed a hurried call whose only
+    # candidate is an honest "don't know" with a redirect (具体发放时间我这边说实话不太清楚 … 你可以问一下你们学院的
+    # 辅导员), which the rubric passes; a reassurance the commitment model reads at 0.91 (不会的您放心) they did not take as a promise;
+    # empathy or an apology said just before a group threat (理解您的心情 … 一起去教育局) did not soothe it for
+    # them, while a threat of the group (我们就一起去12315) answered three turns later did; and they took
+    # "who are you" questions as checks (您是之前哪家机构的 / 是我是我 您是), split as set 70's and 90's were
+    ("heldout100", "identity_check"): 0.84,
+    ("heldout100", "complaint_soothing"): 0.38,
+    ("heldout100", "banned_phrases"): 0.64,
+    ("heldout100", "false_promise"): 0.78,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
