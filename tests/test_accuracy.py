@@ -244,7 +244,7 @@ FALSE_FLAGS_ALLOWED = {
     # where the rubric, with the reviewers of sets 88 and 96 and the guide, does not
     ("heldout86", "complaint_soothing"): 2,
     # set 96: complaints lodged before the call and soothing past two turns (see BELOW_BAR)
-    ("heldout96", "complaint_soothing"): 6,
+    ("heldout96", "complaint_soothing"): 5,
     # set 98: thanks after a plain answer (see BELOW_BAR)
     ("heldout98", "customer_praise"): 2,
 }
