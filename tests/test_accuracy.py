@@ -204,10 +204,11 @@ BELOW_BAR = {
     # another company or the desk itself) as a signal and judged soothing anywhere after it, often well
     # past the rubric's two turns (小满明白的 three turns after 我投诉了; soothing at the end of a callback on a
     # complaint forwarded by 金融监管 that the customer only confirms, 对 是我反映的); an apology or 理解您 just
-    # before a threat soothed it for the rubric, not for them; a robot's cards they did not take as checks,
-    # and a bot's question and a restated issue they did
-    ("heldout96", "identity_check"): 0.70,
-    ("heldout96", "complaint_soothing"): 0.45,
+    # before a threat soothed it for the rubric, not for them; a robot's work-order card they did not take
+    # as a check (vetoing cards cost the untuned sets six judgments), and one call's check they saw where
+    # the rubric finds none
+    ("heldout96", "identity_check"): 0.82,
+    ("heldout96", "complaint_soothing"): 0.48,
     # set 98 (platforms' desks for their workers and hosts): its reviewers passed as closings last turns that
     # only promise news (有结果会短信通知您 / an appeal card), where 13 of 15 such last turns in the other
     # tuned sets were failed; they read 谢谢你啊 真是帮了大忙 after a plain answer, and after being sent
