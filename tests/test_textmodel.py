@@ -151,6 +151,26 @@ def test_a_veto_drops_a_model_judgment(tmp_path):
     assert score_transcript(_call(("agent", "不好意思打扰一下")), rubric).item("sorry").status == "fail"
 
 
+def test_veto_all_drops_phrase_hits_as_well_as_model_judgments(tmp_path):
+    _trained(tmp_path)
+    said = ("agent", "真的非常抱歉 打扰了")
+    # a plain veto drops the model's judgment only: the phrase still counts
+    veto = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n    veto: {phrases: [打扰]}\n    match: {phrases: [抱歉]}\n"))
+    assert score_transcript(_call(said), veto).item("sorry").status == "pass"
+    # veto_all drops the phrase hit in its utterance too…
+    both = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n    veto_all: {phrases: [打扰]}\n    match: {phrases: [抱歉]}\n"))
+    assert score_transcript(_call(said), both).item("sorry").status == "fail"
+    # …and the model's judgment (the model alone finds this apology)
+    model = load_rubric(_rubric(tmp_path, "sorry.json", "    veto_all: {regex: ['打扰']}\n"))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), model).item("sorry").status == "pass"
+    assert score_transcript(_call(said), model).item("sorry").status == "fail"
+    plain = load_rubric(_rubric(tmp_path, "sorry.json"))
+    assert score_transcript(_call(said), plain).item("sorry").status == "pass"
+    # only in its own utterance: the same apology in the next message still counts
+    card = score_transcript(_call(said, ("agent", "真的非常抱歉")), both)
+    assert card.item("sorry").status == "pass" and card.item("sorry").evidence[0].segment == 1
+
+
 def test_a_phrase_floor_drops_phrase_hits_the_model_reads_as_nothing(tmp_path):
     _trained(tmp_path)
     model = load_model(tmp_path / "sorry.json")

@@ -139,6 +139,11 @@ class Detect(Strict):
     # One matcher, or several (a hit from any of them counts), each with its own exclusions.
     match: Optional[Union[Match, list[Match]]] = None
     veto: Optional[Union[Match, list[Match]]] = None
+    # Said in an utterance, it drops everything found there: the model's judgment and phrase hits
+    # alike (sarcasm that reads as praise to the model and to the phrases: 收钱倒是挺痛快). One
+    # pattern that has to stop both is written once here, not in ``veto`` and again in a
+    # matcher's ``exclude_regex``.
+    veto_all: Optional[Union[Match, list[Match]]] = None
     unless_hedged: bool = False
     unless_question: bool = False
     # A phrase hit counts only where the model gives its utterance at least this probability:
@@ -178,10 +183,16 @@ class Detect(Strict):
             return []
         return self.veto if isinstance(self.veto, list) else [self.veto]
 
+    @property
+    def vetoes_all(self) -> list[Match]:
+        if self.veto_all is None:
+            return []
+        return self.veto_all if isinstance(self.veto_all, list) else [self.veto_all]
+
     def compile_detect(self, ctx: CompileContext) -> None:
         after = [] if self.veto_after is None else [self.veto_after.match] + (
             [self.veto_after.veto] if self.veto_after.veto is not None else [])
-        for m in self.matchers + self.vetoes + after:
+        for m in self.matchers + self.vetoes + self.vetoes_all + after:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -262,6 +273,8 @@ class Detect(Strict):
 
     def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
         hits = phrase_hits(self.matchers, call, indices, per_segment)
+        if hits and self.veto_all is not None:
+            hits = [(i, hit) for i, hit in hits if not self._all_vetoed(call, i)]
         if hits and self.veto_after is not None:
             hits = [(i, hit) for i, hit in hits if not self._after_vetoed(call, i)]
         if self.phrase_floor is None or not hits:
@@ -285,7 +298,11 @@ class Detect(Strict):
             return True
         if self.veto_after is not None and self._after_vetoed(call, i):
             return True
-        return any(m.matcher.find(norm) for m in self.vetoes)
+        return any(m.matcher.find(norm) for m in self.vetoes) or self._all_vetoed(call, i)
+
+    def _all_vetoed(self, call: Call, i: int) -> bool:
+        norm = call.norms[i]
+        return any(m.matcher.find(norm) for m in self.vetoes_all)
 
     def _after_vetoed(self, call: Call, i: int) -> bool:
         after = self.veto_after
