@@ -232,6 +232,15 @@ BELOW_BAR = {
     ("heldout100", "complaint_soothing"): 0.38,
     ("heldout100", "banned_phrases"): 0.64,
     ("heldout100", "false_promise"): 0.78,
+    # set 102 (housing and home desks): its reviewers took a ticket the agent looked up from the
+    # customer's number, a lock's model asked, and an old resident known by voice as checks, and a
+    # neighbour's licence plate asked for (车牌号你看一下是多少) as none; they took a callback the agent
+    # will make (明天给您回个话) and a visit declined to be guaranteed (但是效果我没法跟您保证) as no promise
+    # and a flat 师傅马上到 as one, while 周五肯定到 followed by a fallback (要是不到您直接打我们这个电话) and
+    # 肯定能用上 after a colleague's word (维保公司那边说) are missed: the rubric reads 要是 and 那边说 as
+    # hedges anywhere in the message
+    ("heldout102", "identity_check"): 0.77,
+    ("heldout102", "false_promise"): 0.66,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -248,6 +257,14 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout96", "complaint_soothing"): 5,
     # set 98: thanks after a plain answer (see BELOW_BAR)
     ("heldout98", "customer_praise"): 2,
+    # set 102: the rudeness model reads an agent's plain words about a third party as curt (卖家王哥那边
+    # 我跟他说过了 他也知道现在银行都这样 / 房东卖房这个 我们当时也不知道: p 0.97); see BELOW_BAR for its promises;
+    # its reviewers took a manager's callback the same day (升级给工程部的经理 让他今天下班之前给您打电话) and
+    # a temporary fix offered after 您打12345是您的权利 as soothing, and group feelings understood
+    # (我们理解各位业主的心情) too: a rule for that cost an untuned set a judgment and was dropped
+    ("heldout102", "banned_phrases"): 2,
+    ("heldout102", "false_promise"): 2,
+    ("heldout102", "complaint_soothing"): 3,
 }
 
 
