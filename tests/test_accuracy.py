@@ -236,11 +236,9 @@ BELOW_BAR = {
     # customer's number, a lock's model asked, and an old resident known by voice as checks, and a
     # neighbour's licence plate asked for (车牌号你看一下是多少) as none; they took a callback the agent
     # will make (明天给您回个话) and a visit declined to be guaranteed (但是效果我没法跟您保证) as no promise
-    # and a flat 师傅马上到 as one, while 周五肯定到 followed by a fallback (要是不到您直接打我们这个电话) and
-    # 肯定能用上 after a colleague's word (维保公司那边说) are missed: the rubric reads 要是 and 那边说 as
-    # hedges anywhere in the message
+    # and a flat 师傅马上到 as one
     ("heldout102", "identity_check"): 0.77,
-    ("heldout102", "false_promise"): 0.66,
+    ("heldout102", "false_promise"): 0.82,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
