@@ -239,6 +239,21 @@ BELOW_BAR = {
     # and a flat 师傅马上到 as one
     ("heldout102", "identity_check"): 0.77,
     ("heldout102", "false_promise"): 0.82,
+    # set 108 (luxury, jewellery and watch desks; blind 364, tuned to 370, the last round of its session,
+    # left short of the bar): its reviewers took an adviser's follow-up by name (王先生您好…您上周在我们店购买的
+    # 腕表), a valuer's greeting and an old customer known by voice as checks, and not the customer's number
+    # passed to a store manager (我把您的电话给…店长); the problem model reads trouble into a first purchase, a
+    # pawn ticket's date, a gold-price question, a refurbishment described and a praise call (啥都不懂 / 是不是
+    # 快到期了 / 好多地方都说修不了 高师傅给弄好了); blame its reviewers found (说明书上也有写的) is missed while an
+    # honest 我这边不是很清楚门店是怎么跟您沟通的 and a gold-price joke (哈哈 这个谁都说不准, rude p 0.98) are
+    # read as banned; a bare 一定 answering "you will call?", a refund range (1-3天内退回) and an optometrist's
+    # call promised for him (我跟他说 今天六点之前 一定给您回电话) are missed; a 不好意思 three turns after a
+    # threat, an apology just before one and 您放心 after a 黑猫 threat split the complaint item
+    ("heldout108", "identity_check"): 0.78,
+    ("heldout108", "apology"): 0.76,
+    ("heldout108", "banned_phrases"): 0.0,
+    ("heldout108", "false_promise"): 0.72,
+    ("heldout108", "complaint_soothing"): 0.76,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -263,6 +278,8 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout102", "banned_phrases"): 2,
     ("heldout102", "false_promise"): 2,
     ("heldout102", "complaint_soothing"): 3,
+    # set 108: see BELOW_BAR
+    ("heldout108", "banned_phrases"): 2,
 }
 
 

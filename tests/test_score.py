@@ -241,6 +241,27 @@ def test_lookback_unless_voids_what_the_responder_said_before_the_trigger():
     assert "w.yaml:" in str(err.value) and "lookback_unless" in str(err.value)
 
 
+def test_listening_turns_do_not_count_towards_the_window():
+    """With ``listening``, a responder's turn made only of 嗯 / 对 while the other side goes on
+    is not one of the ``within_turns``: the answer after it is still in time; a turn with other
+    words in it counts as before."""
+    from qa_scorer.rubric.loader import parse_rubric
+
+    plain = parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=0), "w.yaml")
+    listening = parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=0) + "    listening: [嗯, 对]\n", "w.yaml")
+
+    def status(rubric, *lines):
+        segs = [{"speaker": "agent" if who == "a" else "customer", "text": t} for who, t in lines]
+        return score_transcript(Transcript.model_validate(
+            {"version": 1, "call_id": "w", "channel": "chat", "segments": segs}), rubric).item("sorry").status
+
+    heard = (("c", "热水器坏了"), ("a", "嗯嗯"), ("c", "昨天装的今天就不出热水"), ("a", "真抱歉"))
+    assert status(plain, *heard) == "fail"
+    assert status(listening, *heard) == "pass"
+    answered = (("c", "热水器坏了"), ("a", "嗯 型号是多少"), ("c", "昨天装的"), ("a", "真抱歉"))
+    assert status(listening, *answered) == "fail"
+
+
 def test_an_overlap_or_a_silence_of_exactly_the_bound_counts(default_rubric):
     """Timings are decimals: 86.6 - 85.9 is 0.6999… in floating point, and 20.4 - 10.4 is
     9.9999…; an overlap of exactly min_overlap (0.7 s) and a silence of exactly min_silence

@@ -8,13 +8,15 @@ Example: the customer reports a problem → the agent apologises within 4 of the
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal, Optional, Union
 
-from pydantic import field_validator
+from pydantic import PrivateAttr, field_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, Scope
+from qa_scorer.normalize import normalize_phrase
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty, Scope
 
 
 class Side(Detect):
@@ -35,6 +37,11 @@ class Item(ItemBase):
     # …unless the responder's first turn after the trigger says this: an agent who answers a
     # threat with 您有权利投诉 takes it up, whatever they said before it.
     lookback_unless: Optional[Match] = None
+    # The responder's turns made only of these words (嗯 / 对 / 是, said while the other side goes
+    # on) are listening, not answering: they do not count towards ``within_turns``.
+    listening: Optional[list[NonEmpty]] = None
+
+    _listening = PrivateAttr(default=None)
 
     @field_validator("within_turns", "lookback_turns", mode="before")
     @classmethod
@@ -54,6 +61,14 @@ class Item(ItemBase):
         self.response.compile_detect(ctx)
         if self.lookback_unless is not None:
             self.lookback_unless.compile(ctx)
+        if self.listening:
+            words = sorted({normalize_phrase(w) for w in self.listening if normalize_phrase(w)}, key=len, reverse=True)
+            self._listening = re.compile("(?:" + "|".join(re.escape(w) for w in words) + ")+") if words else None
+
+    def only_listening(self, call: Call, turn: list[int]) -> bool:
+        """Whether every segment of a turn is nothing but the listening words."""
+        pattern = self._listening
+        return pattern is not None and all(pattern.fullmatch(call.norms[i].text) for i in turn)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.response.detect_phrases(ctx)
@@ -62,7 +77,12 @@ class Item(ItemBase):
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     """Segments of the responder's turns that may answer the trigger at ``trigger_index``."""
     who = item.response.speaker
-    after = call.turns_after(who, trigger_index, _count(call, item.within_turns))
+    count = _count(call, item.within_turns)
+    if item._listening is None:
+        after = call.turns_after(who, trigger_index, count)
+    else:
+        after = [t for t in call.turns_after(who, trigger_index, len(call.segments))
+                 if not item.only_listening(call, t)][:count]
     before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
     unless = item.lookback_unless
     if before and after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after[0]):
