@@ -244,7 +244,7 @@ def test_lookback_unless_voids_what_the_responder_said_before_the_trigger():
 def test_listening_turns_do_not_count_towards_the_window():
     """With ``listening``, a responder's turn made only of 嗯 / 对 while the other side goes on
     is not one of the ``within_turns``: the answer after it is still in time; a turn with other
-    words in it counts as before."""
+    words in it counts as before, and so does a second listening turn."""
     from qa_scorer.rubric.loader import parse_rubric
 
     plain = parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=0), "w.yaml")
@@ -260,6 +260,9 @@ def test_listening_turns_do_not_count_towards_the_window():
     assert status(listening, *heard) == "pass"
     answered = (("c", "热水器坏了"), ("a", "嗯 型号是多少"), ("c", "昨天装的"), ("a", "真抱歉"))
     assert status(listening, *answered) == "fail"
+    # only the first listening turn is passed over: 嗯 … 嗯 to a customer asking again is no answer
+    stonewalled = (("c", "热水器坏了"), ("a", "嗯"), ("c", "你听见没有"), ("a", "对"), ("c", "说话啊"), ("a", "真抱歉"))
+    assert status(listening, *stonewalled) == "fail"
 
 
 def test_an_overlap_or_a_silence_of_exactly_the_bound_counts(default_rubric):

@@ -37,8 +37,9 @@ class Item(ItemBase):
     # …unless the responder's first turn after the trigger says this: an agent who answers a
     # threat with 您有权利投诉 takes it up, whatever they said before it.
     lookback_unless: Optional[Match] = None
-    # The responder's turns made only of these words (嗯 / 对 / 是, said while the other side goes
-    # on) are listening, not answering: they do not count towards ``within_turns``.
+    # A responder's turn made only of these words (嗯 / 对 / 是, said while the other side goes
+    # on) is listening, not answering: the first such turn after a trigger does not count
+    # towards ``within_turns`` (a second does: 嗯 … 嗯 to 说话啊 is no answer).
     listening: Optional[list[NonEmpty]] = None
 
     _listening = PrivateAttr(default=None)
@@ -81,8 +82,15 @@ def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     if item._listening is None:
         after = call.turns_after(who, trigger_index, count)
     else:
-        after = [t for t in call.turns_after(who, trigger_index, len(call.segments))
-                 if not item.only_listening(call, t)][:count]
+        # at most one listening turn is passed over: an agent who only says 嗯 while the customer
+        # asks again (说话啊 / 你听见没有) has not answered
+        after, skipped = [], 0
+        for t in call.turns_after(who, trigger_index, count + 1):
+            if skipped == 0 and item.only_listening(call, t):
+                skipped = 1
+                continue
+            after.append(t)
+        after = after[:count]
     before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
     unless = item.lookback_unless
     if before and after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after[0]):
