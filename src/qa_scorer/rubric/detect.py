@@ -132,6 +132,13 @@ class AfterVeto(Strict):
     veto: Optional[Match] = None
 
 
+def _listed(matches: Optional[Union[Match, list[Match]]]) -> list[Match]:
+    """One match, several, or none, as a list."""
+    if matches is None:
+        return []
+    return matches if isinstance(matches, list) else [matches]
+
+
 class Detect(Strict):
     # A shipped model's name or a .json file beside the rubric; several: any of them counts.
     model: Optional[Union[str, list[str]]] = None
@@ -173,21 +180,15 @@ class Detect(Strict):
 
     @property
     def matchers(self) -> list[Match]:
-        if self.match is None:
-            return []
-        return self.match if isinstance(self.match, list) else [self.match]
+        return _listed(self.match)
 
     @property
     def vetoes(self) -> list[Match]:
-        if self.veto is None:
-            return []
-        return self.veto if isinstance(self.veto, list) else [self.veto]
+        return _listed(self.veto)
 
     @property
     def vetoes_all(self) -> list[Match]:
-        if self.veto_all is None:
-            return []
-        return self.veto_all if isinstance(self.veto_all, list) else [self.veto_all]
+        return _listed(self.veto_all)
 
     def compile_detect(self, ctx: CompileContext) -> None:
         after = [] if self.veto_after is None else [self.veto_after.match] + (

@@ -16,7 +16,7 @@ from pydantic import PrivateAttr, field_validator
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
 from qa_scorer.normalize import normalize_phrase
-from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty, Scope
+from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty, Scope, _alternation_pattern
 
 
 class Side(Detect):
@@ -63,8 +63,8 @@ class Item(ItemBase):
         if self.lookback_unless is not None:
             self.lookback_unless.compile(ctx)
         if self.listening:
-            words = sorted({normalize_phrase(w) for w in self.listening if normalize_phrase(w)}, key=len, reverse=True)
-            self._listening = re.compile("(?:" + "|".join(re.escape(w) for w in words) + ")+") if words else None
+            words = _alternation_pattern([normalize_phrase(w) for w in self.listening])
+            self._listening = re.compile(f"(?:{words})+") if words else None
 
     def only_listening(self, call: Call, turn: list[int]) -> bool:
         """Whether every segment of a turn is nothing but the listening words."""
