@@ -254,6 +254,10 @@ BELOW_BAR = {
     ("heldout108", "banned_phrases"): 0.0,
     ("heldout108", "false_promise"): 0.72,
     ("heldout108", "complaint_soothing"): 0.76,
+    # set 112 (public-service lines): 我不满意 said on a 12345 callback, which its reviewers (not the first
+    # labeller) took for a bad rating, and a second threat left unanswered after the first one was
+    # soothed: asking every threat to be answered cost the untuned sets 11 judgments, so one is enough
+    ("heldout112", "complaint_soothing"): 0.83,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
