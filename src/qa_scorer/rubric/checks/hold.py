@@ -75,9 +75,9 @@ def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool
     return segs[i].speaker == "customer" and away.search(call.norms[i]) is not None
 
 
-# The most characters of the agent's reply (好的 不着急 / 好的 您慢慢来) between a customer's
-# "wait for me" and their pause.
-_SHORT_REPLY = 8
+# The most characters of the agent's reply (好的 不着急 / 好的 您慢慢来 / 好的 阿姨 我不挂 您慢慢来,
+# set 114) between a customer's "wait for me" and their pause.
+_SHORT_REPLY = 12
 
 
 def run(item: Item, call: Call) -> Outcome:
