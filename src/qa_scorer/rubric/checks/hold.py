@@ -9,6 +9,7 @@ and broke (the customer speaks first after it) is the customer's own pause, not 
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from typing import Literal, Optional
 
@@ -70,7 +71,8 @@ def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool
     if segs[after_i].speaker != "customer":
         return False
     i = before_i
-    if segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= _SHORT_REPLY:
+    if (segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= _SHORT_REPLY
+            and not _AGENT_ACTS.search(call.norms[i].text)):
         i -= 1  # the agent's 好的 您慢慢来 between the customer's words and the silence
     return segs[i].speaker == "customer" and away.search(call.norms[i]) is not None
 
@@ -78,6 +80,9 @@ def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool
 # The most characters of the agent's reply (好的 不着急 / 好的 您慢慢来 / 好的 阿姨 我不挂 您慢慢来,
 # set 114) between a customer's "wait for me" and their pause.
 _SHORT_REPLY = 12
+# …unless that reply takes up work of the agent's own, which makes the silence theirs again (好的
+# 那我这边也帮您查一下 / 我先给您转人工 / 不用找了 我这边已经查到了 / 那您先找 我一会儿再打给您)
+_AGENT_ACTS = re.compile("查|核实|转|不用|打给|再打|回电")
 
 
 def run(item: Item, call: Call) -> Outcome:
