@@ -284,3 +284,45 @@ def test_an_overlap_or_a_silence_of_exactly_the_bound_counts(default_rubric):
         ("agent", "查到了 您的快递在派送中", 20.4, 23.0)])
     item = score_transcript(held, default_rubric).item("hold_etiquette")
     assert item.status == "fail", item.reason
+
+
+_HOLD_RUBRIC = """\
+id: hold
+items:
+  - id: wait
+    name: 等待礼仪
+    kind: required
+    points: 5
+    type: hold
+    before: {phrases: [稍等]}
+    after: {phrases: [久等]}
+    customer_away: {phrases: [你等一下]}
+"""
+
+
+def test_the_agents_reply_before_a_customers_own_pause_is_bounded_by_the_rubric():
+    """A silence the customer asked for is theirs even with the agent's short reply between
+    (``short_reply`` characters at most), unless that reply takes up work of the agent's own
+    (``agent_own_work``): both are the rubric's to set."""
+    from qa_scorer.rubric.loader import RubricError, parse_rubric
+
+    def status(rubric, reply):
+        segs = [("agent", "您好 请问有什么可以帮您", 0.0, 2.0), ("customer", "我看看订单号 你等一下", 2.5, 5.0),
+                ("agent", reply, 5.2, 6.5), ("customer", "喂 找到了", 20.0, 22.0)]
+        call = Transcript.model_validate({"version": 1, "call_id": "h", "channel": "phone", "segments": [
+            {"speaker": s, "text": t, "start": a, "end": b} for s, t, a, b in segs]})
+        return score_transcript(call, rubric).item("wait").status
+
+    plain = parse_rubric(_HOLD_RUBRIC, "h.yaml")
+    assert status(plain, "好的 您慢慢来") == "na"
+    assert status(plain, "好的 那我这边也帮您查一下") == "na"  # no agent_own_work: still theirs
+    assert status(plain, "好的 不着急 阿姨您慢慢找 我不挂电话") == "fail"  # longer than 12
+    busy = parse_rubric(_HOLD_RUBRIC + "    agent_own_work: {phrases: [查], word_boundary: never}\n", "h.yaml")
+    assert status(busy, "好的 您慢慢来") == "na"
+    assert status(busy, "好的 那我这边也帮您查一下") == "fail"
+    terse = parse_rubric(_HOLD_RUBRIC + "    short_reply: 2\n", "h.yaml")
+    assert status(terse, "好的") == "na"
+    assert status(terse, "好的 您慢慢来") == "fail"
+    with pytest.raises(RubricError) as err:
+        parse_rubric(_HOLD_RUBRIC + "    short_reply: -1\n", "h.yaml")
+    assert "h.yaml:" in str(err.value) and "short_reply" in str(err.value)

@@ -4,12 +4,14 @@ For every gap of at least ``min_silence`` seconds between consecutive segments, 
 last turn before it must ask the customer to wait (请您稍等) and the agent's first turn after it
 must thank them (谢谢您的耐心等待). ``na`` without timings or without such a gap. A silence
 the customer asked for (``customer_away``: the customer's words just before it, 你等下 我去看看)
-and broke (the customer speaks first after it) is the customer's own pause, not a hold.
+and broke (the customer speaks first after it) is the customer's own pause, not a hold. The
+agent may answer between their words and the pause in at most ``short_reply`` characters (好的
+您慢慢来), unless that answer takes up work of the agent's own (``agent_own_work``: 我这边也帮您查一下),
+which makes the silence the agent's again.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from typing import Literal, Optional
 
@@ -26,16 +28,19 @@ class Item(ItemBase):
     after: Match
     # the customer's words just before a silence that make it their own pause (你等下 我去看看)
     customer_away: Optional[Match] = None
+    # the most characters of the agent's reply between those words and the pause (好的 您慢慢来)
+    short_reply: int = Field(default=12, ge=0, le=60)
+    # ...unless the reply takes up work of the agent's own (那我这边也帮您查一下 / 我先给您转人工)
+    agent_own_work: Optional[Match] = None
 
     def compile(self, ctx: CompileContext) -> None:
-        self.before.compile(ctx)
-        self.after.compile(ctx)
-        if self.customer_away is not None:
-            self.customer_away.compile(ctx)
+        for m in (self.before, self.after, self.customer_away, self.agent_own_work):
+            if m is not None:
+                m.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
-        away = self.customer_away.expanded_phrases(ctx) if self.customer_away is not None else []
-        return self.before.expanded_phrases(ctx) + self.after.expanded_phrases(ctx) + away
+        return [p for m in (self.before, self.after, self.customer_away, self.agent_own_work)
+                if m is not None for p in m.expanded_phrases(ctx)]
 
 
 def _gaps(call: Call, min_silence: float) -> list[tuple[int, int, float, float]]:
@@ -63,7 +68,7 @@ def _agent_turn(call: Call, around: int, before: bool) -> list[int]:
     return turns[k] if k < len(turns) else []
 
 
-def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool:
+def _customer_away(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     """Whether a silence is the customer's own pause: their last words before it ask the agent
     to wait for them (with at most the agent's short reply after them: 好的 不着急), and they are
     the one who speaks first after it."""
@@ -71,18 +76,10 @@ def _customer_away(away: Match, call: Call, before_i: int, after_i: int) -> bool
     if segs[after_i].speaker != "customer":
         return False
     i = before_i
-    if (segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= _SHORT_REPLY
-            and not _AGENT_ACTS.search(call.norms[i].text)):
+    if (segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= item.short_reply
+            and (item.agent_own_work is None or item.agent_own_work.search(call.norms[i]) is None)):
         i -= 1  # the agent's 好的 您慢慢来 between the customer's words and the silence
-    return segs[i].speaker == "customer" and away.search(call.norms[i]) is not None
-
-
-# The most characters of the agent's reply (好的 不着急 / 好的 您慢慢来 / 好的 阿姨 我不挂 您慢慢来,
-# set 114) between a customer's "wait for me" and their pause.
-_SHORT_REPLY = 12
-# …unless that reply takes up work of the agent's own, which makes the silence theirs again (好的
-# 那我这边也帮您查一下 / 我先给您转人工 / 不用找了 我这边已经查到了 / 那您先找 我一会儿再打给您)
-_AGENT_ACTS = re.compile("查|核实|转|不用|打给|再打|回电")
+    return segs[i].speaker == "customer" and item.customer_away.search(call.norms[i]) is not None
 
 
 def run(item: Item, call: Call) -> Outcome:
@@ -95,7 +92,7 @@ def run(item: Item, call: Call) -> Outcome:
         person = min(i for i in call.indices("agent") if i not in bot)
         gaps = [g for g in gaps if g[1] > person]
     if item.customer_away is not None and gaps:
-        theirs = [g for g in gaps if _customer_away(item.customer_away, call, g[0], g[1])]
+        theirs = [g for g in gaps if _customer_away(item, call, g[0], g[1])]
         gaps = [g for g in gaps if g not in theirs]
         if theirs and not gaps:
             return Outcome("na", f"only the customer's own pause(s) ({len(theirs)}), no hold",
