@@ -122,6 +122,13 @@ def test_the_northern_an_folds_to_wo():
     assert n.text == "好你等我一下我们去看看" and n.source_span(2, 6) == (3, 7)  # 等我一下 is 等俺一下
 
 
+def test_the_northern_nen_folds_to_ni_where_it_is_you():
+    # 恁 is 你 / 你们 in Henan and Shandong (给恁差评 / 恁们), but "so" before what it qualifies (恁大)
+    n = normalize("我在小程序上给恁差评 恁们到底弄啥嘞")
+    assert n.text == "我在小程序上给你差评你们到底弄啥嘞" and n.source_span(7, 9) == (7, 9)
+    assert normalize("恁大的事 恁多人").text == "恁大的事恁多人"
+
+
 def test_two_spellings_of_one_word_fold_to_the_one_rules_use():
     """A recogniser writes 干吗 as often as 干嘛 (and 其它 for 其他): a rule written with one
     must find the other, and evidence still points at the characters as written."""

@@ -14,7 +14,8 @@ common ground:
    嘅→的, 佢→他, 哋→们, 睇→看, 嚟→来, 喺→在, 啲→些, 咩→啥, 俾→给, 嗰→那, 揾→找, 攞→拿; and
    Taiwan's phonetic ㄉ→的, ㄇ→吗, ㄚ→啊), and a few two-character words to the Mandarin word
    of the same length (唔该→麻烦 or 谢谢, 搞掂→搞定, 仲有→还有), as does the northern 俺 to 我 (你等俺一下 /
-   俺们), so a rule written once covers them all; the
+   俺们) and 恁 to 你 where it is "you" (给恁差评 / 恁们), not "so" (恁大 / 恁多), so a rule written
+   once covers them all; the
    variant 帐 folds to 账 (帐号 / 账号), 干吗 to 干嘛 and 其它 to 其他.
 
 The result keeps, for every normalised character, the span of original text it came from, so
@@ -350,12 +351,17 @@ _VARIANTS = (("干吗", "干嘛"), ("其它", "其他"), ("唔该", "麻烦"), (
 # 唔该 as thanks: at the end of a message (or of the joined texts' one, see ``_JOIN``), or before
 # 晒 (all) or a goodbye
 _CANTONESE_THANKS = re.compile("唔该(?=晒|哂|你晒|$|\ufb01|再见|拜拜|掰掰|bye)")
+# the northern 恁 is "you" (恁们 / 给恁差评 / 恁这服务), except before a word it makes "so …" (恁大 /
+# 恁多 / 恁贵 / 恁么 / 恁样)
+_NIN_YOU = re.compile("恁(?![大多好贵快慢长高小远久么样般难深重早晚急厉热冷少])")
 
 
 def _fold(s: str) -> str:
     s = s.replace("您", "你")
     if "唔该" in s:
         s = _CANTONESE_THANKS.sub("谢谢", s)
+    if "恁" in s:
+        s = _NIN_YOU.sub("你", s)
     for variant, word in _VARIANTS:
         if variant in s:
             s = s.replace(variant, word)
