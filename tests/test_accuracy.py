@@ -258,6 +258,16 @@ BELOW_BAR = {
     # labeller) took for a bad rating, and a second threat left unanswered after the first one was
     # soothed: asking every threat to be answered cost the untuned sets 11 judgments, so one is enough
     ("heldout112", "complaint_soothing"): 0.83,
+    # set 124 (legal, notary and dispute desks): its reviewers split on whether a grievance against
+    # someone other than the desk (a boss who owes wages, a landlord, a neighbour, an injury at work)
+    # needs an apology (7 of its 9 disputes; the third reviewer said no, as earlier sets' mostly
+    # said yes); the checks it took are a trademark's class, a name and a hearing's date read back
+    # and whose case it is, which no general rule tells from a question; a complaint "soothed" by
+    # an apology before the threat and a mediation desk asked 这事你们管不管
+    ("heldout124", "identity_check"): 0.84,
+    ("heldout124", "apology"): 0.70,
+    ("heldout124", "banned_phrases"): 0.76,
+    ("heldout124", "complaint_soothing"): 0.75,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
