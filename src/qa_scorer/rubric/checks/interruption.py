@@ -22,8 +22,8 @@ from qa_scorer.rubric.schema import CompileContext, ItemBase, Match, NonEmpty
 DEFAULT_BACKCHANNELS = [
     "嗯", "嗯嗯", "对", "对对", "是", "是的", "好", "好的", "行", "哦", "噢", "喔", "啊", "呃",
     "明白", "了解", "没错", "对的", "可以", "ok", "唉", "哎",
-    # understanding nodded along while an upset customer goes on (理解理解, set 124)
-    "理解",
+    # understanding nodded along while an upset customer goes on (理解理解, set 124; not 不理解)
+    "理解理解", "我理解", "可以理解", "理解的", "嗯理解", "嗯嗯理解",
 ]
 
 
