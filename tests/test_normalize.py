@@ -126,7 +126,9 @@ def test_the_northern_nen_folds_to_ni_where_it_is_you():
     # 恁 is 你 / 你们 in Henan and Shandong (给恁差评 / 恁们), but "so" before what it qualifies (恁大)
     n = normalize("我在小程序上给恁差评 恁们到底弄啥嘞")
     assert n.text == "我在小程序上给你差评你们到底弄啥嘞" and n.source_span(7, 9) == (7, 9)
-    assert normalize("恁大的事 恁多人").text == "恁大的事恁多人"
+    assert normalize("恁大的事 恁多人 这瓜恁甜").text == "恁大的事恁多人这瓜恁甜"
+    # …and 恁好 opening a message is the greeting 您好
+    assert normalize("恁好 这里是丰禾种业").text == "你好这里是丰禾种业"
 
 
 def test_two_spellings_of_one_word_fold_to_the_one_rules_use():
