@@ -268,6 +268,12 @@ BELOW_BAR = {
     ("heldout124", "apology"): 0.70,
     ("heldout124", "banned_phrases"): 0.76,
     ("heldout124", "complaint_soothing"): 0.75,
+    # set 128 (second-hand, recycling and rental desks): its reviewers counted an order card the
+    # customer pasted and the agent merely looked up (看到您的订单 / 查到) as a check, where sets 122
+    # and 126's did not: no rule serves both; a curt 别人停不代表可以停 and a fee rule said flat
+    # (没办法减免哦…这个是规定) as banned wording
+    ("heldout128", "identity_check"): 0.58,
+    ("heldout128", "banned_phrases"): 0.75,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
