@@ -268,6 +268,11 @@ BELOW_BAR = {
     ("heldout124", "apology"): 0.70,
     ("heldout124", "banned_phrases"): 0.76,
     ("heldout124", "complaint_soothing"): 0.75,
+    # set 120 (freight and moving desks): the problem model reads a son's paperwork abroad (我也不懂啊)
+    # as trouble; cold weather that cannot be borne (太冷了 受不了) was taken as no trouble, then dropped
+    # after a review because heating customers say the same; 坏的 in a question after a claim was
+    # paid; a quota cut (报了三十车 批下来才十二) is missed
+    ("heldout120", "apology"): 0.82,
     # set 128 (second-hand, recycling and rental desks): its reviewers counted an order card the
     # customer pasted and the agent merely looked up (看到您的订单 / 查到) as a check, where sets 122
     # and 126's did not: no rule serves both; a curt 别人停不代表可以停 and a fee rule said flat
