@@ -129,6 +129,8 @@ def test_the_northern_nen_folds_to_ni_where_it_is_you():
     assert normalize("恁大的事 恁多人 这瓜恁甜").text == "恁大的事恁多人这瓜恁甜"
     # …and 恁好 opening a message is the greeting 您好
     assert normalize("恁好 这里是丰禾种业").text == "你好这里是丰禾种业"
+    assert normalize("喂 恁好 恁咋不接电话").text == "喂你好你咋不接电话"
+    assert normalize("他对恁好").text == "他对恁好"
 
 
 def test_two_spellings_of_one_word_fold_to_the_one_rules_use():
