@@ -352,7 +352,7 @@ _VARIANTS = (("干吗", "干嘛"), ("其它", "其他"), ("唔该", "麻烦"), (
 # 晒 (all) or a goodbye
 _CANTONESE_THANKS = re.compile("唔该(?=晒|哂|你晒|$|\ufb01|再见|拜拜|掰掰|bye)")
 # the northern 恁 is "you" (恁们 / 给恁差评 / 恁这服务), except before a word it makes "so …" (恁大 /
-# 恁多 / 恁贵 / 恁么 / 恁样 / 恁甜 / 恁些), and 恁好 opening a message is 你好
+# 恁多 / 恁贵 / 恁么 / 恁样 / 恁甜 / 恁些), and 恁好 opening a message (or after 喂) is 你好
 _NIN_YOU = re.compile("(?<![^\\s喂])恁(?=好)|恁(?![大多好贵快慢长高小远久么样般难深重早晚急厉热冷少壮甜便宜轻些个时])")
 
 
