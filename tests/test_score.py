@@ -326,3 +326,13 @@ def test_the_agents_reply_before_a_customers_own_pause_is_bounded_by_the_rubric(
     with pytest.raises(RubricError) as err:
         parse_rubric(_HOLD_RUBRIC + "    short_reply: -1\n", "h.yaml")
     assert "h.yaml:" in str(err.value) and "short_reply" in str(err.value)
+
+
+def test_the_agents_own_work_words_are_no_hotwords():
+    """``agent_own_work`` guards the agent's reply; it is not something the item listens for,
+    so its words are not given to the recogniser as hotwords."""
+    from qa_scorer.rubric.loader import parse_rubric
+
+    rubric = parse_rubric(_HOLD_RUBRIC + "    agent_own_work: {phrases: [转人工, 回电话]}\n", "h.yaml")
+    assert "你等一下" in rubric.hotwords()
+    assert not {"转人工", "回电话"} & set(rubric.hotwords())

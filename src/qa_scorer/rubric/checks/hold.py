@@ -39,7 +39,8 @@ class Item(ItemBase):
                 m.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
-        return [p for m in (self.before, self.after, self.customer_away, self.agent_own_work)
+        # what the item listens for (hotwords); agent_own_work is a guard on a reply, not one of them
+        return [p for m in (self.before, self.after, self.customer_away)
                 if m is not None for p in m.expanded_phrases(ctx)]
 
 
