@@ -328,6 +328,33 @@ def test_the_agents_reply_before_a_customers_own_pause_is_bounded_by_the_rubric(
     assert "h.yaml:" in str(err.value) and "short_reply" in str(err.value)
 
 
+def test_a_step_the_agent_gave_makes_the_silence_the_customers_when_the_rubric_says_so():
+    """A silence after the agent gave the customer a step to take (``customer_task``), broken by
+    the customer, is the customer's own, also past their short 好; not when the agent also asked
+    them to wait, nor when the agent breaks it, nor in a rubric without the key."""
+    from qa_scorer.rubric.loader import parse_rubric
+
+    def status(rubric, step, *, ack=None, breaker="customer"):
+        segs = [("agent", "您好 请问有什么可以帮您", 0.0, 2.0), ("customer", "网又断了", 2.5, 5.0),
+                ("agent", step, 5.2, 8.0)]
+        if ack:
+            segs.append(("customer", ack, 8.5, 9.0))
+        segs.append((breaker, "亮了亮了" if breaker == "customer" else "查到了", 30.0, 32.0))
+        call = Transcript.model_validate({"version": 1, "call_id": "h", "channel": "phone", "segments": [
+            {"speaker": s, "text": t, "start": a, "end": b} for s, t, a, b in segs]})
+        return score_transcript(call, rubric).item("wait").status
+
+    plain = parse_rubric(_HOLD_RUBRIC, "h.yaml")
+    task = parse_rubric(_HOLD_RUBRIC + "    customer_task: {regex: ['你把']}\n", "h.yaml")
+    assert status(plain, "您把插头拔下来再插上") == "fail"
+    assert status(task, "您把插头拔下来再插上") == "na"
+    assert status(task, "您把插头拔下来再插上", ack="好") == "na"
+    assert status(task, "您把插头拔下来再插上", ack="好的 我这就去找找看看那个插头在哪") == "fail"  # no short 好
+    assert status(task, "您把插头拔下来 我这边稍等一下") == "fail"  # the agent waits too
+    assert status(task, "您把插头拔下来再插上", breaker="agent") == "fail"
+    assert status(task, "好的 我帮您看看") == "fail"
+
+
 def test_the_agents_own_work_words_are_no_hotwords():
     """``agent_own_work`` guards the agent's reply; it is not something the item listens for,
     so its words are not given to the recogniser as hotwords."""

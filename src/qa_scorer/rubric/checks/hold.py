@@ -7,7 +7,9 @@ the customer asked for (``customer_away``: the customer's words just before it, 
 and broke (the customer speaks first after it) is the customer's own pause, not a hold. The
 agent may answer between their words and the pause in at most ``short_reply`` characters (好的
 您慢慢来), unless that answer takes up work of the agent's own (``agent_own_work``: 我这边也帮您查一下),
-which makes the silence the agent's again.
+which makes the silence the agent's again. A silence after the agent gave the customer a step to
+take (``customer_task``: 您把插头拔下来 再看看灯亮不亮 / 您收到了吗), broken by the customer, is the
+customer's too, unless the agent also said they would wait or look something up.
 """
 
 from __future__ import annotations
@@ -32,15 +34,17 @@ class Item(ItemBase):
     short_reply: int = Field(default=12, ge=0, le=60)
     # ...unless the reply takes up work of the agent's own (那我这边也帮您查一下 / 我先给您转人工)
     agent_own_work: Optional[Match] = None
+    # the agent's last words before a silence that give the customer a step to take (您把插头拔下来 再看看)
+    customer_task: Optional[Match] = None
 
     def compile(self, ctx: CompileContext) -> None:
-        for m in (self.before, self.after, self.customer_away, self.agent_own_work):
+        for m in (self.before, self.after, self.customer_away, self.agent_own_work, self.customer_task):
             if m is not None:
                 m.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         # what the item listens for (hotwords); agent_own_work is a guard on a reply, not one of them
-        return [p for m in (self.before, self.after, self.customer_away)
+        return [p for m in (self.before, self.after, self.customer_away, self.customer_task)
                 if m is not None for p in m.expanded_phrases(ctx)]
 
 
@@ -80,7 +84,24 @@ def _customer_away(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     if (segs[i].speaker == "agent" and i > 0 and len(call.norms[i].text) <= item.short_reply
             and (item.agent_own_work is None or item.agent_own_work.search(call.norms[i]) is None)):
         i -= 1  # the agent's 好的 您慢慢来 between the customer's words and the silence
-    return segs[i].speaker == "customer" and item.customer_away.search(call.norms[i]) is not None
+    return (segs[i].speaker == "customer" and item.customer_away is not None
+            and item.customer_away.search(call.norms[i]) is not None)
+
+
+def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
+    """Whether a silence is the customer doing a step the agent just gave them: the agent's last
+    words before it (or before the customer's short 好 that follows them) give the step, without
+    asking the customer to wait for the agent, and the customer is the one who speaks first after it."""
+    segs = call.segments
+    if item.customer_task is None or segs[after_i].speaker != "customer":
+        return False
+    i = before_i
+    if segs[i].speaker == "customer" and i > 0 and len(call.norms[i].text) <= item.short_reply:
+        i -= 1  # the customer's 好 / 哦 那我等着 between the step and the silence
+    if segs[i].speaker != "agent":
+        return False
+    norm = call.norms[i]
+    return item.customer_task.search(norm) is not None and item.before.search(norm) is None
 
 
 def run(item: Item, call: Call) -> Outcome:
@@ -92,12 +113,14 @@ def run(item: Item, call: Call) -> Outcome:
         # the wait in a phone queue, before a person took the call, is no hold of theirs
         person = min(i for i in call.indices("agent") if i not in bot)
         gaps = [g for g in gaps if g[1] > person]
-    if item.customer_away is not None and gaps:
-        theirs = [g for g in gaps if _customer_away(item, call, g[0], g[1])]
+    if (item.customer_away is not None or item.customer_task is not None) and gaps:
+        theirs = [g for g in gaps if _customer_away(item, call, g[0], g[1]) or _customer_task(item, call, g[0], g[1])]
         gaps = [g for g in gaps if g not in theirs]
         if theirs and not gaps:
             return Outcome("na", f"only the customer's own pause(s) ({len(theirs)}), no hold",
-                           tuple(call.evidence(g[0], note="the customer asked to wait") for g in theirs),
+                           tuple(call.evidence(g[0], note="the customer asked to wait"
+                                               if _customer_away(item, call, g[0], g[1])
+                                               else "the customer took a step the agent gave") for g in theirs),
                            zh=f"仅有客户自己要求的等待（{len(theirs)} 次），没有坐席让客户等待")
     if not gaps:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
