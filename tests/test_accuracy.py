@@ -279,6 +279,25 @@ BELOW_BAR = {
     # (没办法减免哦…这个是规定) as banned wording
     ("heldout128", "identity_check"): 0.58,
     ("heldout128", "banned_phrases"): 0.75,
+    # set 132 (beauty and personal care): its reviewers took no restated store, time or technician as a
+    # check (013, 014) but the agent's booking looked up in the app as one (023, 030); the rudeness model
+    # reads advice and plain arrangements as curt (你过来的时候别自己撕啊 撕了就不算质量问题了 / 那就只能您俩一起去一趟了,
+    # p 0.95-0.97), and 这个不清楚 员工离职去向我们不掌握 was an honest answer to them
+    ("heldout132", "identity_check"): 0.82,
+    ("heldout132", "banned_phrases"): 0.72,
+    # set 134 (sports and hobby): praise said in passing inside a complaint (要不是看你这态度好) and 你说的挺实在
+    ("heldout134", "customer_praise"): 0.80,
+    # set 136 (printing and photo): its reviewers counted the agent's reading of the cart, the package or the
+    # invoice header as a check (028, 029, 030) and asked-for sizes as none (025); a flat 催不了 系统审核的 as banned
+    # wording (012); delivery times given without a hedge word (两点之前给您送到 / 赶在三号之前没问题的) as promises;
+    # 你这孩子真好 as praise, and 行 服务真好 after a refusal and a threat as sarcasm
+    ("heldout136", "identity_check"): 0.58,
+    ("heldout136", "banned_phrases"): 0.72,
+    ("heldout136", "false_promise"): 0.80,
+    ("heldout136", "customer_praise"): 0.75,
+    # set 138 (smart home and repair): its reviewers took a model or serial number asked for as a check of the
+    # product (011, 014, 030), where set 139's adjudicator did not
+    ("heldout138", "identity_check"): 0.76,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -286,6 +305,8 @@ BELOW_BAR = {
 # sarcastic after a complaint, 行 你们服务真好 谢谢啊 / 你们效率真高 一天就能约两回).
 FALSE_FLAGS_ALLOWED = {
     ("heldout78", "banned_phrases"): 3,
+    # set 132: the rudeness model on advice and arrangements, and an honest 这个不清楚 (see BELOW_BAR)
+    ("heldout132", "banned_phrases"): 3,
     ("heldout78", "false_promise"): 2,
     ("heldout78", "customer_praise"): 2,
     # set 86: a hurry note after a lawsuit threat its reviewers took as soothing (我能做的就是尽快给您提交…加急处理),
