@@ -14,6 +14,7 @@ customer's too, unless the agent also said they would wait or look something up.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from typing import Literal, Optional
 
@@ -88,20 +89,32 @@ def _customer_away(item: Item, call: Call, before_i: int, after_i: int) -> bool:
             and item.customer_away.search(call.norms[i]) is not None)
 
 
+# A customer's acknowledgement of a step (好 / 嗯 / 行 / 哦 那我等着 / 我试试), not a report back or a
+# question to the agent (拔了 然后呢 / 试过了还是不行), which hands the turn back to them.
+_ACK = re.compile(r"^(好|好的|好嘞|嗯|嗯嗯|哦|噢|行|可以|对|ok|知道了|明白|明白了|那|我|这就|现在)*(去)?(等着|等一下|试试|试一下|看看|弄|拔|插|找|看)?(啊|哈|呀|吧)?$")
+
+
 def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     """Whether a silence is the customer doing a step the agent just gave them: the agent's last
-    words before it (or before the customer's short 好 that follows them) give the step, without
-    asking the customer to wait for the agent, and the customer is the one who speaks first after it."""
+    words before it (or before the customer's short acknowledgement of them) give the step, without
+    asking the customer to wait for the agent in other words, and the customer is the one who speaks
+    first after it."""
     segs = call.segments
     if item.customer_task is None or segs[after_i].speaker != "customer":
         return False
     i = before_i
-    if segs[i].speaker == "customer" and i > 0 and len(call.norms[i].text) <= item.short_reply:
+    if (segs[i].speaker == "customer" and i > 0 and len(call.norms[i].text) <= item.short_reply
+            and _ACK.match(call.norms[i].text)):
         i -= 1  # the customer's 好 / 哦 那我等着 between the step and the silence
     if segs[i].speaker != "agent":
         return False
     norm = call.norms[i]
-    return item.customer_task.search(norm) is not None and item.before.search(norm) is None
+    steps = item.customer_task.find(norm)
+    if not steps:
+        return False
+    # the agent also asking the customer to wait for them (我这边查一下), in words other than the step's
+    # own (您看一下屏幕 / 您检查一下插头: 看一下 and 查一下 are among the words that ask to wait)
+    return not any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
 
 
 def run(item: Item, call: Call) -> Outcome:
