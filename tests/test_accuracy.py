@@ -298,6 +298,15 @@ BELOW_BAR = {
     # set 138 (smart home and repair): its reviewers took a model or serial number asked for as a check of the
     # product (011, 014, 030), where set 139's adjudicator did not
     ("heldout138", "identity_check"): 0.76,
+    # set 140 (games and digital goods): its reviewers took the product named back as a check (是Switch的手柄吧)
+    # but not an order card the customer pasted that the agent only read, nor account words in instructions
+    # (您的账号需要先激活) that the rubric counts
+    ("heldout140", "identity_check"): 0.69,
+    # set 142 (furniture and appliance installation): the order system's card on the agent's side read as a check
+    # by the identity model, and the kind of air conditioner asked (几匹的空调？挂机还是柜机？) as one; 辛苦你了 said
+    # in sarcasm (…啥也决定不了) and 你说哩可清楚 said of an explanation
+    ("heldout142", "identity_check"): 0.70,
+    ("heldout142", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
