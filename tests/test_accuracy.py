@@ -287,6 +287,11 @@ BELOW_BAR = {
     ("heldout132", "banned_phrases"): 0.72,
     # set 134 (sports and hobby): praise said in passing inside a complaint (要不是看你这态度好) and 你说的挺实在
     ("heldout134", "customer_praise"): 0.80,
+    # sets 132 and 134: an apology just before the threat, with no soothing after it, that their reviewers did not
+    # take as soothing; the rubric counts the turn before, as the guide judges soothing over the conversation
+    # (counting only what came after was measured and not kept: see complaint_soothing's lookback_turns)
+    ("heldout132", "complaint_soothing"): 0.82,
+    ("heldout134", "complaint_soothing"): 0.80,
     # set 136 (printing and photo): its reviewers counted the agent's reading of the cart, the package or the
     # invoice header as a check (028, 029, 030) and asked-for sizes as none (025); a flat 催不了 系统审核的 as banned
     # wording (012); delivery times given without a hedge word (两点之前给您送到 / 赶在三号之前没问题的) as promises;
