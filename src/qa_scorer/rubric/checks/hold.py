@@ -134,7 +134,7 @@ def run(item: Item, call: Call) -> Outcome:
                            tuple(call.evidence(g[0], note="the customer asked to wait"
                                                if _customer_away(item, call, g[0], g[1])
                                                else "the customer took a step the agent gave") for g in theirs),
-                           zh=f"仅有客户自己要求的等待（{len(theirs)} 次），没有坐席让客户等待")
+                           zh=f"仅有客户自己的停顿（要求稍等或按坐席的指引操作，{len(theirs)} 次），没有坐席让客户等待")
     if not gaps:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
     problems, good = [], []
