@@ -117,6 +117,15 @@ def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     return not any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
 
 
+def _own_pause(item: Item, call: Call, before_i: int, after_i: int) -> Optional[str]:
+    """Why a silence is the customer's own (the evidence note), or None when it is not."""
+    if _customer_away(item, call, before_i, after_i):
+        return "the customer asked to wait"
+    if _customer_task(item, call, before_i, after_i):
+        return "the customer took a step the agent gave"
+    return None
+
+
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
         return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
@@ -127,13 +136,12 @@ def run(item: Item, call: Call) -> Outcome:
         person = min(i for i in call.indices("agent") if i not in bot)
         gaps = [g for g in gaps if g[1] > person]
     if (item.customer_away is not None or item.customer_task is not None) and gaps:
-        theirs = [g for g in gaps if _customer_away(item, call, g[0], g[1]) or _customer_task(item, call, g[0], g[1])]
-        gaps = [g for g in gaps if g not in theirs]
+        notes = [_own_pause(item, call, g[0], g[1]) for g in gaps]
+        theirs = [(g, note) for g, note in zip(gaps, notes) if note]
+        gaps = [g for g, note in zip(gaps, notes) if not note]
         if theirs and not gaps:
             return Outcome("na", f"only the customer's own pause(s) ({len(theirs)}), no hold",
-                           tuple(call.evidence(g[0], note="the customer asked to wait"
-                                               if _customer_away(item, call, g[0], g[1])
-                                               else "the customer took a step the agent gave") for g in theirs),
+                           tuple(call.evidence(g[0], note=note) for g, note in theirs),
                            zh=f"仅有客户自己的停顿（要求稍等或按坐席的指引操作，{len(theirs)} 次），没有坐席让客户等待")
     if not gaps:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
