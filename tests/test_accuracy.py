@@ -312,6 +312,14 @@ BELOW_BAR = {
     # in sarcasm (…啥也决定不了) and 你说哩可清楚 said of an explanation
     ("heldout142", "identity_check"): 0.70,
     ("heldout142", "customer_praise"): 0.80,
+    # set 146 (insurance claims): its reviewers took a calm claim report (the windscreen 裂了, a flight 延误) as needing
+    # no apology where the rubric reads trouble, and a scratched car reported with no complaint as needing one
+    ("heldout146", "apology"): 0.83,
+    # set 148 (clothing and shoes): its reviewers took the product confirmed back (这边看到您是咨询冲锋衣尺码对吗) as a
+    # check, and a return's tracking number or an order number sent to the invoice mailbox as none; a prize promised
+    # before it was checked (奖品都会发的) as a promise, and 发出以后一到两天就能到 as an estimate
+    ("heldout148", "identity_check"): 0.84,
+    ("heldout148", "false_promise"): 0.75,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
