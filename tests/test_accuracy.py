@@ -320,6 +320,10 @@ BELOW_BAR = {
     # before it was checked (奖品都会发的) as a promise, and 发出以后一到两天就能到 as an estimate
     ("heldout148", "identity_check"): 0.84,
     ("heldout148", "false_promise"): 0.75,
+    # set 150 (security and locks): its reviewers took the spec of a lock or camera asked (门厚多少 / 几路的录像机) as a
+    # check, and not staff names asked for an access card, a photo asked for, or 核实身份 said of the locksmith's own
+    # procedure, which the rubric counts
+    ("heldout150", "identity_check"): 0.82,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
