@@ -324,6 +324,11 @@ BELOW_BAR = {
     # check, and not staff names asked for an access card, a photo asked for, or 核实身份 said of the locksmith's own
     # procedure, which the rubric counts
     ("heldout150", "identity_check"): 0.82,
+    # set 154 (flowers, cakes and gifts): its reviewers took a delivery confirmed back by its ward and the patient's
+    # name (是不是送到华美楼 14楼 骨科 那个？姓孟) and the product a coupon was for as checks; a same-day delivery time
+    # (下午就能送到) as none, and a hospital bill promised to be paid (这部分费用我们会承担) as a promise
+    ("heldout154", "identity_check"): 0.83,
+    ("heldout154", "false_promise"): 0.83,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
