@@ -65,9 +65,10 @@ _SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机�
 # 【工单状态更新】待财务处理 → 已提交财务 / [系统消息]…): written to no one, so neither the opening nor
 # the closing (set 70's reviewers judged the person's first and last words around them); so is a
 # booking or order system's confirmation or notice (【预约成功】服务类型:到店维修…, set 138's reviewers;
-# 【订单已发货】 / 【预约提醒】 / [订单] 订单号:…, set 142), unless the agent greets in it. An
+# 【订单已发货】 / 【预约提醒】 / [订单] 订单号:…, set 142; an event's notice, 【活动通知】…活动取消, set 160), unless
+# the agent greets in it. An
 # auto-reply (【自动回复】亲爱的宝，感谢你的私信) is written to the customer: it opens the conversation.
-_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态|(预约|预订|订单|挂号|下单|支付)(已)?(成功|确认|已确认|信息|详情|提醒|变更|取消|异常|发货|退款)|订单\s*(?=[】\]］]))(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］](?![^\n]*(您好|你好|欢迎|我是|为您服务))")
+_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态|(活动|服务|变更|取消|重要)?(通知|公告)|(预约|预订|订单|挂号|下单|支付)(已)?(成功|确认|已确认|信息|详情|提醒|变更|取消|异常|发货|退款)|订单\s*(?=[】\]］]))(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］](?![^\n]*(您好|你好|欢迎|我是|为您服务))")
 
 
 class Call:
