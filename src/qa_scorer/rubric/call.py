@@ -66,7 +66,7 @@ _SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机�
 # the closing (set 70's reviewers judged the person's first and last words around them); so is a
 # booking or order system's confirmation or notice (【预约成功】服务类型:到店维修…, set 138's reviewers;
 # 【订单已发货】 / 【预约提醒】 / [订单] 订单号:…, set 142; an event's notice, 【活动通知】…活动取消, set 160), unless
-# the agent greets in it. An
+# the agent greets, closes or offers help in it (…还有其他问题吗 / 再见 / 有什么可以帮). An
 # auto-reply (【自动回复】亲爱的宝，感谢你的私信) is written to the customer: it opens the conversation.
 _RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态|(活动|服务|变更|取消|重要)?(通知|公告)(?=\s*[】\]］])|(预约|预订|订单|挂号|下单|支付)(已)?(成功|确认|已确认|信息|详情|提醒|变更|取消|异常|发货|退款)|订单\s*(?=[】\]］]))(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］](?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))")
 
