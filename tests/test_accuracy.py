@@ -335,6 +335,13 @@ BELOW_BAR = {
     # a platform notice's 给您带来不便 were no apology of the person's. The widest gap of the session: no general rule was
     # found for what a donor counts as a problem
     ("heldout160", "apology"): 0.64,
+    # set 168 (housekeeping and domestic-helper agencies): praise said and taken back in one breath (你们效率真高啊
+    # 一个礼拜 一个人都没有 / 真贴心啊，孩子在保温箱里，你们还惦记着违约金) is sarcasm to its reviewers; the words after
+    # it read as genuine praise's too (一点问题都没有 / 还帮我带了垃圾), so no rule was taken. Its reviewers took a
+    # complaint soothed three turns on, after the order was found (投诉一下她 … 非常抱歉 这个情况确实不应该), and a formal
+    # 您的心情我们理解，但… as soothing, which the rubric, with the reviewers of earlier sets, does not
+    ("heldout168", "customer_praise"): 0.83,
+    ("heldout168", "complaint_soothing"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -363,6 +370,9 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout102", "complaint_soothing"): 3,
     # set 108: see BELOW_BAR
     ("heldout108", "banned_phrases"): 2,
+    # set 168: see BELOW_BAR
+    ("heldout168", "customer_praise"): 2,
+    ("heldout168", "complaint_soothing"): 2,
 }
 
 
