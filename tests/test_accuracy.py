@@ -335,6 +335,14 @@ BELOW_BAR = {
     # a platform notice's 给您带来不便 were no apology of the person's. The widest gap of the session: no general rule was
     # found for what a donor counts as a problem
     ("heldout160", "apology"): 0.64,
+    # set 162 (driving schools and car rental): its reviewers read a price higher than booked, a question why a fee is
+    # charged, or 你们不是应该最清楚吗 as needing an apology where the problem model reads plain questions (the reviewers of
+    # set 168 read 这么贵 as needing none); counted 不好意思打断您一下 as an apology and neither a bot's 抱歉没有理解 nor 是我们的
+    # 疏忽 (set 88's reviewers counted the bot's: a rule for it cost set 88 a judgment and was dropped). Its promises missed
+    # are an outcome said flat next to a fallback (下周肯定能排上 … 要是实在抢不到，您跟我说一声) and an appeal said to go
+    # through (会直接通过)
+    ("heldout162", "apology"): 0.75,
+    ("heldout162", "false_promise"): 0.83,
     # set 168 (housekeeping and domestic-helper agencies): praise said and taken back in one breath (你们效率真高啊
     # 一个礼拜 一个人都没有 / 真贴心啊，孩子在保温箱里，你们还惦记着违约金) is sarcasm to its reviewers; the words after
     # it read as genuine praise's too (一点问题都没有 / 还帮我带了垃圾), so no rule was taken. Its reviewers took a
