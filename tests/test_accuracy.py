@@ -263,9 +263,11 @@ BELOW_BAR = {
     # needs an apology (7 of its 9 disputes; the third reviewer said no, as earlier sets' mostly
     # said yes); the checks it took are a trademark's class, a name and a hearing's date read back
     # and whose case it is, which no general rule tells from a question; a complaint "soothed" by
-    # an apology before the threat and a mediation desk asked 这事你们管不管
+    # an apology before the threat and a mediation desk asked 这事你们管不管 (apology 0.70 until set 164, now 0.6875: since
+    # 不好意思我打断一下 is no apology, as 不好意思打断 was not, a road accident told to a law firm shows as an apology
+    # missing rather than given, where its reviewers need none; agreement is unchanged)
     ("heldout124", "identity_check"): 0.84,
-    ("heldout124", "apology"): 0.70,
+    ("heldout124", "apology"): 0.68,
     ("heldout124", "banned_phrases"): 0.76,
     ("heldout124", "complaint_soothing"): 0.75,
     # set 120 (freight and moving desks): the problem model reads a son's paperwork abroad (我也不懂啊)
