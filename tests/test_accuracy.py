@@ -345,6 +345,15 @@ BELOW_BAR = {
     # through (会直接通过)
     ("heldout162", "apology"): 0.75,
     ("heldout162", "false_promise"): 0.83,
+    # set 172 (used cars, inspection and registration): its reviewers took 不好意思刘先生 打断您一下 as no apology (set 130's
+    # counted one: a rule for it cost set 130 a judgment and was dropped), a customer's plain question about a lapsed
+    # inspection as no trouble, and blame hinted (你没接 / 那你找车商啊; 电话里是哪位说的 我们这边没有记录) as banned where no pattern reads it
+    ("heldout172", "apology"): 0.84,
+    ("heldout172", "banned_phrases"): 0.83,
+    # …and its promises: its reviewers took 维修费我们一定负责到底 as a promise, which the rubric reads as the company's own
+    # undertaking (负责到底), and not a slot offered on a condition (你买好保险发我截图 给你排上), which the commitment model
+    # reads at p 0.96
+    ("heldout172", "false_promise"): 0.83,
     # set 168 (housekeeping and domestic-helper agencies): praise said and taken back in one breath (你们效率真高啊
     # 一个礼拜 一个人都没有 / 真贴心啊，孩子在保温箱里，你们还惦记着违约金) is sarcasm to its reviewers; the words after
     # it read as genuine praise's too (一点问题都没有 / 还帮我带了垃圾), so no rule was taken. Its reviewers took a
