@@ -345,6 +345,10 @@ BELOW_BAR = {
     # through (会直接通过)
     ("heldout162", "apology"): 0.75,
     ("heldout162", "false_promise"): 0.83,
+    # set 176 (entertainment and leisure venues): its reviewers judged the greeting on the person's first words after a bot's
+    # answer that did not greet (as set 150's did; the rubric judges the bot's first message), and did not take a bare
+    # self-introduction (嗯 我们这边是总部客服 您需要直接联系影城) as a greeting, which the rubric, with earlier sets, does
+    ("heldout176", "greeting"): 0.83,
     # set 170 (kindergartens and early education): its reviewers read a card number mistyped by the customer (提示卡号不存在)
     # as an error needing an apology, and a child's allergy told for the canteen's records or a question how a month is
     # charged as none, where the problem model reads the opposite
