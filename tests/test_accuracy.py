@@ -345,6 +345,13 @@ BELOW_BAR = {
     # through (会直接通过)
     ("heldout162", "apology"): 0.75,
     ("heldout162", "false_promise"): 0.83,
+    # set 174 (office, industrial-park and co-working property): its reviewers took a worker known by name and company, a lost
+    # phone described, a tenant's company named on an outbound call and a Weibo post taken up by name as checks, and an
+    # order looked up without a word back (查到了，您这个预订) or which lift (哪个电梯 几号梯) as none; and read a permission
+    # message, a form written wrong or a screen that does nothing as how-to questions needing no apology. The thanks after
+    # a hold in the agent's second turn, which its reviewers accepted, is outside the rubric's first-turn window
+    ("heldout174", "identity_check"): 0.77,
+    ("heldout174", "apology"): 0.83,
     # set 176 (entertainment and leisure venues): its reviewers judged the greeting on the person's first words after a bot's
     # answer that did not greet (as set 150's did; the rubric judges the bot's first message), and did not take a bare
     # self-introduction (嗯 我们这边是总部客服 您需要直接联系影城) as a greeting, which the rubric, with earlier sets, does
