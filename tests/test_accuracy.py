@@ -356,6 +356,14 @@ BELOW_BAR = {
     # answer that did not greet (as set 150's did; the rubric judges the bot's first message), and did not take a bare
     # self-introduction (嗯 我们这边是总部客服 您需要直接联系影城) as a greeting, which the rubric, with earlier sets, does
     ("heldout176", "greeting"): 0.83,
+    # set 178 (elderly care and senior services): its reviewers took a resident's name and building said back, a record
+    # looked up by name (我看一下她的评估记录: set 116's reviewers did not take 我这边查一下您的消费记录, and a rule for it
+    # cost set 116 a judgment), an order card the customer pasted, and facts checked with the ward as checks of who the
+    # caller is. Its complaint figure rests on four calls: a manager's call the agent had already arranged and the customer
+    # urged (让你们经理赶紧打给我) is no escalation to its reviewers, and 您有投诉的权利 after an apology a turn earlier no soothing
+    # (the rubric's one-turn lookback counts the apology, as measured in earlier rounds)
+    ("heldout178", "identity_check"): 0.80,
+    ("heldout178", "complaint_soothing"): 0.75,
     # set 170 (kindergartens and early education): its reviewers read a card number mistyped by the customer (提示卡号不存在)
     # as an error needing an apology, and a child's allergy told for the canteen's records or a question how a month is
     # charged as none, where the problem model reads the opposite
