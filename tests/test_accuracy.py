@@ -364,6 +364,9 @@ BELOW_BAR = {
     # (the rubric's one-turn lookback counts the apology, as measured in earlier rounds)
     ("heldout178", "identity_check"): 0.80,
     ("heldout178", "complaint_soothing"): 0.75,
+    # set 188: a callback guaranteed by a deadline (明天下班前 一定给您回电) and a dispatch said flatly (今天就能出库)
+    # are no promises to its reviewers, while set 186's took 四点之前 肯定给您回过去 as one: left as the scorer reads them
+    ("heldout188", "false_promise"): 0.83,
     # set 170 (kindergartens and early education): its reviewers read a card number mistyped by the customer (提示卡号不存在)
     # as an error needing an apology, and a child's allergy told for the canteen's records or a question how a month is
     # charged as none, where the problem model reads the opposite
@@ -415,6 +418,8 @@ FALSE_FLAGS_ALLOWED = {
     # set 168: see BELOW_BAR
     ("heldout168", "customer_praise"): 2,
     ("heldout168", "complaint_soothing"): 2,
+    # set 188: see BELOW_BAR
+    ("heldout188", "false_promise"): 2,
 }
 
 
