@@ -136,3 +136,32 @@ def test_numbers_apart_from_a_big_trie_find_what_one_pattern_finds():
     # a number that can overlap a word (星 begins 星级) keeps the one pattern
     assert _apart(words + ["5星", "星级"]) == ([], [])
     assert _apart(words + ["12315", "投诉12315"]) == ([], [])
+
+
+_PIECES = ["^", "$", "你", "好", "[^\\n]", "[^\\n]*", "(?<!不)", "(?![^\\n]*吗)", "吗", "(你|我)", "(的)?", "a", "\\n"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5).map("".join), min_size=1, max_size=6),
+       st.lists(st.sampled_from(list("你好我的吗不a\n")), max_size=40).map("".join), st.integers(0, 40),
+       st.booleans())
+def test_skipping_with_line_starts_finds_what_re_finds(alternatives, text, pos, multiline):
+    """Alternatives that begin with ^ (MULTILINE or not) beside ones that begin with a character
+    or a class that takes any: the lookahead compile_skipping puts first (a first character, or
+    a line's start) finds the same spans as the pattern compiled plainly, from any position."""
+    pattern = "|".join(f"(?:{a})" for a in alternatives)
+    flags = re.M if multiline else 0
+    try:
+        plain = re.compile(pattern, flags)
+    except re.error:
+        return
+    skipping = safe_regex.compile_skipping(pattern, flags)
+    pos = min(pos, len(text))
+    assert [m.span() for m in skipping.finditer(text, pos)] == [m.span() for m in plain.finditer(text, pos)]
+
+
+def test_skipping_lets_alternatives_anchored_at_a_line_start_keep_the_lookahead():
+    """One alternative that begins with ^ no longer costs the others their first-character test."""
+    compiled = safe_regex.compile_skipping("(?:^[^\\n]*吗$)|(?:(你|我)好)", re.M)
+    assert compiled.pattern.startswith("(?:(?=[")
+    assert [m.span() for m in compiled.finditer("我好\n好吗\n你好")] == [(0, 2), (3, 5), (6, 8)]
