@@ -367,6 +367,14 @@ BELOW_BAR = {
     # set 188: a callback guaranteed by a deadline (明天下班前 一定给您回电) and a dispatch said flatly (今天就能出库)
     # are no promises to its reviewers, while set 186's took 四点之前 肯定给您回过去 as one: left as the scorer reads them
     ("heldout188", "false_promise"): 0.83,
+    # set 194 (pharmacies): its reviewers wanted an apology where the agent announced a drug out of stock and the
+    # customer only said 哎呀 我就剩三片了 (no trigger listens to the agent's bad news) and for a child's fever at night, and
+    # none for why medical-insurance payment shows as unavailable (为什么…显示不可用, a restriction questioned, which the
+    # JD reviewers took as dissatisfaction) or a pharmacist's dose instructions read back, which the problem model reads
+    # as trouble. Its closings: a chat's automatic time-out message (如还需帮助，可随时再次联系我们) counted, and 有问题可以
+    # 直接联系我 before a work-order number not (earlier sets' reviewers took that invitation as a close)
+    ("heldout194", "apology"): 0.83,
+    ("heldout194", "closing"): 0.80,
     # set 170 (kindergartens and early education): its reviewers read a card number mistyped by the customer (提示卡号不存在)
     # as an error needing an apology, and a child's allergy told for the canteen's records or a question how a month is
     # charged as none, where the problem model reads the opposite
