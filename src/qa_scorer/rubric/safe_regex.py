@@ -813,34 +813,44 @@ def line_local(regex: str) -> bool:
 # --- running ---------------------------------------------------------------------------------
 
 
-def _first(items, flags: int, lines: Optional[list[bool]] = None) -> tuple[Optional[list[tuple[int, int]]], bool]:
+class _LineStarts:
+    """What ``_first`` found of ``^``: the top level's MULTILINE setting, and whether a way
+    through the pattern reaches a ``^`` (of that setting) before it has taken a character."""
+
+    __slots__ = ("multiline", "found")
+
+    def __init__(self, flags: int):
+        self.multiline = bool(flags & re.M)
+        self.found = False
+
+
+def _first(items, flags: int, starts: Optional[_LineStarts] = None) -> tuple[Optional[list[tuple[int, int]]], bool]:
     """(ranges of the characters a match of ``items`` can begin with, whether it can match
     empty); None for ranges when unsure (the caller then adds nothing).
 
-    With ``lines`` (a list, the caller's): a way through that reaches a ``^`` before it has
-    taken a character (with the top level's MULTILINE setting) can only begin at a line's
-    start; its characters after the ``^`` are left out of the ranges and ``lines`` gets a
-    True: the caller lets a match begin at a line's start too."""
+    With ``starts``: a way through that reaches a ``^`` before it has taken a character can
+    only begin at a line's start; its characters after the ``^`` are left out of the ranges
+    and ``starts.found`` is set: the caller lets a match begin at a line's start too."""
     out: list[tuple[int, int]] = []
     for op, av in items:
         if op in _ATOMS:
             return out + list(_charset(op, av, flags)), False
-        if op is C.AT and av is C.AT_BEGINNING and lines is not None and not (flags ^ lines[0]) & re.M:
-            lines.append(True)
+        if op is C.AT and av is C.AT_BEGINNING and starts is not None and bool(flags & re.M) == starts.multiline:
+            starts.found = True
             return out, False
         if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
             continue  # zero-width: the match's first character comes after it
         if op is C.SUBPATTERN:
-            got, empty = _first(av[-1], (flags | av[1]) & ~av[2], lines)
+            got, empty = _first(av[-1], (flags | av[1]) & ~av[2], starts)
         elif op is C.BRANCH:
             got, empty = [], False
             for branch in av[1]:
-                more, can = _first(branch, flags, lines)
+                more, can = _first(branch, flags, starts)
                 if more is None:
                     return None, False
                 got, empty = got + more, empty or can
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT):
-            got, empty = _first(av[2], flags, lines)
+            got, empty = _first(av[2], flags, starts)
             empty = empty or av[0] == 0
         else:  # atomic groups, possessive repeats, anything else: not worth the bother
             return None, False
@@ -878,8 +888,8 @@ def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
     compiled = re.compile(pattern, flags)
     try:
         parsed = P.parse(pattern, flags)
-        lines = [parsed.state.flags]
-        ranges, empty = _first(list(parsed), parsed.state.flags, lines)
+        starts = _LineStarts(parsed.state.flags)
+        ranges, empty = _first(list(parsed), parsed.state.flags, starts)
     except RecursionError:
         return compiled
     if ranges is None or empty or _scans_by_itself(list(parsed)):
@@ -890,7 +900,12 @@ def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
     first = "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
     # alternatives that begin with ^ are tried where a line starts (^ of the same flags), the
     # others where one of their first characters stands
-    guard = f"(?:(?=[{first}])|^)" if len(lines) > 1 and first else f"(?=[{first}])" if first else "^"
+    if starts.found:
+        guard = f"(?:(?=[{first}])|^)" if first else "^"
+    elif first:
+        guard = f"(?=[{first}])"
+    else:  # nothing can begin a match
+        return compiled
     try:
         return re.compile(f"{guard}(?:{pattern})", flags)
     except re.error:  # a global flag such as (?x) must stay at the very start: leave it as it was
