@@ -346,6 +346,15 @@ def test_worker_pool_gives_the_same_transcripts(tmp_path):
     assert [t.segments[0].text for _, t in pooled] == [t.segments[0].text for _, t in single]
 
 
+def test_worker_plan_on_cpu_and_cuda(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert tr.TranscribeOptions().plan(100) == (4, 4)  # one worker per 4 cores on CPU
+    assert tr.TranscribeOptions(workers=3).plan(2) == (2, 8)  # never more workers than calls
+    assert tr.TranscribeOptions(device="cuda").plan(100) == (1, 16)  # one GPU worker by default
+    assert tr.TranscribeOptions(device="cuda", workers=4).plan(100) == (4, 4)  # more when asked
+    assert tr.TranscribeOptions(device="cuda", workers=4, cpu_threads=2).plan(100) == (4, 2)
+
+
 def test_options_defaults_are_defined_once():
     o = tr.TranscribeOptions()
     assert (o.model, o.device, o.compute_type, o.language, o.vad, o.condition_on_previous_text,

@@ -79,10 +79,12 @@ class TranscribeOptions(BaseModel):
 
     def plan(self, n_calls: int) -> tuple[int, int]:
         """(workers, threads per worker) for this machine: one worker per 4 cores on CPU (the
-        batched decoder keeps its threads busy), one on CUDA."""
+        batched decoder keeps its threads busy), one on CUDA unless ``workers`` asks for more (each
+        loads its own copy of the model on the GPU, and their audio decoding and speech detection,
+        which run on the CPU, overlap the GPU's work)."""
         cores = os.cpu_count() or 1
         if self.device == "cuda":
-            workers = 1
+            workers = self.workers or 1
         else:
             workers = self.workers or max(1, cores // 4)
         workers = max(1, min(workers, n_calls or 1))
