@@ -375,6 +375,15 @@ BELOW_BAR = {
     # 直接联系我 before a work-order number not (earlier sets' reviewers took that invitation as a close)
     ("heldout194", "apology"): 0.83,
     ("heldout194", "closing"): 0.80,
+    # set 198 (funeral and cemetery desks): a family's own talk read as trouble by the problem
+    # model (唉 我儿子说不吉利 不让提, p 0.83; a question about time zones, 对不上) where its reviewers
+    # saw none, and trouble told without a trouble word; a death told to arrange what follows is
+    # vetoed, a family matter in general is not
+    ("heldout198", "apology"): 0.83,
+    # set 200 (rooftop solar and home chargers): a thumbs-up sticker alone ([强] [抱拳]) as praise
+    # (a rule for it cost sets 120 and 184 a judgment each: reviewers differ on stickers), and
+    # praise after a sarcastic 呵呵 taken at its word (你们真贴心)
+    ("heldout200", "customer_praise"): 0.83,
     # set 170 (kindergartens and early education): its reviewers read a card number mistyped by the customer (提示卡号不存在)
     # as an error needing an apology, and a child's allergy told for the canteen's records or a question how a month is
     # charged as none, where the problem model reads the opposite
