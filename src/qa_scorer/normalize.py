@@ -46,13 +46,11 @@ _CLAUSE_BREAK = set(",.!?;:、，。！？；：…\n\r\t ~～")
 _QUESTION = set("?？")
 _KEEP = re.compile(r"[^\W_]", re.UNICODE)
 
-# 幺 is how a 1 is read out in phone numbers and hotlines (幺二三幺五 = 12315); alone it is a word
-# (幺妹, 幺蛾子) and stays, as a lone numeral does unless a measure follows.
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _UNIT_CHARS = frozenset(_UNITS)
-_NUM_RUN = re.compile(r"[零〇一幺二两三四五六七八九十百千万]+")
+_NUM_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
 # A single numeral followed by one of these is a quantity ("三天", "两个小时", "一号").
 _MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
 _MEASURE_WORDS = ("小时", "分钟", "星期", "工作日", "礼拜", "月")
