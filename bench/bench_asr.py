@@ -74,6 +74,17 @@ def edits(a: str, b: str) -> int:
     return d[-1]
 
 
+def side_edits(ref: list[dict], segments) -> tuple[int, int]:
+    """(character edits, reference characters) per side: the agent's transcript against the
+    agent's script plus the customer's against the customer's."""
+    e = n = 0
+    for side in ("agent", "customer"):
+        r = norm("".join(x["text"] for x in ref if x["speaker"] == side))
+        e += edits(r, norm("".join(x.text for x in segments if x.speaker == side)))
+        n += len(r)
+    return e, n
+
+
 def write_mono(stereo: Path, out: Path) -> Path:
     from qa_scorer.ingest import decode_audio
 
@@ -231,11 +242,9 @@ def phase_compare(folder: Path) -> dict:
             acc["per_call"].append((cid, round(probe_duration(path) or 0, 1), round(bwall, 1), round(qwall, 1),
                                     round(be / max(1, len(ref_text)), 3), round(qe / max(1, len(ref_text)), 3)))
             if name != "real":
-                for side in ("agent", "customer"):
-                    r = norm("".join(x["text"] for x in segs_ref if x["speaker"] == side))
-                    h = norm("".join(x.text for x in t.segments if x.speaker == side))
-                    acc["qa_side_e"] += edits(r, h)
-                    acc["n_side"] += len(r)
+                se, sn = side_edits(segs_ref, t.segments)
+                acc["qa_side_e"] += se
+                acc["n_side"] += sn
                 s, e, m = _match(t.segments, segs_ref)
                 acc["starts"] += s
                 acc["ends"] += e

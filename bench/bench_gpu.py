@@ -61,7 +61,7 @@ def sources(extra: Path | None) -> list[tuple[str, Path, list[dict]]]:
 
 
 def cer(done, truth) -> tuple[float, float]:
-    from bench_asr import edits, norm
+    from bench_asr import edits, norm, side_edits
 
     e = n = es = ns = 0
     for inp, t in done:
@@ -69,10 +69,9 @@ def cer(done, truth) -> tuple[float, float]:
         r = norm("".join(s["text"] for s in sorted(ref, key=lambda s: s["start"])))
         e += edits(r, norm("".join(s.text for s in t.segments)))
         n += len(r)
-        for side in ("agent", "customer"):
-            rs = norm("".join(s["text"] for s in ref if s["speaker"] == side))
-            es += edits(rs, norm("".join(s.text for s in t.segments if s.speaker == side)))
-            ns += len(rs)
+        se, sn = side_edits(ref, t.segments)
+        es += se
+        ns += sn
     return e / max(1, n) * 100, es / max(1, ns) * 100
 
 
@@ -120,18 +119,19 @@ def main() -> None:
                 truth[name] = ref
             return inputs[:n]
 
-        def run(calls: list, workers: int, cache: str) -> tuple[float, float, int, list]:
-            opts = tr.TranscribeOptions(device=a.device, compute_type=a.compute_type, batch_size=a.batch_size,
+        def options(workers: int):
+            return tr.TranscribeOptions(device=a.device, compute_type=a.compute_type, batch_size=a.batch_size,
                                         workers=workers)
+
+        def run(calls: list, workers: int, cache: str) -> tuple[float, float, int, list]:
             t0 = time.perf_counter()
-            done, errors = tr.transcribe_batch(calls, opts, tmp / cache, progress=False)
+            done, errors = tr.transcribe_batch(calls, options(workers), tmp / cache, progress=False)
             wall = time.perf_counter() - t0
             audio = sum(probe_duration(i.path) or 0 for i in calls)
             return audio, wall, len(errors), done
 
-        opts = tr.TranscribeOptions(device=a.device, compute_type=a.compute_type, batch_size=a.batch_size)
         t0 = time.perf_counter()
-        tr.load_model(opts)
+        tr.load_model(options(1))
         load_s = time.perf_counter() - t0
         warm = copies(len(src))
         audio, wall, failed, done = run(warm, 1, "warm")
@@ -154,7 +154,7 @@ def main() -> None:
         from faster_whisper import WhisperModel
 
         bare = WhisperModel(tr.resolve_model("base"), device=a.device, compute_type=a.compute_type)
-        subset = copies(a.bare_calls)[:a.bare_calls]
+        subset = copies(a.bare_calls)
         monos = []
         for inp in subset:
             left, right = decode_audio(inp.path, 8000)

@@ -83,10 +83,7 @@ class TranscribeOptions(BaseModel):
         loads its own copy of the model on the GPU, and their audio decoding and speech detection,
         which run on the CPU, overlap the GPU's work)."""
         cores = os.cpu_count() or 1
-        if self.device == "cuda":
-            workers = self.workers or 1
-        else:
-            workers = self.workers or max(1, cores // 4)
+        workers = self.workers or (1 if self.device == "cuda" else max(1, cores // 4))
         workers = max(1, min(workers, n_calls or 1))
         threads = self.cpu_threads or max(1, cores // workers)
         return workers, threads
