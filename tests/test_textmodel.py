@@ -151,6 +151,23 @@ def test_a_veto_drops_a_model_judgment(tmp_path):
     assert score_transcript(_call(("agent", "不好意思打扰一下")), rubric).item("sorry").status == "fail"
 
 
+def test_question_tail_lets_a_template_offer_after_the_judged_words_stand(tmp_path):
+    _trained(tmp_path)
+    said = ("agent", "真的非常抱歉给您添麻烦了 请问还有什么可以帮您的吗?")
+    asks = load_rubric(_rubric(tmp_path, "sorry.json", "    unless_question: true\n"))
+    assert score_transcript(_call(said), asks).item("sorry").status == "fail"
+    tail = load_rubric(_rubric(tmp_path, "sorry.json", "    unless_question: true\n"
+                                                      "    question_tail: {regex: ['还有(什么|其他)[^\\n]{0,4}帮']}\n"))
+    assert score_transcript(_call(said), tail).item("sorry").status == "pass"
+    # the clause before the offer is judged: a question there still drops the judgment
+    asked = ("agent", "真的非常抱歉给您添麻烦了吗? 请问还有什么可以帮您的吗?")
+    assert score_transcript(_call(asked), tail).item("sorry").status == "fail"
+    # an utterance that is nothing but the offer is a question
+    assert score_transcript(_call(("agent", "请问还有什么可以帮您的吗?")), tail).item("sorry").status == "fail"
+    with pytest.raises(RubricError, match="question_tail"):
+        load_rubric(_rubric(tmp_path, "sorry.json", "    question_tail: {phrases: [帮]}\n"))
+
+
 def test_veto_all_drops_phrase_hits_as_well_as_model_judgments(tmp_path):
     _trained(tmp_path)
     said = ("agent", "真的非常抱歉 打扰了")

@@ -153,6 +153,10 @@ class Detect(Strict):
     veto_all: Optional[Union[Match, list[Match]]] = None
     unless_hedged: bool = False
     unless_question: bool = False
+    # With ``unless_question``: trailing clauses this matches do not make the utterance a question.
+    # A chat agent's template offer of more help sent in the same message as a commitment
+    # (会正常给您配送的 请问还有其他可以帮到您的吗?) asks about nothing the commitment said.
+    question_tail: Optional[Match] = None
     # A phrase hit counts only where the model gives its utterance at least this probability:
     # the phrases catch what the model misses, the model drops the phrases' hits in what only
     # mentions trouble (a neighbour's broken window, a phone stolen last year).
@@ -176,6 +180,8 @@ class Detect(Strict):
                                    or self.veto_model is not None):
             raise ValueError("'threshold', 'veto', 'veto_model', 'unless_hedged', 'unless_question' and "
                              "'phrase_floor' apply to a 'model'")
+        if self.question_tail is not None and not self.unless_question:
+            raise ValueError("'question_tail' applies with 'unless_question'")
         return self
 
     @property
@@ -193,7 +199,8 @@ class Detect(Strict):
     def compile_detect(self, ctx: CompileContext) -> None:
         after = [] if self.veto_after is None else [self.veto_after.match] + (
             [self.veto_after.veto] if self.veto_after.veto is not None else [])
-        for m in self.matchers + self.vetoes + self.vetoes_all + after:
+        tail = [] if self.question_tail is None else [self.question_tail]
+        for m in self.matchers + self.vetoes + self.vetoes_all + after + tail:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -290,16 +297,31 @@ class Detect(Strict):
         hedges = self.__pydantic_private__["_hedges"]
         if hedges is not None and hedged(hedges, norm):
             return True
-        if self.unless_question:
-            seg = call.segments[i].text.rstrip()
-            if seg.endswith(("?", "？")) or norm.text.endswith(("吗", "么")):
-                return True
+        if self.unless_question and self._asks(call.segments[i].text, norm):
+            return True
         vm = self.__pydantic_private__["_veto_model"]
         if vm is not None and call.probabilities(vm)[i] >= self.veto_model.threshold:
             return True
         if self.veto_after is not None and self._after_vetoed(call, i):
             return True
         return any(m.matcher.find(norm) for m in self.vetoes) or self._all_vetoed(call, i)
+
+    def _asks(self, text: str, norm) -> bool:
+        """Whether the utterance ends in a question, not counting trailing clauses in which
+        ``question_tail`` finds something (a template offer of more help after a commitment)."""
+        if not (text.rstrip().endswith(("?", "？")) or norm.text.endswith(("吗", "么"))):
+            return False
+        tail = self.question_tail
+        if tail is None:
+            return True
+        hits = tail.matcher.find(norm)
+        end = len(norm.text)
+        while end > 0:
+            start, stop = norm.clause(end - 1)
+            if not any(h.start >= start and h.end <= stop for h in hits):
+                return norm.is_question(start, min(stop, end))
+            end = start
+        return True
 
     def _all_vetoed(self, call: Call, i: int) -> bool:
         norm = call.norms[i]
