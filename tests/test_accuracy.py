@@ -404,6 +404,10 @@ BELOW_BAR = {
     # 您的心情我们理解，但… as soothing, which the rubric, with the reviewers of earlier sets, does not
     ("heldout168", "customer_praise"): 0.83,
     ("heldout168", "complaint_soothing"): 0.80,
+    # set 202 (securities and fund desks): its reviewers did not take a bank's delay named with the desk's own
+    # system cleared (银行那边接口有点慢，不是我们系统的问题哈), which earlier sets' reviewers took as shifting blame,
+    # and the rudeness model reads a plain rule about a locked-up fund as curt (那就取不出来 所以您得用闲钱买: p 0.96)
+    ("heldout202", "banned_phrases"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -437,6 +441,8 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout168", "complaint_soothing"): 2,
     # set 188: see BELOW_BAR
     ("heldout188", "false_promise"): 2,
+    # set 202: see BELOW_BAR
+    ("heldout202", "banned_phrases"): 2,
 }
 
 
