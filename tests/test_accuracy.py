@@ -408,6 +408,11 @@ BELOW_BAR = {
     # system cleared (银行那边接口有点慢，不是我们系统的问题哈), which earlier sets' reviewers took as shifting blame,
     # and the rudeness model reads a plain rule about a locked-up fund as curt (那就取不出来 所以您得用闲钱买: p 0.96)
     ("heldout202", "banned_phrases"): 0.80,
+    # set 204 (traffic-management, exit-entry and household-registration lines): the customer's own papers expired
+    # (我那个护照过期了 要换个新的) and a caller's scam suspicion (你们不是骗子吧) read as trouble, and a fine contested or
+    # an application sent back, which its reviewers took as trouble, do not; rules for the first two cost an untuned
+    # set a judgment each and were dropped
+    ("heldout204", "apology"): 0.78,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
