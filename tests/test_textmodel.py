@@ -159,6 +159,9 @@ def test_question_tail_lets_a_template_offer_after_the_judged_words_stand(tmp_pa
     tail = load_rubric(_rubric(tmp_path, "sorry.json", "    unless_question: true\n"
                                                       "    question_tail: {regex: ['还有(什么|其他)[^\\n]{0,4}帮']}\n"))
     assert score_transcript(_call(said), tail).item("sorry").status == "pass"
+    # …also where the offer runs across a recogniser's spaces or a comma
+    spaced = ("agent", "真的非常抱歉给您添麻烦了 请问 还有什么，可以帮您的吗?")
+    assert score_transcript(_call(spaced), tail).item("sorry").status == "pass"
     # the clause before the offer is judged: a question there still drops the judgment
     asked = ("agent", "真的非常抱歉给您添麻烦了吗? 请问还有什么可以帮您的吗?")
     assert score_transcript(_call(asked), tail).item("sorry").status == "fail"

@@ -308,7 +308,8 @@ class Detect(Strict):
 
     def _asks(self, text: str, norm) -> bool:
         """Whether the utterance ends in a question, not counting trailing clauses in which
-        ``question_tail`` finds something (a template offer of more help after a commitment)."""
+        ``question_tail`` finds something (a template offer of more help after a commitment),
+        back to the clause where such a hit begins."""
         if not (text.rstrip().endswith(("?", "？")) or norm.text.endswith(("吗", "么"))):
             return False
         tail = self.question_tail
@@ -318,9 +319,11 @@ class Detect(Strict):
         end = len(norm.text)
         while end > 0:
             start, stop = norm.clause(end - 1)
-            if not any(h.start >= start and h.end <= stop for h in hits):
+            # a hit reaching into this clause (an offer may run across a recogniser's space or a comma)
+            inside = [h for h in hits if h.end > start and h.start < end]
+            if not inside:
                 return norm.is_question(start, min(stop, end))
-            end = start
+            end = min(start, norm.clause(min(h.start for h in inside))[0])
         return True
 
     def _all_vetoed(self, call: Call, i: int) -> bool:
