@@ -413,6 +413,18 @@ BELOW_BAR = {
     # an application sent back, which its reviewers took as trouble, do not; rules for the first two cost an untuned
     # set a judgment each and were dropped
     ("heldout204", "apology"): 0.78,
+    # set 206 (elevator, access-control and building-equipment desks): its reviewers took the customer's own records
+    # read out as the check (查到您本月已生成访客码7次 / 你们小区的合同是物业作为甲方签的…, a repair named in a survey
+    # template), which a rule for read-back lookups, tried on set 202, cost sets 88, 98 and 148 three judgments; and
+    # a refusal citing the company's process (没有物业的报修单我们没法上门，这是公司流程) and a hint that children broke
+    # the valve as blame, which earlier sets' reviewers did not; and praise after curt answers (好 你们真专业) and a
+    # grudging 态度还行 as none (set 54's reviewers took 态度还行 as praise)
+    ("heldout206", "identity_check"): 0.79,
+    ("heldout206", "banned_phrases"): 0.66,
+    ("heldout206", "customer_praise"): 0.83,
+    # …and a threat to post the matter online (发业主群 再发小红书 给你们曝光一下) answered by an apology in the turn
+    # before it: the rubric counts the turn before (see complaint_soothing's lookback_turns), its reviewers did not
+    ("heldout206", "complaint_soothing"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -448,6 +460,8 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout188", "false_promise"): 2,
     # set 202: see BELOW_BAR
     ("heldout202", "banned_phrases"): 2,
+    # set 206: see BELOW_BAR
+    ("heldout206", "customer_praise"): 2,
 }
 
 
