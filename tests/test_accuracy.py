@@ -425,6 +425,10 @@ BELOW_BAR = {
     # …and a threat to post the matter online (发业主群 再发小红书 给你们曝光一下) answered by an apology in the turn
     # before it: the rubric counts the turn before (see complaint_soothing's lookback_turns), its reviewers did not
     ("heldout206", "complaint_soothing"): 0.80,
+    # set 208 (office equipment and business software desks): its reviewers took a contract's details read out
+    # (合同是九月三十号到期 系统里没有看到退租申请), contacts asked for another to call (麻烦留一下联系人和电话) and a device's
+    # model asked (请问您的设备型号是) as the check; the read-back rule cost other sets judgments (see set 206)
+    ("heldout208", "identity_check"): 0.83,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

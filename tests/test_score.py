@@ -355,6 +355,28 @@ def test_a_step_the_agent_gave_makes_the_silence_the_customers_when_the_rubric_s
     assert status(task, "好的 我帮您看看") == "fail"
 
 
+def test_a_customer_back_with_their_own_step_done_makes_the_silence_theirs_when_the_rubric_says_so():
+    """A silence the customer breaks reporting a step of their own done (``customer_done``: 好了 付了)
+    is theirs, where the agent's last turn before it asked no one to wait; not when it did, nor when
+    the customer's words ask, nor when the agent breaks it, nor in a rubric without the key."""
+    from qa_scorer.rubric.loader import parse_rubric
+
+    def status(rubric, before, back, breaker="customer"):
+        segs = [("agent", "您好 请问有什么可以帮您", 0.0, 2.0), ("customer", "续费在哪付", 2.5, 5.0),
+                ("agent", before, 5.2, 8.0), (breaker, back, 30.0, 32.0)]
+        call = Transcript.model_validate({"version": 1, "call_id": "h", "channel": "phone", "segments": [
+            {"speaker": s, "text": t, "start": a, "end": b} for s, t, a, b in segs]})
+        return score_transcript(call, rubric).item("wait").status
+
+    plain = parse_rubric(_HOLD_RUBRIC, "h.yaml")
+    done = parse_rubric(_HOLD_RUBRIC + "    customer_done: {regex: ['^[^\\n]{0,4}(好了|付了)(?![^\\n]{0,3}(吗|没))']}\n", "h.yaml")
+    assert status(plain, "在app里点续费就行", "好了 付了") == "fail"
+    assert status(done, "在app里点续费就行", "好了 付了") == "na"
+    assert status(done, "我帮您查一下 稍等", "好了 付了") == "fail"  # the agent asked to wait
+    assert status(done, "在app里点续费就行", "好了没") == "fail"  # a question, not a report
+    assert status(done, "在app里点续费就行", "好了 付了", breaker="agent") == "fail"
+
+
 def test_the_agents_own_work_words_are_no_hotwords():
     """``agent_own_work`` guards the agent's reply; it is not something the item listens for,
     so its words are not given to the recogniser as hotwords."""

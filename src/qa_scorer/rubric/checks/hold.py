@@ -9,7 +9,9 @@ agent may answer between their words and the pause in at most ``short_reply`` ch
 您慢慢来), unless that answer takes up work of the agent's own (``agent_own_work``: 我这边也帮您查一下),
 which makes the silence the agent's again. A silence after the agent gave the customer a step to
 take (``customer_task``: 您把插头拔下来 再看看灯亮不亮 / 您收到了吗), broken by the customer, is the
-customer's too, unless the agent also said they would wait or look something up.
+customer's too, unless the agent also said they would wait or look something up. So is one the
+customer breaks by reporting a step of their own done (``customer_done``: 好了 付了 / 可以了 开了), where
+the agent's last turn before it asked no one to wait.
 """
 
 from __future__ import annotations
@@ -37,15 +39,18 @@ class Item(ItemBase):
     agent_own_work: Optional[Match] = None
     # the agent's last words before a silence that give the customer a step to take (您把插头拔下来 再看看)
     customer_task: Optional[Match] = None
+    # the customer's first words after a silence that report a step of their own done (好了 付了 / 出来了)
+    customer_done: Optional[Match] = None
 
     def compile(self, ctx: CompileContext) -> None:
-        for m in (self.before, self.after, self.customer_away, self.agent_own_work, self.customer_task):
+        for m in (self.before, self.after, self.customer_away, self.agent_own_work, self.customer_task,
+                  self.customer_done):
             if m is not None:
                 m.compile(ctx)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         # what the item listens for (hotwords); agent_own_work is a guard on a reply, not one of them
-        return [p for m in (self.before, self.after, self.customer_away, self.customer_task)
+        return [p for m in (self.before, self.after, self.customer_away, self.customer_task, self.customer_done)
                 if m is not None for p in m.expanded_phrases(ctx)]
 
 
@@ -117,12 +122,25 @@ def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     return not any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
 
 
+def _customer_done(item: Item, call: Call, before_i: int, after_i: int) -> bool:
+    """Whether the customer breaks a silence reporting a step of their own done (好了 付了), and the
+    agent's last turn before it asked no one to wait (so the silence was not the agent's lookup)."""
+    segs = call.segments
+    if item.customer_done is None or segs[after_i].speaker != "customer":
+        return False
+    if item.customer_done.search(call.norms[after_i]) is None:
+        return False
+    return not any(item.before.find(call.norms[i]) for i in _agent_turn(call, before_i, True))
+
+
 def _own_pause(item: Item, call: Call, before_i: int, after_i: int) -> Optional[str]:
     """Why a silence is the customer's own (the evidence note), or None when it is not."""
     if _customer_away(item, call, before_i, after_i):
         return "the customer asked to wait"
     if _customer_task(item, call, before_i, after_i):
         return "the customer took a step the agent gave"
+    if _customer_done(item, call, before_i, after_i):
+        return "the customer came back with a step of their own done"
     return None
 
 
@@ -135,7 +153,7 @@ def run(item: Item, call: Call) -> Outcome:
         # the wait in a phone queue, before a person took the call, is no hold of theirs
         person = min(i for i in call.indices("agent") if i not in bot)
         gaps = [g for g in gaps if g[1] > person]
-    if (item.customer_away is not None or item.customer_task is not None) and gaps:
+    if (item.customer_away is not None or item.customer_task is not None or item.customer_done is not None) and gaps:
         notes = [_own_pause(item, call, g[0], g[1]) for g in gaps]
         theirs = [(g, note) for g, note in zip(gaps, notes) if note]
         gaps = [g for g, note in zip(gaps, notes) if not note]
