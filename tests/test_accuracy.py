@@ -300,7 +300,7 @@ BELOW_BAR = {
     # 你这孩子真好 as praise, and 行 服务真好 after a refusal and a threat as sarcasm
     ("heldout136", "identity_check"): 0.58,
     ("heldout136", "banned_phrases"): 0.72,
-    ("heldout136", "false_promise"): 0.80,
+    ("heldout136", "false_promise"): 0.90,
     ("heldout136", "customer_praise"): 0.75,
     # set 138 (smart home and repair): its reviewers took a model or serial number asked for as a check of the
     # product (011, 014, 030), where set 139's adjudicator did not
@@ -350,7 +350,7 @@ BELOW_BAR = {
     # order looked up without a word back (查到了，您这个预订) or which lift (哪个电梯 几号梯) as none; and read a permission
     # message, a form written wrong or a screen that does nothing as how-to questions needing no apology. The thanks after
     # a hold in the agent's second turn, which its reviewers accepted, is outside the rubric's first-turn window
-    ("heldout174", "identity_check"): 0.77,
+    ("heldout174", "identity_check"): 0.80,
     ("heldout174", "apology"): 0.83,
     # set 176 (entertainment and leisure venues): its reviewers judged the greeting on the person's first words after a bot's
     # answer that did not greet (as set 150's did; the rubric judges the bot's first message), and did not take a bare
@@ -402,7 +402,7 @@ BELOW_BAR = {
     # it read as genuine praise's too (一点问题都没有 / 还帮我带了垃圾), so no rule was taken. Its reviewers took a
     # complaint soothed three turns on, after the order was found (投诉一下她 … 非常抱歉 这个情况确实不应该), and a formal
     # 您的心情我们理解，但… as soothing, which the rubric, with the reviewers of earlier sets, does not
-    ("heldout168", "customer_praise"): 0.83,
+    ("heldout168", "customer_praise"): 0.90,
     ("heldout168", "complaint_soothing"): 0.80,
     # set 202 (securities and fund desks): its reviewers did not take a bank's delay named with the desk's own
     # system cleared (银行那边接口有点慢，不是我们系统的问题哈), which earlier sets' reviewers took as shifting blame,
