@@ -117,9 +117,16 @@ def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     steps = item.customer_task.find(norm)
     if not steps:
         return False
-    # the agent also asking the customer to wait for them (我这边查一下), in words other than the step's
-    # own (您看一下屏幕 / 您检查一下插头: 看一下 and 查一下 are among the words that ask to wait)
-    return not any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
+    return not _asks_wait(item, norm, steps)
+
+
+def _asks_wait(item: Item, norm, steps=None) -> bool:
+    """Whether an agent's words ask the customer to wait for them (我这边查一下), in words other than a
+    step they give the customer (您看一下屏幕 / 您检查一下插头: 看一下 and 查一下 are among the words that
+    ask to wait)."""
+    if steps is None:
+        steps = item.customer_task.find(norm) if item.customer_task is not None else []
+    return any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
 
 
 def _customer_done(item: Item, call: Call, before_i: int, after_i: int) -> bool:
@@ -130,7 +137,7 @@ def _customer_done(item: Item, call: Call, before_i: int, after_i: int) -> bool:
         return False
     if item.customer_done.search(call.norms[after_i]) is None:
         return False
-    return not any(item.before.find(call.norms[i]) for i in _agent_turn(call, before_i, True))
+    return not any(_asks_wait(item, call.norms[i]) for i in _agent_turn(call, before_i, True))
 
 
 def _own_pause(item: Item, call: Call, before_i: int, after_i: int) -> Optional[str]:
