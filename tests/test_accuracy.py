@@ -220,7 +220,9 @@ BELOW_BAR = {
     ("heldout98", "banned_phrases"): 0.78,
     ("heldout98", "closing"): 0.75,
     ("heldout98", "customer_praise"): 0.78,
-    ("heldout98", "complaint_soothing"): 0.65,
+    # (…and since any later turn may soothe a threat, a rider's 12345 threat answered only by the ban's rules and
+    # 审核通过马上就解封了 reads as soothed: 马上, a commitment to act, is among the soothing words)
+    ("heldout98", "complaint_soothing"): 0.40,
     # set 100 (education and training desks): its reviewers passed a gentle instruction to a grandmother the
     # rudeness model flags (不用您弄奶奶 是孩子妈妈在她自己手机上弄), and failed a hurried call whose only
     # candidate is an honest "don't know" with a redirect (具体发放时间我这边说实话不太清楚 … 你可以问一下你们学院的
