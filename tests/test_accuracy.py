@@ -431,6 +431,21 @@ BELOW_BAR = {
     # (合同是九月三十号到期 系统里没有看到退租申请), contacts asked for another to call (麻烦留一下联系人和电话) and a device's
     # model asked (请问您的设备型号是) as the check; the read-back rule cost other sets judgments (see set 206)
     ("heldout208", "identity_check"): 0.83,
+    # set 210 (heating, gas and water utilities of the north): its reviewers did not count a district or estate
+    # asked alone (您是哪个片区的 / 哪个小区) as a check, where four other tuned sets' reviewers did (a veto for it
+    # cost them a judgment each), and counted a boiler's model asked (您的壁挂炉型号是哪款), a model number
+    # the rubric leaves out
+    ("heldout210", "identity_check"): 0.82,
+    # …and they flagged an agent who answered a bedridden ninety-year-old's cold room only with templates and
+    # 报修按受理顺序处理，所有用户都一样 (no rude word; said by other agents as plain policy)
+    ("heldout210", "banned_phrases"): 0.80,
+    # set 212 (health-check, medical-aesthetics and postpartum desks of the north and east): its reviewers flagged
+    # curt one-line answers (到店买 / 那就是没上架) and a guess that the customer neglected something
+    # (那您可能是防晒没做好); a rule for such guesses flagged polite diagnoses in twelve other tuned sets
+    ("heldout212", "banned_phrases"): 0.55,
+    # …and they read 一定会的 (to 下次收银注意点吧) and 周五之前肯定全部出 as promises, and a head nurse's visit
+    # arranged for today (护士长今天会到房间) as none; a rule for the second cost an untuned set a judgment
+    ("heldout212", "false_promise"): 0.72,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
