@@ -120,13 +120,19 @@ def _customer_task(item: Item, call: Call, before_i: int, after_i: int) -> bool:
     return not _asks_wait(item, norm, steps)
 
 
+# Words that only ever ask the customer to wait: a hit of them counts even inside what reads as a step
+# (您等一会儿 这边看一下 / 请您等两分钟 后台同事看一下: the agent's wait, not the customer's task).
+_WAIT = re.compile(r"稍等|稍候|等一下|等一等|等一会|等会|请等|请你等|你等|耐心等|别挂|不要挂")
+
+
 def _asks_wait(item: Item, norm, steps=None) -> bool:
     """Whether an agent's words ask the customer to wait for them (我这边查一下), in words other than a
     step they give the customer (您看一下屏幕 / 您检查一下插头: 看一下 and 查一下 are among the words that
-    ask to wait)."""
+    ask to wait); a wait word (稍等 / 你等一会儿) always asks."""
     if steps is None:
         steps = item.customer_task.find(norm) if item.customer_task is not None else []
-    return any(all(h.end <= t.start or h.start >= t.end for t in steps) for h in item.before.find(norm))
+    return any(_WAIT.search(norm.text, h.start, h.end) or all(h.end <= t.start or h.start >= t.end for t in steps)
+               for h in item.before.find(norm))
 
 
 def _customer_done(item: Item, call: Call, before_i: int, after_i: int) -> bool:
