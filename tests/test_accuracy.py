@@ -446,6 +446,22 @@ BELOW_BAR = {
     # …and they read 一定会的 (to 下次收银注意点吧) and 周五之前肯定全部出 as promises, and a head nurse's visit
     # arranged for today (护士长今天会到房间) as none; a rule for the second cost an untuned set a judgment
     ("heldout212", "false_promise"): 0.72,
+    # set 214 (travel agencies, tour groups and scenic areas of the north and east): its reviewers judged no apology
+    # owed for a flight the airline delayed (a claim on the trip's insurance), a rumour asked about (索道今天有人被困在
+    # 上面了？ 是真的吗), an allergy told ahead (她对花生过敏 吃饭能注意一下吗) or a what-if about insurance (在雪场摔了
+    # 去医院能报吗), and counted 不好意思打断一下 as the apology another call owed (other sets' reviewers did not:
+    # counting it cost the untuned sets two judgments)
+    ("heldout214", "apology"): 0.80,
+    # …and they read the customer's own signature or tick held up against them as blame (您当时是签过字的 / 下单时需要
+    # 勾选已阅读哦) and 不是我们平台取消的 as deflection; a rule for the first cost an untuned set a judgment
+    ("heldout214", "banned_phrases"): 0.66,
+    # set 216 (matchmaking, dating apps and photo studios of the north and east): its reviewers flagged a terse
+    # agent who answers a ban with 规则里有写 and ends the chat, and not a matchmaker's dating advice that the
+    # rudeness model reads as curt (别太正式 也别太随便 穿个干净的衬衫就行: p 0.95)
+    ("heldout216", "banned_phrases"): 0.78,
+    # …and they failed closings that offer more help at the end (有问题随时找我哦 / 有什么事随时给我发消息), which the
+    # reviewers of sets 213 and 214 passed and the rubric passes
+    ("heldout216", "closing"): 0.82,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
