@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from typing import Literal, Optional, Union
 
 from pydantic import PrivateAttr, field_validator
@@ -98,6 +99,51 @@ def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     return [i for t in before + after for i in t]
 
 
+class _AllAfter:
+    """Answers for ``within_turns: all``, found once per call: every responder segment is searched
+    once, and each trigger's window (the lookback turns, then every responder turn after it) is
+    read off by binary search, so a call of many triggers is not searched once per trigger.
+    Gives what ``find(call, window, first_only=True, per_segment=True)[:1]`` gives."""
+
+    def __init__(self, item: Item, call: Call):
+        who = item.response.speaker
+        found = item.response.find(call, call.indices(who), per_segment=True)
+        self.phrase = {f.index: f for f in found if f.hit is not None}
+        self.model = {f.index: f for f in found if f.hit is None}
+        self.phrase_at = sorted(self.phrase)
+        self.model_at = sorted(self.model)
+
+    def first(self, before: list[int], after_from: int, skip: frozenset) -> list:
+        """The first answer among ``before`` (in order), then the responder's segments from
+        index ``after_from`` on (but ``skip``): phrase hits before the models' judgments."""
+        for table, at in ((self.phrase, self.phrase_at), (self.model, self.model_at)):
+            for i in before:
+                if i in table:
+                    return [table[i]]
+            k = bisect_left(at, after_from)
+            while k < len(at) and at[k] in skip:
+                k += 1
+            if k < len(at):
+                return [table[at[k]]]
+        return []
+
+
+def _answers_all(item: Item, call: Call, trigger_index: int, all_after: _AllAfter) -> list:
+    """``_window`` and the search of it, for ``within_turns: all``, without listing the window."""
+    who = item.response.speaker
+    first_turns = call.turns_after(who, trigger_index, 2)
+    skip: frozenset = frozenset()
+    after0 = first_turns[0] if first_turns else None
+    if first_turns and item._listening is not None and item.only_listening(call, first_turns[0]):
+        skip = frozenset(first_turns[0])  # at most one listening turn is passed over
+        after0 = first_turns[1] if len(first_turns) > 1 else None
+    before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
+    unless = item.lookback_unless
+    if before and after0 is not None and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after0):
+        before = []
+    return all_after.first([i for t in before for i in t], trigger_index + 1, skip)
+
+
 def _count(call: Call, turns: Union[int, str]) -> int:
     return len(call.segments) if turns == "all" else turns
 
@@ -143,15 +189,20 @@ def run(item: Item, call: Call) -> Outcome:
                        zh="没有时间信息，无法确定触发范围")
     who = item.response.speaker
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
+    all_after = None
     first = None
     for trig in item.trigger.each(call, candidates):  # lazily: stop at the first one answered
         first = first or trig
-        window = _window(item, call, trig.index)
-        key = tuple(window)
-        if key not in searched:
-            searched[key] = (item.response.find(call, window, first_only=True, per_segment=True)
-                             if window else [])
-        answers = searched[key]
+        if item.within_turns == "all":
+            all_after = all_after or _AllAfter(item, call)
+            answers = _answers_all(item, call, trig.index, all_after)
+        else:
+            window = _window(item, call, trig.index)
+            key = tuple(window)
+            if key not in searched:
+                searched[key] = (item.response.find(call, window, first_only=True, per_segment=True)
+                                 if window else [])
+            answers = searched[key]
         if answers:
             ev = evidence(call, answers[0], note="response")
             tev = evidence(call, trig, note="trigger")
