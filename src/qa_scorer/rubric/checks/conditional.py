@@ -103,20 +103,30 @@ class _AllAfter:
     """Answers for ``within_turns: all``, found once per call: every responder segment is searched
     once, and each trigger's window (the lookback turns, then every responder turn after it) is
     read off by binary search, so a call of many triggers is not searched once per trigger.
-    Gives what ``find(call, window, first_only=True, per_segment=True)[:1]`` gives."""
+    Gives what ``find(call, window, first_only=True, per_segment=True)[:1]`` gives: phrase hits
+    first, and the models asked only where no phrase hit is in the window (as ``find`` does)."""
 
     def __init__(self, item: Item, call: Call):
-        who = item.response.speaker
-        found = item.response.find(call, call.indices(who), per_segment=True)
+        self.item, self.call = item, call
+        self.indices = call.indices(item.response.speaker)
+        # with first_only, find returns every phrase hit when there is one, and asks no model
+        found = item.response.find(call, self.indices, first_only=True, per_segment=True)
         self.phrase = {f.index: f for f in found if f.hit is not None}
-        self.model = {f.index: f for f in found if f.hit is None}
         self.phrase_at = sorted(self.phrase)
-        self.model_at = sorted(self.model)
+        self._model: Optional[dict] = None
+
+    def _models(self) -> tuple[dict, list[int]]:
+        if self._model is None:
+            found = self.item.response.find(self.call, self.indices, per_segment=True)
+            self._model = {f.index: f for f in found if f.hit is None}
+            self._model_at = sorted(self._model)
+        return self._model, self._model_at
 
     def first(self, before: list[int], after_from: int, skip: frozenset) -> list:
         """The first answer among ``before`` (in order), then the responder's segments from
         index ``after_from`` on (but ``skip``): phrase hits before the models' judgments."""
-        for table, at in ((self.phrase, self.phrase_at), (self.model, self.model_at)):
+        for tables in ((self.phrase, self.phrase_at), None):
+            table, at = tables if tables is not None else self._models()
             for i in before:
                 if i in table:
                     return [table[i]]
