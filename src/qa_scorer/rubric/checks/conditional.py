@@ -76,26 +76,36 @@ class Item(ItemBase):
         return self.response.detect_phrases(ctx)
 
 
+def _turns_after(item: Item, call: Call, trigger_index: int, count: int) -> tuple[list[list[int]], list[int]]:
+    """Up to ``count`` of the responder's turns after the trigger, and the turn passed over: at
+    most one listening turn is (an agent who only says 嗯 while the customer asks again, 说话啊 /
+    你听见没有, has not answered)."""
+    who = item.response.speaker
+    if item._listening is None:
+        return call.turns_after(who, trigger_index, count), []
+    after, skipped = [], []
+    for t in call.turns_after(who, trigger_index, count + 1):
+        if not skipped and item.only_listening(call, t):
+            skipped = t
+            continue
+        after.append(t)
+    return after[:count], skipped
+
+
+def _lookback(item: Item, call: Call, trigger_index: int, first_after: Optional[list[int]]) -> list[list[int]]:
+    """The responder's turns just before the trigger that also count, unless their first turn
+    after it takes the trigger up (``lookback_unless``)."""
+    before = call.turns_before(item.response.speaker, trigger_index, _count(call, item.lookback_turns))
+    unless = item.lookback_unless
+    if before and first_after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in first_after):
+        return []
+    return before
+
+
 def _window(item: Item, call: Call, trigger_index: int) -> list[int]:
     """Segments of the responder's turns that may answer the trigger at ``trigger_index``."""
-    who = item.response.speaker
-    count = _count(call, item.within_turns)
-    if item._listening is None:
-        after = call.turns_after(who, trigger_index, count)
-    else:
-        # at most one listening turn is passed over: an agent who only says 嗯 while the customer
-        # asks again (说话啊 / 你听见没有) has not answered
-        after, skipped = [], 0
-        for t in call.turns_after(who, trigger_index, count + 1):
-            if skipped == 0 and item.only_listening(call, t):
-                skipped = 1
-                continue
-            after.append(t)
-        after = after[:count]
-    before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
-    unless = item.lookback_unless
-    if before and after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after[0]):
-        before = []
+    after, _ = _turns_after(item, call, trigger_index, _count(call, item.within_turns))
+    before = _lookback(item, call, trigger_index, after[0] if after else None)
     return [i for t in before + after for i in t]
 
 
@@ -111,47 +121,45 @@ class _AllAfter:
         self.indices = call.indices(item.response.speaker)
         # with first_only, find returns every phrase hit when there is one, and asks no model
         found = item.response.find(call, self.indices, first_only=True, per_segment=True)
-        self.phrase = {f.index: f for f in found if f.hit is not None}
-        self.phrase_at = sorted(self.phrase)
-        self._model: Optional[dict] = None
+        self.phrase = _table(f for f in found if f.hit is not None)
+        self._model: Optional[tuple[dict, list[int]]] = None
 
     def _models(self) -> tuple[dict, list[int]]:
         if self._model is None:
             found = self.item.response.find(self.call, self.indices, per_segment=True)
-            self._model = {f.index: f for f in found if f.hit is None}
-            self._model_at = sorted(self._model)
-        return self._model, self._model_at
+            self._model = _table(f for f in found if f.hit is None)
+        return self._model
 
-    def first(self, before: list[int], after_from: int, skip: frozenset) -> list:
+    def first(self, before: list[int], after_from: int, skip: list[int]) -> list:
         """The first answer among ``before`` (in order), then the responder's segments from
         index ``after_from`` on (but ``skip``): phrase hits before the models' judgments."""
-        for tables in ((self.phrase, self.phrase_at), None):
-            table, at = tables if tables is not None else self._models()
-            for i in before:
-                if i in table:
-                    return [table[i]]
-            k = bisect_left(at, after_from)
-            while k < len(at) and at[k] in skip:
-                k += 1
-            if k < len(at):
-                return [table[at[k]]]
-        return []
+        return _first_in(*self.phrase, before, after_from, skip) or _first_in(*self._models(), before, after_from, skip)
+
+
+def _table(found) -> tuple[dict, list[int]]:
+    """Answers by segment index, and the indices sorted for binary search."""
+    table = {f.index: f for f in found}
+    return table, sorted(table)
+
+
+def _first_in(table: dict, at: list[int], before: list[int], after_from: int, skip: list[int]) -> list:
+    """The answer of ``table`` first among ``before``, else at the lowest index (of ``at``, the
+    table's indices sorted) from ``after_from`` on that is not in ``skip``."""
+    for i in before:
+        if i in table:
+            return [table[i]]
+    k = bisect_left(at, after_from)
+    while k < len(at) and at[k] in skip:
+        k += 1
+    return [table[at[k]]] if k < len(at) else []
 
 
 def _answers_all(item: Item, call: Call, trigger_index: int, all_after: _AllAfter) -> list:
-    """``_window`` and the search of it, for ``within_turns: all``, without listing the window."""
-    who = item.response.speaker
-    first_turns = call.turns_after(who, trigger_index, 2)
-    skip: frozenset = frozenset()
-    after0 = first_turns[0] if first_turns else None
-    if first_turns and item._listening is not None and item.only_listening(call, first_turns[0]):
-        skip = frozenset(first_turns[0])  # at most one listening turn is passed over
-        after0 = first_turns[1] if len(first_turns) > 1 else None
-    before = call.turns_before(who, trigger_index, _count(call, item.lookback_turns))
-    unless = item.lookback_unless
-    if before and after0 is not None and unless is not None and any(unless.matcher.find(call.norms[i]) for i in after0):
-        before = []
-    return all_after.first([i for t in before for i in t], trigger_index + 1, skip)
+    """``_window`` and the search of it, for ``within_turns: all``, without listing the window:
+    only the first turn after the trigger (and a listening turn passed over) is looked at."""
+    after, skipped = _turns_after(item, call, trigger_index, 1)
+    before = _lookback(item, call, trigger_index, after[0] if after else None)
+    return all_after.first([i for t in before for i in t], trigger_index + 1, skipped)
 
 
 def _count(call: Call, turns: Union[int, str]) -> int:
