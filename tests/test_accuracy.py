@@ -486,6 +486,22 @@ BELOW_BAR = {
     # …and they read 我们一定会整改 (to neighbours kept awake) and a refusal ending in a discount for another firm's
     # service as promises; the rubric takes the first for the agent's own conduct pledged
     ("heldout220", "false_promise"): 0.80,
+    # set 222 (restaurants, catering and takeaway of the north and east): the problem model reads a booking policy
+    # questioned (啊 一个都订不了吗, p 0.95) and a child's mishap told in a call made to praise a waiter as trouble; an
+    # allergy's symptoms described (就是吃了会起疹子) read as trouble; its reviewers did not count 这一点门店做得不到位 as an
+    # apology, which older sets' reviewers did
+    ("heldout222", "apology"): 0.80,
+    # set 224 (car dealers' after-sales and car care of the north and east): the problem model reads questions as
+    # trouble (我今天关了明天是不是就不扣了 p 0.90, 高速上拖出来的钱你们也报 p 0.93), and a recall letter checked, a
+    # surprise at speed (这么快 说的不是明天吗), a policy questioned (一家人也不行) and a reason for a request
+    # (车一台台开过去太耽误事)
+    ("heldout224", "apology"): 0.80,
+    # …and two chats whose agent was curt without a curt word (门店应该会联系您的 / 您想怎么处理; 工单都是系统出的，不存在后加的情况
+    # / 那线上这边处理不了 / 您可以通过正规渠道反馈, which set 30's reviewers passed)
+    ("heldout224", "banned_phrases"): 0.80,
+    # …and two flat times its reviewers called promises: a mechanic's 两公里 那我现在过来 … 五分钟就弄好了 and a car-wash
+    # desk's 8:00就开门了亲，现在去不用排队 (the third reviewer settled the first; both reviewers judged the second so)
+    ("heldout224", "false_promise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
