@@ -502,6 +502,11 @@ BELOW_BAR = {
     # …and two flat times its reviewers called promises: a mechanic's 两公里 那我现在过来 … 五分钟就弄好了 and a car-wash
     # desk's 8:00就开门了亲，现在去不用排队 (the third reviewer settled the first; both reviewers judged the second so)
     ("heldout224", "false_promise"): 0.80,
+    # set 226 (livestream and social-commerce shops of the north and east) and set 228 (post, parcel lockers, phone repair
+    # of the north and east): the problem model reads plain questions and the customer's own situation as trouble (网上说
+    # 好多直播间卖的都是假蜂蜜 p 0.92, 啊 那怎么办 三箱酸奶我们家喝不完 p 0.85, 你们什么意思 估价的时候说950 p 0.91)
+    ("heldout226", "apology"): 0.75,
+    ("heldout228", "apology"): 0.78,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
