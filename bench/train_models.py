@@ -190,12 +190,16 @@ def written_examples(name: str) -> list[Example]:
 # arrangements, questions, policy) and had too few of: the rudeness model read ordinary lines as curt
 # at p 0.95-0.99. Only the tuned sets teach (bench/untuned/ stays unseen); a failed call teaches
 # nothing here (which of its lines the reviewer meant is not labelled).
-CALL_ITEMS = {"rude": "banned_phrases", "commitment": "false_promise"}
+# (the customer-side models likewise: a call its reviewers judged na on apology holds no trouble that
+# needs one, na on praise no praise, na on complaint soothing no complaint)
+CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise", "pass"),
+              "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
+              "complaint": ("complaint_soothing", "na")}
 CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude").split(",")))
 
 
 def written_call_examples(name: str) -> list[Example]:
-    item = CALL_ITEMS.get(name) if name in CALLS else None
+    item, value = CALL_ITEMS.get(name, (None, None)) if name in CALLS else (None, None)
     if item is None:
         return []
     speaker = MODELS[name][0]
@@ -206,7 +210,7 @@ def written_call_examples(name: str) -> list[Example]:
             continue
         with open(path, encoding="utf-8-sig", newline="") as f:
             passed = sorted({row["call_id"] for row in csv.DictReader(f)
-                             if row["item"] == item and row["expected"] == "pass"})
+                             if row["item"] == item and row["expected"] == value})
         for call in passed:
             segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
             for i, seg in enumerate(segs):

@@ -507,6 +507,13 @@ BELOW_BAR = {
     # 好多直播间卖的都是假蜂蜜 p 0.92, 啊 那怎么办 三箱酸奶我们家喝不完 p 0.85, 你们什么意思 估价的时候说950 p 0.91)
     ("heldout226", "apology"): 0.75,
     ("heldout228", "apology"): 0.78,
+    # …and set 226's reviewers did not call a shop's 正品保证 假一赔十 a promise (excluding it cost an untuned set a
+    # judgment), called a latest time said after 一般 (一般1-3个工作日到账 最迟48小时内…) one, and not an answer that a
+    # filter can be washed (不会的 它就是可以水洗的: the commitment model's p 0.95)
+    ("heldout226", "false_promise"): 0.77,
+    # …and set 228's reviewers counted a repair shop doubting the customer's other shop (贴膜店是否拆过机我们这边无法确认)
+    # and a sales call pushing on after two refusals (您先听我说完 / 我再给您说一个: set 96's reviewers pass it) as rude
+    ("heldout228", "banned_phrases"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
