@@ -510,16 +510,23 @@ BELOW_BAR = {
     # …and set 226's reviewers did not call a shop's 正品保证 假一赔十 a promise (excluding it cost an untuned set a
     # judgment), called a latest time said after 一般 (一般1-3个工作日到账 最迟48小时内…) one, and not an answer that a
     # filter can be washed (不会的 它就是可以水洗的: the commitment model's p 0.95)
-    ("heldout226", "false_promise"): 0.77,
+    ("heldout226", "false_promise"): 0.76,
     # …and set 228's reviewers counted a repair shop doubting the customer's other shop (贴膜店是否拆过机我们这边无法确认)
     # and a sales call pushing on after two refusals (您先听我说完 / 我再给您说一个: set 96's reviewers pass it) as rude
     ("heldout228", "banned_phrases"): 0.80,
+    # …and its praise: sarcasm in the message after a bitter one (签个字就全是我的事了是吧 → 真棒 真专业) and relief read as praise by
+    # the praise model (哟 修好了 我还以为你们给我弄丢了呢, p 0.83); two thanks its reviewers took as praise (谢谢你啊 挺快的 / 问得挺清楚的)
+    ("heldout228", "customer_praise"): 0.66,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
 # the rubric in ways no general rule was found for (set 78: see BELOW_BAR; and thanks that are
 # sarcastic after a complaint, 行 你们服务真好 谢谢啊 / 你们效率真高 一天就能约两回).
 FALSE_FLAGS_ALLOWED = {
+    # set 226: a shop's genuine-goods pledge and an answer that a filter can be washed (see BELOW_BAR)
+    ("heldout226", "false_promise"): 2,
+    # set 228: sarcasm in the message after a bitter one, and relief read as praise (see BELOW_BAR)
+    ("heldout228", "customer_praise"): 2,
     ("heldout78", "banned_phrases"): 3,
     # set 132: the rudeness model on advice and arrangements, and an honest 这个不清楚 (see BELOW_BAR)
     ("heldout132", "banned_phrases"): 3,
