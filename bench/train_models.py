@@ -195,7 +195,7 @@ def written_examples(name: str) -> list[Example]:
 CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise", "pass"),
               "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
               "complaint": ("complaint_soothing", "na")}
-CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude").split(",")))
+CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint").split(",")))
 
 
 def written_call_examples(name: str) -> list[Example]:
