@@ -23,7 +23,6 @@ data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare ju
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_data as rd  # noqa: E402
 
+from qa_scorer.evaluation import read_labels  # noqa: E402
 from qa_scorer.textmodel import BUILTIN_DIR, Example, FeatureSpec, fit, from_dict  # noqa: E402
 
 # name: (speaker, session judgment, reply judgment, which utterances, description)
@@ -86,6 +86,11 @@ def turn_labels() -> dict[int, dict[int, frozenset]]:
     return out
 
 
+def _previous(segs: list[dict], i: int, speaker: str) -> str:
+    """The other speaker's last utterance before segment ``i`` (what a context model reads)."""
+    return next((segs[j]["text"] for j in range(i - 1, -1, -1) if segs[j]["speaker"] != speaker), "")
+
+
 def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset(),
                      part: str = "train", turns: dict | None = None) -> list[Example]:
     speaker, key, _, which, _ = MODELS[name]
@@ -108,8 +113,7 @@ def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset(),
             mine = mine[-2:]
         for run in mine:
             for i in run:
-                prev = next((segs[j]["text"] for j in range(i - 1, -1, -1) if segs[j]["speaker"] != speaker), "")
-                out.append(Example(segs[i]["text"], i in ev, speaker, f"{sid}#{i}", prev))
+                out.append(Example(segs[i]["text"], i in ev, speaker, f"{sid}#{i}", _previous(segs, i, speaker)))
     return out
 
 
@@ -184,14 +188,14 @@ def written_examples(name: str) -> list[Example]:
     return out
 
 
-# Agent-side models that also learn from the written sets' whole calls: a call whose reviewer
-# passed the item (tests/data/heldout*/labels.csv) holds no utterance of that kind, so each of its
-# agent utterances is a negative example. These are the lines a model meets in a real call (advice,
-# arrangements, questions, policy) and had too few of: the rudeness model read ordinary lines as curt
-# at p 0.95-0.99. Only the tuned sets teach (bench/untuned/ stays unseen); a failed call teaches
-# nothing here (which of its lines the reviewer meant is not labelled).
-# (the customer-side models likewise: a call its reviewers judged na on apology holds no trouble that
-# needs one, na on praise no praise, na on complaint soothing no complaint)
+# Models that also learn from the written sets' whole calls: a call whose reviewers gave the item
+# the value named here (tests/data/heldout*/labels.csv) holds no utterance of the model's kind, so each
+# of its utterances by the model's speaker is a negative example: passed on banned wording, no rude
+# agent line; na on apology, no trouble that needs one; na on praise or complaint soothing, no praise
+# or threat. These are the lines a model meets in a real call (advice, arrangements, plain questions,
+# the customer's own situation) and had too few of: the rudeness model read ordinary lines as curt at
+# p 0.95-0.99. Only the tuned sets teach (bench/untuned/ stays unseen); a call with the item failed
+# teaches nothing here (which of its lines the reviewers meant is not labelled).
 CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise", "pass"),
               "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
               "complaint": ("complaint_soothing", "na")}
@@ -208,15 +212,12 @@ def written_call_examples(name: str) -> list[Example]:
         path = folder / "labels.csv"
         if not path.exists():
             continue
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            passed = sorted({row["call_id"] for row in csv.DictReader(f)
-                             if row["item"] == item and row["expected"] == value})
-        for call in passed:
+        calls = sorted(call for (call, it), v in read_labels(path).items() if it == item and v == value)
+        for call in calls:
             segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
             for i, seg in enumerate(segs):
                 if seg["speaker"] == speaker:
-                    prev = next((segs[j]["text"] for j in range(i - 1, -1, -1) if segs[j]["speaker"] != speaker), "")
-                    out.append(Example(seg["text"], False, speaker, f"{folder.name}/{call}#{i}", prev))
+                    out.append(Example(seg["text"], False, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker)))
     return out
 
 
@@ -268,8 +269,8 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                          "training part of the labelled dev set")
                                       + " + labelled agent replies + written sets' customer utterances"
                                       + " + written customer and agent utterances"
-                                      + (" + agent utterances of the written calls passed on this item"
-                                         if calls else ""),
+                                      + (f" + {speaker} utterances of the written calls judged"
+                                         f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else ""),
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
