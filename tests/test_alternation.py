@@ -165,3 +165,37 @@ def test_skipping_lets_alternatives_anchored_at_a_line_start_keep_the_lookahead(
     compiled = safe_regex.compile_skipping("(?:^[^\\n]*吗$)|(?:(你|我)好)", re.M)
     assert compiled.pattern.startswith("(?:(?=[")
     assert [m.span() for m in compiled.finditer("我好\n好吗\n你好")] == [(0, 2), (3, 5), (6, 8)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES + ["(?<!你)", "(?:(?<!好)的|吗)"]), min_size=1, max_size=5)
+                .map("".join), min_size=1, max_size=6),
+       st.lists(st.sampled_from(list("你好我的吗不a\n")), max_size=40).map("".join), st.integers(0, 40))
+def test_guarded_alternatives_find_what_the_regex_finds(alternatives, text, pos):
+    """A rubric regex as planned for Python's re (each alternative that begins with a
+    lookbehind, an optional part or a group led by a lookahead for its first characters) finds
+    the same spans as the regex compiled plainly, alone and joined with other patterns."""
+    regex = "|".join(alternatives)
+    try:
+        plain = re.compile(regex, re.M)
+        planned = safe_regex.plan(regex).py
+    except (re.error, ValueError):
+        return
+    if planned is None:
+        return
+    pos = min(pos, len(text))
+    want = [m.span() for m in plain.finditer(text, pos)]
+    assert [m.span() for m in re.compile(planned, re.M).finditer(text, pos)] == want
+    joined = safe_regex.compile_skipping(f"{planned}|(?:a吗)", re.M)
+    assert [m.span() for m in joined.finditer(text, pos)] == [m.span() for m in re.compile(
+        f"(?:{regex})|(?:a吗)", re.M).finditer(text, pos)]
+
+
+def test_an_alternative_led_by_lookbehinds_gets_its_own_first_character_test():
+    """re enters such an alternative at every position its group is tried; the lookahead for
+    付 / 支 lets it leave at once. One that begins with a character needs none."""
+    planned = safe_regex.plan("(?<!不管)(?<!无论)(?:付款|支付)金额|请问|^好的").py
+    assert planned.startswith("(?:(?:(?=[\\U00004ed8\\U0000652f])(?<!不管)")
+    assert "|请问|^好的" in planned
+    compiled = re.compile(planned, re.M)
+    assert [m.span() for m in compiled.finditer("不管付款金额\n付款金额\n好的")] == [(7, 11), (12, 14)]

@@ -650,7 +650,7 @@ def _plan(regex: str) -> Plan:
     py = re2 = None
     if cost <= COST_BUDGET:
         try:
-            py = f"(?{_flags(own)}:{_write(parsed, False)})"
+            py = f"(?{_flags(own)}:{_write_guarded(list(parsed), flags)})"
         except Unsupported as exc:
             raise ValueError(f"{regex!r} uses {exc}, which rubrics do not support") from None
     why = ""
@@ -877,6 +877,43 @@ def _scans_by_itself(items) -> bool:
     return op in (C.LITERAL, C.IN)
 
 
+def _ranges_class(ranges) -> str:
+    return "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
+
+
+def _write_guarded(items, flags: int) -> str:
+    """``items`` written for Python's re (as :func:`_write`), each top-level alternative that
+    re would enter in full at every position led by a lookahead for the characters it can
+    begin with.
+
+    Python's re tries the alternatives of a group one by one; one that begins with a literal
+    or a character class is left at once where its first character is not there, but one that
+    begins with lookbehinds (``(?<!不管)(?<!无论)付款``), an optional part or a nested group is
+    entered and worked through first. Rubric regexes are often long lists of such
+    alternatives, joined again with the rest of an item's patterns, so most of the search time
+    went into alternatives that could not match where they were tried. The lookahead
+    ``(?=[付支…])`` costs one character-class test and changes no match: every match of the
+    alternative begins with one of those characters. Alternatives that can match empty, begin
+    at ``^`` or can begin with any character are left as they are. Each guard adds at most
+    one step to an alternative's attempt, so the cost bound of :func:`_cost` at most doubles
+    and stays linear in the text."""
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        return "(?:" + "|".join(_write_guarded(list(b), flags) for b in items[0][1][1]) + ")"
+    if len(items) == 1 and items[0][0] is C.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
+        return "(?:" + _write_guarded(list(items[0][1][-1]), flags) + ")"
+    text = _write(items, False)
+    if not items or items[0][0] in (C.LITERAL, C.IN):
+        return text  # re leaves it at once where its first character is not there
+    starts = _LineStarts(flags)
+    ranges, empty = _first(items, flags, starts)
+    if ranges is None or empty or starts.found:
+        return text
+    ranges = _normal(ranges)
+    if not ranges or ranges == ((0, _MAXCHAR),):
+        return text
+    return f"(?=[{_ranges_class(ranges)}])" + text
+
+
 def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
     """``re.compile(pattern, flags)``, made to skip quickly over the positions where no match
     can begin: when Python's re would try the whole pattern at every position (it begins with
@@ -897,7 +934,7 @@ def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
     ranges = _normal(ranges)
     if ranges == ((0, _MAXCHAR),):
         return compiled
-    first = "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
+    first = _ranges_class(ranges)
     # alternatives that begin with ^ are tried where a line starts (^ of the same flags), the
     # others where one of their first characters stands
     if starts.found:
