@@ -99,3 +99,35 @@ def test_only_the_lines_with_a_needle_are_searched():
     starts = [sum(len(l) + 1 for l in lines[:k]) for k in range(len(lines))]
     assert sorted(rs.spans(text)) == [(starts[1] + 2, starts[1] + 6), (starts[4], starts[4] + 2),
                                       (starts[6], starts[6] + 3)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_pattern(), min_size=1, max_size=5), st.lists(st.sampled_from(["投诉", "差评", "好a", "投"]), max_size=3),
+       _TEXT)
+def test_exclusions_searched_by_their_needles_find_what_each_finds(patterns, phrases, text):
+    """An item's exclusions (schema._Exclusions: each pattern a set of its own, searched only
+    where the text holds one of its needles, found for all of them in one search) give the
+    spans of every set searched in full."""
+    from qa_scorer.rubric.schema import _Exclusions
+
+    sets = []
+    for p in patterns:
+        try:
+            one = safe_regex.RegexSet.build([p])
+        except ValueError:
+            continue
+        if one is not None:
+            sets.append(one)
+    if phrases:
+        sets.append(safe_regex.RegexSet.build([], [re.escape(p) for p in phrases]))
+    assume(sets)
+    want = sorted(span for one in sets for span in one.spans(text))
+    assert sorted(_Exclusions(sets).spans(text)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["投", "投诉", "投诉了", "诉", "差评", "评", "a1", "好"]), min_size=1, max_size=6), _TEXT)
+def test_the_needle_finder_finds_every_needle_a_text_holds(words, text):
+    """Needles that begin where a longer one does (投 / 投诉 / 投诉了) and that overlap (投诉 /
+    诉): all of them found."""
+    assert safe_regex.NeedleFinder(words).held(text) == {w for w in words if w in text}

@@ -961,7 +961,7 @@ class RegexSet:
     lines holding one are, when the patterns are line-local (see :func:`line_local`) and those
     lines are a small part of the text."""
 
-    __slots__ = ("py", "re2", "py_needles", "re2_needles", "local")
+    __slots__ = ("py", "re2", "py_needles", "re2_needles", "local", "needles")
 
     def __init__(self, py_parts: list[str], re2_parts: list[str], py_needles: Optional[tuple[str, ...]] = None,
                  re2_needles: Optional[tuple[str, ...]] = None, local: bool = False):
@@ -979,6 +979,11 @@ class RegexSet:
         self.py_needles = _needle_pattern(py_needles) if py_parts else None
         self.re2_needles = _needle_pattern(re2_needles) if re2_parts else None
         self.local = local
+        # Literal strings one of which every match of the set holds (None: no such promise):
+        # a text holding none of them has no spans.
+        self.needles: Optional[tuple[str, ...]] = None
+        if (not py_parts or self.py_needles is not None) and (not re2_parts or self.re2_needles is not None):
+            self.needles = tuple(sorted(set(py_needles or ()) | set(re2_needles or ())))
 
     @classmethod
     def build(cls, regexes: list[str], literal_parts: Optional[list[str]] = None) -> Optional["RegexSet"]:
@@ -1114,6 +1119,31 @@ def _needle_pattern(found: Optional[tuple[str, ...]]) -> Optional[re.Pattern]:
     if not found or any(map(_common, found)):
         return None
     return compile_skipping(trie_pattern(list(found)))
+
+
+class NeedleFinder:
+    """Which of many sets' needles a text holds, in one search: a set none of whose needles
+    the text holds has no spans there (see ``RegexSet.needles``), so it need not be searched.
+
+    The needles are one trie, tried at every position as a lookahead: at each position the
+    longest needle there, and with it every needle that is a prefix of it, which are all the
+    needles that begin there."""
+
+    __slots__ = ("finder", "prefixes")
+
+    def __init__(self, words: list[str]):
+        found = sorted(set(words) - {""})
+        self.finder = compile_skipping(f"(?=({trie_pattern(found)}))") if found else None
+        known = set(found)
+        self.prefixes = {w: frozenset(w[:k] for k in range(1, len(w) + 1) if w[:k] in known) for w in found}
+
+    def held(self, text: str) -> set[str]:
+        if self.finder is None:
+            return set()
+        out: set[str] = set()
+        for longest in {m.group(1) for m in self.finder.finditer(text)}:
+            out |= self.prefixes[longest]
+        return out
 
 
 def trie_pattern(words: list[str]) -> str:

@@ -688,17 +688,32 @@ _CONDITION_THEN = re.compile("[我就]")
 
 
 class _Exclusions:
-    """A match's exclusions, each searched on its own: the spans of all of them."""
+    """A match's exclusions, each searched on its own: the spans of all of them.
 
-    __slots__ = ("sets",)
+    A rubric item's exclusions are often dozens of regexes, each its own set; nearly all of
+    them have needles (literal text every match holds), and a segment holds the needles of one
+    or two at most. One search for all their needles (``NeedleFinder``) picks the sets worth
+    searching; the sets without needles are searched always."""
+
+    __slots__ = ("sets", "always", "finder", "by_needle")
 
     def __init__(self, sets: list["safe_regex.RegexSet"]):
         self.sets = sets
+        self.always = [k for k, one in enumerate(sets) if not one.needles]
+        self.by_needle: dict[str, list[int]] = {}
+        for k, one in enumerate(sets):
+            for needle in one.needles or ():
+                self.by_needle.setdefault(needle, []).append(k)
+        self.finder = safe_regex.NeedleFinder(list(self.by_needle)) if len(sets) > 1 else None
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        if len(self.sets) == 1:
+        if self.finder is None:
             return self.sets[0].spans(text)
-        return [span for one in self.sets for span in one.spans(text)]
+        chosen = set(self.always)
+        for needle in self.finder.held(text):
+            chosen.update(self.by_needle[needle])
+        sets = self.sets
+        return [span for k in sorted(chosen) for span in sets[k].spans(text)]
 
 
 class _Seen:
