@@ -531,12 +531,42 @@ BELOW_BAR = {
     # set 230 (online education of the north and east): its reviewers took a system notice as the agent's first turn and
     # failed the greeting that came after it (older sets' reviewers skip such notices)
     ("heldout230", "greeting"): 0.50,
+    # set 232 (kitchen appliances, water purifiers and heaters of the north and east): its agents shift the blame
+    # without a curt word (老房子电压低 这个不是热水器的问题 您得找电工看看线路 / 对 没办法 燃气没通我们不能试 / 这个属于下单时
+    # 选择的问题哈 / 这个损坏您得跟物流公司那边索赔), which the rudeness model reads under its cut-off, and it reads a civil
+    # correction as curt (也不是说您买错了 就是这个用量是商用的量, p 0.91)
+    ("heldout232", "banned_phrases"): 0.44,
+    # …its reviewers called a refund said as done by the service point (网点核实后150元会退给您) and a subsidy said
+    # usable (肯定能用的) promises, and not 我能保证这个申请会到技术和主管那里 (the agent's own process)
+    ("heldout232", "false_promise"): 0.66,
+    # …and silences the customer takes to look at their own appliance after 我看一下 at the end of a turn (a rule for
+    # that cost an untuned set a judgment before)
+    ("heldout232", "hold_etiquette"): 0.84,
+    # set 234 (real-estate agencies, rentals and home loans of the north and east): its reviewers took which shop's room
+    # it is (您的房间是哪个店的呢), a landlord desk's auto-reply asking for the contract number, and which project's
+    # owner the caller is (请问您是哪个项目的业主呢: set 162's reviewers judged the same question no check) as checks
+    ("heldout234", "identity_check"): 0.82,
+    # set 236 (laundry, shoe care, alterations and second-hand luxury of the north and east): its reviewers see no
+    # trouble in an item brought to a repair shop broken (我包的提手断了 能修吗 / 之前在别的地方修过 修坏了), in a
+    # question about a fee (不管成不成功 都要收钱是吧) or in surprise at a sale (我的包这么快就卖了, the problem model's
+    # p 0.81), which the trigger reads as trouble
+    ("heldout236", "apology"): 0.64,
+    # …the rudeness model reads civil lines as curt (啊 不是您的 p 0.96; 您自己拆的话就省了 然后我们上门取 也不收钱 p 0.99)
+    # and misses a shrug (你等着就行 / 没有结果就是还在处理 你再等等 / 配送员是按您的要求放门口的 他这边没有责任)
+    ("heldout236", "banned_phrases"): 0.50,
+    # …an appraisal said genuine (鉴定结果是正品 这个您放心: the commitment model's p 0.91) its reviewers did not call a
+    # promise, and one they did (这个事情我们会负责处理，不会让您自己承担)
+    ("heldout236", "false_promise"): 0.80,
+    # …and praise of a craftsman's hands (你们那个师傅手太巧了) and of speed (你们这回还挺利索的) the praise model misses
+    ("heldout236", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
 # the rubric in ways no general rule was found for (set 78: see BELOW_BAR; and thanks that are
 # sarcastic after a complaint, 行 你们服务真好 谢谢啊 / 你们效率真高 一天就能约两回).
 FALSE_FLAGS_ALLOWED = {
+    # set 236: the rudeness model on civil lines (see BELOW_BAR)
+    ("heldout236", "banned_phrases"): 2,
     # set 226: a shop's genuine-goods pledge and an answer that a filter can be washed (see BELOW_BAR)
     ("heldout226", "false_promise"): 2,
     # set 228: sarcasm in the message after a bitter one, and relief read as praise (see BELOW_BAR)

@@ -84,3 +84,15 @@ def test_default_rubric_reads_counted_numerals():
             {"speaker": "agent", "text": "好的"}]}), rubric)
     assert card.item("apology").status == "fail"
     assert card.item("customer_praise").status == "na"
+
+
+def test_yao_is_one_among_digits_read_out():
+    """幺 is how "one" is read out in numbers (幺二三幺五, a phone number's 幺三九): among other
+    numerals it is the digit 1, so 一二三幺五 and 幺二三幺五 both read as 12315; alone it is a word
+    (幺妹, 幺儿) and stays; a regex written with it also finds the digit."""
+    assert normalize("我打一二三幺五").text == "我打12315"
+    assert normalize("我打幺二三幺五").text == "我打12315"
+    assert normalize("电话幺三九").text == "电话139"
+    assert normalize("她是我们家幺妹").text == "她是我们家幺妹"
+    assert normalize("幺号").text == "幺号"
+    assert digits_too("幺二") == "[幺1][二2]"

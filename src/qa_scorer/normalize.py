@@ -7,7 +7,8 @@ common ground:
 2. Traditional → simplified Chinese (OpenCC ``t2s``).
 3. Punctuation and whitespace removed; the places they were become clause breaks.
 4. Chinese numerals that denote quantities become Arabic digits (``三天`` → ``3天``,
-   ``二十四小时`` → ``24小时``), so ``3天`` and ``三天`` match the same rule. Words that merely
+   ``二十四小时`` → ``24小时``; a run read digit by digit, with 幺 for one among its digits, keeps
+   every digit: ``幺二三幺五`` → ``12315``), so ``3天`` and ``三天`` match the same rule. Words that merely
    contain a numeral character (``一定``, ``一下``, ``万一``) are left alone.
 5. ``您`` folds to ``你``: ASR swaps them freely and no rule depends on the difference; and
    Cantonese function characters fold to their Mandarin counterparts (咗→了, 唔→不, 冇→没,
@@ -46,11 +47,13 @@ _CLAUSE_BREAK = set(",.!?;:、，。！？；：…\n\r\t ~～")
 _QUESTION = set("?？")
 _KEEP = re.compile(r"[^\W_]", re.UNICODE)
 
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _UNIT_CHARS = frozenset(_UNITS)
-_NUM_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
+# 幺 is "one" read out digit by digit (幺二三幺五, 幺八六…): a digit among other numerals; alone it
+# is a word of its own (幺妹 / 幺儿), so a lone 幺 before a measure word is left as it is
+_NUM_RUN = re.compile(r"[零〇一幺二两三四五六七八九十百千万]+")
 # A single numeral followed by one of these is a quantity ("三天", "两个小时", "一号").
 _MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
 _MEASURE_WORDS = ("小时", "分钟", "星期", "工作日", "礼拜", "月")
@@ -147,6 +150,8 @@ def _numeral_value(run: str, following: str) -> Optional[str]:
     if not _UNIT_CHARS.isdisjoint(run):
         value = _parse_cn_number(run)
         return str(value) if value is not None else None  # a unit, but not a well-formed number
+    if run == "幺":
+        return None
     if len(run) >= 2 or following.startswith(_MEASURE) or following.startswith(_MEASURE_WORDS):
         return "".join(str(_DIGITS[c]) for c in run)  # digit by digit: phone and order numbers
     return None

@@ -208,7 +208,7 @@ def _syntax(regex: str):
 # Normalised text writes a numeral that counts something as its digit (一个 → 1个, 三天 → 3天,
 # 晚了一点 → 晚了1点) and keeps it elsewhere (一直, 一定). A rubric regex is written as people
 # write Chinese, so each numeral in it also accepts its digit: (一个|一条)洞 finds 有1个洞.
-_NUMERAL_DIGITS = {"零": "0", "〇": "0", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+_NUMERAL_DIGITS = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
                    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 
 
