@@ -96,3 +96,7 @@ def test_yao_is_one_among_digits_read_out():
     assert normalize("她是我们家幺妹").text == "她是我们家幺妹"
     assert normalize("幺号").text == "幺号"
     assert digits_too("幺二") == "[幺1][二2]"
+    # the youngest child (老幺 / 小幺) before a number is no digit (the before-stop review)
+    assert normalize("我家老幺三岁了").text == "我家老幺三岁了"
+    assert "老幺" in normalize("排行老幺一个人在外地").text
+    assert normalize("打幺幺零").text == "打110"

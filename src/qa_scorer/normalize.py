@@ -52,8 +52,9 @@ _DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3,
 _UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _UNIT_CHARS = frozenset(_UNITS)
 # 幺 is "one" read out digit by digit (幺二三幺五, 幺八六…): a digit among other numerals; alone it
-# is a word of its own (幺妹 / 幺儿), so a lone 幺 before a measure word is left as it is
-_NUM_RUN = re.compile(r"[零〇一幺二两三四五六七八九十百千万]+")
+# is a word of its own (幺妹 / 幺儿), so a lone 幺 before a measure word is left as it is, and so is
+# the youngest child's 老幺 / 小幺 / 满幺 before a number (我家老幺三岁了)
+_NUM_RUN = re.compile(r"(?:(?<![老小满])幺|[零〇一二两三四五六七八九十百千万])+")
 # A single numeral followed by one of these is a quantity ("三天", "两个小时", "一号").
 _MEASURE = tuple("天个号点元块次周年日件台单份位趟遍瓶箱斤公")
 _MEASURE_WORDS = ("小时", "分钟", "星期", "工作日", "礼拜", "月")
