@@ -131,3 +131,14 @@ def test_the_needle_finder_finds_every_needle_a_text_holds(words, text):
     """Needles that begin where a longer one does (投 / 投诉 / 投诉了) and that overlap (投诉 /
     诉): all of them found."""
     assert safe_regex.NeedleFinder(words).held(text) == {w for w in words if w in text}
+
+
+def test_an_re2_exclusion_with_a_replacement_character_needle_is_searched_always():
+    """RE2 reads a lone surrogate as U+FFFD; a needle holding U+FFFD may be in what RE2 reads and
+    not in the text, so such a set is never skipped (the code review's counterexample)."""
+    from qa_scorer.rubric.schema import _Exclusions
+
+    sets = [safe_regex.RegexSet.build(["a\ufffd[^\\n]{0,100}[^x]{0,100}[^y]{0,100}z"]),
+            safe_regex.RegexSet.build(["投诉"])]
+    text = "a\ud800z"
+    assert _Exclusions(sets).spans(text) == [span for one in sets for span in one.spans(text)] == [(0, 3)]

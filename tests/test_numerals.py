@@ -100,3 +100,7 @@ def test_yao_is_one_among_digits_read_out():
     assert normalize("我家老幺三岁了").text == "我家老幺三岁了"
     assert "老幺" in normalize("排行老幺一个人在外地").text
     assert normalize("打幺幺零").text == "打110"
+    # …nor is 幺 read with units (幺十 / 三十幺), nor 幺幺 the baby before a number (the code review)
+    assert normalize("三十幺").text == "三十幺"
+    assert normalize("我家幺幺一岁半").text == "我家幺幺一岁半"
+    assert normalize("幺幺两个月").text == "幺幺两个月"

@@ -148,11 +148,13 @@ def _parse_cn_number(run: str) -> Optional[int]:
 
 
 def _numeral_value(run: str, following: str) -> Optional[str]:
+    if run == "幺" or ("幺" in run and not _UNIT_CHARS.isdisjoint(run)):
+        return None  # 幺 is read digit by digit only, never with 十 / 百 / 万
+    if run.startswith("幺幺") and len(run) <= 3 and run[2:] in ("", "一", "两"):
+        return None  # 幺幺 the baby (幺幺一岁半 / 幺幺两个月), not 幺幺零
     if not _UNIT_CHARS.isdisjoint(run):
         value = _parse_cn_number(run)
         return str(value) if value is not None else None  # a unit, but not a well-formed number
-    if run == "幺":
-        return None
     if len(run) >= 2 or following.startswith(_MEASURE) or following.startswith(_MEASURE_WORDS):
         return "".join(str(_DIGITS[c]) for c in run)  # digit by digit: phone and order numbers
     return None

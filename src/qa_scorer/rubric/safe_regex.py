@@ -877,6 +877,12 @@ def _scans_by_itself(items) -> bool:
     return op in (C.LITERAL, C.IN)
 
 
+# An alternative's own first-character guard is written only for at most this many ranges and
+# characters (see _write_guarded).
+GUARD_MAX_RANGES = 64
+GUARD_MAX_CHARS = 4096
+
+
 def _ranges_class(ranges) -> str:
     return "".join("\\U%08x" % lo if lo == hi else "\\U%08x-\\U%08x" % (lo, hi) for lo, hi in ranges)
 
@@ -896,7 +902,7 @@ def _write_guarded(items, flags: int) -> str:
     alternative begins with one of those characters. Alternatives that can match empty, begin
     at ``^`` or can begin with any character are left as they are. Each guard adds at most
     one step to an alternative's attempt, so the cost bound of :func:`_cost` at most doubles
-    and stays linear in the text."""
+    and stays linear in the text (the engine is chosen on the unguarded pattern's bound)."""
     if len(items) == 1 and items[0][0] is C.BRANCH:
         return "(?:" + "|".join(_write_guarded(list(b), flags) for b in items[0][1][1]) + ")"
     if len(items) == 1 and items[0][0] is C.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
@@ -909,7 +915,9 @@ def _write_guarded(items, flags: int) -> str:
     if ranges is None or empty or starts.found:
         return text
     ranges = _normal(ranges)
-    if not ranges or ranges == ((0, _MAXCHAR),):
+    # a broad class (\\w, [^\\n], …) skips next to nothing and, compiled as a long list of
+    # ranges, costs more per position than it spares: only selective first characters pay
+    if not ranges or len(ranges) > GUARD_MAX_RANGES or sum(hi - lo + 1 for lo, hi in ranges) > GUARD_MAX_CHARS:
         return text
     return f"(?=[{_ranges_class(ranges)}])" + text
 
