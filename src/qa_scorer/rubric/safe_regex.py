@@ -988,9 +988,11 @@ class RegexSet:
         self.re2_needles = _needle_pattern(re2_needles) if re2_parts else None
         self.local = local
         # Literal strings one of which every match of the set holds (None: no such promise):
-        # a text holding none of them has no spans.
+        # a text holding none of them has no spans. Not where an RE2 needle holds U+FFFD: RE2
+        # reads a lone surrogate as one, so its match may hold the needle where the text does not.
         self.needles: Optional[tuple[str, ...]] = None
-        if (not py_parts or self.py_needles is not None) and (not re2_parts or self.re2_needles is not None):
+        if ((not py_parts or self.py_needles is not None) and (not re2_parts or self.re2_needles is not None)
+                and not any("\ufffd" in n for n in re2_needles or ())):
             self.needles = tuple(sorted(set(py_needles or ()) | set(re2_needles or ())))
 
     @classmethod

@@ -699,8 +699,7 @@ class _Exclusions:
 
     def __init__(self, sets: list["safe_regex.RegexSet"]):
         self.sets = sets
-        # (a needle holding U+FFFD stands for a lone surrogate RE2 reads as one: searched always)
-        self.always = [k for k, one in enumerate(sets) if not one.needles or any("\ufffd" in n for n in one.needles)]
+        self.always = [k for k, one in enumerate(sets) if not one.needles]
         self.by_needle: dict[str, list[int]] = {}
         for k, one in enumerate(sets):
             for needle in one.needles or ():
