@@ -17,6 +17,8 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   (``bench/real/written-utterances.jsonl``, ``bench/real/written-agent-utterances.jsonl``), and
   for the customer-side models the phone-call ones among the customer utterances as Whisper base
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
+- the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
+  whatever tests/data holds: a set added for tuning later does not change what this writes).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -200,6 +202,23 @@ CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise"
               "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
               "complaint": ("complaint_soothing", "na")}
 CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint").split(",")))
+# Which sets' calls teach: the list committed beside the labels, not whatever tests/data holds today
+# (a set added for tuning later would otherwise change what the recipe writes).
+CALL_SETS = rd.REAL / "written-call-sets.txt"
+
+
+def call_sets(path: Path = CALL_SETS) -> list[str]:
+    """The folder names listed in ``path`` (comments and blank lines skipped); each must be a
+    labelled set in tests/data."""
+    names = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        name = line.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if "/" in name or "\\" in name or not (rd.ROOT / "tests" / "data" / name / "labels.csv").is_file():
+            raise SystemExit(f"{path}:{n}: {name!r} is not a labelled set in tests/data")
+        names.append(name)
+    return names
 
 
 def written_call_examples(name: str) -> list[Example]:
@@ -208,10 +227,8 @@ def written_call_examples(name: str) -> list[Example]:
         return []
     speaker = MODELS[name][0]
     out = []
-    for folder in sorted((rd.ROOT / "tests" / "data").glob("heldout*")):
+    for folder in sorted(rd.ROOT / "tests" / "data" / name for name in call_sets()):
         path = folder / "labels.csv"
-        if not path.exists():
-            continue
         calls = sorted(call for (call, it), v in read_labels(path).items() if it == item and v == value)
         for call in calls:
             segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
@@ -271,6 +288,7 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                       + " + written customer and agent utterances"
                                       + (f" + {speaker} utterances of the written calls judged"
                                          f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else ""),
+                              **({"written_call_sets": call_sets()} if calls else {}),
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
