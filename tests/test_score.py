@@ -385,3 +385,29 @@ def test_the_agents_own_work_words_are_no_hotwords():
     rubric = parse_rubric(_HOLD_RUBRIC + "    agent_own_work: {phrases: [转人工, 回电话]}\n", "h.yaml")
     assert "你等一下" in rubric.hotwords()
     assert not {"转人工", "回电话"} & set(rubric.hotwords())
+
+
+def test_evidence_of_a_thing_found_shows_three_lines_not_three_hits():
+    """The first three lines that hold anything are shown, each with all its hits: a line with
+    two hits no longer pushes the third line out (a QA reviewer reads evidence line by line)."""
+    from qa_scorer.rubric.loader import parse_rubric
+
+    rubric = parse_rubric("""\
+id: lines
+items:
+  - id: praise
+    name: 表扬
+    kind: reward
+    points: 5
+    type: phrase
+    speaker: customer
+    match: {phrases: [谢谢你, 太专业了, 好评]}
+""", "lines.yaml")
+    segs = [{"speaker": "customer", "text": t} for t in
+            ("谢谢你 你太专业了", "我给你好评", "嗯", "谢谢你啊 真的")]
+    card = score_transcript(Transcript.model_validate(
+        {"version": 1, "call_id": "lines", "channel": "chat", "segments": segs}), rubric)
+    got = card.item("praise")
+    assert got.status == "pass"
+    assert [(e.segment, e.text) for e in got.evidence] == [(0, "谢谢你"), (0, "太专业了"), (1, "好评"),
+                                                                 (3, "谢谢你")]

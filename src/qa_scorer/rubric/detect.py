@@ -65,7 +65,8 @@ def judge(item, call: Call, search) -> Outcome:
     """The outcome of an item that expects something present (required, reward) or absent
     (prohibited, fatal) in a speaker's utterances within its scope. ``search(chosen,
     first_only)`` returns what was found among the chosen segments (:class:`Found`, in order);
-    evidence is made only for what the outcome shows (the first three when present is expected)."""
+    evidence is made only for what the outcome shows (when present is expected, the first three
+    lines that hold anything, each with its hits: a line's second hit hides no third line)."""
     where, zh = where_words(item.speaker, item.scope)
     chosen = call.select(item.speaker, item.scope)
     if chosen is None:
@@ -75,7 +76,7 @@ def judge(item, call: Call, search) -> Outcome:
     if item.expects_present:
         found = search(chosen, item.min_count == 1)
         if found and (item.min_count == 1 or len({f.index for f in found}) >= item.min_count):
-            shown = tuple([evidence(call, f) for f in found[:3]])
+            shown = tuple([evidence(call, f) for f in _first_lines(found, 3)])
             said = quote(shown[0].text)
             return Outcome("pass", f"found {said} in {where}", shown, zh=f"在{zh}中找到{said}")
         window = (call.evidence(chosen[0], note=f"due in {where}"),)
@@ -87,6 +88,23 @@ def judge(item, call: Call, search) -> Outcome:
         said = "、".join(dict.fromkeys(quote(e.text) for e in shown))
         return Outcome("fail", f"said {said} in {where}", shown, zh=f"{zh}中说了{said}")
     return Outcome("pass", f"nothing of the kind in {where}", zh=f"{zh}中没有此类内容")
+
+
+def _first_lines(found: list[Found], lines: int, per_line: int = 3) -> list[Found]:
+    """What was found in the first ``lines`` segments that hold anything, in order: every hit of
+    such a segment (at most ``per_line``), so a line with several hits is highlighted in full and
+    still pushes no later line out."""
+    kept: list[Found] = []
+    count: dict[int, int] = {}
+    for f in found:
+        if f.index not in count:
+            if len(count) == lines:
+                break
+            count[f.index] = 0
+        if count[f.index] < per_line:
+            count[f.index] += 1
+            kept.append(f)
+    return kept
 
 
 def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
