@@ -207,6 +207,29 @@ def test_a_phrase_floor_drops_phrase_hits_the_model_reads_as_nothing(tmp_path):
     assert score_transcript(_call(("agent", "麻烦说一下订单号")), plain).item("sorry").status == "pass"
 
 
+def test_a_question_needs_the_question_threshold_a_statement_does_not(tmp_path):
+    _trained(tmp_path)
+    model = load_model(tmp_path / "sorry.json")
+    asked, said = "真的非常抱歉吗?", "真的非常抱歉"
+    p_asked = model.probability(asked)
+    assert p_asked > 0.5
+    below, above = round(p_asked + (1 - p_asked) / 2, 3), round(p_asked / 2, 3)
+    # a bar above the question's probability drops it; the same words said flat still count
+    strict = load_rubric(_rubric(tmp_path, "sorry.json", f"    threshold: 0.5\n    question_threshold: {below}\n"))
+    assert score_transcript(_call(("agent", asked)), strict).item("sorry").status == "fail"
+    assert model.probability(said) >= 0.5
+    assert score_transcript(_call(("agent", said)), strict).item("sorry").status == "pass"
+    # …and 吗 / 么 at the end asks as a question mark does
+    assert score_transcript(_call(("agent", "真的非常抱歉吗")), strict).item("sorry").status == \
+        ("fail" if model.probability("真的非常抱歉吗") < below else "pass")
+    # a bar below the probability lets the question count
+    loose = load_rubric(_rubric(tmp_path, "sorry.json", f"    threshold: 0.5\n    question_threshold: {above}\n"))
+    assert score_transcript(_call(("agent", asked)), loose).item("sorry").status == "pass"
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, None, "    question_threshold: 0.8\n    match: {phrases: [抱歉]}\n"))
+    assert "question_threshold" in str(exc.value.problems)
+
+
 def test_a_phrase_floor_needs_a_model(tmp_path):
     with pytest.raises(RubricError) as exc:
         load_rubric(_rubric(tmp_path, None, "    phrase_floor: 0.3\n    match: {phrases: [抱歉]}\n"))

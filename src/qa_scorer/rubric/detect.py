@@ -107,6 +107,14 @@ def _first_lines(found: list[Found], lines: int, per_line: int = 3) -> list[Foun
     return kept
 
 
+def _ends_asking(text: str, norm: str) -> bool:
+    """Whether an utterance ends as a question: a question mark, or the particle 吗 / 么 last
+    (not the 么 of 什么 / 怎么 / 这么 / 那么 / 多么: 那我这么远跑过来算什么 asks nothing)."""
+    if text.rstrip().endswith(("?", "？")) or norm.endswith("吗"):
+        return True
+    return norm.endswith("么") and not norm.endswith(("什么", "怎么", "这么", "那么", "多么", "要么"))
+
+
 def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
     """Where an item looks, in English and in Chinese: its scope, or all that ``speaker`` said.
     The same two strings for every call, so they are made once per scope (see ``_described``)."""
@@ -179,6 +187,10 @@ class Detect(Strict):
     # the phrases catch what the model misses, the model drops the phrases' hits in what only
     # mentions trouble (a neighbour's broken window, a phone stolen last year).
     phrase_floor: Optional[float] = Field(default=None, gt=0, lt=1)
+    # A model judgment of an utterance that ends in a question (? / 吗 / 么) counts only at this
+    # probability or above: a question is far more often a plain request than trouble told, and
+    # the model's judgments of questions just above ``threshold`` are mostly such requests.
+    question_threshold: Optional[float] = Field(default=None, gt=0, lt=1)
     # Model judgments are vetoed where this other model is confident (phrase hits are not).
     veto_model: Optional[ModelVeto] = None
     # Judgments (phrase hits too) dropped by what the other side said just before (see AfterVeto).
@@ -195,9 +207,9 @@ class Detect(Strict):
             raise ValueError("needs a 'model', a 'match', or both")
         if self.model is None and (self.threshold is not None or self.veto is not None
                                    or self.unless_hedged or self.unless_question or self.phrase_floor is not None
-                                   or self.veto_model is not None):
-            raise ValueError("'threshold', 'veto', 'veto_model', 'unless_hedged', 'unless_question' and "
-                             "'phrase_floor' apply to a 'model'")
+                                   or self.veto_model is not None or self.question_threshold is not None):
+            raise ValueError("'threshold', 'veto', 'veto_model', 'unless_hedged', 'unless_question', "
+                             "'question_threshold' and 'phrase_floor' apply to a 'model'")
         if self.question_tail is not None and not self.unless_question:
             raise ValueError("'question_tail' applies with 'unless_question'")
         return self
@@ -259,7 +271,7 @@ class Detect(Strict):
             probs = call.probabilities(model)
             # most utterances are far below the cutoff: only those above it are looked at
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if i not in said and not self._vetoed(call, i):
+                if i not in said and not self._vetoed(call, i, probs[i]):
                     found.append(Found(i, None, probs[i], model.name))
                     said.add(i)
                     if first_only:
@@ -280,7 +292,7 @@ class Detect(Strict):
             model, cutoff = models[0], cutoffs[0]
             probs = call.probabilities(model)
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if not self._vetoed(call, i):
+                if not self._vetoed(call, i, probs[i]):
                     yield Found(i, None, probs[i], model.name)
             return
         asked: list = [None] * len(models)
@@ -291,7 +303,7 @@ class Detect(Strict):
                     if asked[k] is None:
                         asked[k] = call.probabilities(model)
                     p = asked[k][i]
-                    if p >= cutoffs[k] and not self._vetoed(call, i):
+                    if p >= cutoffs[k] and not self._vetoed(call, i, p):
                         f = Found(i, None, p, model.name)
                         break
             if f is not None:
@@ -308,10 +320,14 @@ class Detect(Strict):
         probs = [call.probabilities(model) for model in self.text_models]
         return [(i, hit) for i, hit in hits if any(p[i] >= self.phrase_floor for p in probs)]
 
-    def _vetoed(self, call: Call, i: int) -> bool:
+    def _vetoed(self, call: Call, i: int, p: float = 1.0) -> bool:
+        """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
         norm = call.norms[i]
         if len(norm.text) < MIN_CHARS:
             return True  # a lone mark or emoji: nothing for a model to judge
+        bar = self.question_threshold
+        if bar is not None and p < bar and _ends_asking(call.segments[i].text, norm.text):
+            return True
         hedges = self.__pydantic_private__["_hedges"]
         if hedges is not None and hedged(hedges, norm):
             return True
