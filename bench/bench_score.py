@@ -22,6 +22,12 @@ Parsing JSON (pydantic validation) is timed separately. Writes bench/RESULTS-sco
 ``git show REV:rubrics/default.yaml > /tmp/old.yaml``) on the same calls, in passes that alternate
 with the default rubric's, and reports the ratio: a machine's speed drifts from minute to minute,
 so two rubrics are compared in one run, never across runs.
+
+``--against-code TREE`` times another source tree (say ``git worktree add /tmp/old REV``) with
+its own default rubric and models, against this one's, on the same calls: a fresh process on the
+same core imports one tree's ``src/`` and keeps the best of three passes; the two trees' processes
+alternate, ``--rounds`` times each, and the best of each tree is reported with their ratio (the
+code's speed-up measured in one run).
 """
 
 from __future__ import annotations
@@ -187,14 +193,55 @@ def alternating(rubrics: list, calls: list[Transcript], rounds: int) -> list[flo
     return best
 
 
+def worker(path: Path) -> None:
+    """Timed passes for ``--against-code``: the calls in ``path`` (one transcript JSON per line)
+    scored by whichever qa_scorer this process imports, with its own default rubric; prints the
+    best rate and where qa_scorer was imported from as one JSON line."""
+    import qa_scorer
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    calls = [Transcript.model_validate(json.loads(line))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    rubric = load_rubric(None)
+    for t in calls[:50]:  # lazy resources (OpenCC, jieba, the models) outside the timing
+        score_transcript(t, rubric)
+    # the best of three passes, as in-process figures are: a process's first pass runs slower
+    print(json.dumps({"rate": rate(rubric, calls, 3), "from": str(Path(qa_scorer.__file__).resolve())}))
+
+
+def code_passes(trees: list[Path], calls_file: Path, rounds: int) -> list[float]:
+    """Best rate of each source tree over ``rounds`` rounds of alternating fresh processes."""
+    import subprocess
+
+    best = [0.0] * len(trees)
+    for _ in range(rounds):
+        for k, tree in enumerate(trees):
+            env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+            out = subprocess.run([sys.executable, __file__, "--worker", str(calls_file)], env=env,
+                                 check=True, capture_output=True, text=True).stdout
+            got = json.loads(out.strip().splitlines()[-1])
+            if not Path(got["from"]).is_relative_to((tree / "src").resolve()):
+                raise SystemExit(f"the pass for {tree} imported qa_scorer from {got['from']}")
+            best[k] = max(best[k], got["rate"])
+    return best
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS-score.md"))
     ap.add_argument("--against", type=Path, default=None,
                     help="another rubric to time in alternating passes with the default one")
+    ap.add_argument("--against-code", type=Path, default=None, metavar="TREE",
+                    help="another source tree (its src/ and default rubric) to time in alternating processes")
     args = ap.parse_args()
+    if args.against_code is not None and not (args.against_code / "src" / "qa_scorer").is_dir():
+        ap.error(f"--against-code: {args.against_code} has no src/qa_scorer")
     other = load_rubric(args.against) if args.against else None
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -214,6 +261,7 @@ def main() -> None:
 
     rows: list[str] = []
     against: list[str] = []
+    code: list[str] = []
     for name, calls in sets:
         segs = sum(len(t.segments) for t in calls)
         distinct = len({s.text for t in calls for s in t.segments})
@@ -230,6 +278,16 @@ def main() -> None:
             mine, theirs = alternating([full, other], calls, args.rounds)
             against.append(f"| {name} | {mine:,.0f} | {theirs:,.0f} | **{mine / theirs:.2f}** |")
             print(against[-1], flush=True)
+        if args.against_code is not None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                calls_file = Path(tmp) / "calls.jsonl"
+                calls_file.write_text("".join(t.model_dump_json() + "\n" for t in calls), encoding="utf-8")
+                here, there = code_passes([Path(__file__).resolve().parent.parent, args.against_code],
+                                          calls_file, args.rounds)
+            code.append(f"| {name} | {here:,.0f} | {there:,.0f} | **{here / there:.2f}** |")
+            print(code[-1], flush=True)
     # the machine's speed drifts (other guests on the host): its best of before and after
     reference = max(reference, reference_rate())
     real_note = ("" if rd.available() else
@@ -242,6 +300,14 @@ passes in this run (best of {args.rounds} each):
 |---|---|---|---|
 {chr(10).join(against)}
 """
+    code_note = "" if args.against_code is None else f"""
+This code against the source tree `{args.against_code}` (each with its own default rubric and
+models), in alternating fresh processes on the same core in this run (best of {args.rounds} each):
+
+| text | this tree, transcripts / s / core | `{args.against_code.name}` | ratio |
+|---|---|---|---|
+{chr(10).join(code)}
+"""
     text = f"""# Scoring speed
 
 Generated by `bench/bench_score.py` on {time.strftime('%Y-%m-%d')}, Python {platform.python_version()},
@@ -253,7 +319,7 @@ passes with the normaliser's cache cleared before each; default rubric ({len(ful
 | text | calls | utterances / call | distinct utterances | transcripts / s / core | phrases only (models removed) | ratio | phrases searched call by call | chunk search gain |
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
-{real_note}{against_note}
+{real_note}{against_note}{code_note}
 Parsing and validating the generated JSON (pydantic): {parse_rate:,.0f} transcripts / s / core.
 This machine's speed at plain Python (`reference_rate`, a fixed loop of string, dict and list
 work, best of its runs before and after the scoring): {reference:,.0f} thousand loops / s / core;
