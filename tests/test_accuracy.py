@@ -559,6 +559,10 @@ BELOW_BAR = {
     ("heldout236", "false_promise"): 0.80,
     # …and praise of a craftsman's hands (你们那个师傅手太巧了) and of speed (你们这回还挺利索的) the praise model misses
     ("heldout236", "customer_praise"): 0.80,
+    # set 238 (motoring services, north): a terse chat agent who only states the rule and points elsewhere (过期券无法延期 /
+    # 系统设置的，过期自动失效，人工没办法操作 / 关注App活动页): cold, with no word a rule could take without taking firm
+    # polite refusals too
+    ("heldout238", "banned_phrases"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
