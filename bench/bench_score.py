@@ -217,14 +217,25 @@ def code_passes(trees: list[Path], calls_file: Path, rounds: int) -> list[float]
     best = [0.0] * len(trees)
     for _ in range(rounds):
         for k, tree in enumerate(trees):
-            env = dict(os.environ, PYTHONPATH=str(tree / "src"))
-            out = subprocess.run([sys.executable, __file__, "--worker", str(calls_file)], env=env,
-                                 check=True, capture_output=True, text=True).stdout
-            got = json.loads(out.strip().splitlines()[-1])
-            if not Path(got["from"]).is_relative_to((tree / "src").resolve()):
-                raise SystemExit(f"the pass for {tree} imported qa_scorer from {got['from']}")
-            best[k] = max(best[k], got["rate"])
+            best[k] = max(best[k], _worker_rate(tree, calls_file))
     return best
+
+
+def _worker_rate(tree: Path, calls_file: Path) -> float:
+    """One worker process's best rate for ``tree``; its own error (a tree whose qa_scorer lacks
+    what the worker calls, say) stops the bench with the tree named and the error's last lines."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+    done = subprocess.run([sys.executable, __file__, "--worker", str(calls_file)], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise SystemExit(f"--against-code: the timing process for {tree} failed (exit {done.returncode}):\n{tail}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(got["from"]).is_relative_to((tree / "src").resolve()):
+        raise SystemExit(f"--against-code: the process for {tree} imported qa_scorer from {got['from']}")
+    return got["rate"]
 
 
 def main() -> None:
@@ -242,6 +253,14 @@ def main() -> None:
     args = ap.parse_args()
     if args.against_code is not None and not (args.against_code / "src" / "qa_scorer").is_dir():
         ap.error(f"--against-code: {args.against_code} has no src/qa_scorer")
+    if args.against_code is not None:
+        # a tree the worker cannot run fails here, in seconds, not after the in-process timings
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = Path(tmp) / "calls.jsonl"
+            probe.write_text(json.dumps(make_calls(5)[0], ensure_ascii=False) + "\n", encoding="utf-8")
+            _worker_rate(args.against_code, probe)
     other = load_rubric(args.against) if args.against else None
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -302,7 +321,8 @@ passes in this run (best of {args.rounds} each):
 """
     code_note = "" if args.against_code is None else f"""
 This code against the source tree `{args.against_code}` (each with its own default rubric and
-models), in alternating fresh processes on the same core in this run (best of {args.rounds} each):
+models), in alternating fresh processes on the same core in this run: {args.rounds} processes a
+tree, each keeping its best of three passes; the best of each tree's processes:
 
 | text | this tree, transcripts / s / core | `{args.against_code.name}` | ratio |
 |---|---|---|---|

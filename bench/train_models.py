@@ -217,6 +217,8 @@ def call_sets(path: Path = CALL_SETS) -> list[str]:
             continue
         if "/" in name or "\\" in name or not (rd.ROOT / "tests" / "data" / name / "labels.csv").is_file():
             raise SystemExit(f"{path}:{n}: {name!r} is not a labelled set in tests/data")
+        if name in names:
+            raise SystemExit(f"{path}:{n}: {name!r} is listed twice (its calls would teach twice)")
         names.append(name)
     return names
 

@@ -213,7 +213,7 @@ def test_a_question_needs_the_question_threshold_a_statement_does_not(tmp_path):
     asked, said = "真的非常抱歉吗?", "真的非常抱歉"
     p_asked = model.probability(asked)
     assert p_asked > 0.5
-    below, above = round(p_asked + (1 - p_asked) / 2, 3), round(p_asked / 2, 3)
+    below, above = round(p_asked + (1 - p_asked) / 2, 3), round((0.5 + p_asked) / 2, 3)
     # a bar above the question's probability drops it; the same words said flat still count
     strict = load_rubric(_rubric(tmp_path, "sorry.json", f"    threshold: 0.5\n    question_threshold: {below}\n"))
     assert score_transcript(_call(("agent", asked)), strict).item("sorry").status == "fail"
@@ -222,12 +222,27 @@ def test_a_question_needs_the_question_threshold_a_statement_does_not(tmp_path):
     # …and 吗 / 么 at the end asks as a question mark does
     assert score_transcript(_call(("agent", "真的非常抱歉吗")), strict).item("sorry").status == \
         ("fail" if model.probability("真的非常抱歉吗") < below else "pass")
-    # a bar below the probability lets the question count
+    # a bar below the probability (still above the statement's cut-off) lets the question count
     loose = load_rubric(_rubric(tmp_path, "sorry.json", f"    threshold: 0.5\n    question_threshold: {above}\n"))
     assert score_transcript(_call(("agent", asked)), loose).item("sorry").status == "pass"
+    # a question mark closing the utterance counts whatever marks or emoji follow it
+    for closed in ("真的非常抱歉？😂", "真的非常抱歉?!", "真的非常抱歉？）"):
+        assert score_transcript(_call(("agent", closed)), strict).item("sorry").status == "fail", closed
     with pytest.raises(RubricError) as exc:
         load_rubric(_rubric(tmp_path, None, "    question_threshold: 0.8\n    match: {phrases: [抱歉]}\n"))
     assert "question_threshold" in str(exc.value.problems)
+    # a question the challenge pattern finds is judged as a statement is
+    challenged = load_rubric(_rubric(tmp_path, "sorry.json", f"    threshold: 0.5\n    question_threshold: {below}\n"
+                                                            "    question_challenge: {regex: ['抱歉吗$']}\n"))
+    assert score_transcript(_call(("agent", asked)), challenged).item("sorry").status == "pass"
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, "sorry.json", "    question_challenge: {regex: ['吗$']}\n"))
+    assert "question_challenge" in str(exc.value.problems)
+    # at or below the statement's cut-off (the rubric's, or the model's own) it would do nothing: refused
+    for extra in ("    threshold: 0.9\n    question_threshold: 0.5\n", f"    question_threshold: {round(model.threshold / 2, 3)}\n"):
+        with pytest.raises(RubricError) as exc:
+            load_rubric(_rubric(tmp_path, "sorry.json", extra))
+        assert "question_threshold" in str(exc.value.problems)
 
 
 def test_a_phrase_floor_needs_a_model(tmp_path):

@@ -107,12 +107,14 @@ def _first_lines(found: list[Found], lines: int, per_line: int = 3) -> list[Foun
     return kept
 
 
-def _ends_asking(text: str, norm: str) -> bool:
-    """Whether an utterance ends as a question: a question mark, or the particle 吗 / 么 last
-    (not the 么 of 什么 / 怎么 / 这么 / 那么 / 多么: 那我这么远跑过来算什么 asks nothing)."""
-    if text.rstrip().endswith(("?", "？")) or norm.endswith("吗"):
+def _ends_asking(norm) -> bool:
+    """Whether a normalised utterance ends as a question: a ? or ？ closing it (whatever emoji or
+    marks follow, 是放门口了？😂), or the particle 吗 / 么 last (not the 么 of 什么 / 怎么 / 这么 /
+    那么 / 多么 / 要么: 那我这么远跑过来算什么 asks nothing)."""
+    text = norm.text
+    if text.endswith("吗") or len(text) in norm.questions:
         return True
-    return norm.endswith("么") and not norm.endswith(("什么", "怎么", "这么", "那么", "多么", "要么"))
+    return text.endswith("么") and not text.endswith(("什么", "怎么", "这么", "那么", "多么", "要么"))
 
 
 def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
@@ -191,6 +193,9 @@ class Detect(Strict):
     # probability or above: a question is far more often a plain request than trouble told, and
     # the model's judgments of questions just above ``threshold`` are mostly such requests.
     question_threshold: Optional[float] = Field(default=None, gt=0, lt=1)
+    # …except a question this finds: a challenge said with the trouble (你们就是这么服务的吗 / 这正常么),
+    # which ``threshold`` judges as it judges a statement.
+    question_challenge: Optional[Match] = None
     # Model judgments are vetoed where this other model is confident (phrase hits are not).
     veto_model: Optional[ModelVeto] = None
     # Judgments (phrase hits too) dropped by what the other side said just before (see AfterVeto).
@@ -212,6 +217,12 @@ class Detect(Strict):
                              "'question_threshold' and 'phrase_floor' apply to a 'model'")
         if self.question_tail is not None and not self.unless_question:
             raise ValueError("'question_tail' applies with 'unless_question'")
+        if self.question_challenge is not None and self.question_threshold is None:
+            raise ValueError("'question_challenge' applies with 'question_threshold'")
+        if (self.question_threshold is not None and self.threshold is not None
+                and self.question_threshold <= self.threshold):
+            raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above 'threshold' "
+                             f"({self.threshold}): it asks more of a question than of a statement")
         return self
 
     @property
@@ -230,6 +241,7 @@ class Detect(Strict):
         after = [] if self.veto_after is None else [self.veto_after.match] + (
             [self.veto_after.veto] if self.veto_after.veto is not None else [])
         tail = [] if self.question_tail is None else [self.question_tail]
+        tail += [] if self.question_challenge is None else [self.question_challenge]
         for m in self.matchers + self.vetoes + self.vetoes_all + after + tail:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
@@ -244,6 +256,11 @@ class Detect(Strict):
                 self._after_model = load_model(resolve(self.veto_after.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
+        if self.question_threshold is not None and self.threshold is None:
+            for model in self._models:
+                if self.question_threshold <= model.threshold:
+                    raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the "
+                                     f"cut-off of model {model.name!r} ({model.threshold})")
         if self.unless_hedged:
             self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
 
@@ -320,13 +337,14 @@ class Detect(Strict):
         probs = [call.probabilities(model) for model in self.text_models]
         return [(i, hit) for i, hit in hits if any(p[i] >= self.phrase_floor for p in probs)]
 
-    def _vetoed(self, call: Call, i: int, p: float = 1.0) -> bool:
+    def _vetoed(self, call: Call, i: int, p: float) -> bool:
         """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
         norm = call.norms[i]
         if len(norm.text) < MIN_CHARS:
             return True  # a lone mark or emoji: nothing for a model to judge
         bar = self.question_threshold
-        if bar is not None and p < bar and _ends_asking(call.segments[i].text, norm.text):
+        if bar is not None and p < bar and _ends_asking(norm) and not (
+                self.question_challenge is not None and self.question_challenge.matcher.find(norm)):
             return True
         hedges = self.__pydantic_private__["_hedges"]
         if hedges is not None and hedged(hedges, norm):
