@@ -212,8 +212,6 @@ def worker(path: Path) -> None:
 
 def code_passes(trees: list[Path], calls_file: Path, rounds: int) -> list[float]:
     """Best rate of each source tree over ``rounds`` rounds of alternating fresh processes."""
-    import subprocess
-
     best = [0.0] * len(trees)
     for _ in range(rounds):
         for k, tree in enumerate(trees):

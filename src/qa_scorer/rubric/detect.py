@@ -219,10 +219,6 @@ class Detect(Strict):
             raise ValueError("'question_tail' applies with 'unless_question'")
         if self.question_challenge is not None and self.question_threshold is None:
             raise ValueError("'question_challenge' applies with 'question_threshold'")
-        if (self.question_threshold is not None and self.threshold is not None
-                and self.question_threshold <= self.threshold):
-            raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above 'threshold' "
-                             f"({self.threshold}): it asks more of a question than of a statement")
         return self
 
     @property
@@ -240,9 +236,8 @@ class Detect(Strict):
     def compile_detect(self, ctx: CompileContext) -> None:
         after = [] if self.veto_after is None else [self.veto_after.match] + (
             [self.veto_after.veto] if self.veto_after.veto is not None else [])
-        tail = [] if self.question_tail is None else [self.question_tail]
-        tail += [] if self.question_challenge is None else [self.question_challenge]
-        for m in self.matchers + self.vetoes + self.vetoes_all + after + tail:
+        questions = [m for m in (self.question_tail, self.question_challenge) if m is not None]
+        for m in self.matchers + self.vetoes + self.vetoes_all + after + questions:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -256,11 +251,13 @@ class Detect(Strict):
                 self._after_model = load_model(resolve(self.veto_after.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
-        if self.question_threshold is not None and self.threshold is None:
-            for model in self._models:
-                if self.question_threshold <= model.threshold:
-                    raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the "
-                                     f"cut-off of model {model.name!r} ({model.threshold})")
+        # a question bar at or below the statement's cut-off (the rubric's, or the model's own) would
+        # do nothing: it asks more of a question than of a statement
+        for model in self._models if self.question_threshold is not None else ():
+            cutoff = self.threshold if self.threshold is not None else model.threshold
+            if self.question_threshold <= cutoff:
+                raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the cut-off "
+                                 f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
             self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
 
