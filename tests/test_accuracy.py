@@ -563,6 +563,12 @@ BELOW_BAR = {
     # 系统设置的，过期自动失效，人工没办法操作 / 关注App活动页): cold, with no word a rule could take without taking firm
     # polite refusals too
     ("heldout238", "banned_phrases"): 0.80,
+    # set 240 (recruitment and HR outsourcing, north): an account's state told from the lookup (您的账号因发布违规内容被限制 /
+    # 系统检测到您的账号在…交替登录), which its reviewers did not take as a check (excluding it cost an untuned set a
+    # judgment), and two curt agents (我们不可能一个个打电话 / 账号开通了就算 / 嗯 名字 … 扣的啥 … 写了的) with no word a
+    # rule could take
+    ("heldout240", "identity_check"): 0.85,
+    ("heldout240", "banned_phrases"): 0.50,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

@@ -52,6 +52,8 @@ DEFAULT_HEDGES = [
     "正常这两天", "正常当天",
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",
+    # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240
+    "大部分", "大多数", "具体看", "具体要看", "具体以",
 ]
 
 
