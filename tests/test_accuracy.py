@@ -569,6 +569,13 @@ BELOW_BAR = {
     # rule could take
     ("heldout240", "identity_check"): 0.85,
     ("heldout240", "banned_phrases"): 0.50,
+    # set 242 (mother-and-baby and toy goods, north): cold agents its reviewers failed for the tone of a whole call
+    # (a survey call that sends a customer with a grievance back to the hotline; 名字电话 … 零件是从总部发的 就这么久;
+    # 亲 您看您这边方便), with no word a rule could take without taking firm polite refusals too
+    ("heldout242", "banned_phrases"): 0.40,
+    # …and a fit promised before the sale, hedged as it goes (市面上的车基本上都能装的，放心买就行), which its adjudicator
+    # called a promise: 放心买 is as often a shop's plain reassurance (JD chats hold it either way)
+    ("heldout242", "false_promise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
