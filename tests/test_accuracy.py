@@ -576,6 +576,9 @@ BELOW_BAR = {
     # …and a fit promised before the sale, hedged as it goes (市面上的车基本上都能装的，放心买就行), which its adjudicator
     # called a promise: 放心买 is as often a shop's plain reassurance (JD chats hold it either way)
     ("heldout242", "false_promise"): 0.80,
+    # …and thanks for a rule after a refusal, sarcastic (行 你们客服真专业👍), which reads word for word as thanks after a fix
+    # (行 你们服务真周到: the before-stop review), and grudging praise of speed (这回挺痛快) that set 188's reviewers did not count
+    ("heldout242", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

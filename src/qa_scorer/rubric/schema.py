@@ -52,8 +52,9 @@ DEFAULT_HEDGES = [
     "正常这两天", "正常当天",
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",
-    # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240
-    "大部分", "大多数", "具体看", "具体要看", "具体以",
+    # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240; not 具体看
+    # alone (我具体看了一下 is "I looked into it"), nor 具体以 (…以页面为准 is said of other things in the same message)
+    "大部分", "大多数", "具体要看", "具体到账看", "具体看银行", "具体看物流", "具体看快递", "具体看实际",
 ]
 
 
