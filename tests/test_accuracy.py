@@ -579,6 +579,11 @@ BELOW_BAR = {
     # …and thanks for a rule after a refusal, sarcastic (行 你们客服真专业👍), which reads word for word as thanks after a fix
     # (行 你们服务真周到: the before-stop review), and grudging praise of speed (这回挺痛快) that set 188's reviewers did not count
     ("heldout242", "customer_praise"): 0.80,
+    # set 244 (cross-border shopping and parcels, north): curt agents failed for the tone of a call (这个我们催不了 / 是的。 /
+    # 还有啥问题没 没问题我先挂了), and a bare 不好意思 with an excuse after a threat to post the seller online, which its
+    # reviewers did not take as soothing
+    ("heldout244", "banned_phrases"): 0.65,
+    ("heldout244", "complaint_soothing"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
