@@ -37,7 +37,9 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -193,14 +195,19 @@ def alternating(rubrics: list, calls: list[Transcript], rounds: int) -> list[flo
     return best
 
 
+def _pin_one_core() -> None:
+    """Keep this process on one core (the lowest it may use), so a figure is one core's."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def worker(path: Path) -> None:
     """Timed passes for ``--against-code``: the calls in ``path`` (one transcript JSON per line)
     scored by whichever qa_scorer this process imports, with its own default rubric; prints the
     best rate and where qa_scorer was imported from as one JSON line."""
     import qa_scorer
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _pin_one_core()
     calls = [Transcript.model_validate(json.loads(line))
              for line in path.read_text(encoding="utf-8").splitlines()]
     rubric = load_rubric(None)
@@ -222,8 +229,6 @@ def code_passes(trees: list[Path], calls_file: Path, rounds: int) -> list[float]
 def _worker_rate(tree: Path, calls_file: Path) -> float:
     """One worker process's best rate for ``tree``; its own error (a tree whose qa_scorer lacks
     what the worker calls, say) stops the bench with the tree named and the error's last lines."""
-    import subprocess
-
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
     done = subprocess.run([sys.executable, __file__, "--worker", str(calls_file)], env=env,
                           capture_output=True, text=True)
@@ -253,15 +258,12 @@ def main() -> None:
         ap.error(f"--against-code: {args.against_code} has no src/qa_scorer")
     if args.against_code is not None:
         # a tree the worker cannot run fails here, in seconds, not after the in-process timings
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             probe = Path(tmp) / "calls.jsonl"
             probe.write_text(json.dumps(make_calls(5)[0], ensure_ascii=False) + "\n", encoding="utf-8")
             _worker_rate(args.against_code, probe)
     other = load_rubric(args.against) if args.against else None
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _pin_one_core()
     raw = [json.dumps(c, ensure_ascii=False) for c in make_calls(args.calls)]
     full, phrases_only, per_call = load_rubric(None), without_models(), call_by_call()
 
@@ -296,8 +298,6 @@ def main() -> None:
             against.append(f"| {name} | {mine:,.0f} | {theirs:,.0f} | **{mine / theirs:.2f}** |")
             print(against[-1], flush=True)
         if args.against_code is not None:
-            import tempfile
-
             with tempfile.TemporaryDirectory() as tmp:
                 calls_file = Path(tmp) / "calls.jsonl"
                 calls_file.write_text("".join(t.model_dump_json() + "\n" for t in calls), encoding="utf-8")
