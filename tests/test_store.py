@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import date
 from pathlib import Path
 
@@ -227,3 +228,37 @@ def test_killed_mid_batch_keeps_every_committed_call(tmp_path: Path) -> None:
         # Every stored call is whole: eleven items each.
         per_call = _rows(path, "SELECT COUNT(*) FROM items GROUP BY call_pk")
         assert {n for (n,) in per_call} == {11}
+
+
+_OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from qa_scorer.store import History, StoreError
+
+    start = float(sys.argv[2])
+    while time.time() < start:
+        pass
+    try:
+        History(sys.argv[1]).close()
+        print("ok")
+    except StoreError as exc:
+        print(exc)
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_opening_one_new_database_at_once_all_open_it(tmp_path: Path) -> None:
+    # Two batches sharing a fresh --out open its history at the same moment: SQLite refuses the
+    # switch to WAL at once ("database is locked") while another connection makes it, which
+    # failed about one such round in six before the switch was retried within the timeout.
+    src = Path(qa_scorer.__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(src))
+    for round_ in range(25):
+        path = tmp_path / f"qa{round_}.sqlite"
+        start = f"{time.time() + 0.4:.3f}"
+        procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(path), start],
+                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+        said = [p.communicate(timeout=60)[0].strip() for p in procs]
+        assert said == ["ok"] * 3, (round_, said)
+        assert _rows(path, "PRAGMA journal_mode") == [("wal",)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from contextlib import contextmanager
 import dataclasses
 from dataclasses import dataclass, field
@@ -449,7 +450,7 @@ class History:
         try:
             with self._errors("open"):
                 self._db.execute("PRAGMA foreign_keys = ON")
-                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = self._switch_to_wal(timeout)
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: cannot switch the database to WAL mode ({mode})")
                 # WAL + NORMAL: a committed transaction survives a killed process.
@@ -458,6 +459,20 @@ class History:
         except BaseException:
             self._db.close()
             raise
+
+    def _switch_to_wal(self, timeout: float) -> str:
+        """Switch the database to WAL and return the mode it is in. SQLite answers the switch
+        with "database is locked" at once, without waiting as ``timeout`` asks, while another
+        connection is switching the same new file (two batches opening one fresh ``--out`` at
+        the same moment), so it is retried here until ``timeout`` has passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     # -- lifecycle -------------------------------------------------------------------------
 
