@@ -4,7 +4,7 @@ search miss what the pattern finds: these tests hold both against the plain patt
 
 import re
 
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from qa_scorer.rubric import safe_regex
@@ -67,12 +67,90 @@ def test_a_set_with_needles_finds_what_it_finds_without(patterns, phrases, lines
     assume(full is not None)
     assert not costly or full.re2 is not None
     plain = safe_regex.RegexSet.build(patterns, [re.escape(p) for p in phrases])
-    plain.py_needles = plain.re2_needles = None
+    plain.py_needles = plain.re2_needles = plain.py_sieve = None
     text = "\n".join(lines)
     for start in (0, min(pos, len(text))):
         assert sorted(full.spans(text, start)) == sorted(plain.spans(text, start)), (patterns, text, start)
     for line in lines:
         assert sorted(full.spans(line)) == sorted(plain.spans(line))
+
+
+_LINE = st.lists(st.sampled_from(list(_CHARS) + ["你不", "投诉", "差评", "!", "Z", "\ud800"]), max_size=30).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_pattern(), st.lists(_LINE, max_size=6))
+def test_every_line_a_pattern_matches_in_holds_a_match_of_its_sieve(pattern, lines):
+    """safe_regex.sieve: the RE2 pattern that picks the lines worth searching for a pattern
+    that only Python's re runs finds something in every line the pattern matches in."""
+    import re2
+
+    try:
+        compiled = re.compile(pattern, re.M)
+    except re.error:
+        assume(False)
+    assume(safe_regex.line_local(pattern))
+    found = safe_regex.sieve(pattern)
+    assume(found is not None)
+    sieve = re2.compile("(?m)" + found)
+    for line in lines:
+        if compiled.search(line) is not None:
+            assert sieve.search(line.replace("\ud800", "\ufffd")) is not None, (pattern, found, line)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.lists(_pattern(), min_size=1, max_size=4), st.lists(_LINE, max_size=8), st.integers(0, 30))
+def test_a_set_searched_through_its_sieve_finds_what_it_finds_without(patterns, lines, pos):
+    """RegexSet.spans where Python's patterns have no needle worth looking for: only the lines
+    their sieves find something in are searched, with the same spans as a search of the whole
+    text (from its start and from a later position; a text holding a lone surrogate, which
+    RE2 cannot read as it is, is searched whole)."""
+    try:
+        full = safe_regex.RegexSet.build(patterns)
+    except ValueError:
+        assume(False)
+    assume(full is not None and full.py_sieve is not None)
+    plain = safe_regex.RegexSet.build(patterns)
+    plain.py_needles = plain.re2_needles = plain.py_sieve = None
+    text = "\n".join(lines)
+    for start in (0, min(pos, len(text))):
+        assert sorted(full.spans(text, start)) == sorted(plain.spans(text, start)), (patterns, text, start)
+
+
+def test_sieves_of_a_few_patterns():
+    # the two widest stretches between broad gaps, lookarounds left out, repeats open
+    assert safe_regex.sieve("(你|亲)(当时|之前)?(定|订)的是(?:(?!放心)[^\\n]){1,12}(没错|对吧)") == (
+        "(?:(?:[你亲])(?:(?:(?:当时|之前)))?(?:[定订])的是(?:[^\\x{a}])*(?:(?:没错|对吧)))")
+    assert safe_regex.sieve("^(?![^\\n]*(想|要))[^\\n]*几点(钟)?(的|那趟)(车|船)$") == (
+        "(?:几点(?:(?:钟))?(?:(?:的|那趟))(?:[车船])$)")
+    # each alternative its own; a group's when the sequence has nothing but gaps
+    assert safe_regex.sieve("(a|b[^\\n]*cd)") == "(?:a|b(?:[^\\x{a}])*cd)"
+    assert safe_regex.sieve("(有股[^\\n]{0,4}味|(油漆|霉)味)(?![^\\n]{0,4}正常)") == (
+        "(?:有股(?:[^\\x{a}])*味|(?:(?:油漆|霉))味)")
+    assert safe_regex.sieve("^[^\\n]{0,3}$") is None  # nothing but a gap
+    assert safe_regex.sieve("(?i)abc") is None
+
+
+def test_only_the_lines_a_sieve_finds_something_in_are_searched():
+    rs = safe_regex.RegexSet.build(["(?<!不)是你[^\\n]{0,4}吗", "^好(?!的)"])
+    assert rs.py_needles is None and rs.py_sieve is not None  # 是你 and 好 are in nearly every line
+    lines = ["你好呀" * 20, "是你订的吗", "不是你吗", "好的", "好", "x是你吗", "再见" * 20]
+    searched = []
+
+    class Spy:
+        def __init__(self, compiled):
+            self.compiled = compiled
+
+        def finditer(self, text, pos=0):
+            searched.append(text)
+            return self.compiled.finditer(text, pos)
+
+    rs.py = Spy(rs.py)
+    text = "\n".join(lines)
+    starts = [sum(len(l) + 1 for l in lines[:k]) for k in range(len(lines))]
+    assert sorted(rs.spans(text)) == [(starts[1], starts[1] + 5), (starts[4], starts[4] + 1),
+                                      (starts[5] + 1, starts[5] + 4)]
+    assert searched == ["\n".join(lines[1:6])]  # not the first line nor the last
 
 
 def test_needles_of_a_few_patterns():

@@ -215,8 +215,12 @@ def _class(av, for_re2: bool, ascii_only: bool) -> str:
     return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
-def _write(items, for_re2: bool, ascii_only: bool = False) -> str:
-    """The tree as pattern text for Python's re or for RE2 (non-capturing, repeats capped)."""
+def _write(items, for_re2: bool, ascii_only: bool = False, sieve: bool = False) -> str:
+    """The tree as pattern text for Python's re or for RE2 (non-capturing, repeats capped).
+
+    ``sieve`` (with ``for_re2``): the pattern with its zero-width tests left out (lookarounds,
+    ``\\b`` and ``\\B``), atomic groups and possessive repeats made plain ones: it matches
+    wherever the pattern does, and maybe elsewhere too (see :func:`sieve`)."""
     out: list[str] = []
     for op, av in items:
         if op is C.LITERAL:
@@ -228,38 +232,49 @@ def _write(items, for_re2: bool, ascii_only: bool = False) -> str:
         elif op is C.IN:
             out.append(_class(av, for_re2, ascii_only))
         elif op is C.BRANCH:
-            out.append("(?:" + "|".join(_write(b, for_re2, ascii_only) for b in av[1]) + ")")
+            out.append("(?:" + "|".join(_write(b, for_re2, ascii_only, sieve) for b in av[1]) + ")")
         elif op is C.SUBPATTERN:
             _, add, remove, body = av
             inner_ascii = (ascii_only or bool(add & C.SRE_FLAG_ASCII)) and not remove & C.SRE_FLAG_ASCII
             flags = _flags(add, remove, for_re2)
-            out.append("(?" + flags + ":" + _write(body, for_re2, inner_ascii) + ")")
+            out.append("(?" + flags + ":" + _write(body, for_re2, inner_ascii, sieve) + ")")
         elif op in _REPEATS:
             lo, hi, body = av
             hi = _cap(lo, hi)
             if for_re2 and hi > 1000:
                 raise Unsupported("a repeat count above 1000")
-            if for_re2 and getattr(C, "POSSESSIVE_REPEAT", None) is op:
+            possessive = getattr(C, "POSSESSIVE_REPEAT", None) is op
+            if for_re2 and possessive and not sieve:
                 raise Unsupported("a possessive repeat")
             count = "{%d}" % lo if lo == hi else "{%d,%d}" % (lo, hi)
-            suffix = "?" if op is C.MIN_REPEAT else "+" if op is getattr(C, "POSSESSIVE_REPEAT", None) else ""
-            out.append("(?:" + _write(body, for_re2, ascii_only) + ")" + count + suffix)
+            if sieve and lo < hi:
+                # open, not counted: a smaller automaton, and the sieve need not be exact
+                count = "?" if (lo, hi) == (0, 1) else "*" if lo == 0 else "+" if lo == 1 else "{%d,}" % lo
+            suffix = "?" if op is C.MIN_REPEAT else "+" if possessive and not for_re2 else ""
+            out.append("(?:" + _write(body, for_re2, ascii_only, sieve) + ")" + count + suffix)
         elif op is C.AT:
-            if op is C.AT and av in (C.AT_BOUNDARY, C.AT_NON_BOUNDARY) and for_re2:
+            if av in (C.AT_BOUNDARY, C.AT_NON_BOUNDARY) and for_re2:
+                if sieve:
+                    continue
                 raise Unsupported("\\b or \\B (RE2's are ASCII-only)")
             out.append({C.AT_BEGINNING: "^", C.AT_BEGINNING_STRING: r"\A", C.AT_END: "$",
                         C.AT_END_STRING: r"\z" if for_re2 else r"\Z", C.AT_BOUNDARY: r"\b",
                         C.AT_NON_BOUNDARY: r"\B"}[av])
         elif op in (C.ASSERT, C.ASSERT_NOT):
+            if sieve:
+                continue
             if for_re2:
                 raise Unsupported("a lookaround")
             direction, body = av
             out.append("(?" + ("<" if direction < 0 else "") + ("=" if op is C.ASSERT else "!")
-                       + _write(body, for_re2, ascii_only) + ")")
+                       + _write(body, for_re2, ascii_only, sieve) + ")")
         elif op is _ATOMIC:
+            if sieve:
+                out.append("(?:" + _write(av, for_re2, ascii_only, sieve) + ")")
+                continue
             if for_re2:
                 raise Unsupported("an atomic group")
-            out.append("(?>" + _write(av, for_re2, ascii_only) + ")")
+            out.append("(?>" + _write(av, for_re2, ascii_only, sieve) + ")")
         else:
             raise Unsupported(str(op))
     return "".join(out)
@@ -679,6 +694,95 @@ def _plan(regex: str) -> Plan:
     return Plan(py, re2, cost, width)
 
 
+def sieve(regex: str) -> Optional[str]:
+    """A pattern for RE2 that finds something in every line where ``regex`` (a line-local
+    pattern, see :func:`line_local`) matches, and maybe in other lines too; None where there
+    is none worth running (under IGNORECASE or DOTALL, or when no stretch of it takes a
+    character).
+
+    It is the two widest stretches of ``regex`` between its broad gaps (``[^\\n]{0,16}``,
+    ``.*``), in their order with one open gap between them: a match of ``regex`` holds them so,
+    in the same line. Each top-level alternative gets its own. Zero-width tests (lookarounds,
+    ``\\b``) are left out and counted repeats made open (see :func:`_write`). Many sieves
+    joined stay a small automaton, where the patterns joined, with every gap counted, make
+    RE2's automaton outgrow its memory and fall back to a slow search. So patterns that only
+    Python's re runs (they have lookarounds) are sought with RE2 first, and only the lines
+    where their sieves find something are searched by backtracking (``RegexSet``)."""
+    try:
+        parsed = P.parse(regex)
+        flags = parsed.state.flags
+        if flags & (C.SRE_FLAG_IGNORECASE | C.SRE_FLAG_DOTALL):
+            return None
+        stretch = _sieve_of(list(parsed), flags)
+        if stretch is None:
+            return None
+        ascii_only = bool(flags & C.SRE_FLAG_ASCII)
+        out = "(?:" + "|".join(_write(items, True, ascii_only, sieve=True) for items in stretch) + ")"
+    except (Unsupported, RecursionError, re.error):
+        return None
+    return out
+
+
+def _sieve_of(items, flags: int) -> Optional[list[list]]:
+    """The stretches (item lists) one of which every match of ``items`` holds: one for a
+    sequence, one per alternative for an alternation; None where some way has none."""
+    while len(items) == 1 and items[0][0] is C.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
+        items = list(items[0][1][-1])
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        out: list[list] = []
+        for branch in items[0][1][1]:
+            got = _sieve_of(list(branch), flags)
+            if got is None:
+                return None
+            out.extend(got)
+        return out
+    runs: list[tuple[int, int, list]] = []  # (min width, place, items)
+    run: list = []
+    for item in items + [None]:
+        if item is not None and not _broad_gap(item, flags):
+            run.append(item)
+            continue
+        if run:
+            lo = P.SubPattern(P.State(), run).getwidth()[0]
+            if lo:
+                runs.append((lo, len(runs), run))
+        run = []
+    if not runs:
+        # every stretch is a gap, or holds one: a group's own stretches then, the first that has
+        # any (a match of the sequence holds a match of each of its groups)
+        for op, av in items:
+            if op in (C.SUBPATTERN, C.BRANCH) and (op is C.BRANCH or not av[1] and not av[2]):
+                got = _sieve_of([(op, av)], flags)
+                if got is not None:
+                    return got
+        return None
+    # the two widest stretches, in their order, with a gap between them
+    two = sorted(sorted(runs, key=lambda r: -r[0])[:2], key=lambda r: r[1])
+    if len(two) == 1:
+        return [two[0][2]]
+    return [two[0][2] + [(C.MAX_REPEAT, (0, _UNBOUNDED, [(C.NOT_LITERAL, 10)]))] + two[1][2]]
+
+
+def _broad_gap(item, flags: int) -> bool:
+    """Whether ``item`` is, or holds, a repeat of a broad class that may take more or fewer
+    characters (``[^\\n]{0,16}``, ``.*``, ``[^的]{1,8}``)."""
+    op, av = item
+    if op in _REPEATS:
+        lo, hi, body = av
+        if hi != lo:
+            for o, a in _walk(body):
+                if o in _ATOMS and sum(h - l + 1 for l, h in _charset(o, a, flags)) > GUARD_MAX_CHARS:
+                    return True
+        return any(_broad_gap(x, flags) for x in body)
+    if op is C.SUBPATTERN:
+        return any(_broad_gap(x, (flags | av[1]) & ~av[2]) for x in av[-1])
+    if op is C.BRANCH:
+        return any(_broad_gap(x, flags) for b in av[1] for x in b)
+    if op is _ATOMIC:
+        return any(_broad_gap(x, flags) for x in av)
+    return False  # atoms, anchors; lookarounds are left out of the sieve whatever they hold
+
+
 def _repeat_product(items) -> int:
     """The largest product of nested repeat counts (RE2 refuses more than 1000)."""
     best = 1
@@ -960,6 +1064,18 @@ def compile_skipping(pattern: str, flags: int = 0) -> re.Pattern:
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def _needle_hits(needle: re.Pattern, text: str, found) -> Iterator[tuple[int, int]]:
+    """Spans of needles in ``text``, ``found`` the first: after each, the next one after the
+    end of its line."""
+    size = len(text)
+    while found is not None:
+        yield found.span()
+        end = text.find("\n", found.end())
+        if end < 0 or end >= size:
+            return
+        found = needle.search(text, end + 1)
+
+
 class RegexSet:
     """Several planned patterns searched as one: the ones for Python's re joined into one
     pattern, the ones for RE2 into another; spans of both, in no particular order.
@@ -969,10 +1085,11 @@ class RegexSet:
     lines holding one are, when the patterns are line-local (see :func:`line_local`) and those
     lines are a small part of the text."""
 
-    __slots__ = ("py", "re2", "py_needles", "re2_needles", "local", "needles")
+    __slots__ = ("py", "re2", "py_needles", "re2_needles", "local", "needles", "py_sieve")
 
     def __init__(self, py_parts: list[str], re2_parts: list[str], py_needles: Optional[tuple[str, ...]] = None,
-                 re2_needles: Optional[tuple[str, ...]] = None, local: bool = False):
+                 re2_needles: Optional[tuple[str, ...]] = None, local: bool = False,
+                 py_sieves: Optional[list[str]] = None):
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
         self.py = compile_skipping("|".join(py_parts), re.M) if py_parts else None
         self.re2 = None
@@ -987,6 +1104,21 @@ class RegexSet:
         self.py_needles = _needle_pattern(py_needles) if py_parts else None
         self.re2_needles = _needle_pattern(re2_needles) if re2_parts else None
         self.local = local
+        # Where Python's patterns have no needles, their sieves (see :func:`sieve`) on RE2 find
+        # the lines they may match in: one pass of an automaton, then the backtracking search
+        # of those lines only (line-local patterns, see _run).
+        self.py_sieve = None
+        if py_parts and py_sieves and local and self.py_needles is None:
+            import re2
+
+            options = re2.Options()
+            options.max_mem = RE2_MEMORY
+            try:
+                self.py_sieve = re2.compile("(?m)" + "|".join(py_sieves), options)
+            except re2.error:  # too large a program for RE2: search every line
+                self.py_sieve = None
+            if self.py_sieve is not None and self.py_sieve.programsize > MAX_RE2_PROGRAM:
+                self.py_sieve = None
         # Literal strings one of which every match of the set holds (None: no such promise):
         # a text holding none of them has no spans. Not where an RE2 needle holds U+FFFD: RE2
         # reads a lone surrogate as one, so its match may hold the needle where the text does not.
@@ -1017,39 +1149,59 @@ class RegexSet:
         py_needles = _all_needles(literal_parts + [r for r, two in zip(regexes, on_re2) if not two])
         re2_needles = _all_needles([r for r, two in zip(regexes, on_re2) if two])
         local = all(line_local(r) for r in literal_parts + regexes)
-        return cls(py, r2, py_needles, re2_needles, local)
+        py_sieves = None
+        if py and local and _needle_pattern(py_needles) is None:
+            found = [sieve(r) for r in literal_parts + [r for r, two in zip(regexes, on_re2) if not two]]
+            if all(found):
+                py_sieves = found
+        return cls(py, r2, py_needles, re2_needles, local, py_sieves)
 
     def spans(self, text: str, pos: int = 0) -> list[tuple[int, int]]:
         """Spans of matches starting at ``pos`` or later (lookbehinds still see what is before)."""
-        out = self._run(self.py.finditer, self.py_needles, text, pos) if self.py is not None else []
+        odd = not text.isascii() and _SURROGATES.search(text) is not None
+        if self.py is not None:
+            # a lone surrogate is U+FFFD to RE2, which a sieve's class may not hold: no sieve then
+            out = self._run(self.py.finditer, self.py_needles, text, pos, None if odd else self.py_sieve)
+        else:
+            out = []
         if self.re2 is not None:
-            safe = _SURROGATES.sub("\ufffd", text) if not text.isascii() and _SURROGATES.search(text) else text
+            safe = _SURROGATES.sub("\ufffd", text) if odd else text
             out.extend(self._run(self.re2.finditer, self.re2_needles, safe, pos))
         return [s for s in out if s[1] > s[0]]
 
-    def _run(self, finditer, needle: Optional[re.Pattern], text: str, pos: int) -> list[tuple[int, int]]:
-        """Spans of one engine's matches from ``pos`` on, where its needles allow any."""
-        if needle is None:
+    def _run(self, finditer, needle: Optional[re.Pattern], text: str, pos: int, sieve=None) -> list[tuple[int, int]]:
+        """Spans of one engine's matches from ``pos`` on, where its needles (or its sieve)
+        allow any."""
+        if needle is not None:
+            found = needle.search(text, pos)
+            if found is None:  # every match holds a needle: there is none
+                return []
+            if pos or not self.local:
+                return [m.span() for m in finditer(text, pos)]
+            hits: Iterator[tuple[int, int]] = _needle_hits(needle, text, found)
+        elif sieve is not None and not pos and self.local:
+            hits = (m.span() for m in sieve.finditer(text))
+        else:
             return [m.span() for m in finditer(text, pos)]
-        found = needle.search(text, pos)
-        if found is None:  # every match holds a needle: there is none
-            return []
-        if pos or not self.local:
-            return [m.span() for m in finditer(text, pos)]
-        # the lines that hold a needle, (start, end), in order
+        # the lines that hold a needle or a sieve's match, (start, end), in order
         lines: list[tuple[int, int]] = []
         kept = 0
         size = len(text)
-        while found is not None:
-            start = text.rfind("\n", 0, found.start()) + 1
-            end = text.find("\n", found.end())
+        last = -1  # the end of the last line kept
+        for at, to in hits:
+            if at <= last:
+                continue
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", to)
             if end < 0:
                 end = size
             lines.append((start, end))
+            last = end
             kept += end - start + 1
             if kept * 2 > size:  # most of the text: search it whole
                 return [m.span() for m in finditer(text, pos)]
-            found = needle.search(text, end + 1) if end < size else None
+        if not lines:
+            return []
         if len(lines) == 1:
             start, end = lines[0]
             return [(a + start, b + start) for a, b in (m.span() for m in finditer(text[start:end]))]
