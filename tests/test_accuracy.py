@@ -584,6 +584,16 @@ BELOW_BAR = {
     # reviewers did not take as soothing
     ("heldout244", "banned_phrases"): 0.65,
     ("heldout244", "complaint_soothing"): 0.80,
+    # set 246 (food delivery, vouchers, hotels and tickets, north): both its reviewers passed the identity check where the
+    # agent read a detail of the order card the customer had pasted (您这场是21:10开场 / 小票上锅包肉和两瓶汽水都打出来了),
+    # as set 244's adjudicator did, where the reviewers of sets 50 and 239 failed it; a rule for it (an agent's line sharing
+    # three characters with a pasted card) gained 11 judgments on the tuned sets and 17 on the untuned ones but lost 32 and 37
+    ("heldout246", "identity_check"): 0.30,
+    # …and a call's coldness (系统在证件到期前7天、3天、1天都有推送提醒 / 购买时需要勾选同意), and the page held up
+    # (活动页面上商家承担部分是写清楚了的哦), which set 220's reviewers did not fail (这个合同上是写清楚的)
+    ("heldout246", "banned_phrases"): 0.65,
+    # …and grudging thanks for speed (谢了啊 还挺快的), which set 188's reviewers did not count
+    ("heldout246", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
