@@ -41,19 +41,36 @@ class Item(ItemBase):
     polite_window: int = Field(default=12, ge=1)
 
     _bc: Optional[re.Pattern] = PrivateAttr(default=None)
+    _bc_words: frozenset = PrivateAttr(default=frozenset())
 
     def compile(self, ctx: CompileContext) -> None:
         self.polite.compile(ctx)
         words = sorted({normalize_phrase(b) for b in self.backchannels if normalize_phrase(b)},
                        key=len, reverse=True)
         self._bc = re.compile("|".join(map(re.escape, words))) if words else None
+        self._bc_words = frozenset(words)
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.polite.expanded_phrases(ctx)
 
     def is_backchannel(self, text: str) -> bool:
         rest = self._bc.sub("", text) if self._bc is not None else text
-        return len(rest) <= self.backchannel_rest
+        return len(rest) <= self.backchannel_rest or _made_of(text, self._bc_words)
+
+
+def _made_of(text: str, words: frozenset, longest: int = 8) -> bool:
+    """Whether ``text`` is backchannel words one after another, however it splits: the longest-
+    first removal above takes 嗯嗯理解 out of 嗯嗯理解理解 and leaves 理解, where 嗯嗯 + 理解理解
+    is all backchannel. Only short texts (a backchannel is a few words)."""
+    if not words or not text or len(text) > 4 * longest:
+        return False
+    reach = [True] + [False] * len(text)
+    for i in range(len(text)):
+        if reach[i]:
+            for j in range(i + 1, min(len(text), i + longest) + 1):
+                if text[i:j] in words:
+                    reach[j] = True
+    return reach[-1]
 
 
 def _first_cut_into(item: Item, call: Call, mine: list[int], theirs: list[int]) -> dict[int, int]:
