@@ -594,6 +594,10 @@ BELOW_BAR = {
     ("heldout246", "banned_phrases"): 0.65,
     # …and grudging thanks for speed (谢了啊 还挺快的), which set 188's reviewers did not count
     ("heldout246", "customer_praise"): 0.80,
+    # set 250 (phone, computer and appliance after-sales, north): a shop's own repair said done the same day (当天就能修好),
+    # which its reviewers did not take as a promise where JD's took 今天可以配送到 as one, and a technician said not to come
+    # to harm by a complaint (不会的 这个是我们内部处理 您放心), which they did
+    ("heldout250", "false_promise"): 0.75,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
