@@ -598,6 +598,19 @@ BELOW_BAR = {
     # which its reviewers did not take as a promise where JD's took 今天可以配送到 as one, and a technician said not to come
     # to harm by a complaint (不会的 这个是我们内部处理 您放心), which they did
     ("heldout250", "false_promise"): 0.75,
+    # set 252 (couriers, parcel stations, errands and cold chain, north; 362 of 400 blind, the lowest of the session): the
+    # identity check its reviewers passed for the item asked alone (是什么药) and for a parcel's status read back from a lookup
+    # (a rule for the first cost an untuned set a judgment); trouble words its reviewers read as none (摔了 of a courier's fall
+    # the customer praises; 地址寄错了 of the customer's own slip) and trouble told without them; curt agents (先生 先生 你听我说)
+    # and warnings (下次下单可以仔细核对一下) its reviewers took the other way; callbacks and a range of days (今天或者明天就能给您送到)
+    # its reviewers called promises where set 108's did not, and a process time said with 正常 (正常2小时内会给您送上门) they
+    # did not; grudging speed praise (你们整得挺快的 我还以为得磨叽一个月呢: a rule for it cost set 16 and an untuned set one each)
+    ("heldout252", "identity_check"): 0.55,
+    ("heldout252", "apology"): 0.80,
+    ("heldout252", "banned_phrases"): 0.60,
+    ("heldout252", "false_promise"): 0.40,
+    ("heldout252", "customer_praise"): 0.75,
+    ("heldout252", "complaint_soothing"): 0.65,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -642,6 +655,9 @@ FALSE_FLAGS_ALLOWED = {
     # set 206: see BELOW_BAR
     ("heldout206", "customer_praise"): 2,
     ("heldout218", "banned_phrases"): 2,
+    # set 252: see BELOW_BAR
+    ("heldout252", "banned_phrases"): 3,
+    ("heldout252", "false_promise"): 2,
 }
 
 
