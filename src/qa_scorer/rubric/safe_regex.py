@@ -824,13 +824,22 @@ def _program_estimate(items, times: int = 1) -> int:
     return total
 
 
-def _re2_program_size(pattern: str) -> int:
+def _re2_compile(pattern: str):
+    """``pattern`` compiled for RE2 with ``RE2_MEMORY`` for its automaton (re2.error if RE2
+    refuses it). Room for the DFA: capped repeats of Unicode classes make large programs, and
+    with RE2's default 8 MiB the DFA gives up and falls back to a slower search."""
     import re2
 
     options = re2.Options()
     options.max_mem = RE2_MEMORY
+    return re2.compile(pattern, options)
+
+
+def _re2_program_size(pattern: str) -> int:
+    import re2
+
     try:
-        return re2.compile("(?m)" + pattern, options).programsize
+        return _re2_compile("(?m)" + pattern).programsize
     except re2.error:
         return _BIG
 
@@ -1067,11 +1076,10 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 def _needle_hits(needle: re.Pattern, text: str, found) -> Iterator[tuple[int, int]]:
     """Spans of needles in ``text``, ``found`` the first: after each, the next one after the
     end of its line."""
-    size = len(text)
     while found is not None:
         yield found.span()
         end = text.find("\n", found.end())
-        if end < 0 or end >= size:
+        if end < 0:
             return
         found = needle.search(text, end + 1)
 
@@ -1089,36 +1097,29 @@ class RegexSet:
 
     def __init__(self, py_parts: list[str], re2_parts: list[str], py_needles: Optional[tuple[str, ...]] = None,
                  re2_needles: Optional[tuple[str, ...]] = None, local: bool = False,
-                 py_sieves: Optional[list[str]] = None):
+                 py_sources: Optional[list[str]] = None):
         # MULTILINE: ^ and $ anchor at each segment when segments are searched joined by "\n".
         self.py = compile_skipping("|".join(py_parts), re.M) if py_parts else None
-        self.re2 = None
-        if re2_parts:
-            import re2
-
-            # Room for the DFA: capped repeats of Unicode classes make large programs, and
-            # with RE2's default 8 MiB the DFA gives up and falls back to a slower search.
-            options = re2.Options()
-            options.max_mem = RE2_MEMORY
-            self.re2 = re2.compile("(?m)" + "|".join(re2_parts), options)
+        self.re2 = _re2_compile("(?m)" + "|".join(re2_parts)) if re2_parts else None
         self.py_needles = _needle_pattern(py_needles) if py_parts else None
         self.re2_needles = _needle_pattern(re2_needles) if re2_parts else None
         self.local = local
-        # Where Python's patterns have no needles, their sieves (see :func:`sieve`) on RE2 find
-        # the lines they may match in: one pass of an automaton, then the backtracking search
-        # of those lines only (line-local patterns, see _run).
+        # Where Python's patterns have no needles, their sieves (see :func:`sieve`, made from
+        # ``py_sources``, the patterns as the rubric wrote them) on RE2 find the lines they may
+        # match in: one pass of an automaton, then the backtracking search of those lines only
+        # (line-local patterns, see _run).
         self.py_sieve = None
-        if py_parts and py_sieves and local and self.py_needles is None:
-            import re2
+        if py_parts and py_sources and local and self.py_needles is None:
+            found = [sieve(r) for r in py_sources]
+            if all(found):
+                import re2
 
-            options = re2.Options()
-            options.max_mem = RE2_MEMORY
-            try:
-                self.py_sieve = re2.compile("(?m)" + "|".join(py_sieves), options)
-            except re2.error:  # too large a program for RE2: search every line
-                self.py_sieve = None
-            if self.py_sieve is not None and self.py_sieve.programsize > MAX_RE2_PROGRAM:
-                self.py_sieve = None
+                try:
+                    self.py_sieve = _re2_compile("(?m)" + "|".join(found))
+                except re2.error:  # too large a program for RE2: search every line
+                    self.py_sieve = None
+                if self.py_sieve is not None and self.py_sieve.programsize > MAX_RE2_PROGRAM:
+                    self.py_sieve = None
         # Literal strings one of which every match of the set holds (None: no such promise):
         # a text holding none of them has no spans. Not where an RE2 needle holds U+FFFD: RE2
         # reads a lone surrogate as one, so its match may hold the needle where the text does not.
@@ -1146,19 +1147,17 @@ class RegexSet:
         if not py and not r2:
             return None
         # each engine's needles, read from the patterns as the rubric wrote them
-        py_needles = _all_needles(literal_parts + [r for r, two in zip(regexes, on_re2) if not two])
+        py_sources = literal_parts + [r for r, two in zip(regexes, on_re2) if not two]
+        py_needles = _all_needles(py_sources)
         re2_needles = _all_needles([r for r, two in zip(regexes, on_re2) if two])
         local = all(line_local(r) for r in literal_parts + regexes)
-        py_sieves = None
-        if py and local and _needle_pattern(py_needles) is None:
-            found = [sieve(r) for r in literal_parts + [r for r, two in zip(regexes, on_re2) if not two]]
-            if all(found):
-                py_sieves = found
-        return cls(py, r2, py_needles, re2_needles, local, py_sieves)
+        return cls(py, r2, py_needles, re2_needles, local, py_sources)
 
     def spans(self, text: str, pos: int = 0) -> list[tuple[int, int]]:
         """Spans of matches starting at ``pos`` or later (lookbehinds still see what is before)."""
-        odd = not text.isascii() and _SURROGATES.search(text) is not None
+        # (looked for only where an RE2 search follows: the check is a search of the text)
+        odd = ((self.re2 is not None or self.py_sieve is not None) and not text.isascii()
+               and _SURROGATES.search(text) is not None)
         if self.py is not None:
             # a lone surrogate is U+FFFD to RE2, which a sieve's class may not hold: no sieve then
             out = self._run(self.py.finditer, self.py_needles, text, pos, None if odd else self.py_sieve)
@@ -1238,10 +1237,8 @@ def literal_re2(pattern: str, words: list[str]):
         return None
     import re2
 
-    options = re2.Options()
-    options.max_mem = RE2_MEMORY
     try:
-        return re2.compile(pattern, options)
+        return _re2_compile(pattern)
     except re2.error:  # pragma: no cover - a trie of escaped words is plain RE2 syntax
         return None
 
