@@ -25,6 +25,10 @@ DEFAULT_BACKCHANNELS = [
     # understanding nodded along while an upset customer goes on (理解理解, set 124; not 不理解)
     "理解理解", "我理解", "可以理解", "理解的", "嗯理解", "嗯嗯理解",
 ]
+# Words that nod along only next to other backchannel words or themselves (嗯嗯 知道知道, 明白明白
+# 理解, 收到收到): they count in a run made wholly of backchannel words, never as words removed to
+# leave a one-character rest (不理解, 不知道, 没收到 are not backchannels).
+DEFAULT_BACKCHANNEL_PARTS = ["知道", "理解", "收到", "清楚", "懂", "明白了", "知道了", "收到了"]
 
 
 class Item(ItemBase):
@@ -34,6 +38,7 @@ class Item(ItemBase):
     backchannels: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_BACKCHANNELS))
     # At most this many characters may remain once backchannel words are removed.
     backchannel_rest: int = Field(default=1, ge=0)
+    backchannel_parts: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_BACKCHANNEL_PARTS))
     # Shorter utterances do not take the floor: a backchannel (or a sound ASR misheard as words).
     min_utterance: float = Field(default=0.5, ge=0)
     polite: Match
@@ -48,7 +53,8 @@ class Item(ItemBase):
         words = sorted({normalize_phrase(b) for b in self.backchannels if normalize_phrase(b)},
                        key=len, reverse=True)
         self._bc = re.compile("|".join(map(re.escape, words))) if words else None
-        self._bc_words = frozenset(words)
+        self._bc_words = frozenset(words) | {normalize_phrase(b) for b in self.backchannel_parts
+                                             if normalize_phrase(b)}
 
     def phrases(self, ctx: CompileContext) -> list[str]:
         return self.polite.expanded_phrases(ctx)
