@@ -61,7 +61,13 @@ class Item(ItemBase):
 
     def is_backchannel(self, text: str) -> bool:
         rest = self._bc.sub("", text) if self._bc is not None else text
-        return len(rest) <= self.backchannel_rest or _made_of(text, self._bc_words)
+        if len(rest) <= self.backchannel_rest and not _NEGATION.search(rest):
+            return True
+        return _made_of(text, self._bc_words)
+
+
+# A rest that negates what was nodded to turns it into an answer: 不可以, 不对, 没错 aside.
+_NEGATION = re.compile("[不没别甭]")
 
 
 def _made_of(text: str, words: frozenset, longest: int = 8) -> bool:
