@@ -50,6 +50,8 @@ DEFAULT_HEDGES = [
     # "normally" before the time (正常今天中午前能派送 / 正常明天或者后天能到店), not 恢复正常
     "正常来说", "正常来讲", "正常时效", "正常是", "正常今天", "正常明天", "正常后天", "正常上午", "正常中午", "正常下午", "正常晚上",
     "正常这两天", "正常当天",
+    # …and before a span or a count (正常2小时内会给您送上门 / 正常三到五个工作日到账), set 252
+    *[f"正常{n}" for n in "0123456789一二两三四五六七八九十半几"],
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",
     # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240; not 具体看
