@@ -611,6 +611,10 @@ BELOW_BAR = {
     ("heldout252", "false_promise"): 0.40,
     ("heldout252", "customer_praise"): 0.75,
     ("heldout252", "complaint_soothing"): 0.65,
+    # set 254 (ride-hailing, taxis, car rental and shared bikes, north): rudeness without a word of its own, a customer
+    # lectured that the battery shown was not enough (那您骑之前 还是要看一下 … 它肯定不够啊), a template pasted twice
+    # to send the customer to read the coupon terms, 先生 您先听我说 (which sets 96 and 248's reviewers pass)
+    ("heldout254", "banned_phrases"): 0.65,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

@@ -12,7 +12,7 @@ import re
 from bisect import bisect_left
 from typing import Literal, Optional, Union
 
-from pydantic import PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
 from qa_scorer.rubric.detect import Detect, evidence
@@ -42,6 +42,11 @@ class Item(ItemBase):
     # on) is listening, not answering: the first such turn after a trigger does not count
     # towards ``within_turns`` (a second does: 嗯 … 嗯 to 说话啊 is no answer).
     listening: Optional[list[NonEmpty]] = None
+    # ``na`` where the trigger's speaker opens with this in their first ``opening_turns`` turns: a
+    # customer who calls to praise (我不是投诉啊 我是想表扬一个司机) tells of the trouble the praised
+    # person got them out of, and nothing in that story calls for an apology.
+    unless_opening: Optional[Match] = None
+    opening_turns: int = Field(default=2, ge=1, le=10)
 
     _listening = PrivateAttr(default=None)
 
@@ -63,6 +68,8 @@ class Item(ItemBase):
         self.response.compile_detect(ctx)
         if self.lookback_unless is not None:
             self.lookback_unless.compile(ctx)
+        if self.unless_opening is not None:
+            self.unless_opening.compile(ctx)
         if self.listening:
             words = _alternation_pattern([normalize_phrase(w) for w in self.listening])
             self._listening = re.compile(f"(?:{words})+") if words else None
@@ -200,11 +207,28 @@ def _may_answer(item: Item, call: Call, responder: list[int]) -> list[int]:
     return []
 
 
+def _opening(item: Item, call: Call) -> Optional[int]:
+    """The segment among the trigger speaker's first turns that says ``unless_opening``, if any."""
+    if item.unless_opening is None:
+        return None
+    for turn in call.turns(item.trigger.speaker)[:item.opening_turns]:
+        for i in turn:
+            if item.unless_opening.find(call.norms[i]):
+                return i
+    return None
+
+
 def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
         return Outcome("na", "needs timings for the trigger's scope; this transcript has none",
                        zh="没有时间信息，无法确定触发范围")
+    opened = _opening(item, call)
+    if opened is not None:
+        said = quote(call.segments[opened].text)
+        return Outcome("na", f"the {item.trigger.speaker} opened with {said}: nothing they told calls for it",
+                       (call.evidence(opened, note="opening"),),
+                       zh=f"{_WHO[item.trigger.speaker]}开头就说{said}，所说的内容不需要回应")
     who = item.response.speaker
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
     all_after = None
