@@ -615,6 +615,12 @@ BELOW_BAR = {
     # lectured that the battery shown was not enough (那您骑之前 还是要看一下 … 它肯定不够啊), a template pasted twice
     # to send the customer to read the coupon terms, 先生 您先听我说 (which sets 96 and 248's reviewers pass)
     ("heldout254", "banned_phrases"): 0.65,
+    # set 256 (securities, funds, wealth management, insurance agencies, north): a fee waved off as nothing to mind
+    # (在净值里 您不用管它) then the page held up (页面里有写), a cold referral to lawful channels, which its adjudicator
+    # called borderline; a lone 👍 taken as 点赞 (the rubric reads no emoji: a lone 👍 is praise in 8 of 12 labelled calls
+    # and not in 4) and praise of a teller at another branch in a survey answer
+    ("heldout256", "banned_phrases"): 0.75,
+    ("heldout256", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
