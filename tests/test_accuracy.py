@@ -621,6 +621,15 @@ BELOW_BAR = {
     # and not in 4) and praise of a teller at another branch in a survey answer
     ("heldout256", "banned_phrases"): 0.75,
     ("heldout256", "customer_praise"): 0.80,
+    # set 258 (agricultural supplies and farm services, north): a dealer's address read out as the place to go, which the
+    # address rule takes as an address checked, and a vet's advice call whose questions about the calves its reviewers took
+    # as the check
+    ("heldout258", "identity_check"): 0.80,
+    # set 260 (business software, office equipment, shop systems, north): the system said not at fault after a fitter's
+    # mistake (这个不是系统问题: sets 208 and 248's reviewers pass the like, so no rule) and an outbound collector's curtness
+    # (你自己打过去问 / 所以让你交啊); a colleague's complaint made the day before, with the agent's apology just before it
+    ("heldout260", "banned_phrases"): 0.65,
+    ("heldout260", "complaint_soothing"): 0.75,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

@@ -52,6 +52,8 @@ DEFAULT_HEDGES = [
     "正常这两天", "正常当天",
     # …and before a span or a count (正常2小时内会给您送上门 / 正常三到五个工作日到账), set 252
     *[f"正常{n}" for n in "0123456789一二两三四五六七八九十半几"],
+    # what the shop, the maker or the courier said, reported (商家说20号前一定发出), set 258
+    "商家说", "卖家说", "厂家说", "仓库说", "快递说", "物流说", "对方说",
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",
     # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240; not 具体看
