@@ -52,7 +52,8 @@ DEFAULT_HEDGES = [
     "正常这两天", "正常当天",
     # …and before a span or a count (正常2小时内会给您送上门 / 正常三到五个工作日到账), set 252
     *[f"正常{n}" for n in "0123456789一二两三四五六七八九十半几"],
-    # what the shop, the maker or the courier said, reported (商家说20号前一定发出), set 258
+    # what the shop, the maker or the courier said, reported (商家说20号前一定发出), set 258 (the agent's own word to them,
+    # 我跟商家说好了 20号前一定给您发出, is a matcher of the default rubric's false_promise without hedges)
     "商家说", "卖家说", "厂家说", "仓库说", "快递说", "物流说", "对方说",
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",

@@ -47,6 +47,10 @@ class Item(ItemBase):
     # person got them out of, and nothing in that story calls for an apology.
     unless_opening: Optional[Match] = None
     opening_turns: int = Field(default=2, ge=1, le=10)
+    # …until the trigger's speaker turns to something else (不过 / 但是 / 另外 / 还有个事): from the
+    # segment that says this on, triggers count again (我想表扬一下上次那个师傅 … 不过这次来的师傅把我家
+    # 地板划坏了).
+    opening_ends: Optional[Match] = None
 
     _listening = PrivateAttr(default=None)
 
@@ -68,8 +72,9 @@ class Item(ItemBase):
         self.response.compile_detect(ctx)
         if self.lookback_unless is not None:
             self.lookback_unless.compile(ctx)
-        if self.unless_opening is not None:
-            self.unless_opening.compile(ctx)
+        for m in (self.unless_opening, self.opening_ends):
+            if m is not None:
+                m.compile(ctx)
         if self.listening:
             words = _alternation_pattern([normalize_phrase(w) for w in self.listening])
             self._listening = re.compile(f"(?:{words})+") if words else None
@@ -218,6 +223,16 @@ def _opening(item: Item, call: Call) -> Optional[int]:
     return None
 
 
+def _opening_ends(item: Item, call: Call, opened: int) -> Optional[int]:
+    """The first of the trigger speaker's segments from ``opened`` on that says ``opening_ends``."""
+    if item.opening_ends is None:
+        return None
+    for i in call.indices(item.trigger.speaker):
+        if i >= opened and item.opening_ends.find(call.norms[i]):
+            return i
+    return None
+
+
 def run(item: Item, call: Call) -> Outcome:
     candidates = call.select(item.trigger.speaker, item.trigger.scope)
     if candidates is None:
@@ -225,10 +240,13 @@ def run(item: Item, call: Call) -> Outcome:
                        zh="没有时间信息，无法确定触发范围")
     opened = _opening(item, call)
     if opened is not None:
-        said = quote(call.segments[opened].text)
-        return Outcome("na", f"the {item.trigger.speaker} opened with {said}: nothing they told calls for it",
-                       (call.evidence(opened, note="opening"),),
-                       zh=f"{_WHO[item.trigger.speaker]}开头就说{said}，所说的内容不需要回应")
+        resume = _opening_ends(item, call, opened)
+        candidates = [] if resume is None else [i for i in candidates if i >= resume]
+        if not candidates:
+            said = quote(call.segments[opened].text)
+            return Outcome("na", f"the {item.trigger.speaker} opened with {said}: nothing they told calls for it",
+                           (call.evidence(opened, note="opening"),),
+                           zh=f"{_WHO[item.trigger.speaker]}开头就说{said}，所说的内容不需要回应")
     who = item.response.speaker
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
     all_after = None

@@ -28,7 +28,7 @@ DEFAULT_BACKCHANNELS = [
 # Words that nod along only next to other backchannel words or themselves (嗯嗯 知道知道, 明白明白
 # 理解, 收到收到): they count in a run made wholly of backchannel words, never as words removed to
 # leave a one-character rest (不理解, 不知道, 没收到 are not backchannels).
-DEFAULT_BACKCHANNEL_PARTS = ["知道", "理解", "收到", "清楚", "懂", "明白了", "知道了", "收到了"]
+DEFAULT_BACKCHANNEL_PARTS = ["知道", "理解", "收到", "清楚", "懂", "明白了", "知道了", "收到了", "懂了", "清楚了", "理解了", "晓得", "晓得了", "知道的", "明白的", "我知道", "我明白", "我懂"]
 
 
 class Item(ItemBase):
