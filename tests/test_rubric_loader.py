@@ -118,3 +118,21 @@ def test_unknown_pattern_reference():
 def test_named_patterns_are_checked_like_any_regex():
     (p,) = problems(GOOD.replace("id: mini\n", "id: mini\npatterns:\n  bad: ['(open']\n"))
     assert p.startswith("r.yaml:3:") and "invalid regular expression" in p
+
+
+def test_false_hedges_void_the_hedge_they_cover_and_a_rubric_can_set_its_own():
+    promise = "match: {phrases: [一定给你发出], hedges: true}"
+    default = parse_rubric(GOOD.replace("match: {phrases: [你好]}", promise)).items[0].match
+    assert default.search(normalize("商家说20号前一定给您发出")) is None  # what the shop said hedges
+    assert default.search(normalize("我跟商家说好了20号前一定给您发出")) is not None  # the agent's own word does not
+    assert default.search(normalize("检测都正常，三天之内一定给您发出")) is not None
+    assert default.search(normalize("正常三天之内一定给您发出")) is None
+    # a rubric's own list replaces the default one: none at all leaves every hedge standing
+    none = parse_rubric(GOOD.replace("id: mini\n", "id: mini\nfalse_hedges: []\n").replace(
+        "match: {phrases: [你好]}", promise)).items[0].match
+    assert none.search(normalize("我跟商家说好了20号前一定给您发出")) is None
+
+
+def test_a_false_hedge_too_long_to_look_back_for_is_refused():
+    (p,) = problems(GOOD.replace("id: mini\n", "id: mini\nfalse_hedges: [跟商家说好了跟快递说好了跟仓库]\n"))
+    assert p.startswith("r.yaml:2:") and "false_hedges" in p

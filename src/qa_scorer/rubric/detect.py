@@ -205,6 +205,7 @@ class Detect(Strict):
     _veto_model: Optional[TextModel] = PrivateAttr(default=None)
     _after_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
+    _false_hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _something(self):
@@ -260,6 +261,7 @@ class Detect(Strict):
                                  f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
             self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
+            self._false_hedges = _alternation([normalize_phrase(p) for p in ctx.false_hedges])
 
     def detect_phrases(self, ctx: CompileContext) -> list[str]:
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
@@ -344,7 +346,7 @@ class Detect(Strict):
                 self.question_challenge is not None and self.question_challenge.matcher.find(norm)):
             return True
         hedges = self.__pydantic_private__["_hedges"]
-        if hedges is not None and hedged(hedges, norm):
+        if hedges is not None and hedged(hedges, norm, false=self.__pydantic_private__["_false_hedges"]):
             return True
         if self.unless_question and self._asks(call.segments[i].text, norm):
             return True

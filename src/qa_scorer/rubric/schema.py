@@ -53,13 +53,22 @@ DEFAULT_HEDGES = [
     # …and before a span or a count (正常2小时内会给您送上门 / 正常三到五个工作日到账), set 252
     *[f"正常{n}" for n in "0123456789一二两三四五六七八九十半几"],
     # what the shop, the maker or the courier said, reported (商家说20号前一定发出), set 258 (the agent's own word to them,
-    # 我跟商家说好了 20号前一定给您发出, is a matcher of the default rubric's false_promise without hedges)
+    # 我跟商家说好了 20号前一定给您发出, is none: DEFAULT_FALSE_HEDGES)
     "商家说", "卖家说", "厂家说", "仓库说", "快递说", "物流说", "对方说",
     # an exception named (除非有特殊情况，明天上午能到的)
     "除非",
     # most, not all (大部分员工今天晚上能到), and the details left to who decides (具体到账看银行), set 240; not 具体看
     # alone (我具体看了一下 is "I looked into it"), nor 具体以 (…以页面为准 is said of other things in the same message)
     "大部分", "大多数", "具体要看", "具体到账看", "具体看银行", "具体看物流", "具体看快递", "具体看实际",
+]
+# Words that hold a hedge but hedge nothing: a hedge whose first character one of them covers is
+# none. The agent's own word to the shop or the courier is no report of theirs (我跟商家说好了
+# 20号前一定给您发出 holds 商家说), and 正常 said of a state is not "normally" before a time
+# (检测都正常 三天之内肯定给您退款 holds 正常三).
+DEFAULT_FALSE_HEDGES = [
+    *[f"{to}{who}说" for to in "跟和给同向" for who in ("商家", "卖家", "厂家", "仓库", "快递", "物流", "对方")],
+    *[f"{how}正常" for how in ("都", "也", "均", "很", "挺", "还算", "一切", "完全", "检测", "检查", "测试", "运行",
+                               "恢复", "属于", "比较", "不", "是否")],
 ]
 
 
@@ -120,6 +129,7 @@ class CompileContext:
     negators: list[str] = field(default_factory=lambda: list(DEFAULT_NEGATORS))
     false_negators: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[str] = field(default_factory=lambda: list(DEFAULT_HEDGES))
+    false_hedges: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_HEDGES))
     # The rubric file's folder: model files a rubric names are found relative to it.
     base_dir: Optional[str] = None
 
@@ -175,11 +185,28 @@ def _apart(words: list[str]) -> tuple[list[str], list[str]]:
     return numbers, plain
 
 
-def hedged(hedges: re.Pattern, norm: NormText, start: int = 0, end: Optional[int] = None) -> bool:
+def hedged(hedges: re.Pattern, norm: NormText, start: int = 0, end: Optional[int] = None,
+           false: Optional[re.Pattern] = None) -> bool:
     """Whether a hedge stands in ``norm.text[start:end]`` within one clause: words that only meet
-    across a break are none (恢复正常，明天保证修好 holds no 正常明天)."""
-    for m in hedges.finditer(norm.text, start, len(norm.text) if end is None else end):
-        if m.end() <= norm.clause(m.start())[1]:
+    across a break are none (恢复正常，明天保证修好 holds no 正常明天), nor is a hedge whose first
+    character a word of ``false`` covers (我跟商家说好了 holds no report of the shop's)."""
+    text = norm.text
+    for m in hedges.finditer(text, start, len(text) if end is None else end):
+        if m.end() <= norm.clause(m.start())[1] and not (false is not None and _covered(false, text, m.start())):
+            return True
+    return False
+
+
+# The longest word a false-hedge list may hold (the loader refuses longer): how far back to look.
+MAX_FALSE_HEDGE = 12
+
+
+def _covered(false: re.Pattern, text: str, at: int) -> bool:
+    """Whether a match of ``false`` starting at most MAX_FALSE_HEDGE characters before ``at``
+    covers the character at ``at``."""
+    for p in range(max(0, at - MAX_FALSE_HEDGE + 1), at + 1):
+        m = false.match(text, p)
+        if m is not None and m.end() > at:
             return True
     return False
 
@@ -430,7 +457,7 @@ class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "literal_re2", "numbers", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "quoted", "local")
+                 "negators", "false_neg", "negation_window", "hedges", "false_hedges", "hedge_window", "questions", "quoted", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -491,7 +518,7 @@ class Matcher:
         self.exclude = _Exclusions(sets) if sets else None
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
-        self.negators = self.false_neg = self.hedges = None
+        self.negators = self.false_neg = self.hedges = self.false_hedges = None
         if spec.negation:
             self.negators = _alternation([normalize_phrase(p) for p in ctx.negators])
             self.false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
@@ -499,6 +526,7 @@ class Matcher:
         self.hedge_window = spec.hedge_window
         if spec.hedges:
             self.hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
+            self.false_hedges = _alternation([normalize_phrase(p) for p in ctx.false_hedges])
         self.questions = spec.questions
         self.quoted = spec.quoted
 
@@ -668,7 +696,8 @@ class Matcher:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if hedged(self.hedges, norm, max(p_start, start - self.hedge_window), min(c_end, end + 4)):
+            if hedged(self.hedges, norm, max(p_start, start - self.hedge_window), min(c_end, end + 4),
+                      self.false_hedges):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
@@ -857,6 +886,9 @@ class RubricBase(Strict):
     negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_NEGATORS))
     false_negators: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_FALSE_NEGATORS))
     hedges: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
+    # words that hold a hedge but hedge nothing (跟商家说 / 都正常)
+    false_hedges: list[Annotated[str, BeforeValidator(_numbers_as_text), Field(min_length=1, max_length=MAX_FALSE_HEDGE)]] = Field(
+        default_factory=lambda: list(DEFAULT_FALSE_HEDGES))
 
     # Set by the loader: where the rubric file is (models it names are found beside it).
     path: str = ""
@@ -865,4 +897,4 @@ class RubricBase(Strict):
         base = str(Path(self.path).parent) if self.path and not self.path.startswith("<") else None
         return CompileContext(lists=dict(self.lists), patterns=dict(self.patterns), negators=list(self.negators),
                               false_negators=list(self.false_negators), hedges=list(self.hedges),
-                              base_dir=base)
+                              false_hedges=list(self.false_hedges), base_dir=base)
