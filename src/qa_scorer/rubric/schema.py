@@ -63,12 +63,14 @@ DEFAULT_HEDGES = [
 ]
 # Words that hold a hedge but hedge nothing: a hedge whose first character one of them covers is
 # none. The agent's own word to the shop or the courier is no report of theirs (我跟商家说好了
-# 20号前一定给您发出 holds 商家说), and 正常 said of a state is not "normally" before a time
-# (检测都正常 三天之内肯定给您退款 holds 正常三).
+# 20号前一定给您发出 holds 商家说), 正常 said of a state is not "normally" before a time
+# (检测都正常 三天之内肯定给您退款 holds 正常三), and 不可能 is no 可能.
 DEFAULT_FALSE_HEDGES = [
     *[f"{to}{who}说" for to in "跟和给同向" for who in ("商家", "卖家", "厂家", "仓库", "快递", "物流", "对方")],
     *[f"{how}正常" for how in ("都", "也", "均", "很", "挺", "还算", "一切", "完全", "检测", "检查", "测试", "运行",
                                "恢复", "属于", "比较", "不", "是否")],
+    # 不可能 denies, it does not hedge (不可能不给您退的 is a guarantee)
+    "不可能",
 ]
 
 
