@@ -264,9 +264,11 @@ class NormText:
 
     @property
     def bounds(self) -> frozenset[int]:
-        """Offsets where a jieba word begins or ends."""
+        """Offsets where a jieba word begins or ends, and where a clause does: the punctuation or
+        space dropped between 滚 and 别 in 滚，别再打过来了 still parts them, though jieba, reading the
+        text without it, makes one word of 滚别."""
         if self._bounds is None:
-            self._bounds = word_bounds(self.text)
+            self._bounds = word_bounds(self.text) | frozenset(self._mapping().order)
         return self._bounds
 
 
