@@ -17,8 +17,7 @@ from typing import NamedTuple, Optional, Union
 from pydantic import Field, PrivateAttr, model_validator
 
 from qa_scorer.rubric.call import Call, Outcome, quote
-from qa_scorer.rubric.schema import CompileContext, Hit, Match, Scope, Strict, _alternation, find_any, hedged
-from qa_scorer.normalize import normalize_phrase
+from qa_scorer.rubric.schema import CompileContext, Hedges, Hit, Match, Scope, Strict, find_any
 from qa_scorer.textmodel import ModelError, TextModel, load_model, resolve
 
 
@@ -205,7 +204,6 @@ class Detect(Strict):
     _veto_model: Optional[TextModel] = PrivateAttr(default=None)
     _after_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
-    _false_hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _something(self):
@@ -260,8 +258,7 @@ class Detect(Strict):
                 raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the cut-off "
                                  f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
-            self._hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
-            self._false_hedges = _alternation([normalize_phrase(p) for p in ctx.false_hedges])
+            self._hedges = Hedges.of(ctx)
 
     def detect_phrases(self, ctx: CompileContext) -> list[str]:
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
@@ -346,7 +343,7 @@ class Detect(Strict):
                 self.question_challenge is not None and self.question_challenge.matcher.find(norm)):
             return True
         hedges = self.__pydantic_private__["_hedges"]
-        if hedges is not None and hedged(hedges, norm, false=self.__pydantic_private__["_false_hedges"]):
+        if hedges is not None and hedges.within(norm):
             return True
         if self.unless_question and self._asks(call.segments[i].text, norm):
             return True

@@ -187,20 +187,32 @@ def _apart(words: list[str]) -> tuple[list[str], list[str]]:
     return numbers, plain
 
 
-def hedged(hedges: re.Pattern, norm: NormText, start: int = 0, end: Optional[int] = None,
-           false: Optional[re.Pattern] = None) -> bool:
-    """Whether a hedge stands in ``norm.text[start:end]`` within one clause: words that only meet
-    across a break are none (恢复正常，明天保证修好 holds no 正常明天), nor is a hedge whose first
-    character a word of ``false`` covers (我跟商家说好了 holds no report of the shop's)."""
-    text = norm.text
-    for m in hedges.finditer(text, start, len(text) if end is None else end):
-        if m.end() <= norm.clause(m.start())[1] and not (false is not None and _covered(false, text, m.start())):
-            return True
-    return False
-
-
 # The longest word a false-hedge list may hold (the loader refuses longer): how far back to look.
 MAX_FALSE_HEDGE = 12
+
+
+class Hedges(NamedTuple):
+    """A rubric's hedges and the words that hold one but hedge nothing, compiled together
+    (:meth:`of`) for a matcher or a model rule that drops hedged hits."""
+
+    words: re.Pattern
+    false: Optional[re.Pattern]
+
+    @classmethod
+    def of(cls, ctx: "CompileContext") -> Optional["Hedges"]:
+        words = _alternation([normalize_phrase(p) for p in ctx.hedges])
+        return None if words is None else cls(words, _alternation([normalize_phrase(p) for p in ctx.false_hedges]))
+
+    def within(self, norm: NormText, start: int = 0, end: Optional[int] = None) -> bool:
+        """Whether a hedge stands in ``norm.text[start:end]`` within one clause: words that only
+        meet across a break are none (恢复正常，明天保证修好 holds no 正常明天), nor is a hedge whose
+        first character a false hedge covers (我跟商家说好了 holds no report of the shop's)."""
+        text = norm.text
+        for m in self.words.finditer(text, start, len(text) if end is None else end):
+            if m.end() <= norm.clause(m.start())[1] and not (self.false is not None
+                                                            and _covered(self.false, text, m.start())):
+                return True
+        return False
 
 
 def _covered(false: re.Pattern, text: str, at: int) -> bool:
@@ -459,7 +471,7 @@ class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
     __slots__ = ("literal", "literal_re2", "numbers", "regex", "pinyin", "sounds", "short", "exclude", "unless", "unless_segment",
-                 "negators", "false_neg", "negation_window", "hedges", "false_hedges", "hedge_window", "questions", "quoted", "local")
+                 "negators", "false_neg", "negation_window", "hedges", "hedge_window", "questions", "quoted", "local")
 
     def __init__(self, spec: Match, ctx: CompileContext):
         phrases = [normalize_phrase(p) for p in spec.expanded_phrases(ctx)]
@@ -520,15 +532,14 @@ class Matcher:
         self.exclude = _Exclusions(sets) if sets else None
         self.unless = _alternation([normalize_phrase(p) for p in self._expand(spec.unless, ctx)])
         self.unless_segment = spec.unless_scope == "segment"
-        self.negators = self.false_neg = self.hedges = self.false_hedges = None
+        self.negators = self.false_neg = self.hedges = None
         if spec.negation:
             self.negators = _alternation([normalize_phrase(p) for p in ctx.negators])
             self.false_neg = _alternation([normalize_phrase(p) for p in ctx.false_negators])
         self.negation_window = spec.negation_window
         self.hedge_window = spec.hedge_window
         if spec.hedges:
-            self.hedges = _alternation([normalize_phrase(p) for p in ctx.hedges])
-            self.false_hedges = _alternation([normalize_phrase(p) for p in ctx.false_hedges])
+            self.hedges = Hedges.of(ctx)
         self.questions = spec.questions
         self.quoted = spec.quoted
 
@@ -698,8 +709,7 @@ class Matcher:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if hedged(self.hedges, norm, max(p_start, start - self.hedge_window), min(c_end, end + 4),
-                      self.false_hedges):
+            if self.hedges.within(norm, max(p_start, start - self.hedge_window), min(c_end, end + 4)):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
