@@ -241,6 +241,32 @@ def test_lookback_unless_voids_what_the_responder_said_before_the_trigger():
     assert "w.yaml:" in str(err.value) and "lookback_unless" in str(err.value)
 
 
+def test_lookback_if_silent_counts_the_turn_before_only_when_nothing_follows():
+    """With ``lookback_if_silent``, an apology just before the trigger answers it only when the
+    responder says nothing after it; a turn of mere punctuation is nothing."""
+    from qa_scorer.rubric.loader import RubricError, parse_rubric
+
+    rubric = parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=1) + "    lookback_if_silent: true\n", "w.yaml")
+
+    def status(*lines):
+        segs = [{"speaker": "agent" if who == "a" else "customer", "text": t} for who, t in lines]
+        return score_transcript(Transcript.model_validate(
+            {"version": 1, "call_id": "w", "channel": "chat", "segments": segs}), rubric).item("sorry").status
+
+    assert status(("a", "抱歉 这个没法退"), ("c", "热水器坏了")) == "pass"
+    assert status(("a", "抱歉 这个没法退"), ("c", "热水器坏了"), ("a", "……")) == "pass"
+    assert status(("a", "抱歉 这个没法退"), ("c", "热水器坏了"), ("a", "好的 感谢反馈")) == "fail"
+    assert status(("a", "您好"), ("c", "热水器坏了"), ("a", "好的 抱歉")) == "pass"
+    without = parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=1), "w.yaml")
+    segs = [{"speaker": "agent", "text": "抱歉 这个没法退"}, {"speaker": "customer", "text": "热水器坏了"},
+            {"speaker": "agent", "text": "好的 感谢反馈"}]
+    assert score_transcript(Transcript.model_validate(
+        {"version": 1, "call_id": "w", "channel": "chat", "segments": segs}), without).item("sorry").status == "pass"
+    with pytest.raises(RubricError) as err:
+        parse_rubric(_WINDOW_RUBRIC.format(within=1, lookback=1) + "    lookback_if_silent: maybe\n", "w.yaml")
+    assert "w.yaml:" in str(err.value) and "lookback_if_silent" in str(err.value)
+
+
 def test_listening_turns_do_not_count_towards_the_window():
     """With ``listening``, a responder's turn made only of 嗯 / 对 while the other side goes on
     is not one of the ``within_turns``: the answer after it is still in time; a turn with other

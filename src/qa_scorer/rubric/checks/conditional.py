@@ -38,6 +38,10 @@ class Item(ItemBase):
     # …unless the responder's first turn after the trigger says this: an agent who answers a
     # threat with 您有权利投诉 takes it up, whatever they said before it.
     lookback_unless: Optional[Match] = None
+    # …or only when the responder says nothing after the trigger (a threat as the customer's
+    # last words is answered by the apology just before it; one followed by the agent's
+    # 好的，感谢您的反馈 is not): any words in the first turn after it void the turns before.
+    lookback_if_silent: bool = False
     # A responder's turn made only of these words (嗯 / 对 / 是, said while the other side goes
     # on) is listening, not answering: the first such turn after a trigger does not count
     # towards ``within_turns`` (a second does: 嗯 … 嗯 to 说话啊 is no answer).
@@ -106,10 +110,15 @@ def _turns_after(item: Item, call: Call, trigger_index: int, count: int) -> tupl
 
 def _lookback(item: Item, call: Call, trigger_index: int, first_after: Optional[list[int]]) -> list[list[int]]:
     """The responder's turns just before the trigger that also count, unless their first turn
-    after it takes the trigger up (``lookback_unless``)."""
+    after it takes the trigger up (``lookback_unless``), or says anything at all
+    (``lookback_if_silent``)."""
     before = call.turns_before(item.response.speaker, trigger_index, _count(call, item.lookback_turns))
+    if not before or not first_after:
+        return before
+    if item.lookback_if_silent and any(call.norms[i].text for i in first_after):
+        return []
     unless = item.lookback_unless
-    if before and first_after and unless is not None and any(unless.matcher.find(call.norms[i]) for i in first_after):
+    if unless is not None and any(unless.matcher.find(call.norms[i]) for i in first_after):
         return []
     return before
 
