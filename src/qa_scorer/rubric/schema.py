@@ -71,9 +71,6 @@ DEFAULT_FALSE_HEDGES = [
                                "恢复", "属于", "比较", "不", "是否")],
     # 不可能 denies, it does not hedge (不可能不给您退的 is a guarantee)
     "不可能",
-    # a fault owned is no "probably" (确实不应该 这次我保证不会再找您了, set 286): only with the words that
-    # make it an admission, since 不应该有问题 alone is "should be fine", a hedge
-    "确实不应该", "实在不应该", "真不应该", "太不应该",
 ]
 
 
