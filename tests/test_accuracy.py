@@ -676,10 +676,72 @@ BELOW_BAR = {
     ("heldout274", "banned_phrases"): 0.60,
     # set 276 (freight platforms and trucking, north): orders read back from a lookup (see set 274); curt replies (那也得
     # 等审核 / 明天16点以后还没到再来问), and a plain 那个情况我不太清楚 about another firm's case; a refund window and a quote
-    # whose 准时 the promise pattern reads as 准 "surely" across a closed quotation
+    # whose 准时 the promise pattern had read as 准 "surely" across a closed quotation (mended in the session after)
     ("heldout276", "identity_check"): 0.60,
     ("heldout276", "banned_phrases"): 0.45,
     ("heldout276", "false_promise"): 0.35,
+    # set 278 (wholesale platforms, industrial parts, printing and packaging, north): lookups of an order the customer
+    # sent, taken as the check; a rush order's 加急 and a part's rusted markings (乱七八糟的 锈住了) read as trouble; a curt
+    # foreman's line and a refusal with an alternative (这个我们改不了 / 不过您可以找找…混批); a plan read as a promise
+    # (我让物流直接给您送到展馆); 👍 as praise; 你们得给我做主啊 as a complaint
+    ("heldout278", "identity_check"): 0.66,
+    ("heldout278", "apology"): 0.83,
+    ("heldout278", "banned_phrases"): 0.75,
+    ("heldout278", "false_promise"): 0.66,
+    ("heldout278", "customer_praise"): 0.74,
+    ("heldout278", "complaint_soothing"): 0.80,
+    # set 280 (transit cards, stations, airports and parking, north): tone its reviewers failed with no word of its own
+    # (这个属于不可抗力哈 / 你得找他们 / a template pasted again), and claims or tickets named by number as the check
+    ("heldout280", "identity_check"): 0.77,
+    ("heldout280", "banned_phrases"): 0.66,
+    # set 282 (second-hand trading and recycling, north): promises made before any check (只要查实，肯定给您全额退车), an
+    # escrow rule read as a promise; 就这样吧 有问题你再打过来 as a brush-off, 我今天在班到21点 您随时找我 as a close
+    ("heldout282", "false_promise"): 0.66,
+    ("heldout282", "closing"): 0.75,
+    # set 284 (jewellery, watches, instruments and outdoor gear, north): openings by the shop's name only; items named as
+    # the check (机械表还是石英表 / a model number); blame in explanations (正常现象 / 很多人会误以为是漏水 / 不是给您打过电话
+    # 了吗 您同意了的) with no word of its own; the rude model on a diagnostic question
+    ("heldout284", "greeting"): 0.74,
+    ("heldout284", "identity_check"): 0.76,
+    ("heldout284", "banned_phrases"): 0.54,
+    # set 286 (insurance claims and policy service, north): push messages naming the car or case read as the check; curt
+    # refusals and passing to the other insurer (这个您得找对方保险公司 / 那您可以再催一下他们); a sales claim (在我们这儿续肯定
+    # 是最划算的), a colleague's call within two hours and a pledge after 确实不应该 (kept a hedge after the review); 还算利索
+    ("heldout286", "identity_check"): 0.66,
+    ("heldout286", "banned_phrases"): 0.40,
+    ("heldout286", "false_promise"): 0.57,
+    ("heldout286", "customer_praise"): 0.74,
+    # set 288 (pet hospitals, grooming, boarding, pet food, north): pet injuries and illness the company did not cause read
+    # as trouble; order numbers looked up without a question; 流程就是这样的 / 这是规定 / 买一点应急哈 failed by its
+    # reviewers; sarcasm after a brush-off (服务真好👍); 你们这态度好 (the rule cost two untuned sets)
+    ("heldout288", "identity_check"): 0.72,
+    ("heldout288", "apology"): 0.78,
+    ("heldout288", "banned_phrases"): 0.54,
+    ("heldout288", "false_promise"): 0.80,
+    ("heldout288", "customer_praise"): 0.72,
+    # set 290 (property management, north): the rule behind a fee (计费标准不是我这边能改的), a survey's 具体报修得走客服
+    # 那边 and staff defended (保安不负责分拣快递) failed by its reviewers; estates and rooms named as the check
+    ("heldout290", "identity_check"): 0.78,
+    ("heldout290", "banned_phrases"): 0.66,
+    # set 294 (airlines and travel agencies, north): refusals its reviewers failed (不是我们能决定的 / 住宿我们这边不负责的 /
+    # 这次您可得早点出门了 / 您有权利发 但是我们这边也得按照规定来)
+    ("heldout294", "banned_phrases"): 0.28,
+    # set 296 (city 12345 hotline and public-service desks, north): curt answers its reviewers failed (说不好。/ 看房源。),
+    # cases and addresses named as the check
+    ("heldout296", "identity_check"): 0.78,
+    ("heldout296", "banned_phrases"): 0.00,
+    # set 298 (retail banking, north): curt or blaming lines with no word of their own (卡面上写着呢 / 产品说明书中有说明的哈),
+    # a branch's errand read as a promise; the account's holder asked as the check
+    ("heldout298", "identity_check"): 0.84,
+    ("heldout298", "banned_phrases"): 0.50,
+    ("heldout298", "customer_praise"): 0.80,
+    # set 300 (online-shop after-sales chats, north): templated brush-offs (不满意可以申请退货退款的); a conditional two
+    # clauses before the promise (如果核实确实是 确实有问题 我们肯定给您退) and a hedge after it (如果今天送不了您告诉我), which
+    # the hedges do not reach; a personal guarantee (我说话算话) and a delivery date missed
+    ("heldout300", "identity_check"): 0.84,
+    ("heldout300", "banned_phrases"): 0.33,
+    ("heldout300", "false_promise"): 0.50,
+    ("heldout300", "customer_praise"): 0.80,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -732,6 +794,8 @@ FALSE_FLAGS_ALLOWED = {
     # sets 274 and 276: see BELOW_BAR
     ("heldout274", "banned_phrases"): 2,
     ("heldout276", "banned_phrases"): 2,
+    # set 300: see BELOW_BAR
+    ("heldout300", "false_promise"): 2,
 }
 
 
