@@ -18,7 +18,9 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   for the customer-side models the phone-call ones among the customer utterances as Whisper base
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
-  whatever tests/data holds: a set added for tuning later does not change what this writes).
+  whatever tests/data holds: a set added for tuning later does not change what this writes);
+- for the rudeness model, the agent lines of the written calls failed on banned wording, marked one
+  by one (``bench/real/written-line-labels.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -240,6 +242,41 @@ def written_call_examples(name: str) -> list[Example]:
     return out
 
 
+# The agent lines of the written sets' calls judged failed on banned wording, marked one by one by
+# a reviewer who saw the guide and the conversation only (``bench/real/written-line-labels.jsonl``:
+# one object per call judged, ``set``, ``call`` and ``banned``, the agent lines the reviewer marked).
+# A call teaches only when both agree it holds such wording (its set's labels fail it and the line
+# reviewer marked a line): the marked lines are positives, its other agent lines negatives. The file,
+# not tests/data, says which calls teach, so a set added later changes nothing here.
+LINE_ITEMS = {"rude": ("banned_phrases", "fail", "banned")}
+LINE_LABELS = rd.REAL / "written-line-labels.jsonl"
+LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", "rude").split(",")))
+
+
+def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
+    path = path or LINE_LABELS
+    item, value, key = LINE_ITEMS.get(name, (None, None, None)) if name in LINES else (None, None, None)
+    if item is None or not path.exists():
+        return []
+    speaker = MODELS[name][0]
+    out, labels = [], {}
+    for n, row in enumerate(map(json.loads, path.read_text(encoding="utf-8").splitlines()), 1):
+        folder = rd.ROOT / "tests" / "data" / str(row.get("set", ""))
+        if "/" in row.get("set", "/") or "\\" in row["set"] or not (folder / "labels.csv").is_file():
+            raise SystemExit(f"{path}:{n}: {row.get('set')!r} is not a labelled set in tests/data")
+        if row["set"] not in labels:
+            labels[row["set"]] = read_labels(folder / "labels.csv")
+        marked = set(row.get(key) or [])
+        if not marked or labels[row["set"]].get((row["call"], item)) != value:
+            continue
+        segs = json.loads((folder / f"{row['call']}.json").read_text(encoding="utf-8"))["segments"]
+        for i, seg in enumerate(segs):
+            if seg["speaker"] == speaker:
+                out.append(Example(seg["text"], i in marked, speaker, f"{row['set']}/{row['call']}#{i}",
+                                   _previous(segs, i, speaker)))
+    return out
+
+
 def choose_threshold(examples: list[Example], rare: bool, **kw) -> tuple[float, dict]:
     """F1-best threshold of 5-fold out-of-fold probabilities."""
     probs = [0.0] * len(examples)
@@ -274,8 +311,9 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
     for name, (speaker, key, rkey, which, desc) in MODELS.items():
         spec = FeatureSpec(ngram_min=1, ngram_max=3, norm="l2", context=int(name in CONTEXT))
         calls = written_call_examples(name)
+        lines = written_line_examples(name)
         examples = (session_examples(name, sessions, labels, skip, part, turns) + reply_examples(name)
-                    + written_examples(name) + written_agent_examples(name) + calls)
+                    + written_examples(name) + written_agent_examples(name) + calls + lines)
         positives = sum(e.label for e in examples)
         if positives < 3:
             print(f"{name}: only {positives} positive example(s); not trained")
@@ -289,7 +327,9 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                       + " + labelled agent replies + written sets' customer utterances"
                                       + " + written customer and agent utterances"
                                       + (f" + {speaker} utterances of the written calls judged"
-                                         f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else ""),
+                                         f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else "")
+                                      + (f" + {speaker} lines of the written calls judged {LINE_ITEMS[name][1]} on"
+                                         f" {LINE_ITEMS[name][0]}, marked line by line" if lines else ""),
                               **({"written_call_sets": call_sets()} if calls else {}),
                               "cv_out_of_fold": cv}, **kw)
         path = out_dir / f"{name}.json"

@@ -238,7 +238,7 @@ BELOW_BAR = {
     # "who are you" questions as checks (您是之前哪家机构的 / 是我是我 您是), split as set 70's and 90's were
     ("heldout100", "identity_check"): 0.84,
     ("heldout100", "complaint_soothing"): 0.38,
-    ("heldout100", "banned_phrases"): 0.64,
+    ("heldout100", "banned_phrases"): 0.57,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     ("heldout100", "false_promise"): 0.78,
     # set 102 (housing and home desks): its reviewers took a ticket the agent looked up from the
     # customer's number, a lock's model asked, and an old resident known by voice as checks, and a
@@ -659,7 +659,7 @@ BELOW_BAR = {
     # about, and not from a landlord's name; a lock passed to its maker (门锁是第三方品牌…需要找锁的厂家), which its adjudicator
     # called close, 提示了没换就会这样的, and the rudeness model on an echoed question (半夜自己说话 它说的什么呢: p 0.99)
     ("heldout270", "identity_check"): 0.75,
-    ("heldout270", "banned_phrases"): 0.35,
+    ("heldout270", "banned_phrases"): 0.00,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     # set 272 (elderly care, north): a resident's room or an elder's name echoed, which its reviewers did not take as the
     # check; trouble words in an emergency or an enrolment (摔了 / 也不行 / 没动) its reviewers did not count, and 让您久等了 /
     # 打扰了 / a fault admitted (刚才说得不全) as apologies; rudeness without a word of its own (a nanny's yelling waved off);
@@ -673,7 +673,7 @@ BELOW_BAR = {
     # 我们不认 / 验配的时候都会讲的 / 老年人皮下血管比较脆，说明书上有写) and a tip after a fix (下次下单记得核对度数哈) its
     # reviewers passed where set 152's failed the like
     ("heldout274", "identity_check"): 0.65,
-    ("heldout274", "banned_phrases"): 0.60,
+    ("heldout274", "banned_phrases"): 0.50,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     # set 276 (freight platforms and trucking, north): orders read back from a lookup (see set 274); curt replies (那也得
     # 等审核 / 明天16点以后还没到再来问), and a plain 那个情况我不太清楚 about another firm's case; a refund window and a quote
     # whose 准时 the promise pattern had read as 准 "surely" across a closed quotation (mended in the session after)
@@ -703,7 +703,7 @@ BELOW_BAR = {
     # 了吗 您同意了的) with no word of its own; the rude model on a diagnostic question
     ("heldout284", "greeting"): 0.74,
     ("heldout284", "identity_check"): 0.76,
-    ("heldout284", "banned_phrases"): 0.54,
+    ("heldout284", "banned_phrases"): 0.40,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     # set 286 (insurance claims and policy service, north): push messages naming the car or case read as the check; curt
     # refusals and passing to the other insurer (这个您得找对方保险公司 / 那您可以再催一下他们); a sales claim (在我们这儿续肯定
     # 是最划算的), a colleague's call within two hours and a pledge after 确实不应该 (kept a hedge after the review); 还算利索
@@ -716,7 +716,7 @@ BELOW_BAR = {
     # reviewers; sarcasm after a brush-off (服务真好👍); 你们这态度好 (the rule cost two untuned sets)
     ("heldout288", "identity_check"): 0.72,
     ("heldout288", "apology"): 0.78,
-    ("heldout288", "banned_phrases"): 0.54,
+    ("heldout288", "banned_phrases"): 0.44,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     ("heldout288", "false_promise"): 0.80,
     ("heldout288", "customer_praise"): 0.72,
     # set 290 (property management, north): the rule behind a fee (计费标准不是我这边能改的), a survey's 具体报修得走客服
@@ -742,6 +742,14 @@ BELOW_BAR = {
     ("heldout300", "banned_phrases"): 0.33,
     ("heldout300", "false_promise"): 0.50,
     ("heldout300", "customer_praise"): 0.80,
+    # sets 140, 264, 282 and 292: banned wording one call short each since the rudeness model learnt from the written
+    # calls' lines marked one by one (bench/real/written-line-labels.jsonl) and its cut-off went from 0.90 to 0.95:
+    # lines the older model read at 0.91-0.99 now read 0.84-0.93 (那您可以去 这是您的权利 / 我没这么说啊 / 哦 您说一下吧 /
+    # 那您就只能去营业厅了); over the untuned sets the change finds 19 more rude calls with 9 fewer false flags
+    ("heldout140", "banned_phrases"): 0.83,
+    ("heldout264", "banned_phrases"): 0.80,
+    ("heldout282", "banned_phrases"): 0.66,
+    ("heldout292", "banned_phrases"): 0.66,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats

@@ -518,3 +518,39 @@ def test_the_shipped_models_learnt_from_the_written_sets_listed_for_them():
     shipped = builtin_models()
     for name in ("rude", "problem", "praise", "complaint"):
         assert load_model(shipped[name]).training.get("written_call_sets") == listed, name
+
+
+def test_the_rudeness_model_learns_from_lines_marked_in_failed_calls_only(tmp_path):
+    """bench/train_models.py teaches the rudeness model from the written calls' agent lines marked
+    one by one (bench/real/written-line-labels.jsonl): a call teaches only when its set's reviewers
+    failed it on banned wording and the line reviewer marked a line; its marked lines are positives
+    and its other agent lines negatives. A passed call, or a failed one with no line marked, teaches
+    nothing; a set that is not a labelled set in tests/data is refused with the file and line."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from train_models import LINE_LABELS, written_line_examples
+
+    data = Path(__file__).resolve().parent / "data" / "heldout2"
+    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
+    assert labels[("hc_002", "banned_phrases")] == "fail" and labels[("hc_017", "banned_phrases")] == "pass"
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"set": "heldout2", "call": "hc_002", "banned": [4, 8]},
+        {"set": "heldout2", "call": "hc_017", "banned": [2]},   # passed by the set's reviewers: not taught
+        {"set": "heldout2", "call": "hc_005", "banned": []},    # failed, but no line marked: not taught
+    )) + "\n", encoding="utf-8")
+    got = written_line_examples("rude", path)
+    segs = json.loads((data / "hc_002.json").read_text(encoding="utf-8"))["segments"]
+    agent = [i for i, s in enumerate(segs) if s["speaker"] == "agent"]
+    assert [e.source for e in got] == [f"heldout2/hc_002#{i}" for i in agent]
+    assert {e.source for e in got if e.label} == {"heldout2/hc_002#4", "heldout2/hc_002#8"}
+    assert all(e.speaker == "agent" for e in got)
+    assert written_line_examples("apology", path) == []   # only the rudeness model reads these
+    path.write_text(json.dumps({"set": "../heldout2", "call": "hc_002", "banned": [4]}) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        written_line_examples("rude", path)
+    assert f"{path}:1" in str(exc.value)
+    # the shipped rudeness model was trained with the committed file, and says so
+    assert LINE_LABELS.is_file()
+    assert "marked line by line" in load_model(builtin_models()["rude"]).training["data"]
