@@ -19,8 +19,9 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
   whatever tests/data holds: a set added for tuning later does not change what this writes);
-- for the rudeness model, the agent lines of the written calls failed on banned wording, marked one
-  by one (``bench/real/written-line-labels.jsonl``).
+- for the rudeness, commitment and praise models, the lines of the written calls failed on banned
+  wording or false promises or passed on praise, marked one by one (``bench/real/written-line-labels.jsonl``,
+  ``written-promise-line-labels.jsonl``, ``written-praise-line-labels.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -242,21 +243,27 @@ def written_call_examples(name: str) -> list[Example]:
     return out
 
 
-# The agent lines of the written sets' calls judged failed on banned wording, marked one by one by
-# a reviewer who saw the guide and the conversation only (``bench/real/written-line-labels.jsonl``:
-# one object per call judged, ``set``, ``call`` and ``banned``, the agent lines the reviewer marked).
-# A call teaches only when both agree it holds such wording (its set's labels fail it and the line
-# reviewer marked a line): the marked lines are positives, its other agent lines negatives. The file,
-# not tests/data, says which calls teach, so a set added later changes nothing here.
-LINE_ITEMS = {"rude": ("banned_phrases", "fail", "banned")}
-LINE_LABELS = rd.REAL / "written-line-labels.jsonl"
-LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", "rude").split(",")))
+# The lines of the written sets' calls that hold what a model looks for, marked one by one by a
+# reviewer who saw the guide and the conversation only (``bench/real/written-line-labels.jsonl`` and
+# its kin: one object per call judged, ``set``, ``call`` and the lines the reviewer marked under the
+# file's key). A call teaches only when both agree it holds such a line (its set's labels give the
+# item the value named here and the line reviewer marked a line): the marked lines are positives,
+# the call's other lines of the same speaker negatives. The files, not tests/data, say which calls
+# teach, so a set added later changes nothing here.
+LINE_ITEMS = {
+    "rude": ("banned_phrases", "fail", "banned", "written-line-labels.jsonl"),
+    "praise": ("customer_praise", "pass", "praise", "written-praise-line-labels.jsonl"),
+    "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
+}
+LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", ",".join(LINE_ITEMS)).split(",")))
 
 
 def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
-    path = path or LINE_LABELS
-    item, value, key = LINE_ITEMS.get(name, (None, None, None)) if name in LINES else (None, None, None)
-    if item is None or not path.exists():
+    if name not in LINES or name not in LINE_ITEMS:
+        return []
+    item, value, key, file = LINE_ITEMS[name]
+    path = path or rd.REAL / file
+    if not path.exists():
         return []
     speaker = MODELS[name][0]
     out, labels = [], {}
