@@ -255,6 +255,8 @@ LINE_ITEMS = {
     "praise": ("customer_praise", "pass", "praise", "written-praise-line-labels.jsonl"),
     "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
 }
+# Marked as well and not taught (bench/real/README.md says why): the customer lines of the calls with a
+# threat to soothe (written-complaint-line-labels.jsonl).
 LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", ",".join(LINE_ITEMS)).split(",")))
 
 
