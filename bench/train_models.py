@@ -210,6 +210,14 @@ CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,c
 CALL_SETS = rd.REAL / "written-call-sets.txt"
 
 
+def labelled_set(name, path: Path, n: int) -> Path:
+    """The folder of the labelled set ``name`` in tests/data, named at line ``n`` of ``path``; a name
+    that is not one (a path, or no set of that name) stops the recipe with the file and line."""
+    if not isinstance(name, str) or "/" in name or "\\" in name or not (rd.ROOT / "tests" / "data" / name / "labels.csv").is_file():
+        raise SystemExit(f"{path}:{n}: {name!r} is not a labelled set in tests/data")
+    return rd.ROOT / "tests" / "data" / name
+
+
 def call_sets(path: Path = CALL_SETS) -> list[str]:
     """The folder names listed in ``path`` (comments and blank lines skipped); each must be a
     labelled set in tests/data."""
@@ -218,8 +226,7 @@ def call_sets(path: Path = CALL_SETS) -> list[str]:
         name = line.split("#", 1)[0].strip()
         if not name:
             continue
-        if "/" in name or "\\" in name or not (rd.ROOT / "tests" / "data" / name / "labels.csv").is_file():
-            raise SystemExit(f"{path}:{n}: {name!r} is not a labelled set in tests/data")
+        labelled_set(name, path, n)
         if name in names:
             raise SystemExit(f"{path}:{n}: {name!r} is listed twice (its calls would teach twice)")
         names.append(name)
@@ -270,9 +277,7 @@ def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
     speaker = MODELS[name][0]
     out, labels = [], {}
     for n, row in enumerate(map(json.loads, path.read_text(encoding="utf-8").splitlines()), 1):
-        folder = rd.ROOT / "tests" / "data" / str(row.get("set", ""))
-        if "/" in row.get("set", "/") or "\\" in row["set"] or not (folder / "labels.csv").is_file():
-            raise SystemExit(f"{path}:{n}: {row.get('set')!r} is not a labelled set in tests/data")
+        folder = labelled_set(row.get("set"), path, n)
         if row["set"] not in labels:
             labels[row["set"]] = read_labels(folder / "labels.csv")
         marked = set(row.get(key) or [])

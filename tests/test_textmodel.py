@@ -546,7 +546,7 @@ def test_the_rudeness_model_learns_from_lines_marked_in_failed_calls_only(tmp_pa
     assert [e.source for e in got] == [f"heldout2/hc_002#{i}" for i in agent]
     assert {e.source for e in got if e.label} == {"heldout2/hc_002#4", "heldout2/hc_002#8"}
     assert all(e.speaker == "agent" for e in got)
-    assert written_line_examples("apology", path) == []   # only the rudeness model reads these
+    assert written_line_examples("apology", path) == []   # the apology model reads no marked lines
     path.write_text(json.dumps({"set": "../heldout2", "call": "hc_002", "banned": [4]}) + "\n", encoding="utf-8")
     with pytest.raises(SystemExit) as exc:
         written_line_examples("rude", path)
