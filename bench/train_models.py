@@ -197,14 +197,16 @@ def written_examples(name: str) -> list[Example]:
 # the value named here (tests/data/heldout*/labels.csv) holds no utterance of the model's kind, so each
 # of its utterances by the model's speaker is a negative example: passed on banned wording, no rude
 # agent line; na on apology, no trouble that needs one; na on praise or complaint soothing, no praise
-# or threat. These are the lines a model meets in a real call (advice, arrangements, plain questions,
-# the customer's own situation) and had too few of: the rudeness model read ordinary lines as curt at
-# p 0.95-0.99. Only the tuned sets teach (bench/untuned/ stays unseen); a call with the item failed
-# teaches nothing here (which of its lines the reviewers meant is not labelled).
+# or threat; failed on the identity check, no line that checks who or which order (the restatements,
+# amounts echoed and topics asked back that the identity model took for checks). These are the lines a
+# model meets in a real call (advice, arrangements, plain questions, the customer's own situation) and
+# had too few of: the rudeness model read ordinary lines as curt at p 0.95-0.99. Only the tuned sets
+# teach (bench/untuned/ stays unseen); a call with a rude line, a promise or praise teaches nothing
+# here (which of its lines the reviewers meant is not labelled at call level: LINE_ITEMS below).
 CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise", "pass"),
               "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
-              "complaint": ("complaint_soothing", "na")}
-CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint").split(",")))
+              "complaint": ("complaint_soothing", "na"), "identity": ("identity_check", "fail")}
+CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint,identity").split(",")))
 # Which sets' calls teach: the list committed beside the labels, not whatever tests/data holds today
 # (a set added for tuning later would otherwise change what the recipe writes).
 CALL_SETS = rd.REAL / "written-call-sets.txt"
@@ -261,6 +263,7 @@ LINE_ITEMS = {
     "rude": ("banned_phrases", "fail", "banned", "written-line-labels.jsonl"),
     "praise": ("customer_praise", "pass", "praise", "written-praise-line-labels.jsonl"),
     "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
+    "identity": ("identity_check", "pass", "identity", "written-identity-line-labels.jsonl"),
 }
 # Marked as well and not taught (bench/real/README.md says why): the customer lines of the calls with a
 # threat to soothe (written-complaint-line-labels.jsonl).

@@ -257,7 +257,7 @@ BELOW_BAR = {
     # read as banned; a bare 一定 answering "you will call?", a refund range (1-3天内退回) and an optometrist's
     # call promised for him (我跟他说 今天六点之前 一定给您回电话) are missed; a 不好意思 three turns after a
     # threat, an apology just before one and 您放心 after a 黑猫 threat split the complaint item
-    ("heldout108", "identity_check"): 0.78,
+    ("heldout108", "identity_check"): 0.74,  # 0.78 before the identity model learnt the marked check lines (below)
     ("heldout108", "apology"): 0.76,
     ("heldout108", "banned_phrases"): 0.0,
     ("heldout108", "false_promise"): 0.72,
@@ -765,7 +765,7 @@ BELOW_BAR = {
     # greeted by name and looked up taken as the check; urgent new requests read as trouble; shopkeepers' haggling its
     # reviewers passed and curt brush-offs (知道了知道了) they failed; the shop's own delivery times passed and a courier's
     # arrival in time (完全来得及) failed; 爱你😘 / 好孩子 / a relative's praise passed on as praise
-    ("heldout304", "identity_check"): 0.63,
+    ("heldout304", "identity_check"): 0.57,  # 0.63 before the identity model learnt the marked check lines (below)
     ("heldout304", "apology"): 0.74,
     ("heldout304", "banned_phrases"): 0.70,
     ("heldout304", "false_promise"): 0.66,
@@ -774,6 +774,18 @@ BELOW_BAR = {
     # another party's callback (网点明天上午会给您回电) failed, and a replacement's day passed
     ("heldout306", "banned_phrases"): 0.80,
     ("heldout306", "false_promise"): 0.80,
+    # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
+    # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
+    # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
+    # model missed and drops some it found; over the untuned sets 53 more judgments agree (calls without a check: F1
+    # 0.82 -> 0.83, false flags 6.3 -> 5.4 per 100 calls), while these tuned sets lose one or two each
+    ("heldout42", "identity_check"): 0.84,
+    ("heldout48", "identity_check"): 0.80,
+    ("heldout130", "identity_check"): 0.84,
+    ("heldout144", "identity_check"): 0.82,
+    ("heldout164", "identity_check"): 0.84,
+    ("heldout220", "identity_check"): 0.82,
+    ("heldout250", "identity_check"): 0.82,
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
