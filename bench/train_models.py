@@ -19,9 +19,10 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
   whatever tests/data holds: a set added for tuning later does not change what this writes);
-- for the rudeness, commitment and praise models, the lines of the written calls failed on banned
-  wording or false promises or passed on praise, marked one by one (``bench/real/written-line-labels.jsonl``,
-  ``written-promise-line-labels.jsonl``, ``written-praise-line-labels.jsonl``).
+- for the rudeness, commitment, praise and identity models, the lines of the written calls failed on
+  banned wording or false promises or passed on praise or the identity check, marked one by one
+  (``bench/real/written-line-labels.jsonl``, ``written-promise-line-labels.jsonl``,
+  ``written-praise-line-labels.jsonl``, ``written-identity-line-labels.jsonl``).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -245,11 +246,16 @@ def written_call_examples(name: str) -> list[Example]:
         path = folder / "labels.csv"
         calls = sorted(call for (call, it), v in read_labels(path).items() if it == item and v == value)
         for call in calls:
-            segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
-            for i, seg in enumerate(segs):
-                if seg["speaker"] == speaker:
-                    out.append(Example(seg["text"], False, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker)))
+            out += _call_lines(folder, call, speaker)
     return out
+
+
+def _call_lines(folder: Path, call: str, speaker: str, marked=frozenset()) -> list[Example]:
+    """Every line of ``speaker`` in the written call ``folder/call``, as an example: positive where its
+    segment index is in ``marked``, negative elsewhere."""
+    segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
+    return [Example(seg["text"], i in marked, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker))
+            for i, seg in enumerate(segs) if seg["speaker"] == speaker]
 
 
 # The lines of the written sets' calls that hold what a model looks for, marked one by one by a
@@ -286,11 +292,7 @@ def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
         marked = set(row.get(key) or [])
         if not marked or labels[row["set"]].get((row["call"], item)) != value:
             continue
-        segs = json.loads((folder / f"{row['call']}.json").read_text(encoding="utf-8"))["segments"]
-        for i, seg in enumerate(segs):
-            if seg["speaker"] == speaker:
-                out.append(Example(seg["text"], i in marked, speaker, f"{row['set']}/{row['call']}#{i}",
-                                   _previous(segs, i, speaker)))
+        out += _call_lines(folder, row["call"], speaker, marked)
     return out
 
 
