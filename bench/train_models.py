@@ -19,11 +19,12 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
   whatever tests/data holds: a set added for tuning later does not change what this writes);
-- for the rudeness, commitment, praise, identity and closing models, the lines of the written calls failed
-  on banned wording or false promises or passed on praise, the identity check or the closing, marked one
-  by one (``bench/real/written-line-labels.jsonl``, ``written-promise-line-labels.jsonl``,
-  ``written-praise-line-labels.jsonl``, ``written-identity-line-labels.jsonl``,
-  ``written-closing-line-labels.jsonl``; the closing model's only from the agent's last two turns).
+- for the rudeness, commitment, praise, identity, closing and complaint models, the lines of the written
+  calls failed on banned wording or false promises, passed on praise, the identity check or the closing,
+  or with a threat to soothe, marked one by one (``bench/real/written-line-labels.jsonl``,
+  ``written-promise-line-labels.jsonl``, ``written-praise-line-labels.jsonl``,
+  ``written-identity-line-labels.jsonl``, ``written-closing-line-labels.jsonl``,
+  ``written-complaint-line-labels.jsonl``; the closing model's only from the agent's last two turns).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -285,10 +286,15 @@ LINE_ITEMS = {
     "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
     "identity": ("identity_check", "pass", "identity", "written-identity-line-labels.jsonl"),
     "closing": ("closing", "pass", "closing", "written-closing-line-labels.jsonl"),
+    # every call with a threat to soothe, whether its agent soothed it or not
+    "complaint": ("complaint_soothing", ("pass", "fail"), "complaint", "written-complaint-line-labels.jsonl"),
 }
-# Marked as well and not taught (bench/real/README.md says why): the customer lines of the calls with a
-# threat to soothe (written-complaint-line-labels.jsonl).
 LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", ",".join(LINE_ITEMS)).split(",")))
+
+
+def _values(value) -> str:
+    """A LINE_ITEMS value as the training note says it: "pass", or "pass or fail"."""
+    return " or ".join(value) if isinstance(value, tuple) else value
 
 
 def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
@@ -305,7 +311,7 @@ def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
         if row["set"] not in labels:
             labels[row["set"]] = read_labels(folder / "labels.csv")
         marked = set(row.get(key) or [])
-        if not marked or labels[row["set"]].get((row["call"], item)) != value:
+        if not marked or labels[row["set"]].get((row["call"], item)) not in (value if isinstance(value, tuple) else (value,)):
             continue
         out += _call_lines(folder, row["call"], speaker, marked, last=MODELS[name][3] == "last")
     return out
@@ -362,7 +368,7 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                       + " + written customer and agent utterances"
                                       + (f" + {speaker} utterances of the written calls judged"
                                          f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else "")
-                                      + (f" + {speaker} lines of the written calls judged {LINE_ITEMS[name][1]} on"
+                                      + (f" + {speaker} lines of the written calls judged {_values(LINE_ITEMS[name][1])} on"
                                          f" {LINE_ITEMS[name][0]}, marked line by line" if lines else ""),
                               **({"written_call_sets": call_sets()} if calls else {}),
                               "cv_out_of_fold": cv}, **kw)

@@ -590,3 +590,30 @@ def test_the_closing_model_learns_the_last_two_turns_only(tmp_path):
     assert [e.source for e in failed] == [f"heldout2/hc_002#{i}" for t in turns[-2:] for i in t]
     assert failed and not any(e.label for e in failed)
     assert "marked line by line" in load_model(builtin_models()["closing"]).training["data"]
+
+
+def test_the_complaint_model_learns_marked_threats_of_calls_soothed_or_not(tmp_path):
+    """The complaint model learns the customer lines marked as threats one by one
+    (bench/real/written-complaint-line-labels.jsonl) in every call with a threat to soothe, whether its
+    reviewers passed or failed the soothing; a call judged to hold no threat (na) teaches nothing here."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from train_models import LINE_ITEMS, written_line_examples
+
+    data = Path(__file__).resolve().parent / "data" / "heldout2"
+    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
+    assert (labels[("hc_002", "complaint_soothing")], labels[("hc_008", "complaint_soothing")],
+            labels[("hc_001", "complaint_soothing")]) == ("fail", "pass", "na")
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"set": "heldout2", "call": "hc_002", "complaint": [7]},
+        {"set": "heldout2", "call": "hc_008", "complaint": [5]},
+        {"set": "heldout2", "call": "hc_001", "complaint": [1]},   # no threat by its reviewers: not taught
+    )) + "\n", encoding="utf-8")
+    got = written_line_examples("complaint", path)
+    assert {e.source for e in got if e.label} == {"heldout2/hc_002#7", "heldout2/hc_008#5"}
+    assert not any(e.source.startswith("heldout2/hc_001#") for e in got)
+    assert all(e.speaker == "customer" for e in got)
+    assert LINE_ITEMS["complaint"][1] == ("pass", "fail")
+    assert "judged pass or fail on complaint_soothing, marked line by line" in load_model(builtin_models()["complaint"]).training["data"]
