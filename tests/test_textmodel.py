@@ -520,19 +520,24 @@ def test_the_shipped_models_learnt_from_the_written_sets_listed_for_them():
         assert load_model(shipped[name]).training.get("written_call_sets") == listed, name
 
 
+def _heldout2() -> tuple[Path, dict]:
+    """bench/ on the import path (train_models), and the written set heldout2's folder and labels."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    data = Path(__file__).resolve().parent / "data" / "heldout2"
+    return data, {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
+
+
 def test_the_rudeness_model_learns_from_lines_marked_in_failed_calls_only(tmp_path):
     """bench/train_models.py teaches the rudeness model from the written calls' agent lines marked
     one by one (bench/real/written-line-labels.jsonl): a call teaches only when its set's reviewers
     failed it on banned wording and the line reviewer marked a line; its marked lines are positives
     and its other agent lines negatives. A passed call, or a failed one with no line marked, teaches
     nothing; a set that is not a labelled set in tests/data is refused with the file and line."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    data, labels = _heldout2()
     from train_models import LINE_ITEMS, written_line_examples
 
-    data = Path(__file__).resolve().parent / "data" / "heldout2"
-    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
     assert labels[("hc_002", "banned_phrases")] == "fail" and labels[("hc_017", "banned_phrases")] == "pass"
     path = tmp_path / "lines.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (
@@ -561,13 +566,9 @@ def test_the_closing_model_learns_the_last_two_turns_only(tmp_path):
     (bench/real/written-closing-line-labels.jsonl) and the lines of the calls failed on the closing, but
     only from the agent's last two turns, where a closing is judged: a 感谢您的耐心等待 mid-call is no
     example either way."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    data, labels = _heldout2()
     from train_models import CALL_ITEMS, LINE_ITEMS, written_call_examples, written_line_examples
 
-    data = Path(__file__).resolve().parent / "data" / "heldout2"
-    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
     assert labels[("hc_001", "closing")] == "pass" and labels[("hc_002", "closing")] == "fail"
     path = tmp_path / "lines.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (
@@ -596,13 +597,9 @@ def test_the_complaint_model_learns_marked_threats_of_calls_soothed_or_not(tmp_p
     """The complaint model learns the customer lines marked as threats one by one
     (bench/real/written-complaint-line-labels.jsonl) in every call with a threat to soothe, whether its
     reviewers passed or failed the soothing; a call judged to hold no threat (na) teaches nothing here."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    data, labels = _heldout2()
     from train_models import LINE_ITEMS, written_line_examples
 
-    data = Path(__file__).resolve().parent / "data" / "heldout2"
-    labels = {tuple(r.split(",")[:2]): r.split(",")[2] for r in (data / "labels.csv").read_text(encoding="utf-8").split()[1:]}
     assert (labels[("hc_002", "complaint_soothing")], labels[("hc_008", "complaint_soothing")],
             labels[("hc_001", "complaint_soothing")]) == ("fail", "pass", "na")
     path = tmp_path / "lines.jsonl"
