@@ -523,7 +523,9 @@ def default_rubric_checked_once():
 
 
 @pytest.mark.slow
-@fuzz(40)  # each example loads the whole bundled rubric
+# each example loads the whole bundled rubric (about 4 s on two busy cores, with its ten models): a deadline
+# that catches a hang, not one a slow first example trips (a clean clone's run once took 6.7 s)
+@fuzz(40, deadline=15000)
 @given(st.data())
 def test_fuzz_loader_mangled_default_rubric_via_cli_exits_0_or_3(default_rubric_checked_once, tmp_path, data):
     text = DEFAULT_TEXT
