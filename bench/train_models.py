@@ -78,6 +78,13 @@ def _runs(segments: list[dict]) -> list[list[int]]:
     return runs
 
 
+def _turns(segs: list[dict], speaker: str, which: str) -> list[list[int]]:
+    """The turns (runs of segment indices) of ``speaker`` that a model judged on ``which`` reads:
+    "first" the first turn, "last" the last two (a closing), "all" every one."""
+    mine = [r for r in _runs(segs) if segs[r[0]]["speaker"] == speaker]
+    return mine[:1] if which == "first" else mine[-2:] if which == "last" else mine
+
+
 # The customer's turns of the dev set judged one by one (bench/real/turn-labels.jsonl): which
 # model reads which of their labels.
 TURN_KEYS = {"problem": "problem", "praise": "praise", "complaint": "complaint"}
@@ -121,12 +128,7 @@ def session_examples(name: str, sessions: dict, labels: dict, skip=frozenset(),
             mine = {i for i, who in enumerate(segs) if who["speaker"] == speaker}
             said = {i for i in mine if tkey in judged.get(i, ())}
             ev = said | (ev & mine) if TURNS == "union" else said
-        mine = [r for r in _runs(segs) if segs[r[0]]["speaker"] == speaker]
-        if which == "first":
-            mine = mine[:1]
-        elif which == "last":
-            mine = mine[-2:]
-        for run in mine:
+        for run in _turns(segs, speaker, which):
             for i in run:
                 out.append(Example(segs[i]["text"], i in ev, speaker, f"{sid}#{i}", _previous(segs, i, speaker)))
     return out
@@ -251,69 +253,60 @@ def written_call_examples(name: str) -> list[Example]:
     item, value = CALL_ITEMS.get(name, (None, None)) if name in CALLS else (None, None)
     if item is None:
         return []
-    speaker = MODELS[name][0]
     out = []
-    for folder in sorted(rd.ROOT / "tests" / "data" / name for name in call_sets()):
+    for folder in sorted(rd.ROOT / "tests" / "data" / s for s in call_sets()):
         path = folder / "labels.csv"
         calls = sorted(call for (call, it), v in read_labels(path).items() if it == item and v == value)
         for call in calls:
-            out += _call_lines(folder, call, speaker, last=MODELS[name][3] == "last")
+            out += _call_lines(folder, call, name)
     return out
 
 
-def _call_lines(folder: Path, call: str, speaker: str, marked=frozenset(), last: bool = False) -> list[Example]:
-    """Every line of ``speaker`` in the written call ``folder/call``, as an example: positive where its
-    segment index is in ``marked``, negative elsewhere. ``last``: only the lines of the speaker's last
-    two turns (what a closing is judged on)."""
+def _call_lines(folder: Path, call: str, name: str, marked=frozenset()) -> list[Example]:
+    """The lines of model ``name``'s speaker in the written call ``folder/call`` that the model reads
+    (its turns: every one, or the last two for a closing), as examples: positive where the segment
+    index is in ``marked``, negative elsewhere."""
+    speaker, which = MODELS[name][0], MODELS[name][3]
     segs = json.loads((folder / f"{call}.json").read_text(encoding="utf-8"))["segments"]
-    keep = None
-    if last:
-        keep = {i for run in [r for r in _runs(segs) if segs[r[0]]["speaker"] == speaker][-2:] for i in run}
-    return [Example(seg["text"], i in marked, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker))
-            for i, seg in enumerate(segs) if seg["speaker"] == speaker and (keep is None or i in keep)]
+    return [Example(segs[i]["text"], i in marked, speaker, f"{folder.name}/{call}#{i}", _previous(segs, i, speaker))
+            for i in sorted(i for run in _turns(segs, speaker, which) for i in run)]
 
 
 # The lines of the written sets' calls that hold what a model looks for, marked one by one by a
 # reviewer who saw the guide and the conversation only (``bench/real/written-line-labels.jsonl`` and
 # its kin: one object per call judged, ``set``, ``call`` and the lines the reviewer marked under the
 # file's key). A call teaches only when both agree it holds such a line (its set's labels give the
-# item the value named here and the line reviewer marked a line): the marked lines are positives,
+# item one of the values named here and the line reviewer marked a line): the marked lines are positives,
 # the call's other lines of the same speaker negatives. The files, not tests/data, say which calls
 # teach, so a set added later changes nothing here.
 LINE_ITEMS = {
-    "rude": ("banned_phrases", "fail", "banned", "written-line-labels.jsonl"),
-    "praise": ("customer_praise", "pass", "praise", "written-praise-line-labels.jsonl"),
-    "commitment": ("false_promise", "fail", "promise", "written-promise-line-labels.jsonl"),
-    "identity": ("identity_check", "pass", "identity", "written-identity-line-labels.jsonl"),
-    "closing": ("closing", "pass", "closing", "written-closing-line-labels.jsonl"),
+    "rude": ("banned_phrases", ("fail",), "banned", "written-line-labels.jsonl"),
+    "praise": ("customer_praise", ("pass",), "praise", "written-praise-line-labels.jsonl"),
+    "commitment": ("false_promise", ("fail",), "promise", "written-promise-line-labels.jsonl"),
+    "identity": ("identity_check", ("pass",), "identity", "written-identity-line-labels.jsonl"),
+    "closing": ("closing", ("pass",), "closing", "written-closing-line-labels.jsonl"),
     # every call with a threat to soothe, whether its agent soothed it or not
     "complaint": ("complaint_soothing", ("pass", "fail"), "complaint", "written-complaint-line-labels.jsonl"),
 }
 LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", ",".join(LINE_ITEMS)).split(",")))
 
 
-def _values(value) -> str:
-    """A LINE_ITEMS value as the training note says it: "pass", or "pass or fail"."""
-    return " or ".join(value) if isinstance(value, tuple) else value
-
-
 def written_line_examples(name: str, path: Path | None = None) -> list[Example]:
     if name not in LINES or name not in LINE_ITEMS:
         return []
-    item, value, key, file = LINE_ITEMS[name]
+    item, values, key, file = LINE_ITEMS[name]
     path = path or rd.REAL / file
     if not path.exists():
         return []
-    speaker = MODELS[name][0]
     out, labels = [], {}
     for n, row in enumerate(map(json.loads, path.read_text(encoding="utf-8").splitlines()), 1):
         folder = labelled_set(row.get("set"), path, n)
         if row["set"] not in labels:
             labels[row["set"]] = read_labels(folder / "labels.csv")
         marked = set(row.get(key) or [])
-        if not marked or labels[row["set"]].get((row["call"], item)) not in (value if isinstance(value, tuple) else (value,)):
+        if not marked or labels[row["set"]].get((row["call"], item)) not in values:
             continue
-        out += _call_lines(folder, row["call"], speaker, marked, last=MODELS[name][3] == "last")
+        out += _call_lines(folder, row["call"], name, marked)
     return out
 
 
@@ -368,7 +361,7 @@ def train_all(out_dir: Path, skip=frozenset(), quiet: bool = False, part: str = 
                                       + " + written customer and agent utterances"
                                       + (f" + {speaker} utterances of the written calls judged"
                                          f" {CALL_ITEMS[name][1]} on {CALL_ITEMS[name][0]}" if calls else "")
-                                      + (f" + {speaker} lines of the written calls judged {_values(LINE_ITEMS[name][1])} on"
+                                      + (f" + {speaker} lines of the written calls judged {' or '.join(LINE_ITEMS[name][1])} on"
                                          f" {LINE_ITEMS[name][0]}, marked line by line" if lines else ""),
                               **({"written_call_sets": call_sets()} if calls else {}),
                               "cv_out_of_fold": cv}, **kw)
