@@ -289,7 +289,7 @@ BELOW_BAR = {
     # customer pasted and the agent merely looked up (看到您的订单 / 查到) as a check, where sets 122
     # and 126's did not: no rule serves both; a curt 别人停不代表可以停 and a fee rule said flat
     # (没办法减免哦…这个是规定) as banned wording
-    ("heldout128", "identity_check"): 0.50,  # 0.58 before the identity model learnt 1,540 more calls' marked lines (below)
+    ("heldout128", "identity_check"): 0.50,  # 0.58 before the identity model learnt more calls' marked lines (below)
     ("heldout128", "banned_phrases"): 0.75,
     # set 132 (beauty and personal care): its reviewers took no restated store, time or technician as a
     # check (013, 014) but the agent's booking looked up in the app as one (023, 030); the rudeness model
@@ -697,7 +697,7 @@ BELOW_BAR = {
     ("heldout278", "complaint_soothing"): 0.80,
     # set 280 (transit cards, stations, airports and parking, north): tone its reviewers failed with no word of its own
     # (这个属于不可抗力哈 / 你得找他们 / a template pasted again), and claims or tickets named by number as the check
-    ("heldout280", "identity_check"): 0.75,  # 0.77 before the identity model learnt 1,540 more calls' marked lines (below)
+    ("heldout280", "identity_check"): 0.75,  # 0.77 before the identity model learnt more calls' marked lines (below)
     ("heldout280", "banned_phrases"): 0.66,
     # set 282 (second-hand trading and recycling, north): promises made before any check (只要查实，肯定给您全额退车), an
     # escrow rule read as a promise; 就这样吧 有问题你再打过来 as a brush-off, 我今天在班到21点 您随时找我 as a close
@@ -719,7 +719,7 @@ BELOW_BAR = {
     # set 288 (pet hospitals, grooming, boarding, pet food, north): pet injuries and illness the company did not cause read
     # as trouble; order numbers looked up without a question; 流程就是这样的 / 这是规定 / 买一点应急哈 failed by its
     # reviewers; sarcasm after a brush-off (服务真好👍); 你们这态度好 (the rule cost two untuned sets)
-    ("heldout288", "identity_check"): 0.72,
+    ("heldout288", "identity_check"): 0.66,  # 0.72 before the identity model learnt 2,920 more calls' marked lines (below)
     ("heldout288", "apology"): 0.78,
     ("heldout288", "banned_phrases"): 0.44,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     ("heldout288", "false_promise"): 0.66,  # the commitment and praise models retrained on the written calls' lines marked one by one, at 0.95 / 0.93
@@ -792,12 +792,13 @@ BELOW_BAR = {
     ("heldout164", "identity_check"): 0.84,
     ("heldout220", "identity_check"): 0.82,
     ("heldout250", "identity_check"): 0.82,
-    # sets 134, 166 and 224 (and 128, 280 above): one or two calls off since the identity model learnt the check lines
-    # of 1,540 more written calls, marked one by one: their reviewers failed a locating question as the check (请问您是在
+    # sets 134, 166, 202 and 224 (and 128, 280, 288 above): one or two calls off since the identity model learnt the check
+    # lines of 2,920 more written calls (two rounds), marked one by one: their reviewers failed a locating question as the check (请问您是在
     # 哪个商场 / 您停的是哪个停车场 / 您是在哪个城市呀), a booking card pasted, a photo asked for to confirm, which the line
-    # reviewers mark when it locates the customer's own case; over the untuned sets 31 more judgments agree (calls without
-    # a check: F1 0.83 -> 0.84, false flags 5.2 -> 4.5 per 100 calls), the tuned sets 12 more in all
+    # reviewers mark when it locates the customer's own case; over the untuned sets 49 more judgments agree (calls without
+    # a check: F1 0.83 -> 0.84, false flags 5.2 -> 4.3 per 100 calls), the tuned sets 12 more in all
     ("heldout134", "identity_check"): 0.81,
+    ("heldout202", "identity_check"): 0.84,
     ("heldout166", "identity_check"): 0.81,
     ("heldout224", "identity_check"): 0.76,
 }
