@@ -245,6 +245,65 @@ def test_a_question_needs_the_question_threshold_a_statement_does_not(tmp_path):
         assert "question_threshold" in str(exc.value.problems)
 
 
+def test_readings_below_the_cut_off_add_up_with_accumulate(tmp_path):
+    _trained(tmp_path)
+    model = load_model(tmp_path / "sorry.json")
+    a, b, plain = "真的非常抱歉", "实在不好意思", "请提供订单号"
+    pa, pb, pp = model.probability(a), model.probability(b), model.probability(plain)
+    low = round(min(pa, pb) - 0.01, 3)
+    assert pp < low < min(pa, pb) < max(pa, pb) < 0.99
+    extra = f"    threshold: 0.99\n    accumulate: {{threshold: {low}, count: 2}}\n"
+    rubric = load_rubric(_rubric(tmp_path, "sorry.json", extra))
+    # one line the model reads at that level is not enough, nor one with a plain line beside it…
+    assert score_transcript(_call(("agent", a)), rubric).item("sorry").status == "fail"
+    assert score_transcript(_call(("agent", a), ("agent", plain)), rubric).item("sorry").status == "fail"
+    # …two are, and the evidence says they count together
+    item = score_transcript(_call(("agent", a), ("customer", "嗯"), ("agent", b)), rubric).item("sorry")
+    assert item.status == "pass"
+    assert item.evidence[0].segment == 0 and "2 句合计" in item.evidence[0].note
+    # without accumulate the same call fails at that cut-off
+    plain_rubric = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n"))
+    assert score_transcript(_call(("agent", a), ("agent", b)), plain_rubric).item("sorry").status == "fail"
+    # a vetoed line does not count towards the number, nor one that ``unless`` finds
+    vetoed = load_rubric(_rubric(tmp_path, "sorry.json", extra + "    veto: {phrases: [实在]}\n"))
+    assert score_transcript(_call(("agent", a), ("agent", b)), vetoed).item("sorry").status == "fail"
+    unless = extra.replace("count: 2}", "count: 2, unless: {phrases: [实在]}}")
+    assert "unless" in unless
+    unless_rubric = load_rubric(_rubric(tmp_path, "sorry.json", unless))
+    assert score_transcript(_call(("agent", a), ("agent", b)), unless_rubric).item("sorry").status == "fail"
+    # …while two lines it does not find still add up
+    assert score_transcript(_call(("agent", a), ("agent", a)), unless_rubric).item("sorry").status == "pass"
+    # as a conditional rule's trigger: two moderate lines call for the response, one does not
+    r = tmp_path / "c.yaml"
+    r.write_text(f"""id: t
+items:
+  - id: answer
+    kind: required
+    points: 10
+    type: conditional
+    trigger: {{speaker: customer, model: sorry.json, threshold: 0.99, accumulate: {{threshold: {low}, count: 2}}}}
+    response: {{speaker: agent, match: {{phrases: [收到]}}}}
+    within_turns: all
+""", encoding="utf-8")
+    cond = load_rubric(r)
+    assert score_transcript(_call(("customer", a), ("agent", "好的")), cond).item("answer").status == "na"
+    both = score_transcript(_call(("customer", a), ("customer", b), ("agent", "好的")), cond).item("answer")
+    assert both.status == "fail" and "2 句合计" in both.evidence[0].note
+    answered = _call(("customer", a), ("customer", b), ("agent", "收到"))
+    assert score_transcript(answered, cond).item("answer").status == "pass"
+
+
+def test_accumulate_needs_a_model_and_two_lines_or_more(tmp_path):
+    _trained(tmp_path)
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, None, "    accumulate: {threshold: 0.5, count: 2}\n    match: {phrases: [抱歉]}\n"))
+    assert "accumulate" in str(exc.value.problems)
+    for bad in ("{threshold: 0.5, count: 1}", "{threshold: 1.5, count: 2}", "{threshold: .nan, count: 2}", "{count: 2}"):
+        with pytest.raises(RubricError) as exc:
+            load_rubric(_rubric(tmp_path, "sorry.json", f"    accumulate: {bad}\n"))
+        assert "accumulate" in str(exc.value.problems), bad
+
+
 def test_a_phrase_floor_needs_a_model(tmp_path):
     with pytest.raises(RubricError) as exc:
         load_rubric(_rubric(tmp_path, None, "    phrase_floor: 0.3\n    match: {phrases: [抱歉]}\n"))

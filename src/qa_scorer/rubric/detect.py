@@ -33,6 +33,8 @@ class Found(NamedTuple):
     hit: Optional[Hit]
     probability: Optional[float] = None
     model: str = ""
+    # found below the model's cut-off because this many utterances reached ``accumulate`` (0: not so)
+    together: int = 0
 
 
 def phrase_hits(matchers: list[Match], call: Call, indices: list[int],
@@ -166,6 +168,19 @@ def _listed(matches: Optional[Union[Match, list[Match]]]) -> list[Match]:
     return matches if isinstance(matches, list) else [matches]
 
 
+class Accumulate(Strict):
+    """Moderate readings that add up: once at least ``count`` of the utterances looked at reach
+    ``threshold`` by the model (each passing the vetoes a model judgment passes), every one of them
+    counts, as one at the cut-off would. A customer who sounds a little troubled in two or three
+    lines is troubled, though no single line reads so."""
+
+    threshold: float = Field(gt=0, lt=1)
+    count: int = Field(ge=2, le=10)
+    # Lines this finds neither add up nor count below the cut-off (a plain question asked without
+    # 吗 or a question mark: 第三期什么时候交).
+    unless: Optional[Match] = None
+
+
 class Detect(Strict):
     # A shipped model's name or a .json file beside the rubric; several: any of them counts.
     model: Optional[Union[str, list[str]]] = None
@@ -188,6 +203,8 @@ class Detect(Strict):
     # the phrases catch what the model misses, the model drops the phrases' hits in what only
     # mentions trouble (a neighbour's broken window, a phone stolen last year).
     phrase_floor: Optional[float] = Field(default=None, gt=0, lt=1)
+    # Readings below ``threshold`` that add up (see Accumulate).
+    accumulate: Optional[Accumulate] = None
     # A model judgment of an utterance that ends in a question (? / 吗 / 么) counts only at this
     # probability or above: a question is far more often a plain request than trouble told, and
     # the model's judgments of questions just above ``threshold`` are mostly such requests.
@@ -211,9 +228,10 @@ class Detect(Strict):
             raise ValueError("needs a 'model', a 'match', or both")
         if self.model is None and (self.threshold is not None or self.veto is not None
                                    or self.unless_hedged or self.unless_question or self.phrase_floor is not None
-                                   or self.veto_model is not None or self.question_threshold is not None):
+                                   or self.veto_model is not None or self.question_threshold is not None
+                                   or self.accumulate is not None):
             raise ValueError("'threshold', 'veto', 'veto_model', 'unless_hedged', 'unless_question', "
-                             "'question_threshold' and 'phrase_floor' apply to a 'model'")
+                             "'question_threshold', 'phrase_floor' and 'accumulate' apply to a 'model'")
         if self.question_tail is not None and not self.unless_question:
             raise ValueError("'question_tail' applies with 'unless_question'")
         if self.question_challenge is not None and self.question_threshold is None:
@@ -236,6 +254,8 @@ class Detect(Strict):
         after = [] if self.veto_after is None else [self.veto_after.match] + (
             [self.veto_after.veto] if self.veto_after.veto is not None else [])
         questions = [m for m in (self.question_tail, self.question_challenge) if m is not None]
+        if self.accumulate is not None and self.accumulate.unless is not None:
+            questions.append(self.accumulate.unless)
         for m in self.matchers + self.vetoes + self.vetoes_all + after + questions:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
@@ -268,6 +288,59 @@ class Detect(Strict):
         # straight from pydantic's private store: ``self._models`` takes its slow __getattr__
         return self.__pydantic_private__["_models"]
 
+    def _cutoffs(self) -> list[float]:
+        """Each model's cut-off: the rubric's, or the model's own."""
+        return [self.threshold if self.threshold is not None else model.threshold for model in self.text_models]
+
+    def _added(self, call: Call, indices: list[int], cut: list[float]) -> tuple[list[int], int]:
+        """The utterances below every cut-off that count because enough of them add up (see
+        Accumulate): each at ``accumulate.threshold`` or above by one of the models, past the vetoes
+        and ``accumulate.unless``; none unless they and the utterances at a cut-off make ``count``.
+        With them, how many utterances add up in all."""
+        acc = self.accumulate
+        if acc is None or len(indices) < acc.count:
+            return [], 0
+        probs = [call.probabilities(model) for model in self.text_models]
+        low = acc.threshold
+        # most utterances are far below it: only those at it are looked at
+        near = [i for i in indices if any([pr[i] >= low for pr in probs])]
+        if len(near) < acc.count:
+            return [], 0
+        reached, added = 0, []
+        for i in near:
+            p = max([pr[i] for pr in probs])
+            if self._vetoed(call, i, p):
+                continue
+            if any(pr[i] >= c for pr, c in zip(probs, cut)):
+                reached += 1
+            elif acc.unless is None or not acc.unless.matcher.find(call.norms[i]):
+                reached += 1
+                added.append(i)
+        return (added, reached) if reached >= acc.count and added else ([], 0)
+
+    def cutoffs(self, call: Call, indices: list[int]) -> list[float]:
+        """Each model's cut-off for these utterances: lowered to ``accumulate.threshold`` where
+        readings below the cut-off add up (only the utterances ``_added`` names pass at it)."""
+        cut = self._cutoffs()
+        if self.accumulate is None or not self._added(call, indices, cut)[0]:
+            return cut
+        return [min(c, self.accumulate.threshold) for c in cut]
+
+    def _judged(self, call: Call, indices: list[int]):
+        """(model, cut-off, own cut-off, the utterances that count below their own cut-off, how
+        many add up) for each model."""
+        cut = self._cutoffs()
+        added, together = self._added(call, indices, cut) if self.accumulate is not None else ([], 0)
+        if not added:
+            return [(m, c, c) for m, c in zip(self.text_models, cut)], frozenset(), 0
+        low = self.accumulate.threshold
+        return [(m, min(c, low), c) for m, c in zip(self.text_models, cut)], frozenset(added), together
+
+    def _counts(self, i: int, p: float, own: float, added: frozenset) -> bool:
+        """Whether a judgment at ``p`` (at or above the lowered cut-off) stands: at the model's own
+        cut-off, or among the utterances that add up."""
+        return p >= own or i in added
+
     def find(self, call: Call, indices: list[int], first_only: bool = False,
              per_segment: bool = False) -> list[Found]:
         """Utterances among ``indices`` that count, in order: every phrase hit (overlapping
@@ -279,13 +352,13 @@ class Detect(Strict):
             return found  # a phrase already found one: the models need not be asked
         phrases = len(found)  # in order already
         said = {f.index for f in found}
-        for model in self.text_models:
-            cutoff = self.threshold if self.threshold is not None else model.threshold
+        judged, added, together = self._judged(call, indices)
+        for model, cutoff, own in judged:
             probs = call.probabilities(model)
             # most utterances are far below the cutoff: only those above it are looked at
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if i not in said and not self._vetoed(call, i, probs[i]):
-                    found.append(Found(i, None, probs[i], model.name))
+                if i not in said and self._counts(i, probs[i], own, added) and not self._vetoed(call, i, probs[i]):
+                    found.append(Found(i, None, probs[i], model.name, together if probs[i] < own else 0))
                     said.add(i)
                     if first_only:
                         break
@@ -298,26 +371,26 @@ class Detect(Strict):
         asked about a segment only when the caller gets that far."""
         first = {i: Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment=True)}
         models = self.text_models
-        cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
+        judged, added, together = self._judged(call, indices)
         if not first and len(models) == 1 and indices:
             # the usual case: no phrase, one model asked from the first segment on, and most
             # segments far below its cutoff
-            model, cutoff = models[0], cutoffs[0]
+            model, cutoff, own = judged[0]
             probs = call.probabilities(model)
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if not self._vetoed(call, i, probs[i]):
-                    yield Found(i, None, probs[i], model.name)
+                if self._counts(i, probs[i], own, added) and not self._vetoed(call, i, probs[i]):
+                    yield Found(i, None, probs[i], model.name, together if probs[i] < own else 0)
             return
         asked: list = [None] * len(models)
         for i in indices:
             f = first.get(i)
             if f is None:
-                for k, model in enumerate(models):
+                for k, (model, cutoff, own) in enumerate(judged):
                     if asked[k] is None:
                         asked[k] = call.probabilities(model)
                     p = asked[k][i]
-                    if p >= cutoffs[k] and not self._vetoed(call, i, p):
-                        f = Found(i, None, p, model.name)
+                    if p >= cutoff and self._counts(i, p, own, added) and not self._vetoed(call, i, p):
+                        f = Found(i, None, p, model.name, together if p < own else 0)
                         break
             if f is not None:
                 yield f
@@ -398,8 +471,11 @@ class Detect(Strict):
 
 
 def evidence(call: Call, found: Found, note: str = ""):
-    """Evidence for one utterance that counted; a model's judgment carries its probability."""
+    """Evidence for one utterance that counted; a model's judgment carries its probability (and,
+    where it counted only with others that add up, how many lines did: 3 句合计)."""
     if found.probability is not None:
         judged = f"模型 {found.model} 判定 p={found.probability:.2f}"
+        if found.together:
+            judged += f"（{found.together} 句合计）"
         note = f"{note} · {judged}" if note else judged
     return call.evidence(found.index, found.hit, note)
