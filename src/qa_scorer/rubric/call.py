@@ -95,6 +95,9 @@ class Call:
         self._records: Optional[frozenset[int]] = None
         self._grams: Optional[CallGrams] = None
         self._probs: dict[int, list[float]] = {}
+        # what a check works out once and asks for again within the call (a detect's readings that
+        # add up, asked by the conditional rule's pre-search and by its trigger)
+        self.memo: dict[tuple, object] = {}
         self._bank = bank
         # Segments that hold only a recogniser's subtitle credit or video outro (请不吝点赞 订阅 /
         # 谢谢观看), as transcripts made by other tools keep them: no one said them, so they are

@@ -300,23 +300,27 @@ class Detect(Strict):
         acc = self.accumulate
         if acc is None or len(indices) < acc.count:
             return [], 0
+        key = ("added", id(self), tuple(indices))
+        known = call.memo.get(key)
+        if known is None:
+            known = call.memo[key] = self._adding(call, indices, cut)
+        return known
+
+    def _adding(self, call: Call, indices: list[int], cut: list[float]) -> tuple[list[int], int]:
+        acc = self.accumulate
         probs = [call.probabilities(model) for model in self.text_models]
         low = acc.threshold
         # most utterances are far below it: only those at it are looked at
         near = [i for i in indices if any([pr[i] >= low for pr in probs])]
         if len(near) < acc.count:
             return [], 0
-        reached, added = 0, []
-        for i in near:
-            p = max([pr[i] for pr in probs])
-            if self._vetoed(call, i, p):
-                continue
-            if any(pr[i] >= c for pr, c in zip(probs, cut)):
-                reached += 1
-            elif acc.unless is None or not acc.unless.matcher.find(call.norms[i]):
-                reached += 1
-                added.append(i)
-        return (added, reached) if reached >= acc.count and added else ([], 0)
+        below = [i for i in near if not any([pr[i] >= c for pr, c in zip(probs, cut)])]
+        added = [i for i in below if not (acc.unless is not None and acc.unless.matcher.find(call.norms[i]))
+                 and not self._vetoed(call, i, max([pr[i] for pr in probs]))]
+        if not added:
+            return [], 0
+        reached = len(added) + sum(1 for i in near if i not in below and not self._vetoed(call, i, max([pr[i] for pr in probs])))
+        return (added, reached) if reached >= acc.count else ([], 0)
 
     def cutoffs(self, call: Call, indices: list[int]) -> list[float]:
         """Each model's cut-off for these utterances: lowered to ``accumulate.threshold`` where
