@@ -33,7 +33,7 @@ class Found(NamedTuple):
     hit: Optional[Hit]
     probability: Optional[float] = None
     model: str = ""
-    # found below the model's cut-off because this many utterances reached ``accumulate`` (0: not so)
+    # found below the model's cut-off because this many utterances add up (``accumulate``; 0: not so)
     together: int = 0
 
 
@@ -169,10 +169,10 @@ def _listed(matches: Optional[Union[Match, list[Match]]]) -> list[Match]:
 
 
 class Accumulate(Strict):
-    """Moderate readings that add up: once at least ``count`` of the utterances looked at reach
-    ``threshold`` by the model (each passing the vetoes a model judgment passes), every one of them
-    counts, as one at the cut-off would. A customer who sounds a little troubled in two or three
-    lines is troubled, though no single line reads so."""
+    """Moderate readings that add up: where no utterance counts alone (no phrase hit, no model
+    judgment at the cut-off), at least ``count`` utterances the model reads at ``threshold`` or
+    above (each passing the vetoes a model judgment passes) count, every one of them. A customer
+    who sounds a little troubled in two or three lines is troubled, though no single line reads so."""
 
     threshold: float = Field(gt=0, lt=1)
     count: int = Field(ge=2, le=10)
@@ -288,116 +288,101 @@ class Detect(Strict):
         # straight from pydantic's private store: ``self._models`` takes its slow __getattr__
         return self.__pydantic_private__["_models"]
 
-    def _cutoffs(self) -> list[float]:
-        """Each model's cut-off: the rubric's, or the model's own."""
-        return [self.threshold if self.threshold is not None else model.threshold for model in self.text_models]
-
-    def _added(self, call: Call, indices: list[int], cut: list[float]) -> tuple[list[int], int]:
-        """The utterances below every cut-off that count because enough of them add up (see
-        Accumulate): each at ``accumulate.threshold`` or above by one of the models, past the vetoes
-        and ``accumulate.unless``; none unless they and the utterances at a cut-off make ``count``.
-        With them, how many utterances add up in all."""
+    def added(self, call: Call, indices: list[int]) -> list[Found]:
+        """The judgments that count only because they add up (see Accumulate), asked for where
+        nothing among ``indices`` counts alone: each utterance that one of the models reads at
+        ``accumulate.threshold`` or above, past the vetoes and ``accumulate.unless``, when at least
+        ``count`` are; none otherwise. Worked out once per call."""
         acc = self.accumulate
         if acc is None or len(indices) < acc.count:
-            return [], 0
+            return []
         key = ("added", id(self), tuple(indices))
         known = call.memo.get(key)
         if known is None:
-            known = call.memo[key] = self._adding(call, indices, cut)
+            known = call.memo[key] = self._adding(call, indices)
         return known
 
-    def _adding(self, call: Call, indices: list[int], cut: list[float]) -> tuple[list[int], int]:
+    def _adding(self, call: Call, indices: list[int]) -> list[Found]:
         acc = self.accumulate
-        probs = [call.probabilities(model) for model in self.text_models]
+        models = self.text_models
+        probs = [call.probabilities(model) for model in models]
         low = acc.threshold
         # most utterances are far below it: only those at it are looked at
         near = [i for i in indices if any([pr[i] >= low for pr in probs])]
         if len(near) < acc.count:
-            return [], 0
-        below = [i for i in near if not any([pr[i] >= c for pr, c in zip(probs, cut)])]
-        added = [i for i in below if not (acc.unless is not None and acc.unless.matcher.find(call.norms[i]))
-                 and not self._vetoed(call, i, max([pr[i] for pr in probs]))]
-        if not added:
-            return [], 0
-        reached = len(added) + sum(1 for i in near if i not in below and not self._vetoed(call, i, max([pr[i] for pr in probs])))
-        return (added, reached) if reached >= acc.count else ([], 0)
-
-    def cutoffs(self, call: Call, indices: list[int]) -> list[float]:
-        """Each model's cut-off for these utterances: lowered to ``accumulate.threshold`` where
-        readings below the cut-off add up (only the utterances ``_added`` names pass at it)."""
-        cut = self._cutoffs()
-        if self.accumulate is None or not self._added(call, indices, cut)[0]:
-            return cut
-        return [min(c, self.accumulate.threshold) for c in cut]
-
-    def _judged(self, call: Call, indices: list[int]):
-        """(model, cut-off, own cut-off, the utterances that count below their own cut-off, how
-        many add up) for each model."""
-        cut = self._cutoffs()
-        added, together = self._added(call, indices, cut) if self.accumulate is not None else ([], 0)
-        if not added:
-            return [(m, c, c) for m, c in zip(self.text_models, cut)], frozenset(), 0
-        low = self.accumulate.threshold
-        return [(m, min(c, low), c) for m, c in zip(self.text_models, cut)], frozenset(added), together
-
-    def _counts(self, i: int, p: float, own: float, added: frozenset) -> bool:
-        """Whether a judgment at ``p`` (at or above the lowered cut-off) stands: at the model's own
-        cut-off, or among the utterances that add up."""
-        return p >= own or i in added
+            return []
+        kept = []
+        for i in near:
+            k = max(range(len(models)), key=lambda k: probs[k][i])
+            p = probs[k][i]
+            if not (acc.unless is not None and acc.unless.matcher.find(call.norms[i])) and not self._vetoed(call, i, p):
+                kept.append((i, p, models[k].name))
+        if len(kept) < acc.count:
+            return []
+        return [Found(i, None, p, name, len(kept)) for i, p, name in kept]
 
     def find(self, call: Call, indices: list[int], first_only: bool = False,
              per_segment: bool = False) -> list[Found]:
         """Utterances among ``indices`` that count, in order: every phrase hit (overlapping
         ones shown once; only the first of each segment with ``per_segment``), and the
-        model's judgment of each utterance no phrase found. ``first_only`` stops the model at
-        its first positive utterance."""
+        model's judgment of each utterance no phrase found; where none does, the readings that
+        add up (``added``). ``first_only`` stops the model at its first positive utterance."""
         found = [Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment)]
         if first_only and found:
             return found  # a phrase already found one: the models need not be asked
         phrases = len(found)  # in order already
         said = {f.index for f in found}
-        judged, added, together = self._judged(call, indices)
-        for model, cutoff, own in judged:
+        for model in self.text_models:
+            cutoff = self.threshold if self.threshold is not None else model.threshold
             probs = call.probabilities(model)
             # most utterances are far below the cutoff: only those above it are looked at
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if i not in said and self._counts(i, probs[i], own, added) and not self._vetoed(call, i, probs[i]):
-                    found.append(Found(i, None, probs[i], model.name, together if probs[i] < own else 0))
+                if i not in said and not self._vetoed(call, i, probs[i]):
+                    found.append(Found(i, None, probs[i], model.name))
                     said.add(i)
                     if first_only:
                         break
+        if not found and self.accumulate is not None:
+            found = self.added(call, indices)
+            return found[:1] if first_only else list(found)
         if len(found) > phrases:
             found.sort(key=lambda f: (f.index, f.hit.start if f.hit else 0))
         return found
 
     def each(self, call: Call, indices: list[int]):
         """The first thing that counts in each segment, in segment order, lazily: models are
-        asked about a segment only when the caller gets that far."""
+        asked about a segment only when the caller gets that far; where nothing counts alone,
+        the readings that add up (``added``)."""
         first = {i: Found(i, hit) for i, hit in self._phrase_hits(call, indices, per_segment=True)}
         models = self.text_models
-        judged, added, together = self._judged(call, indices)
+        cutoffs = [self.threshold if self.threshold is not None else model.threshold for model in models]
+        some = False
         if not first and len(models) == 1 and indices:
             # the usual case: no phrase, one model asked from the first segment on, and most
             # segments far below its cutoff
-            model, cutoff, own = judged[0]
+            model, cutoff = models[0], cutoffs[0]
             probs = call.probabilities(model)
             for i in [i for i in indices if probs[i] >= cutoff]:
-                if self._counts(i, probs[i], own, added) and not self._vetoed(call, i, probs[i]):
-                    yield Found(i, None, probs[i], model.name, together if probs[i] < own else 0)
-            return
-        asked: list = [None] * len(models)
-        for i in indices:
-            f = first.get(i)
-            if f is None:
-                for k, (model, cutoff, own) in enumerate(judged):
-                    if asked[k] is None:
-                        asked[k] = call.probabilities(model)
-                    p = asked[k][i]
-                    if p >= cutoff and self._counts(i, p, own, added) and not self._vetoed(call, i, p):
-                        f = Found(i, None, p, model.name, together if p < own else 0)
-                        break
-            if f is not None:
-                yield f
+                if not self._vetoed(call, i, probs[i]):
+                    some = True
+                    yield Found(i, None, probs[i], model.name)
+        else:
+            asked: list = [None] * len(models)
+            for i in indices:
+                f = first.get(i)
+                if f is None:
+                    for k, model in enumerate(models):
+                        if asked[k] is None:
+                            asked[k] = call.probabilities(model)
+                        p = asked[k][i]
+                        if p >= cutoffs[k] and not self._vetoed(call, i, p):
+                            f = Found(i, None, p, model.name)
+                            break
+                if f is not None:
+                    some = True
+                    yield f
+        if not some and self.accumulate is not None:
+            yield from self.added(call, indices)
 
     def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
         hits = phrase_hits(self.matchers, call, indices, per_segment)

@@ -213,11 +213,12 @@ def _may_answer(item: Item, call: Call, responder: list[int]) -> list[int]:
     trigger = item.trigger
     if trigger._phrase_hits(call, candidates, True):
         return responder
-    for model, cutoff in zip(trigger.text_models, trigger.cutoffs(call, candidates)):
+    for model in trigger.text_models:
+        cutoff = trigger.threshold if trigger.threshold is not None else model.threshold
         probs = call.probabilities(model)
         if any([probs[i] >= cutoff for i in candidates]):
             return responder
-    return []
+    return responder if trigger.added(call, candidates) else []
 
 
 def _opening(item: Item, call: Call) -> Optional[int]:
