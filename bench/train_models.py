@@ -19,12 +19,13 @@ Writes src/qa_scorer/data/models/*.json (or OUT/*.json). Training data (read fro
   transcribed them after the offline voice spoke them (``bench/real/written-utterances-asr.jsonl``).
 - the whole calls of the written sets listed in ``bench/real/written-call-sets.txt`` (not
   whatever tests/data holds: a set added for tuning later does not change what this writes);
-- for the rudeness, commitment, praise, identity, closing and complaint models, the lines of the written
-  calls failed on banned wording or false promises, passed on praise, the identity check or the closing,
-  or with a threat to soothe, marked one by one (``bench/real/written-line-labels.jsonl``,
-  ``written-promise-line-labels.jsonl``, ``written-praise-line-labels.jsonl``,
-  ``written-identity-line-labels.jsonl``, ``written-closing-line-labels.jsonl``,
-  ``written-complaint-line-labels.jsonl``; the closing model's only from the agent's last two turns).
+- for the rudeness, commitment, praise, identity, closing, complaint and soothing models, the lines of the
+  written calls failed on banned wording or false promises, passed on praise, the identity check or the
+  closing, with a threat to soothe, or whose threat was soothed, marked one by one
+  (``bench/real/written-line-labels.jsonl``, ``written-promise-line-labels.jsonl``,
+  ``written-praise-line-labels.jsonl``, ``written-identity-line-labels.jsonl``,
+  ``written-closing-line-labels.jsonl``, ``written-complaint-line-labels.jsonl``,
+  ``written-soothing-line-labels.jsonl``; the closing model's only from the agent's last two turns).
 The threshold stored in each model is chosen by 5-fold cross-validation on that same training
 data (the F1-best cut-off of out-of-fold probabilities, at least 0.5 for rare judgments).
 """
@@ -287,6 +288,8 @@ LINE_ITEMS = {
     "closing": ("closing", ("pass",), "closing", "written-closing-line-labels.jsonl"),
     # every call with a threat to soothe, whether its agent soothed it or not
     "complaint": ("complaint_soothing", ("pass", "fail"), "complaint", "written-complaint-line-labels.jsonl"),
+    # the agent's lines of the calls whose threat was soothed
+    "soothing": ("complaint_soothing", ("pass",), "soothing", "written-soothing-line-labels.jsonl"),
 }
 LINES = set(filter(None, os.environ.get("QA_TRAIN_LINES", ",".join(LINE_ITEMS)).split(",")))
 

@@ -378,7 +378,7 @@ def test_the_default_rubric_uses_shipped_models():
             models = getattr(side, "text_models", None) or []
             used.update(m.name for m in models)
     assert {"greeting", "identity", "problem", "apology", "rude", "commitment", "closing", "praise",
-            "complaint"} <= used
+            "complaint", "soothing"} <= used
 
 
 # --- a whole call at once (integer n-gram codes, one table per feature set) ---------------------
@@ -673,3 +673,29 @@ def test_the_complaint_model_learns_marked_threats_of_calls_soothed_or_not(tmp_p
     assert all(e.speaker == "customer" for e in got)
     assert LINE_ITEMS["complaint"][1] == ("pass", "fail")
     assert "judged pass or fail on complaint_soothing, marked line by line" in load_model(builtin_models()["complaint"]).training["data"]
+
+
+def test_the_soothing_model_learns_the_marked_lines_of_calls_whose_threat_was_soothed(tmp_path):
+    """The soothing model learns the agent lines marked one by one as soothing
+    (bench/real/written-soothing-line-labels.jsonl) in the calls whose reviewers passed the complaint
+    soothing; a call they failed, or one without a threat, teaches nothing here."""
+    data, labels = _heldout2()
+    from train_models import LINE_ITEMS, written_line_examples
+
+    assert (labels[("hc_002", "complaint_soothing")], labels[("hc_008", "complaint_soothing")],
+            labels[("hc_001", "complaint_soothing")]) == ("fail", "pass", "na")
+    path = tmp_path / "lines.jsonl"
+    segs = json.loads((data / "hc_008.json").read_text(encoding="utf-8"))["segments"]
+    agent = [i for i, s in enumerate(segs) if s["speaker"] == "agent"]
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"set": "heldout2", "call": "hc_002", "soothing": [2]},   # failed by its reviewers: not taught
+        {"set": "heldout2", "call": "hc_008", "soothing": [agent[1]]},
+        {"set": "heldout2", "call": "hc_001", "soothing": [2]},   # no threat: not taught
+    )) + "\n", encoding="utf-8")
+    got = written_line_examples("soothing", path)
+    assert [e.source for e in got] == [f"heldout2/hc_008#{i}" for i in agent]
+    assert {e.source for e in got if e.label} == {f"heldout2/hc_008#{agent[1]}"}
+    assert all(e.speaker == "agent" for e in got)
+    assert LINE_ITEMS["soothing"][:3] == ("complaint_soothing", ("pass",), "soothing")
+    assert (Path(__file__).resolve().parents[1] / "bench" / "real" / LINE_ITEMS["soothing"][3]).is_file()
+    assert "judged pass on complaint_soothing, marked line by line" in load_model(builtin_models()["soothing"]).training["data"]
