@@ -138,9 +138,7 @@ BELOW_BAR = {
     # driver's impatience with a survey call (我这开车呢 你快点说, p 0.98), a parcel the customer
     # forgot (五天了 我都忘了 是啥东西啊, p 0.95), an extra metre of pipe charged as agreed, the
     # customer's own mini-program (我那小程序老登不上) and a message's small print (这个字太小了)
-    # (0.81 since two customer lines the problem model reads at 0.5 add up to trouble: a heavy wardrobe described,
-    # 贼沉 俩人都抬不动, p 0.51 beside another line)
-    ("heldout64", "apology"): 0.81,
+    ("heldout64", "apology"): 0.83,
     # set 66: a bare 不会的您放心 to a worry about paying (as a rule it cost an untuned set a judgment)
     # and an outcome of advice said flat (推荐个流量包 下个月就不会超了)
     ("heldout66", "false_promise"): 0.80,
@@ -378,9 +376,6 @@ BELOW_BAR = {
     # (the rubric's one-turn lookback counts the apology, as measured in earlier rounds)
     ("heldout178", "identity_check"): 0.80,
     ("heldout178", "complaint_soothing"): 0.75,
-    # set 186 (drinking water and dispensers): 0.83 since two customer lines the problem model reads at 0.5 add up to
-    # trouble: a price asked as 你们那个水票现在怎么卖的 (p 0.63) beside another line
-    ("heldout186", "apology"): 0.83,
     # set 188: a callback guaranteed by a deadline (明天下班前 一定给您回电) and a dispatch said flatly (今天就能出库)
     # are no promises to its reviewers, while set 186's took 四点之前 肯定给您回过去 as one: left as the scorer reads them
     ("heldout188", "false_promise"): 0.83,
@@ -727,7 +722,7 @@ BELOW_BAR = {
     # as trouble; order numbers looked up without a question; 流程就是这样的 / 这是规定 / 买一点应急哈 failed by its
     # reviewers; sarcasm after a brush-off (服务真好👍); 你们这态度好 (the rule cost two untuned sets)
     ("heldout288", "identity_check"): 0.66,  # 0.72 before the identity model learnt 2,920 more calls' marked lines (below)
-    ("heldout288", "apology"): 0.75,  # 0.78 before lines read at 0.5 added up (a dog that ate chocolate, 咋整啊, in three lines)
+    ("heldout288", "apology"): 0.75,  # 0.78 before lines read at 0.6 added up (a dog that ate chocolate, 咋整啊, in three lines)
     ("heldout288", "banned_phrases"): 0.44,  # rudeness model retrained on the line-marked written calls, at 0.95: one rude call fewer
     ("heldout288", "false_promise"): 0.66,  # the commitment and praise models retrained on the written calls' lines marked one by one, at 0.95 / 0.93
     ("heldout288", "customer_praise"): 0.72,
