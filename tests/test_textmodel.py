@@ -298,6 +298,10 @@ def test_accumulate_needs_a_model_and_two_lines_or_more(tmp_path):
     with pytest.raises(RubricError) as exc:
         load_rubric(_rubric(tmp_path, None, "    accumulate: {threshold: 0.5, count: 2}\n    match: {phrases: [抱歉]}\n"))
     assert "accumulate" in str(exc.value.problems)
+    # at or above the cut-off it would add nothing: refused
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.6\n    accumulate: {threshold: 0.6, count: 2}\n"))
+    assert "accumulate" in str(exc.value.problems) and "below the cut-off" in str(exc.value.problems)
     for bad in ("{threshold: 0.5, count: 1}", "{threshold: 1.5, count: 2}", "{threshold: .nan, count: 2}", "{count: 2}"):
         with pytest.raises(RubricError) as exc:
             load_rubric(_rubric(tmp_path, "sorry.json", f"    accumulate: {bad}\n"))

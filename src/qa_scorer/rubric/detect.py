@@ -277,6 +277,12 @@ class Detect(Strict):
             if self.question_threshold <= cutoff:
                 raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the cut-off "
                                  f"({cutoff}) of model {model.name!r}")
+        # readings that add up at or above the cut-off would add nothing: refused, as question_threshold is
+        for model in self._models if self.accumulate is not None else ():
+            cutoff = self.threshold if self.threshold is not None else model.threshold
+            if self.accumulate.threshold >= cutoff:
+                raise ValueError(f"'accumulate' threshold ({self.accumulate.threshold}) must be below the cut-off "
+                                 f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
             self._hedges = Hedges.of(ctx)
 
