@@ -289,6 +289,8 @@ items:
     assert score_transcript(_call(("customer", a), ("agent", "好的")), cond).item("answer").status == "na"
     both = score_transcript(_call(("customer", a), ("customer", b), ("agent", "好的")), cond).item("answer")
     assert both.status == "fail" and "2 句合计" in both.evidence[0].note
+    # every line that adds up is shown, not only the first
+    assert [e.segment for e in both.evidence if e.note.startswith("trigger")] == [0, 1]
     answered = _call(("customer", a), ("customer", b), ("agent", "收到"))
     assert score_transcript(answered, cond).item("answer").status == "pass"
 

@@ -260,8 +260,11 @@ def run(item: Item, call: Call) -> Outcome:
     searched: dict[tuple[int, ...], list] = {}  # triggers in one turn share their window
     all_after = None
     first = None
+    together = []  # the other lines that add up with the first (accumulate), shown with it
     for trig in item.trigger.each(call, candidates):  # lazily: stop at the first one answered
         first = first or trig
+        if trig.together and trig is not first and len(together) < 2:
+            together.append(trig)
         if item.within_turns == "all":
             all_after = all_after or _AllAfter(item, call)
             answers = _answers_all(item, call, trig.index, all_after)
@@ -291,6 +294,7 @@ def run(item: Item, call: Call) -> Outcome:
         note = f"no response in the {who}'s next {item.within_turns} turn(s)"
     if window:
         ev.append(call.evidence(window[0], note=note))
+    ev += [evidence(call, t, note="trigger") for t in together]
     return Outcome(
         "fail",
         f"the {item.trigger.speaker} said {quote(_said(call, trig))} and the {who} did not respond as required "
