@@ -270,17 +270,15 @@ class Detect(Strict):
                 self._after_model = load_model(resolve(self.veto_after.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
-        # a question bar at or below the statement's cut-off (the rubric's, or the model's own) would
-        # do nothing: it asks more of a question than of a statement
-        for model in self._models if self.question_threshold is not None else ():
+        # each model's cut-off (the rubric's, or the model's own) bounds the other bars: a question bar at
+        # or below it would do nothing (it asks more of a question than of a statement), and so would
+        # readings that add up at or above it
+        for model in self._models:
             cutoff = self.threshold if self.threshold is not None else model.threshold
-            if self.question_threshold <= cutoff:
+            if self.question_threshold is not None and self.question_threshold <= cutoff:
                 raise ValueError(f"'question_threshold' ({self.question_threshold}) must be above the cut-off "
                                  f"({cutoff}) of model {model.name!r}")
-        # readings that add up at or above the cut-off would add nothing: refused, as question_threshold is
-        for model in self._models if self.accumulate is not None else ():
-            cutoff = self.threshold if self.threshold is not None else model.threshold
-            if self.accumulate.threshold >= cutoff:
+            if self.accumulate is not None and self.accumulate.threshold >= cutoff:
                 raise ValueError(f"'accumulate' threshold ({self.accumulate.threshold}) must be below the cut-off "
                                  f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
