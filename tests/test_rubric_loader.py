@@ -115,6 +115,37 @@ def test_unknown_pattern_reference():
     assert p.startswith("r.yaml:") and "unknown pattern list '@refund'" in p
 
 
+def test_named_patterns_inside_a_regex_are_one_group_of_alternatives():
+    # @{name} inside a longer pattern: the named list's patterns as alternatives at that spot
+    text = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  refusal: ['没办法|不能', '退不了']\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['放心[^\\n]{0,8}(@{refusal}|不好说)']}")
+    match = parse_rubric(text).items[0].match
+    for said in ("您放心 这个没办法", "放心 钱退不了", "放心吧 这个不好说"):
+        assert match.search(normalize(said)) is not None, said
+    assert match.search(normalize("您放心 马上给您退")) is None
+    assert match.search(normalize("这个退不了")) is None  # the words alone, without 放心, are not the pattern
+    # one named list may use another inside it
+    nested = text.replace("refusal: ['没办法|不能', '退不了']", "refusal: ['没办法|@{cost}']\n  cost: ['自费']")
+    match = parse_rubric(nested).items[0].match
+    assert match.search(normalize("放心 这个要自费")) is not None
+    assert match.search(normalize("放心 这个不能退")) is None
+
+
+def test_named_patterns_inside_a_regex_unknown_or_circular_are_errors_naming_the_item():
+    (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {regex: ['放心@{nope}']}"))
+    assert p.startswith("r.yaml:3:") and "item 'hello'" in p and "unknown pattern list '@{nope}'" in p
+    loop = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  a: ['不能|@{b}']\n  b: ['没办法|@{a}']\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['放心@{a}']}")
+    (p,) = problems(loop)
+    assert "item 'hello'" in p and "more than 4 deep" in p
+    # what the parts make together is checked like any regex: written as it stands, '@{maybe}?'
+    # needs the characters "@{maybe"; written out, '(?:好的)?' matches the empty string
+    empty = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  maybe: ['好的']\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['@{maybe}?']}")
+    (p,) = problems(empty)
+    assert "item 'hello'" in p and "with its named patterns written out" in p and "empty string" in p
+
+
 def test_named_patterns_are_checked_like_any_regex():
     (p,) = problems(GOOD.replace("id: mini\n", "id: mini\npatterns:\n  bad: ['(open']\n"))
     assert p.startswith("r.yaml:3:") and "invalid regular expression" in p

@@ -353,13 +353,44 @@ def _expand_names(entries: list[str], named: dict[str, list[str]], what: str, ke
     phrases, its ``patterns`` for regexes); an unknown name is an error naming the rubric key."""
     out: list[str] = []
     for entry in entries:
-        if entry.startswith("@"):
+        if entry.startswith("@") and not entry.startswith("@{"):  # (@{name} is used inside a regex)
             if entry[1:] not in named:
                 raise ValueError(f"unknown {what} {entry!r} (define it under '{key}')")
             out.extend(named[entry[1:]])
         else:
             out.append(entry)
     return out
+
+
+# ``@{name}`` inside a regex: the rubric's named pattern list ``name`` as one group of
+# alternatives, for a list of words that several longer patterns share (refusal words after
+# 放心 in one, after soothing words in another).
+_INLINE_NAME = re.compile(r"@\{([^{}\s]{1,100})\}")
+# how deep named patterns may use one another inline (a cycle is refused at this depth)
+MAX_INLINE_DEPTH = 4
+
+
+def _inline_names(regex: str, named: dict[str, list[str]]) -> str:
+    """``regex`` with each ``@{name}`` replaced by ``(?:p1|p2|…)``, the rubric's ``patterns``
+    ``name``; an unknown name, or names that keep using one another past ``MAX_INLINE_DEPTH``,
+    is an error naming the rubric key. The result is checked like any regex (it may hold what
+    no part held alone: a group that matches the empty string, say)."""
+    if "@{" not in regex:
+        return regex
+    out = regex
+    for _ in range(MAX_INLINE_DEPTH):
+        def one(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in named:
+                raise ValueError(f"unknown pattern list '@{{{name}}}' in {regex!r} (define it under 'patterns')")
+            return "(?:" + "|".join(named[name]) + ")"
+        out = _INLINE_NAME.sub(one, out)
+        if not _INLINE_NAME.search(out):
+            try:
+                return _check_regex(out)
+            except ValueError as exc:
+                raise ValueError(f"{regex!r} with its named patterns written out: {exc}") from None
+    raise ValueError(f"named patterns used inside one another more than {MAX_INLINE_DEPTH} deep in {regex!r}")
 
 
 def _split_alternatives(regex: str) -> list[str]:
@@ -376,7 +407,9 @@ class Match(Strict):
     numerals as digits); ``regex`` runs on that normalised text. An entry ``@name`` in a phrase
     list pulls in the rubric's list ``name``; in a ``regex`` or ``exclude_regex`` list, the
     rubric's named ``patterns`` ``name`` (one pattern written once, used where several checks
-    need it: a phrase exclusion and a model's veto).
+    need it: a phrase exclusion and a model's veto). Inside a regex, ``@{name}`` stands for the
+    named patterns as one group of alternatives, ``(?:p1|p2|…)``, so that longer patterns can
+    share a list of words.
     """
 
     phrases: list[NonEmpty] = Field(default_factory=list)
@@ -421,7 +454,8 @@ class Match(Strict):
 
     @staticmethod
     def expanded_regex(patterns: list[str], ctx: CompileContext) -> list[str]:
-        return _expand_names(patterns, ctx.patterns, "pattern list", "patterns")
+        return [_inline_names(r, ctx.patterns)
+                for r in _expand_names(patterns, ctx.patterns, "pattern list", "patterns")]
 
     def compile(self, ctx: CompileContext) -> None:
         self._matcher = Matcher(self, ctx)
