@@ -323,6 +323,9 @@ def eval_cmd(
     show_mismatches: bool = typer.Option(False, "--mismatches", "-m", help="List every disagreement."),
     from_reviews: bool = typer.Option(False, "--from-reviews", help="Use the human rulings (appeals decided, items reviewed) in the history as labels."),
     db: Optional[Path] = typer.Option(None, "--db", help="History database for --from-reviews (default: reports/qa.sqlite)."),
+    sweep: bool = typer.Option(False, "--sweep", help="Also, for every check a model judges, precision, recall and false flags at cut-offs 0.50-0.95 (the rest of the rubric as written); needs the transcripts."),
+    calibrated: Optional[Path] = typer.Option(None, "--calibrated", help="With --sweep: write a copy of the rubric with each swept cut-off at its best F1 to this file (comments kept)."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="With --sweep: sweep only these checks (an item id, or item.trigger / item.response); repeatable."),
 ) -> None:
     """Per-item precision, recall and F1 of flagged calls against a reviewer's labels or the review app's rulings."""
     from qa_scorer.evaluation import LabelError, compare, read_labels, unlabelled
@@ -334,6 +337,17 @@ def eval_cmd(
     if not from_reviews and not paths:
         err.print("give the labelled transcripts to score (files or folders)")
         raise typer.Exit(2)
+    if (calibrated is not None or only) and not sweep:
+        err.print("--calibrated and --only go with --sweep")
+        raise typer.Exit(2)
+    if sweep and not paths:
+        err.print("--sweep scores the calls again: give the labelled transcripts (files or folders)")
+        raise typer.Exit(2)
+    if calibrated is not None:
+        source = rubric if rubric is not None else _default_rubric_path()
+        if calibrated.exists() and calibrated.resolve() == Path(source).resolve():
+            err.print(f"{calibrated}: that is the rubric being swept; write the calibrated copy to another file", markup=False)
+            raise typer.Exit(2)
     r = _load_rubric(rubric) if (paths or rubric) else None
     if from_reviews:
         gold, machine, source = _review_labels(db)
@@ -369,9 +383,71 @@ def eval_cmd(
     missing = unlabelled(cards, gold)
     if missing:
         err.print(f"labelled calls not found among the inputs: {', '.join(missing)}", markup=False)
+    if sweep:
+        _sweep(r, result.calls, gold, calibrated, set(only) if only else None, rubric)
     _report_errors(errors)
     if errors:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _default_rubric_path() -> Path:
+    from qa_scorer.rubric.loader import DEFAULT_RUBRIC
+
+    return DEFAULT_RUBRIC
+
+
+def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubric_path: Optional[Path]) -> None:
+    """eval --sweep: a table per model cut-off, and with ``calibrated`` the rubric written with the best ones."""
+    from qa_scorer.calibrate import best, in_use, knobs, sweep, write_calibrated
+
+    if only:
+        known = {k.name for k in knobs(r)} | {k.item for k in knobs(r)}
+        unknown = sorted(only - known)
+        if unknown:
+            err.print(f"--only: no check a model judges is called {', '.join(unknown)} (known: {', '.join(sorted(known))})",
+                      markup=False)
+            raise typer.Exit(2)
+    chosen: dict[tuple[int, str], float] = {}
+    changes = []
+    for knob, rows in sweep(r, [c.transcript for c in calls if c.transcript is not None], gold, only=only):
+        now = in_use(knob)
+        top = best(knob, rows)
+        title = (f"{knob.name}: model {', '.join(m.name for m in knob.detect.text_models)}, cut-off "
+                 + (f"{now:.2f}" if now is not None else f"each model's own ({knob.own_cutoffs()})")
+                 + f"; {rows[0].calls if rows else 0} labelled call(s)")
+        # plain lines, not a table: they keep their columns in a narrow terminal or a log
+        lines = [title, f"  {'cut-off':>7} {'flagged':>7} {'found':>6} {'false':>6} {'missed':>6} "
+                        f"{'P':>5} {'R':>5} {'F1':>5} {'FF/100':>7}"]
+        for row in rows:
+            if row.skipped:
+                lines.append(f"  {row.cutoff:>7.2f}  skipped: {row.skipped}")
+                continue
+            note = ", ".join(w for w, on in (("in use", row.cutoff == now), ("best F1", top is row)) if on)
+            lines.append(f"  {row.cutoff:>7.2f} {row.flagged:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
+                         f"{row.precision:>5.2f} {row.recall:>5.2f} {row.f1:>5.2f} {row.false_flags_per_100:>7.1f}"
+                         + (f"  <- {note}" if note else ""))
+        out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+        if top is None:
+            out.print(f"  ({knob.name}: no labelled call has it flagged, nothing to calibrate on)", markup=False,
+                      highlight=False, soft_wrap=True)
+        elif top.cutoff != now:
+            chosen[(knob.index, knob.side)] = top.cutoff
+            changes.append(f"{knob.name} {'model default' if now is None else f'{now:.2f}'} -> {top.cutoff:.2f}")
+    if calibrated is not None:
+        from qa_scorer.rubric.loader import RubricError
+
+        source = Path(rubric_path) if rubric_path is not None else _default_rubric_path()
+        try:
+            write_calibrated(source.read_text(encoding="utf-8"), chosen, calibrated)
+        except RubricError as exc:  # not expected: the cut-offs chosen are ones the rubric's bars allow
+            for problem in exc.problems:
+                err.print(problem, markup=False, highlight=False)
+            raise typer.Exit(EXIT_RUBRIC)
+        except (OSError, ValueError) as exc:
+            err.print(f"{calibrated}: cannot write the calibrated rubric: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2)
+        out.print(f"wrote {calibrated}: " + ("; ".join(changes) if changes else "every cut-off already at its best F1"),
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _review_labels(db: Optional[Path]):

@@ -1,0 +1,147 @@
+"""Cut-offs of the learned checks swept against labels (``eval --sweep``), and the calibrated copy."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from qa_scorer.calibrate import best, calibrated_text, in_use, knobs, sweep
+from qa_scorer.cli import app
+from qa_scorer.models import Transcript
+from qa_scorer.rubric.loader import load_rubric, parse_rubric
+from qa_scorer.textmodel import BUILTIN_DIR, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "transcripts"
+runner = CliRunner()
+
+PRAISE = """\
+id: praise-only
+items:
+  - id: praised
+    kind: reward
+    points: 5
+    type: classifier
+    speaker: customer
+    model: praise
+    threshold: 0.95
+"""
+
+LINES = ["你们服务真好 太感谢了", "谢谢你啊 挺快的", "还算靠谱", "你们这态度好", "好的 知道了", "我要退货",
+         "什么时候发货", "太感谢了 这么晚了还有人回", "嗯 行", "我再想想"]
+
+
+def _call(n: int, line: str) -> Transcript:
+    return Transcript.model_validate({"version": 1, "call_id": f"c{n}", "channel": "chat", "segments": [
+        {"speaker": "agent", "text": "您好 请问有什么可以帮您"}, {"speaker": "customer", "text": line}]})
+
+
+def test_the_default_rubric_s_learned_checks_are_knobs():
+    names = {k.name for k in knobs(load_rubric(None))}
+    for name in ("apology.trigger", "apology.response", "false_promise", "customer_praise",
+                 "complaint_soothing.trigger", "banned_phrases", "identity_check"):
+        assert name in names
+
+
+def test_the_sweep_scores_each_cut_off_against_the_labels_and_leaves_the_rubric_as_it_was():
+    rubric = parse_rubric(PRAISE)
+    model = load_model(BUILTIN_DIR / "praise.json")
+    p = {line: model.probability(line) for line in LINES}
+    # the reviewer calls a line praise where the model reads 0.5 or more: every cut-off at or
+    # below the lowest such reading and above the highest other one agrees with them fully
+    calls = [_call(n, line) for n, line in enumerate(LINES)]
+    labels = {(f"c{n}", "praised"): "pass" if p[line] >= 0.5 else "na" for n, line in enumerate(LINES)}
+    low = min(v for v in p.values() if v >= 0.5)
+    high = max((v for v in p.values() if v < 0.5), default=0.0)
+    assert sum(v >= 0.5 for v in p.values()) >= 3 and high < 0.5
+    ((knob, rows),) = sweep(rubric, calls, labels)
+    assert knob.name == "praised" and in_use(knob) == 0.95
+    assert [r.cutoff for r in rows] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    for row in rows:
+        found = sum(v >= row.cutoff for v in p.values() if v >= 0.5)
+        false = sum(v >= row.cutoff for v in p.values() if v < 0.5)
+        assert (row.tp, row.fp, row.fn, row.calls) == (found, false, sum(v >= 0.5 for v in p.values()) - found, len(LINES))
+        assert (row.f1 == 1.0) == (high < row.cutoff <= low)
+    top = best(knob, rows)
+    assert top is not None and top.f1 == 1.0 and high < top.cutoff <= low
+    assert rubric.items[0].threshold == 0.95  # put back
+
+
+def test_cut_offs_the_rubric_s_own_bars_rule_out_are_skipped_with_the_reason():
+    rubric = load_rubric(None)
+    calls = [Transcript.model_validate_json(f.read_text(encoding="utf-8")) for f in sorted(SAMPLES.glob("*.json"))]
+    labels = {(t.call_id, "apology"): "fail" for t in calls}
+    ((knob, rows),) = sweep(rubric, calls, labels, only={"apology.trigger"})
+    skipped = {r.cutoff: r.skipped for r in rows if r.skipped}
+    assert set(skipped) == {0.5, 0.55, 0.6, 0.85, 0.9, 0.95}
+    assert "accumulate 0.6" in skipped[0.6] and "question_threshold 0.85" in skipped[0.85]
+    assert rubric.item("apology").trigger.threshold == 0.7
+
+
+CALIBRATE = """\
+id: three
+# a comment that stays
+items:
+  - id: promise
+    kind: prohibited
+    points: 10
+    type: classifier
+    model: commitment
+    threshold: 0.95   # the rubric's own
+    speaker: agent
+  - id: praised
+    kind: reward
+    points: 5
+    type: classifier
+    speaker: customer
+    model: praise
+    match: {phrases: [点赞]}
+  - id: sorry
+    kind: required
+    points: 10
+    type: conditional
+    trigger: {speaker: customer, model: problem}
+    response: {speaker: agent, match: {phrases: [抱歉]}}
+"""
+
+
+def test_the_calibrated_copy_changes_the_cut_offs_and_nothing_else():
+    text = CALIBRATE
+    chosen = {(0, ""): 0.8, (1, ""): 0.85, (2, "trigger"): 0.75}
+    out = calibrated_text(text, chosen)
+    rubric = parse_rubric(out)
+    assert rubric.items[0].threshold == 0.8 and rubric.items[1].threshold == 0.85
+    assert rubric.items[2].trigger.threshold == 0.75
+    assert "threshold: 0.8   # the rubric's own" in out and "# a comment that stays" in out
+    assert "trigger: {threshold: 0.75, speaker: customer, model: problem}" not in out  # written at the model key
+    assert "trigger: {speaker: customer, threshold: 0.75, model: problem}" in out
+    # every other line as it was: only the changed line and the one written in differ
+    new = [line for line in out.splitlines() if line not in text.splitlines()]
+    assert new == ["    threshold: 0.8   # the rubric's own", "    threshold: 0.85",
+                   "    trigger: {speaker: customer, threshold: 0.75, model: problem}"]
+
+
+def test_eval_sweep_prints_each_cut_off_and_writes_the_calibrated_rubric(tmp_path):
+    out = tmp_path / "calibrated.yaml"
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv"),
+                              "--sweep", "--only", "false_promise", "--only", "apology.trigger", "--calibrated", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "false_promise: model commitment, cut-off 0.95" in res.output
+    assert "apology.trigger: model problem, complaint, cut-off 0.70" in res.output
+    assert "<- in use" in res.output and "skipped: question_threshold 0.85 must be above" in res.output
+    assert "identity_check:" not in res.output  # not asked for
+    assert f"wrote {out}" in res.output
+    load_rubric(out)  # a rubric that loads
+
+
+def test_eval_sweep_usage_errors(tmp_path):
+    labels = str(ROOT / "samples" / "labels.csv")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", labels, "--calibrated", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 2 and "go with --sweep" in res.output
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", labels, "--sweep", "--only", "nope"])
+    assert res.exit_code == 2 and "no check a model judges is called nope" in res.output and "apology.trigger" in res.output
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", labels, "--rubric", str(mine), "--sweep",
+                              "--only", "false_promise", "--calibrated", str(mine)])
+    assert res.exit_code == 2 and "that is the rubric being swept" in res.output
+    assert mine.read_text(encoding="utf-8") == (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
