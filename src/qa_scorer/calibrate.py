@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from qa_scorer.evaluation import Rates
 from qa_scorer.models import Transcript, is_flagged
 from qa_scorer.rubric.detect import Detect
 from qa_scorer.rubric.engine import prepared
@@ -43,30 +44,15 @@ class Knob:
 
 
 @dataclass
-class Row:
+class Row(Rates):
+    """The labelled calls' agreement at one cut-off (``positives``: the calls the labels flag)."""
+
     cutoff: float
     calls: int = 0
     tp: int = 0
     fp: int = 0
     fn: int = 0
     skipped: str = ""  # why this cut-off was not tried (a bar of the rubric rules it out)
-
-    @property
-    def flagged(self) -> int:
-        return self.tp + self.fn
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def false_flags_per_100(self) -> float:
@@ -149,7 +135,7 @@ def best(knob: Knob, rows: list[Row]) -> Optional[Row]:
     """The tried cut-off with the highest F1; among equals, the fewest false flags, then the one
     nearest the cut-off in use. None when no labelled call has the item flagged or none was tried."""
     tried = [r for r in rows if not r.skipped and r.calls]
-    if not tried or not any(r.flagged for r in tried):
+    if not tried or not any(r.positives for r in tried):
         return None
     now = in_use(knob)
     if now is None:

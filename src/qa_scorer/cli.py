@@ -423,7 +423,7 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
                 lines.append(f"  {row.cutoff:>7.2f}  skipped: {row.skipped}")
                 continue
             note = ", ".join(w for w, on in (("in use", row.cutoff == now), ("best F1", top is row)) if on)
-            lines.append(f"  {row.cutoff:>7.2f} {row.flagged:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
+            lines.append(f"  {row.cutoff:>7.2f} {row.positives:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
                          f"{row.precision:>5.2f} {row.recall:>5.2f} {row.f1:>5.2f} {row.false_flags_per_100:>7.1f}"
                          + (f"  <- {note}" if note else ""))
         out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)

@@ -20,17 +20,13 @@ class LabelError(Exception):
     pass
 
 
-@dataclass
-class ItemStats:
-    item: str
-    kind: Kind
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-    agree: int = 0
-    total: int = 0
-    mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # call, expected, got
+class Rates:
+    """Precision, recall and F1 of flagged calls from the counts ``tp``, ``fp`` and ``fn`` of a
+    dataclass that has them (1.0 where nothing was flagged, or nothing was due)."""
+
+    tp: int
+    fp: int
+    fn: int
 
     @property
     def precision(self) -> float:
@@ -48,6 +44,19 @@ class ItemStats:
     @property
     def positives(self) -> int:
         return self.tp + self.fn
+
+
+@dataclass
+class ItemStats(Rates):
+    item: str
+    kind: Kind
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    agree: int = 0
+    total: int = 0
+    mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # call, expected, got
 
 
 def read_labels(path: str | Path) -> dict[tuple[str, str], str]:
