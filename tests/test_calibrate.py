@@ -145,3 +145,65 @@ def test_eval_sweep_usage_errors(tmp_path):
                               "--only", "false_promise", "--calibrated", str(mine)])
     assert res.exit_code == 2 and "that is the rubric being swept" in res.output
     assert mine.read_text(encoding="utf-8") == (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+
+
+def test_the_calibrated_copy_keeps_line_endings_and_a_byte_order_mark_and_writes_beside_a_first_key():
+    text = "\ufeff" + CALIBRATE.replace("  - id: praised\n", "  - model: praise\n    id: praised\n").replace(
+        "    model: praise\n    match:", "    match:").replace("\n", "\r\n")
+    out = calibrated_text(text, {(1, ""): 0.85, (0, ""): 0.8})
+    assert out.startswith("\ufeff") and "\n" not in out.replace("\r\n", "")
+    assert "  - model: praise\r\n    threshold: 0.85\r\n    id: praised\r\n" in out  # not after the dash
+    rubric = parse_rubric(out.lstrip("\ufeff"))
+    assert rubric.items[0].threshold == 0.8 and rubric.items[1].threshold == 0.85
+
+
+def test_layouts_the_calibrated_copy_cannot_edit_safely_are_refused_by_name():
+    import pytest
+
+    from qa_scorer.calibrate import CalibrationError
+
+    quoted = CALIBRATE.replace("threshold: 0.95   # the rubric's own", "threshold: '0.95'")
+    with pytest.raises(CalibrationError, match="item 1: its threshold is not written as a plain number"):
+        calibrated_text(quoted, {(0, ""): 0.8})
+    shared = CALIBRATE.replace("trigger: {speaker: customer, model: problem}",
+                               "trigger: &t {speaker: customer, model: problem}") + """\
+  - id: sorry2
+    kind: required
+    points: 10
+    type: conditional
+    trigger: *t
+    response: {speaker: agent, match: {phrases: [抱歉]}}
+"""
+    parse_rubric(shared)  # a rubric that loads
+    with pytest.raises(CalibrationError, match="anchor"):
+        calibrated_text(shared, {(3, "trigger"): 0.8})
+
+
+def test_eval_sweep_refuses_to_write_over_the_swept_rubric_through_a_hard_link(tmp_path):
+    import os
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    os.link(mine, tmp_path / "hard.yaml")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv"), "--rubric", str(mine),
+                              "--sweep", "--only", "false_promise", "--calibrated", str(tmp_path / "hard.yaml")])
+    assert res.exit_code == 2 and "that is the rubric being swept" in res.output
+
+
+def test_the_sweep_counts_calls_as_their_scorecards_do():
+    # a call on a channel the item is not for, and a call without speech, are na at every cut-off
+    rubric = parse_rubric(PRAISE.replace("    threshold: 0.95\n", "    threshold: 0.95\n    channels: [chat]\n"))
+    phone = Transcript.model_validate({"version": 1, "call_id": "p", "channel": "phone", "segments": [
+        {"speaker": "customer", "text": "你们服务真好 太感谢了"}]})
+    silent = Transcript.model_validate({"version": 1, "call_id": "s", "channel": "chat", "segments": [
+        {"speaker": "customer", "text": "。。。"}]})
+    labels = {("p", "praised"): "pass", ("s", "praised"): "na"}
+    ((knob, rows),) = sweep(rubric, [phone, silent], labels)
+    for row in rows:
+        assert (row.calls, row.tp, row.fp, row.fn) == (2, 0, 0, 1)
+
+
+def test_several_models_sharing_one_default_cut_off_have_it_in_use():
+    rubric = load_rubric(None)
+    (knob,) = [k for k in knobs(rubric) if k.name == "complaint_soothing.response"]
+    assert knob.current is None and {m.threshold for m in knob.detect.text_models} == {in_use(knob)}

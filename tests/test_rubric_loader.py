@@ -146,6 +146,33 @@ def test_named_patterns_inside_a_regex_unknown_or_circular_are_errors_naming_the
     assert "item 'hello'" in p and "with its named patterns written out" in p and "empty string" in p
 
 
+def test_named_patterns_inside_a_regex_are_bounded_and_checked_where_they_are_defined():
+    # a phrase list's @{...} is no regex use: an unknown list, as before
+    (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {phrases: ['@{sorry}']}"))
+    assert "unknown list '@{sorry}'" in p
+    # an empty list, a name inside a character class, a name unknown inside an unused named pattern
+    empty = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  none: []\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['退@{none}']}")
+    assert "pattern list '@{none}' is empty" in problems(empty)[0]
+    inside = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  y: ['的']\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: ['好[@{y}]']}")
+    assert "inside a character class" in problems(inside)[0]
+    unused = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  spare: ['好@{nope}']\n")
+    (p,) = problems(unused)
+    assert "spare" in p and "unknown pattern list '@{nope}'" in p
+    # names used inside names many times over grow fast: refused, quickly, with a short message
+    rep = lambda name, n=40: "'" + ("@{%s}" % name) * n + "'"
+    blow = GOOD.replace("id: mini\n", f"id: mini\npatterns:\n  a: [{rep('b')}]\n  b: [{rep('c')}]\n  c: [{rep('d')}]\n"
+                                        "  d: ['好的']\n").replace("match: {phrases: [你好]}", f"match: {{regex: [{rep('a')}]}}")
+    (p,) = problems(blow)
+    assert "longer than 50,000 characters" in p and len(p) < 600
+
+
+def test_a_pattern_too_deep_to_compile_is_a_rubric_error():
+    (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {regex: ['" + "(?:好的)" * 1000 + "']}"))
+    assert p.startswith("r.yaml:3:") and "too deeply nested or too long to compile" in p
+
+
 def test_named_patterns_are_checked_like_any_regex():
     (p,) = problems(GOOD.replace("id: mini\n", "id: mini\npatterns:\n  bad: ['(open']\n"))
     assert p.startswith("r.yaml:3:") and "invalid regular expression" in p

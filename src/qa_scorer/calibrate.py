@@ -11,6 +11,7 @@ that add up below it) is skipped and says why.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -87,14 +88,18 @@ def sweep(rubric: Rubric, transcripts: Iterable[Transcript], labels: dict[tuple[
     labelled calls' agreement at each cut-off of ``grid`` and the one in use, the rest of the
     rubric unchanged. Only calls labelled for the knob's item, on the item's channels, count.
     The rubric is left as it was."""
+    from qa_scorer.score import has_speech
+
     calls = [(t, c) for t, c in prepared(rubric, transcripts) if c is not None]
     out = []
     for knob in knobs(rubric):
         if only is not None and knob.name not in only and knob.item not in only:
             continue
         item = rubric.items[knob.index]
-        labelled = [(call, labels[(t.call_id, item.id)]) for t, call in calls
-                    if (t.call_id, item.id) in labels and call.channel in item.channels]
+        # a call on a channel the item is not for, or without speech, is na whatever the cut-off
+        # (as its scorecard says); the others are judged again at each cut-off
+        labelled = [(call if call.channel in item.channels and has_speech(t) else None, labels[(t.call_id, item.id)])
+                    for t, call in calls if (t.call_id, item.id) in labels]
         now = in_use(knob)
         values = sorted(set(grid) | ({now} if now is not None else set()))
         rows = []
@@ -105,10 +110,13 @@ def sweep(rubric: Rubric, transcripts: Iterable[Transcript], labels: dict[tuple[
                 if not row.skipped:
                     object.__setattr__(knob.detect, "threshold", value)  # read at judging time
                     for call, expected in labelled:
-                        call.memo.clear()  # what adds up depends on the cut-off
-                        status = run_check(item, call).status
-                        if item.kind == "reward" and status == "fail":
-                            status = "na"  # as a scorecard shows an unearned reward
+                        if call is None:
+                            status = "na"
+                        else:
+                            call.memo.clear()  # what adds up depends on the cut-off
+                            status = run_check(item, call).status
+                            if item.kind == "reward" and status == "fail":
+                                status = "na"  # as a scorecard shows an unearned reward
                         want, got = is_flagged(item.kind, expected), is_flagged(item.kind, status)
                         row.tp += want and got
                         row.fp += got and not want
@@ -117,7 +125,8 @@ def sweep(rubric: Rubric, transcripts: Iterable[Transcript], labels: dict[tuple[
         finally:
             object.__setattr__(knob.detect, "threshold", knob.current)
             for call, _ in labelled:
-                call.memo.clear()
+                if call is not None:
+                    call.memo.clear()
         out.append((knob, rows))
     return out
 
@@ -127,8 +136,8 @@ def in_use(knob: Knob) -> Optional[float]:
     each with its own)."""
     if knob.current is not None:
         return knob.current
-    models = knob.detect.text_models
-    return models[0].threshold if len(models) == 1 else None
+    own = {m.threshold for m in knob.detect.text_models}
+    return own.pop() if len(own) == 1 else None
 
 
 def best(knob: Knob, rows: list[Row]) -> Optional[Row]:
@@ -143,55 +152,85 @@ def best(knob: Knob, rows: list[Row]) -> Optional[Row]:
     return max(tried, key=lambda r: (round(r.f1, 9), -r.fp, -abs(r.cutoff - now)))
 
 
-def calibrated_text(source: str, chosen: dict[tuple[int, str], float]) -> str:
-    """The rubric text ``source`` with each chosen cut-off set, everything else as it was written:
-    ``chosen`` maps (item index, side) to the new cut-off. A ``threshold`` the rubric writes has
-    its number replaced; one it leaves to the model is written in beside the ``model`` key (in a
-    flow mapping, ``{threshold: 0.8, model: …}``; in a block, a line of its own)."""
-    import re
+class CalibrationError(ValueError):
+    """A cut-off that cannot be written into the rubric's text safely; set it by hand."""
 
+
+# a plain number as YAML writes a cut-off, up to what ends the value
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?=\s|,|}|#|$)")
+
+
+def calibrated_text(source: str, chosen: dict[tuple[int, str], float]) -> str:
+    """The rubric text ``source`` with each chosen cut-off set, everything else as it was written
+    (line endings and a byte-order mark too): ``chosen`` maps (item index, side) to the new
+    cut-off. A ``threshold`` the rubric writes as a plain number has the number replaced; one it
+    leaves to the model is written in beside the check's keys (in a flow mapping,
+    ``{…, threshold: 0.8, model: …}``; in a block, a line of its own before one of its keys).
+    A layout this cannot edit safely (a threshold quoted, tagged or empty, a check written
+    through a YAML anchor, alias or merge, a block whose keys all share its first line) raises
+    CalibrationError naming the check."""
     from ruamel.yaml import YAML
 
-    data = YAML(typ="rt").load(source)
-    lines = source.splitlines(keepends=True)
+    bom = "\ufeff" if source.startswith("\ufeff") else ""
+    text = source[len(bom):]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    data = YAML(typ="rt").load(text)
+    lines = text.splitlines(keepends=True)
     edits: list[tuple[int, int, int, str]] = []  # (line, column, characters replaced, new text)
     for (index, side), value in chosen.items():
-        node = data["items"][index]
-        if side:
-            node = node[side]
-        number = f"{value:g}"
-        if "threshold" in node:
-            line, col = node.lc.value("threshold")
-            old = re.match(r"[-+0-9.eE]+", lines[line][col:])
-            edits.append((line, col, len(old.group()) if old else 0, number))
-        elif node.fa.flow_style():
-            line, col = node.lc.key("model")
-            edits.append((line, col, 0, f"threshold: {number}, "))
-        else:
-            keys = list(node)
-            line, col = node.lc.key("model")
-            after = keys[keys.index("model") + 1:]
-            if after:  # a line of its own before the next key, at the keys' column
-                line = node.lc.key(after[0])[0]
+        where = f"item {index + 1}" + (f"'s {side}" if side else "")
+        try:
+            node = data["items"][index]
+            if side:
+                node = node[side]
+            shared = getattr(node, "anchor", None) is not None and node.anchor.value is not None
+            if shared or getattr(node, "merge", None):
+                raise CalibrationError(f"{where} is written through a YAML anchor or merge")
+            number = f"{value:g}"
+            if "threshold" in node:
+                line, col = node.lc.value("threshold")
+                old = _NUMBER.match(lines[line], col) if line < len(lines) else None
+                if old is None or not isinstance(node["threshold"], (int, float)):
+                    raise CalibrationError(f"{where}: its threshold is not written as a plain number")
+                edits.append((line, col, old.end() - col, number))
+            elif node.fa.flow_style():
+                line, col = node.lc.key("model")
+                edits.append((line, col, 0, f"threshold: {number}, "))
             else:
-                line += 1
-            edits.append((line, 0, 0, " " * col + f"threshold: {number}\n"))
-    for line, col, size, text in sorted(edits, reverse=True):
-        if line >= len(lines):
-            lines.append("")
-        lines[line] = lines[line][:col] + text + lines[line][col + size:]
-    return "".join(lines)
+                # before a key that begins its own line (not one after "- " on the block's first line)
+                for key in node:
+                    line, col = node.lc.key(key)
+                    if not lines[line][:col].strip():
+                        edits.append((line, 0, 0, " " * col + f"threshold: {number}" + newline))
+                        break
+                else:
+                    raise CalibrationError(f"{where}: no key of it begins a line of its own")
+        except CalibrationError:
+            raise
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise CalibrationError(f"{where}: cannot find where its cut-off is written ({exc!r})") from None
+    for line, col, size, new in sorted(edits, reverse=True):
+        lines[line] = lines[line][:col] + new + lines[line][col + size:]
+    return bom + "".join(lines)
 
 
-def write_calibrated(source: str, chosen: dict[tuple[int, str], float], path: Path) -> None:
-    """``calibrated_text`` written to ``path``, after checking that it loads with exactly the
-    chosen cut-offs (ValueError otherwise, and nothing written)."""
+def write_calibrated(source_path: Path, chosen: dict[tuple[int, str], float], path: Path) -> None:
+    """``calibrated_text`` of the rubric at ``source_path``, written to ``path`` after checking
+    that it loads with the chosen cut-offs and every other cut-off as it was (CalibrationError
+    otherwise, and nothing written). Model files the rubric names beside it are found beside
+    ``source_path`` for the check."""
     from qa_scorer.rubric.loader import parse_rubric
 
-    text = calibrated_text(source, chosen)
-    rubric = parse_rubric(text, str(path))
-    for (index, side), value in chosen.items():
-        detect = getattr(rubric.items[index], side) if side else rubric.items[index]
-        if detect.threshold != value:
-            raise ValueError(f"{path}: the calibrated rubric does not read {value:g} as item {index}'s cut-off")
-    path.write_text(text, encoding="utf-8")
+    raw = Path(source_path).read_bytes().decode("utf-8")
+    text = calibrated_text(raw, chosen)
+    before = {(k.index, k.side): k.current for k in knobs(parse_rubric(raw, str(source_path)))}
+    after = {(k.index, k.side): k.current for k in knobs(parse_rubric(text, str(source_path)))}
+    for key, value in before.items():
+        want = chosen.get(key, value)
+        if after.get(key) != want:
+            index, side = key
+            raise CalibrationError(f"item {index + 1}{f'.{side}' if side else ''}: the calibrated text reads cut-off "
+                                   f"{after.get(key)} where {want} was meant (a YAML anchor or alias shared with "
+                                   "another check?); nothing written")
+    with open(path, "w", encoding="utf-8", newline="") as fh:  # the text's own line endings
+        fh.write(text)

@@ -344,8 +344,10 @@ def eval_cmd(
         err.print("--sweep scores the calls again: give the labelled transcripts (files or folders)")
         raise typer.Exit(2)
     if calibrated is not None:
+        import os
+
         source = rubric if rubric is not None else _default_rubric_path()
-        if calibrated.exists() and calibrated.resolve() == Path(source).resolve():
+        if calibrated.exists() and os.path.exists(source) and os.path.samefile(calibrated, source):
             err.print(f"{calibrated}: that is the rubric being swept; write the calibrated copy to another file", markup=False)
             raise typer.Exit(2)
     r = _load_rubric(rubric) if (paths or rubric) else None
@@ -383,9 +385,9 @@ def eval_cmd(
     missing = unlabelled(cards, gold)
     if missing:
         err.print(f"labelled calls not found among the inputs: {', '.join(missing)}", markup=False)
+    _report_errors(errors)
     if sweep:
         _sweep(r, result.calls, gold, calibrated, set(only) if only else None, rubric)
-    _report_errors(errors)
     if errors:
         raise typer.Exit(EXIT_INPUT)
 
@@ -434,18 +436,29 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
             chosen[(knob.index, knob.side)] = top.cutoff
             changes.append(f"{knob.name} {'model default' if now is None else f'{now:.2f}'} -> {top.cutoff:.2f}")
     if calibrated is not None:
+        from qa_scorer.calibrate import CalibrationError
         from qa_scorer.rubric.loader import RubricError
+        from qa_scorer.textmodel import BUILTIN_DIR
 
         source = Path(rubric_path) if rubric_path is not None else _default_rubric_path()
         try:
-            write_calibrated(source.read_text(encoding="utf-8"), chosen, calibrated)
+            write_calibrated(source, chosen, calibrated)
         except RubricError as exc:  # not expected: the cut-offs chosen are ones the rubric's bars allow
             for problem in exc.problems:
                 err.print(problem, markup=False, highlight=False)
             raise typer.Exit(EXIT_RUBRIC)
-        except (OSError, ValueError) as exc:
+        except CalibrationError as exc:
+            err.print(f"{source}: cannot write the calibrated copy: {exc}; set the cut-off by hand (the tables above "
+                      "say which)", markup=False, highlight=False)
+            raise typer.Exit(EXIT_RUBRIC)
+        except (OSError, UnicodeDecodeError) as exc:
             err.print(f"{calibrated}: cannot write the calibrated rubric: {exc}", markup=False, highlight=False)
             raise typer.Exit(2)
+        beside = sorted({Path(m.path).name for m in r.text_models()
+                         if Path(m.path).resolve().parent != BUILTIN_DIR.resolve()})
+        if beside and calibrated.resolve().parent != source.resolve().parent:
+            err.print(f"note: the rubric names model files beside it ({', '.join(beside)}): copy them beside {calibrated} too",
+                      markup=False, highlight=False)
         out.print(f"wrote {calibrated}: " + ("; ".join(changes) if changes else "every cut-off already at its best F1"),
                   markup=False, highlight=False, soft_wrap=True)
 

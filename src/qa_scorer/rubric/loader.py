@@ -20,6 +20,11 @@ MAX_VALUES = 200_000
 MAX_NUMBER_CHARS = 100
 
 
+# what a pattern too deeply nested for Python's regex parser (or the matcher's word trie) is told
+TOO_DEEP = ("a pattern is too deeply nested or too long to compile (a very long list of words that begin "
+            "alike?); split it into several patterns")
+
+
 class RubricError(Exception):
     """A mistake in a rubric file (the user's, not a bug). ``problems`` are ``file:line:col: msg``."""
 
@@ -168,6 +173,8 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
         raise RubricError([f"{path}:1:1: a rubric is a mapping with 'id' and 'items'"])
     try:
         rubric = Rubric.model_validate(_plain(root))
+    except RecursionError:
+        raise RubricError([f"{path}:1:1: {TOO_DEEP}"]) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -190,6 +197,9 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
         except ValueError as exc:
             line, col = _position(root, ["items", n])
             problems.append(f"{path}:{line}:{col}: item {item.id!r}: {exc}")
+        except RecursionError:
+            line, col = _position(root, ["items", n])
+            problems.append(f"{path}:{line}:{col}: item {item.id!r}: {TOO_DEEP}")
     if problems:
         raise RubricError(problems)
     rubric.bank_models()

@@ -348,12 +348,14 @@ def _finite(regex: str, limit: int = 400) -> Optional[list[str]]:
     return [w for w in words if w] if words is not None and all(words) else None
 
 
-def _expand_names(entries: list[str], named: dict[str, list[str]], what: str, key: str) -> list[str]:
+def _expand_names(entries: list[str], named: dict[str, list[str]], what: str, key: str,
+                  inline: bool = False) -> list[str]:
     """``entries`` with each ``@name`` replaced by the rubric's ``named[name]`` (its ``lists`` for
-    phrases, its ``patterns`` for regexes); an unknown name is an error naming the rubric key."""
+    phrases, its ``patterns`` for regexes); an unknown name is an error naming the rubric key.
+    With ``inline`` (regexes), an entry that begins ``@{`` is a regex using a name inside it."""
     out: list[str] = []
     for entry in entries:
-        if entry.startswith("@") and not entry.startswith("@{"):  # (@{name} is used inside a regex)
+        if entry.startswith("@") and not (inline and entry.startswith("@{")):
             if entry[1:] not in named:
                 raise ValueError(f"unknown {what} {entry!r} (define it under '{key}')")
             out.extend(named[entry[1:]])
@@ -366,31 +368,81 @@ def _expand_names(entries: list[str], named: dict[str, list[str]], what: str, ke
 # alternatives, for a list of words that several longer patterns share (refusal words after
 # 放心 in one, after soothing words in another).
 _INLINE_NAME = re.compile(r"@\{([^{}\s]{1,100})\}")
-# how deep named patterns may use one another inline (a cycle is refused at this depth)
+# how deep named patterns may use one another inline (a cycle is refused at this depth), and how
+# long a regex may grow with its names written out (the bundled rubric's longest is a few
+# thousand characters): a few bytes of names used inside names must not make loading hang
 MAX_INLINE_DEPTH = 4
+MAX_INLINE_CHARS = 50_000
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _class_spans(regex: str) -> list[tuple[int, int]]:
+    """The (start, end) of each character class ``[…]`` in ``regex``, in one pass."""
+    spans, i, start = [], 0, -1
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            i += 2
+            continue
+        i += 1
+        if start >= 0:
+            if ch == "]":
+                spans.append((start, i))
+                start = -1
+        elif ch == "[":
+            start = i - 1
+            if regex[i:i + 1] == "^":
+                i += 1
+            if regex[i:i + 1] == "]":  # a ] first in a class is a member
+                i += 1
+    return spans
+
+
+def inline_problem(regex: str, named: dict[str, list[str]]) -> Optional[str]:
+    """Why the ``@{name}`` uses in ``regex`` cannot be written out (None: they can)."""
+    classes = None
+    for m in _INLINE_NAME.finditer(regex):
+        name = m.group(1)
+        if name not in named:
+            return f"unknown pattern list '@{{{name}}}' (define it under 'patterns')"
+        if not named[name]:
+            return f"pattern list '@{{{name}}}' is empty"
+        if classes is None:
+            classes = _class_spans(regex)
+        k = bisect_right(classes, (m.start(), len(regex) + 1)) - 1
+        if k >= 0 and classes[k][0] < m.start() < classes[k][1]:
+            return f"'@{{{name}}}' inside a character class [...] cannot stand for patterns"
+    return None
 
 
 def _inline_names(regex: str, named: dict[str, list[str]]) -> str:
     """``regex`` with each ``@{name}`` replaced by ``(?:p1|p2|…)``, the rubric's ``patterns``
-    ``name``; an unknown name, or names that keep using one another past ``MAX_INLINE_DEPTH``,
-    is an error naming the rubric key. The result is checked like any regex (it may hold what
-    no part held alone: a group that matches the empty string, say)."""
+    ``name``. An unknown or empty name, one inside a character class, names that keep using one
+    another past ``MAX_INLINE_DEPTH`` or a regex that grows past ``MAX_INLINE_CHARS`` is an error
+    naming the regex. The result is checked like any regex (it may hold what no part held
+    alone: a group that matches the empty string, say)."""
     if "@{" not in regex:
         return regex
     out = regex
     for _ in range(MAX_INLINE_DEPTH):
-        def one(m: re.Match) -> str:
-            name = m.group(1)
-            if name not in named:
-                raise ValueError(f"unknown pattern list '@{{{name}}}' in {regex!r} (define it under 'patterns')")
-            return "(?:" + "|".join(named[name]) + ")"
-        out = _INLINE_NAME.sub(one, out)
+        problem = inline_problem(out, named)
+        if problem is not None:
+            raise ValueError(f"{problem} in {_short(regex)!r}")
+        size = len(out) + sum(len("(?:" + "|".join(named[m.group(1)]) + ")") - len(m.group())
+                              for m in _INLINE_NAME.finditer(out))
+        if size > MAX_INLINE_CHARS:
+            raise ValueError(f"{_short(regex)!r} with its named patterns written out would be longer than "
+                             f"{MAX_INLINE_CHARS:,} characters")
+        out = _INLINE_NAME.sub(lambda m: "(?:" + "|".join(named[m.group(1)]) + ")", out)
         if not _INLINE_NAME.search(out):
             try:
                 return _check_regex(out)
             except ValueError as exc:
-                raise ValueError(f"{regex!r} with its named patterns written out: {exc}") from None
-    raise ValueError(f"named patterns used inside one another more than {MAX_INLINE_DEPTH} deep in {regex!r}")
+                raise ValueError(f"{_short(regex)!r} with its named patterns written out: {_short(str(exc), 300)}") from None
+    raise ValueError(f"named patterns used inside one another more than {MAX_INLINE_DEPTH} deep in {_short(regex)!r}")
 
 
 def _split_alternatives(regex: str) -> list[str]:
@@ -455,7 +507,7 @@ class Match(Strict):
     @staticmethod
     def expanded_regex(patterns: list[str], ctx: CompileContext) -> list[str]:
         return [_inline_names(r, ctx.patterns)
-                for r in _expand_names(patterns, ctx.patterns, "pattern list", "patterns")]
+                for r in _expand_names(patterns, ctx.patterns, "pattern list", "patterns", inline=True)]
 
     def compile(self, ctx: CompileContext) -> None:
         self._matcher = Matcher(self, ctx)
@@ -938,6 +990,17 @@ class RubricBase(Strict):
 
     # Set by the loader: where the rubric file is (models it names are found beside it).
     path: str = ""
+
+    @field_validator("patterns")
+    @classmethod
+    def _names_inside_patterns(cls, patterns: dict[str, list[str]]) -> dict[str, list[str]]:
+        # a name used inside a named pattern is checked even where no item uses that pattern
+        for name, entries in patterns.items():
+            for entry in entries:
+                problem = inline_problem(entry, patterns)
+                if problem is not None:
+                    raise ValueError(f"{name}: {problem} in {_short(entry)!r}")
+        return patterns
 
     def context(self) -> CompileContext:
         base = str(Path(self.path).parent) if self.path and not self.path.startswith("<") else None
