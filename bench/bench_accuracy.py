@@ -10,7 +10,9 @@
 2. Agreement between two reviewers who labelled the same sessions independently.
 3. The apology trigger on written customer lines that tell the customer's own circumstances or
    trouble with the company (``bench/real/written-utterances-3.jsonl``: a measurement set no model
-   or rule was fitted to), each scored as a three-line chat.
+   or rule was fitted to), each scored as a three-line chat; and the false promise item on written
+   agent turns, flat guarantees next to hedged, conditional and factual ones
+   (``bench/real/written-agent-utterances-3.jsonl``), each after the customer's turn.
 4. The written labelled sets in tests/data/ and the sample transcripts (what the tests guard).
 """
 
@@ -169,42 +171,66 @@ def agreement() -> list[str]:
     return lines
 
 
+def _line_set(rubric, name: str, item: str, label: str, segments) -> tuple[list[dict], int, int, int, list[str]]:
+    """Rows of bench/real/``name`` (one line each) scored as short chats made by ``segments(row)``:
+    the item failing is the scorer's flag, the row's ``label`` the reviewers'. Returns the rows,
+    found, false flags, missed, and the agreement line of the second reviewer's file beside it."""
+    import json
+
+    rows = [json.loads(line) for line in (rd.REAL / name).read_text(encoding="utf-8").splitlines()]
+    tp = fp = fn = 0
+    for row in rows:
+        t = Transcript.model_validate({"version": 1, "call_id": f"line-{row['n']}",
+                                       "channel": "phone" if row["channel"] == "phone" else "chat",
+                                       "segments": segments(row)})
+        got = score_transcript(t, rubric).item(item).status == "fail"
+        want = label in row["labels"]
+        tp += got and want
+        fp += got and not want
+        fn += want and not got
+    second = rd.REAL / name.replace(".jsonl", "-second.jsonl")
+    agree = []
+    if second.exists():
+        other = {r["n"]: r["labels"] for r in map(json.loads, second.read_text(encoding="utf-8").splitlines())}
+        a = [label in row["labels"] for row in rows]
+        b = [label in other.get(row["n"], []) for row in rows]
+        agree = [f"The second reviewer's own judgments (blind) against these: {sum(x == y for x, y in zip(a, b))} of "
+                 f"{len(rows)} agree (κ {_kappa(a, b):.2f}); where the first two differed, a third reviewer settled it."]
+    return rows, tp, fp, fn, agree
+
+
+def _line_table(rows: list[dict], what: str, tp: int, fp: int, fn: int) -> list[str]:
+    p, r, f = _prf(tp, fp, fn)
+    return [f"| lines | {what} (reviewers) | found | false flags | missed | precision | recall | F1 |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {len(rows)} | {tp + fn} | {tp} | {fp} | {fn} | {p:.2f} | {r:.2f} | {f:.2f} |"]
+
+
 def own_circumstances(rubric) -> list[str]:
     """The apology item on bench/real/written-utterances-3.jsonl: each customer line between an
     agent's opening and a reply that apologises for nothing; the item failing means the trigger
     found trouble. Scored against the reviewers' "problem" label."""
-    import json
-
-    path = rd.REAL / "written-utterances-3.jsonl"
-    second = rd.REAL / "written-utterances-3-second.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    tp = fp = fn = 0
-    for row in rows:
-        t = Transcript.model_validate({
-            "version": 1, "call_id": f"own-{row['n']}", "channel": "phone" if row["channel"] == "phone" else "chat",
-            "segments": [{"speaker": "agent", "text": "您好 请问有什么可以帮您"},
-                         {"speaker": "customer", "text": row["text"]},
-                         {"speaker": "agent", "text": "好的 我帮您看一下"}]})
-        got = score_transcript(t, rubric).item("apology").status == "fail"
-        want = "problem" in row["labels"]
-        tp += got and want
-        fp += got and not want
-        fn += want and not got
-    p, r, f = _prf(tp, fp, fn)
-    lines = [f"{len(rows)} customer lines written for this repository in families that share their opening words: the customer's",
+    rows, tp, fp, fn, agree = _line_set(rubric, "written-utterances-3.jsonl", "apology", "problem", lambda row: [
+        {"speaker": "agent", "text": "您好 请问有什么可以帮您"}, {"speaker": "customer", "text": row["text"]},
+        {"speaker": "agent", "text": "好的 我帮您看一下"}])
+    return ([f"{len(rows)} customer lines written for this repository in families that share their opening words: the customer's",
              "own schedule, purchases, plans, mishaps and questions next to trouble with the company told in plain words (40+ trades;",
-             "phone as a recogniser writes it, chat, social media). No model or rule was fitted to them.", "",
-             "| lines | trouble (reviewers) | found | false flags | missed | precision | recall | F1 |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| {len(rows)} | {tp + fn} | {tp} | {fp} | {fn} | {p:.2f} | {r:.2f} | {f:.2f} |"]
-    if second.exists():
-        other = {json.loads(line)["n"]: json.loads(line)["labels"] for line in second.read_text(encoding="utf-8").splitlines()}
-        a = ["problem" in row["labels"] for row in rows]
-        b = ["problem" in other.get(row["n"], []) for row in rows]
-        lines += ["", f"The second reviewer's own judgments (blind) against these, which a third reviewer settled where the first two "
-                      f"differed: {sum(x == y for x, y in zip(a, b))} of {len(rows)} agree on trouble (κ {_kappa(a, b):.2f}); "
-                      "bench/real/README.md has the first two reviewers' agreement."]
-    return lines
+             "phone as a recogniser writes it, chat, social media). No model or rule was fitted to them.", ""]
+            + _line_table(rows, "trouble", tp, fp, fn) + ([""] + agree if agree else []))
+
+
+def guarantees(rubric) -> list[str]:
+    """The false_promise item on bench/real/written-agent-utterances-3.jsonl: each agent turn
+    after the customer's turn before it."""
+    rows, tp, fp, fn, agree = _line_set(rubric, "written-agent-utterances-3.jsonl", "false_promise", "false_promise",
+                                        lambda row: [{"speaker": "customer", "text": row["previous"]},
+                                                     {"speaker": "agent", "text": row["text"]}])
+    return ([f"{len(rows)} agent turns written for this repository, each after the customer's turn, in families on one topic: flat",
+             "guarantees of outcomes the agent does not control (a delivery day, a refund's amount or arrival, a fix, a bare 是的 to",
+             "'it will surely come today?') next to hedged estimates, conditions, facts already done, the company's policy, the",
+             "agent's own next step and refusals to promise (40+ kinds of company; 60 % chats with shops and platforms, 30 % phone",
+             "as a recogniser writes it, 10 % social media). No model or rule was fitted to them.", ""]
+            + _line_table(rows, "guarantees", tp, fp, fn) + ([""] + agree if agree else []))
 
 
 def written_sets(rubric) -> list[str]:
@@ -262,6 +288,7 @@ def main() -> None:
     else:
         doc += [f"(../shared/realchats/ not found: the real-data sections were skipped)"]
     doc += ["", "## The customer's own circumstances or trouble: written lines, the apology trigger", ""] + own_circumstances(rubric)
+    doc += ["", "## Guarantees or not: written agent turns, the false promise item", ""] + guarantees(rubric)
     doc += ["", "## Written labelled sets (tests/data) and samples", ""] + written_sets(rubric)
     doc += ["", f"({time.time() - t0:.0f} s)"]
     Path(args.out).write_text("\n".join(doc) + "\n", encoding="utf-8")
