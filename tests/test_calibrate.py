@@ -207,3 +207,29 @@ def test_several_models_sharing_one_default_cut_off_have_it_in_use():
     rubric = load_rubric(None)
     (knob,) = [k for k in knobs(rubric) if k.name == "complaint_soothing.response"]
     assert knob.current is None and {m.threshold for m in knob.detect.text_models} == {in_use(knob)}
+
+
+def test_a_check_shared_through_a_parent_s_anchor_is_refused_and_unicode_line_separators_are_not_line_breaks():
+    import pytest
+
+    from qa_scorer.calibrate import CalibrationError
+
+    merged = CALIBRATE.replace("  - id: sorry\n", "  - &sorry\n    id: sorry\n") + """\
+  - <<: *sorry
+    id: sorry2
+"""
+    parse_rubric(merged)
+    with pytest.raises(CalibrationError, match="anchor, alias or merge"):
+        calibrated_text(merged, {(2, "trigger"): 0.8})
+    odd = CALIBRATE.replace("id: three\n", 'id: three\nname: "QA\u2028rubric"\n')
+    out = calibrated_text(odd, {(1, ""): 0.85})
+    assert parse_rubric(out).items[1].threshold == 0.85
+
+
+def test_eval_sweep_refuses_to_write_the_calibrated_copy_over_the_labels(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text((ROOT / "samples" / "labels.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels), "--sweep", "--only", "false_promise",
+                              "--calibrated", str(labels)])
+    assert res.exit_code == 2 and "that is the labels file" in res.output
+    assert labels.read_text(encoding="utf-8") == (ROOT / "samples" / "labels.csv").read_text(encoding="utf-8")

@@ -168,6 +168,22 @@ def test_named_patterns_inside_a_regex_are_bounded_and_checked_where_they_are_de
     assert "longer than 50,000 characters" in p and len(p) < 600
 
 
+def test_named_patterns_written_out_are_bounded_over_the_whole_rubric_and_need_a_plain_regex():
+    # each use below the cap for one regex, but many of them: the rubric as a whole is refused, quickly
+    words = "[" + ", ".join(f"x{k}y" for k in range(10)) + "]"
+    uses = lambda name, n: "[" + ", ".join(f"'@{{{name}}}{k}'" for k in range(n)) + "]"
+    many = GOOD.replace("id: mini\n", f"id: mini\npatterns:\n  a: {words}\n  b: {uses('a', 12)}\n  c: {uses('b', 12)}\n"
+                                        f"  d: {uses('c', 7)}\n").replace(
+        "match: {phrases: [你好]}", "match: {regex: [" + ", ".join(f"'q{k}@{{d}}'" for k in range(20)) + "]}")
+    (p,) = problems(many)
+    assert "longer than 200,000 characters in all" in p
+    # a regex whose text is not all pattern (comments, verbose mode), or an @{ that names nothing
+    for regex, said in (("(?#[)[]@{y}]", "comments"), ("(?x)好 @{y}", "verbose"), ("不@{ y }", "must be followed")):
+        text = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  y: ['的']\n").replace(
+            "match: {phrases: [你好]}", "match: {regex: ['" + regex + "']}")
+        assert said in problems(text)[0], regex
+
+
 def test_a_pattern_too_deep_to_compile_is_a_rubric_error():
     (p,) = problems(GOOD.replace("match: {phrases: [你好]}", "match: {regex: ['" + "(?:好的)" * 1000 + "']}"))
     assert p.startswith("r.yaml:3:") and "too deeply nested or too long to compile" in p

@@ -173,19 +173,31 @@ def calibrated_text(source: str, chosen: dict[tuple[int, str], float]) -> str:
 
     bom = "\ufeff" if source.startswith("\ufeff") else ""
     text = source[len(bom):]
-    newline = "\r\n" if "\r\n" in text else "\n"
+    newline = "\r\n" if "\r\n" in text else "\r" if "\r" in text and "\n" not in text else "\n"
     data = YAML(typ="rt").load(text)
-    lines = text.splitlines(keepends=True)
+    # lines as YAML counts them: broken at \r\n, \r and \n only (not at U+2028 and the like)
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
     edits: list[tuple[int, int, int, str]] = []  # (line, column, characters replaced, new text)
+    items = data["items"] if isinstance(data, dict) and "items" in data else []
+
+    def written_through_yaml_sharing(node, item) -> bool:
+        for n in (item, node):
+            if getattr(n, "anchor", None) is not None and n.anchor.value is not None:
+                return True
+            if getattr(n, "merge", None):
+                return True
+        # the same mapping reached from another item (an alias, or a merge of a parent)
+        return any(other is not item and isinstance(other, dict)
+                   and any(other.get(s) is node for s in ("trigger", "response")) for other in items)
+
     for (index, side), value in chosen.items():
         where = f"item {index + 1}" + (f"'s {side}" if side else "")
         try:
-            node = data["items"][index]
+            item = node = items[index]
             if side:
                 node = node[side]
-            shared = getattr(node, "anchor", None) is not None and node.anchor.value is not None
-            if shared or getattr(node, "merge", None):
-                raise CalibrationError(f"{where} is written through a YAML anchor or merge")
+            if written_through_yaml_sharing(node, item):
+                raise CalibrationError(f"{where} is written through a YAML anchor, alias or merge")
             number = f"{value:g}"
             if "threshold" in node:
                 line, col = node.lc.value("threshold")

@@ -350,6 +350,9 @@ def eval_cmd(
         if calibrated.exists() and os.path.exists(source) and os.path.samefile(calibrated, source):
             err.print(f"{calibrated}: that is the rubric being swept; write the calibrated copy to another file", markup=False)
             raise typer.Exit(2)
+        if calibrated.exists() and labels is not None and labels.exists() and os.path.samefile(calibrated, labels):
+            err.print(f"{calibrated}: that is the labels file; write the calibrated copy to another file", markup=False)
+            raise typer.Exit(2)
     r = _load_rubric(rubric) if (paths or rubric) else None
     if from_reviews:
         gold, machine, source = _review_labels(db)
@@ -454,11 +457,13 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
         except (OSError, UnicodeDecodeError) as exc:
             err.print(f"{calibrated}: cannot write the calibrated rubric: {exc}", markup=False, highlight=False)
             raise typer.Exit(2)
-        beside = sorted({Path(m.path).name for m in r.text_models()
+        home = source.resolve().parent
+        beside = sorted({str(Path(m.path).resolve().relative_to(home)) if Path(m.path).resolve().is_relative_to(home)
+                         else str(m.path) for m in r.text_models()
                          if Path(m.path).resolve().parent != BUILTIN_DIR.resolve()})
         if beside and calibrated.resolve().parent != source.resolve().parent:
-            err.print(f"note: the rubric names model files beside it ({', '.join(beside)}): copy them beside {calibrated} too",
-                      markup=False, highlight=False)
+            err.print(f"note: the rubric names model files of its own ({', '.join(beside)}, from {home}): copy them to the "
+                      f"same places relative to {calibrated} too", markup=False, highlight=False)
         out.print(f"wrote {calibrated}: " + ("; ".join(changes) if changes else "every cut-off already at its best F1"),
                   markup=False, highlight=False, soft_wrap=True)
 

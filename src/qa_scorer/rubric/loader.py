@@ -187,13 +187,14 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
     rubric.path = path
     problems = []
     seen: dict[str, int] = {}
+    ctx = rubric.context()  # one for all items: what @{name} writes out is counted over the whole rubric
     for n, item in enumerate(rubric.items):
         if item.id in seen:
             line, col = _position(root, ["items", n, "id"])
             problems.append(f"{path}:{line}:{col}: duplicate item id {item.id!r}")
         seen[item.id] = n
         try:
-            item.compile(rubric.context())
+            item.compile(ctx)
         except ValueError as exc:
             line, col = _position(root, ["items", n])
             problems.append(f"{path}:{line}:{col}: item {item.id!r}: {exc}")

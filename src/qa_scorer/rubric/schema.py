@@ -134,6 +134,8 @@ class CompileContext:
     false_hedges: list[str] = field(default_factory=lambda: list(DEFAULT_FALSE_HEDGES))
     # The rubric file's folder: model files a rubric names are found relative to it.
     base_dir: Optional[str] = None
+    # characters of named patterns written out by @{name} so far, over the whole rubric
+    inline_chars: int = 0
 
 
 def _literal(word: str) -> str:
@@ -373,6 +375,9 @@ _INLINE_NAME = re.compile(r"@\{([^{}\s]{1,100})\}")
 # thousand characters): a few bytes of names used inside names must not make loading hang
 MAX_INLINE_DEPTH = 4
 MAX_INLINE_CHARS = 50_000
+MAX_INLINE_TOTAL = 200_000  # …and all of a rubric's regexes together
+# what makes a regex's text mean something other than its characters: a comment group or verbose mode
+_COMMENTS = re.compile(r"\(\?#|\(\?[aiLmsu]*x")
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -403,6 +408,13 @@ def _class_spans(regex: str) -> list[tuple[int, int]]:
 
 def inline_problem(regex: str, named: dict[str, list[str]]) -> Optional[str]:
     """Why the ``@{name}`` uses in ``regex`` cannot be written out (None: they can)."""
+    if "@{" not in regex:
+        return None
+    uses = {m.start() for m in _INLINE_NAME.finditer(regex)}
+    if any(at not in uses for at in (m.start() for m in re.finditer(r"@\{", regex))):
+        return "'@{' must be followed by a pattern list's name (no spaces, at most 100 characters) and '}'"
+    if _COMMENTS.search(regex):
+        return "@{name} cannot be used in a regex with comments (?#…) or verbose mode (?x)"
     classes = None
     for m in _INLINE_NAME.finditer(regex):
         name = m.group(1)
@@ -418,7 +430,7 @@ def inline_problem(regex: str, named: dict[str, list[str]]) -> Optional[str]:
     return None
 
 
-def _inline_names(regex: str, named: dict[str, list[str]]) -> str:
+def _inline_names(regex: str, named: dict[str, list[str]], ctx: Optional["CompileContext"] = None) -> str:
     """``regex`` with each ``@{name}`` replaced by ``(?:p1|p2|…)``, the rubric's ``patterns``
     ``name``. An unknown or empty name, one inside a character class, names that keep using one
     another past ``MAX_INLINE_DEPTH`` or a regex that grows past ``MAX_INLINE_CHARS`` is an error
@@ -436,6 +448,11 @@ def _inline_names(regex: str, named: dict[str, list[str]]) -> str:
         if size > MAX_INLINE_CHARS:
             raise ValueError(f"{_short(regex)!r} with its named patterns written out would be longer than "
                              f"{MAX_INLINE_CHARS:,} characters")
+        if ctx is not None:
+            ctx.inline_chars += size
+            if ctx.inline_chars > MAX_INLINE_TOTAL:
+                raise ValueError(f"{_short(regex)!r}: the rubric's regexes with their named patterns written out would "
+                                 f"be longer than {MAX_INLINE_TOTAL:,} characters in all")
         out = _INLINE_NAME.sub(lambda m: "(?:" + "|".join(named[m.group(1)]) + ")", out)
         if not _INLINE_NAME.search(out):
             try:
@@ -506,7 +523,7 @@ class Match(Strict):
 
     @staticmethod
     def expanded_regex(patterns: list[str], ctx: CompileContext) -> list[str]:
-        return [_inline_names(r, ctx.patterns)
+        return [_inline_names(r, ctx.patterns, ctx)
                 for r in _expand_names(patterns, ctx.patterns, "pattern list", "patterns", inline=True)]
 
     def compile(self, ctx: CompileContext) -> None:
