@@ -233,3 +233,25 @@ def test_eval_sweep_refuses_to_write_the_calibrated_copy_over_the_labels(tmp_pat
                               "--calibrated", str(labels)])
     assert res.exit_code == 2 and "that is the labels file" in res.output
     assert labels.read_text(encoding="utf-8") == (ROOT / "samples" / "labels.csv").read_text(encoding="utf-8")
+
+
+def test_a_bar_on_false_flags_picks_the_best_f1_within_it_or_else_the_fewest():
+    from qa_scorer.calibrate import Row
+
+    knob = knobs(parse_rubric(PRAISE))[0]
+    rows = [Row(0.5, calls=100, tp=10, fp=5, fn=0), Row(0.7, calls=100, tp=9, fp=1, fn=1),
+            Row(0.9, calls=100, tp=6, fp=0, fn=4)]
+    assert best(knob, rows).cutoff == 0.7  # F1 0.90 against 0.80 and 0.75
+    assert best(knob, rows, max_false_flags=0.5).cutoff == 0.9  # the only one within half a false flag per 100
+    assert best(knob, rows, max_false_flags=2).cutoff == 0.7
+    rows[2].fp = 3
+    assert best(knob, rows, max_false_flags=0.5).cutoff == 0.7  # none within: the fewest false flags
+
+
+def test_eval_sweep_with_a_bar_on_false_flags_says_which_choice_it_made():
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv"), "--sweep",
+                              "--only", "banned_phrases", "--max-false-flags", "1"])
+    assert res.exit_code == 0, res.output
+    assert "within 1 false flags / 100" in res.output or "none within 1 / 100" in res.output
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv"), "--max-false-flags", "1"])
+    assert res.exit_code == 2 and "go with --sweep" in res.output

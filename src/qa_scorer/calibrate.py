@@ -140,15 +140,22 @@ def in_use(knob: Knob) -> Optional[float]:
     return own.pop() if len(own) == 1 else None
 
 
-def best(knob: Knob, rows: list[Row]) -> Optional[Row]:
+def best(knob: Knob, rows: list[Row], max_false_flags: Optional[float] = None) -> Optional[Row]:
     """The tried cut-off with the highest F1; among equals, the fewest false flags, then the one
-    nearest the cut-off in use. None when no labelled call has the item flagged or none was tried."""
+    nearest the cut-off in use. With ``max_false_flags`` (per 100 labelled calls: a QA standard's
+    bar for a rare item) only cut-offs within it compete; when none is, the one with the fewest
+    false flags. None when no labelled call has the item flagged or none was tried."""
     tried = [r for r in rows if not r.skipped and r.calls]
     if not tried or not any(r.positives for r in tried):
         return None
     now = in_use(knob)
     if now is None:
         now = min(m.threshold for m in knob.detect.text_models)
+    if max_false_flags is not None:
+        within = [r for r in tried if r.false_flags_per_100 <= max_false_flags + 1e-9]
+        if not within:
+            return min(tried, key=lambda r: (r.fp, -r.f1, abs(r.cutoff - now)))
+        tried = within
     return max(tried, key=lambda r: (round(r.f1, 9), -r.fp, -abs(r.cutoff - now)))
 
 

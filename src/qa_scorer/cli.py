@@ -326,6 +326,7 @@ def eval_cmd(
     sweep: bool = typer.Option(False, "--sweep", help="Also, for every check a model judges, precision, recall and false flags at cut-offs 0.50-0.95 (the rest of the rubric as written); needs the transcripts."),
     calibrated: Optional[Path] = typer.Option(None, "--calibrated", help="With --sweep: write a copy of the rubric with each swept cut-off at its best F1 to this file (comments kept)."),
     only: Optional[List[str]] = typer.Option(None, "--only", help="With --sweep: sweep only these checks (an item id, or item.trigger / item.response); repeatable."),
+    max_false_flags: Optional[float] = typer.Option(None, "--max-false-flags", min=0, max=100, help="With --sweep: the best cut-off is the best F1 among those with at most this many false flags per 100 labelled calls (or, if none, the fewest)."),
 ) -> None:
     """Per-item precision, recall and F1 of flagged calls against a reviewer's labels or the review app's rulings."""
     from qa_scorer.evaluation import LabelError, compare, read_labels, unlabelled
@@ -337,8 +338,8 @@ def eval_cmd(
     if not from_reviews and not paths:
         err.print("give the labelled transcripts to score (files or folders)")
         raise typer.Exit(2)
-    if (calibrated is not None or only) and not sweep:
-        err.print("--calibrated and --only go with --sweep")
+    if (calibrated is not None or only or max_false_flags is not None) and not sweep:
+        err.print("--calibrated, --only and --max-false-flags go with --sweep")
         raise typer.Exit(2)
     if sweep and not paths:
         err.print("--sweep scores the calls again: give the labelled transcripts (files or folders)")
@@ -390,7 +391,7 @@ def eval_cmd(
         err.print(f"labelled calls not found among the inputs: {', '.join(missing)}", markup=False)
     _report_errors(errors)
     if sweep:
-        _sweep(r, result.calls, gold, calibrated, set(only) if only else None, rubric)
+        _sweep(r, result.calls, gold, calibrated, set(only) if only else None, rubric, max_false_flags)
     if errors:
         raise typer.Exit(EXIT_INPUT)
 
@@ -401,7 +402,8 @@ def _default_rubric_path() -> Path:
     return DEFAULT_RUBRIC
 
 
-def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubric_path: Optional[Path]) -> None:
+def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubric_path: Optional[Path],
+           max_false_flags: Optional[float] = None) -> None:
     """eval --sweep: a table per model cut-off, and with ``calibrated`` the rubric written with the best ones."""
     from qa_scorer.calibrate import best, in_use, knobs, sweep, write_calibrated
 
@@ -416,7 +418,7 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
     changes = []
     for knob, rows in sweep(r, [c.transcript for c in calls if c.transcript is not None], gold, only=only):
         now = in_use(knob)
-        top = best(knob, rows)
+        top = best(knob, rows, max_false_flags)
         title = (f"{knob.name}: model {', '.join(m.name for m in knob.detect.text_models)}, cut-off "
                  + (f"{now:.2f}" if now is not None else f"each model's own ({knob.own_cutoffs()})")
                  + f"; {rows[0].calls if rows else 0} labelled call(s)")
@@ -427,7 +429,13 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
             if row.skipped:
                 lines.append(f"  {row.cutoff:>7.2f}  skipped: {row.skipped}")
                 continue
-            note = ", ".join(w for w, on in (("in use", row.cutoff == now), ("best F1", top is row)) if on)
+            if max_false_flags is None:
+                chosen_as = "best F1"
+            elif top is not None and top.false_flags_per_100 <= max_false_flags + 1e-9:
+                chosen_as = f"best F1 within {max_false_flags:g} false flags / 100"
+            else:
+                chosen_as = f"fewest false flags (none within {max_false_flags:g} / 100)"
+            note = ", ".join(w for w, on in (("in use", row.cutoff == now), (chosen_as, top is row)) if on)
             lines.append(f"  {row.cutoff:>7.2f} {row.positives:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
                          f"{row.precision:>5.2f} {row.recall:>5.2f} {row.f1:>5.2f} {row.false_flags_per_100:>7.1f}"
                          + (f"  <- {note}" if note else ""))
