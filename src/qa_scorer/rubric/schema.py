@@ -237,17 +237,19 @@ _META = set(".^$*+?{}[]\\|()")
 
 def _syntax(regex: str):
     """(index, char, depth) for each character of a regex that is syntax: outside character
-    classes and not escaped; depth counts the groups open before it."""
-    depth, klass, esc = 0, False, False
+    classes and not escaped; depth counts the groups open before it. A ``]`` first in a class
+    (``[]a]``, ``[^]a]``) is one of its members, as Python's re reads it."""
+    depth, klass, esc, opened = 0, False, False, -1
     for i, ch in enumerate(regex):
         if esc:
             esc = False
         elif ch == "\\":
             esc = True
         elif klass:
-            klass = ch != "]"
+            first = i == opened + 1 or (i == opened + 2 and regex[opened + 1] == "^")
+            klass = ch != "]" or first
         elif ch == "[":
-            klass = True
+            klass, opened = True, i
         else:
             if ch == ")":
                 depth -= 1
@@ -384,28 +386,6 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _class_spans(regex: str) -> list[tuple[int, int]]:
-    """The (start, end) of each character class ``[…]`` in ``regex``, in one pass."""
-    spans, i, start = [], 0, -1
-    while i < len(regex):
-        ch = regex[i]
-        if ch == "\\":
-            i += 2
-            continue
-        i += 1
-        if start >= 0:
-            if ch == "]":
-                spans.append((start, i))
-                start = -1
-        elif ch == "[":
-            start = i - 1
-            if regex[i:i + 1] == "^":
-                i += 1
-            if regex[i:i + 1] == "]":  # a ] first in a class is a member
-                i += 1
-    return spans
-
-
 def inline_problem(regex: str, named: dict[str, list[str]]) -> Optional[str]:
     """Why the ``@{name}`` uses in ``regex`` cannot be written out (None: they can)."""
     if "@{" not in regex:
@@ -415,19 +395,21 @@ def inline_problem(regex: str, named: dict[str, list[str]]) -> Optional[str]:
         return "'@{' must be followed by a pattern list's name (no spaces, at most 100 characters) and '}'"
     if _COMMENTS.search(regex):
         return "@{name} cannot be used in a regex with comments (?#…) or verbose mode (?x)"
-    classes = None
+    syntax = {i for i, ch, _ in _syntax(regex) if ch == "@"}  # the @s neither escaped nor in a class
     for m in _INLINE_NAME.finditer(regex):
         name = m.group(1)
         if name not in named:
             return f"unknown pattern list '@{{{name}}}' (define it under 'patterns')"
         if not named[name]:
             return f"pattern list '@{{{name}}}' is empty"
-        if classes is None:
-            classes = _class_spans(regex)
-        k = bisect_right(classes, (m.start(), len(regex) + 1)) - 1
-        if k >= 0 and classes[k][0] < m.start() < classes[k][1]:
-            return f"'@{{{name}}}' inside a character class [...] cannot stand for patterns"
+        if m.start() not in syntax:
+            return f"'@{{{name}}}' escaped or inside a character class [...] cannot stand for patterns"
     return None
+
+
+def _written_out(named: dict[str, list[str]], m: re.Match) -> str:
+    """What one ``@{name}`` stands for: the named patterns as one group of alternatives."""
+    return "(?:" + "|".join(named[m.group(1)]) + ")"
 
 
 def _inline_names(regex: str, named: dict[str, list[str]], ctx: Optional["CompileContext"] = None) -> str:
@@ -443,8 +425,7 @@ def _inline_names(regex: str, named: dict[str, list[str]], ctx: Optional["Compil
         problem = inline_problem(out, named)
         if problem is not None:
             raise ValueError(f"{problem} in {_short(regex)!r}")
-        size = len(out) + sum(len("(?:" + "|".join(named[m.group(1)]) + ")") - len(m.group())
-                              for m in _INLINE_NAME.finditer(out))
+        size = len(out) + sum(len(_written_out(named, m)) - len(m.group()) for m in _INLINE_NAME.finditer(out))
         if size > MAX_INLINE_CHARS:
             raise ValueError(f"{_short(regex)!r} with its named patterns written out would be longer than "
                              f"{MAX_INLINE_CHARS:,} characters")
@@ -453,7 +434,7 @@ def _inline_names(regex: str, named: dict[str, list[str]], ctx: Optional["Compil
             if ctx.inline_chars > MAX_INLINE_TOTAL:
                 raise ValueError(f"{_short(regex)!r}: the rubric's regexes with their named patterns written out would "
                                  f"be longer than {MAX_INLINE_TOTAL:,} characters in all")
-        out = _INLINE_NAME.sub(lambda m: "(?:" + "|".join(named[m.group(1)]) + ")", out)
+        out = _INLINE_NAME.sub(lambda m: _written_out(named, m), out)
         if not _INLINE_NAME.search(out):
             try:
                 return _check_regex(out)
