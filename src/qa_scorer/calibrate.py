@@ -140,6 +140,11 @@ def in_use(knob: Knob) -> Optional[float]:
     return own.pop() if len(own) == 1 else None
 
 
+def within(row: Row, max_false_flags: Optional[float]) -> bool:
+    """Whether ``row`` keeps to a bar of false flags per 100 labelled calls (any row without one)."""
+    return max_false_flags is None or row.false_flags_per_100 <= max_false_flags + 1e-9
+
+
 def best(knob: Knob, rows: list[Row], max_false_flags: Optional[float] = None) -> Optional[Row]:
     """The tried cut-off with the highest F1; among equals, the fewest false flags, then the one
     nearest the cut-off in use. With ``max_false_flags`` (per 100 labelled calls: a QA standard's
@@ -152,10 +157,10 @@ def best(knob: Knob, rows: list[Row], max_false_flags: Optional[float] = None) -
     if now is None:
         now = min(m.threshold for m in knob.detect.text_models)
     if max_false_flags is not None:
-        within = [r for r in tried if r.false_flags_per_100 <= max_false_flags + 1e-9]
-        if not within:
+        kept = [r for r in tried if within(r, max_false_flags)]
+        if not kept:
             return min(tried, key=lambda r: (r.fp, -r.f1, abs(r.cutoff - now)))
-        tried = within
+        tried = kept
     return max(tried, key=lambda r: (round(r.f1, 9), -r.fp, -abs(r.cutoff - now)))
 
 
@@ -233,16 +238,18 @@ def calibrated_text(source: str, chosen: dict[tuple[int, str], float]) -> str:
     return bom + "".join(lines)
 
 
-def write_calibrated(source_path: Path, chosen: dict[tuple[int, str], float], path: Path) -> None:
+def write_calibrated(source_path: Path, chosen: dict[tuple[int, str], float], path: Path,
+                     loaded: Optional[Rubric] = None) -> None:
     """``calibrated_text`` of the rubric at ``source_path``, written to ``path`` after checking
     that it loads with the chosen cut-offs and every other cut-off as it was (CalibrationError
     otherwise, and nothing written). Model files the rubric names beside it are found beside
-    ``source_path`` for the check."""
+    ``source_path`` for the check. ``loaded``: that rubric as already loaded from
+    ``source_path``, its cut-offs as written (it is not parsed again)."""
     from qa_scorer.rubric.loader import parse_rubric
 
     raw = Path(source_path).read_bytes().decode("utf-8")
     text = calibrated_text(raw, chosen)
-    before = {(k.index, k.side): k.current for k in knobs(parse_rubric(raw, str(source_path)))}
+    before = {(k.index, k.side): k.current for k in knobs(loaded or parse_rubric(raw, str(source_path)))}
     after = {(k.index, k.side): k.current for k in knobs(parse_rubric(text, str(source_path)))}
     for key, value in before.items():
         want = chosen.get(key, value)

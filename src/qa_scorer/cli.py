@@ -405,10 +405,10 @@ def _default_rubric_path() -> Path:
 def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubric_path: Optional[Path],
            max_false_flags: Optional[float] = None) -> None:
     """eval --sweep: a table per model cut-off, and with ``calibrated`` the rubric written with the best ones."""
-    from qa_scorer.calibrate import best, in_use, knobs, sweep, write_calibrated
+    from qa_scorer.calibrate import best, in_use, knobs, sweep, within, write_calibrated
 
     if only:
-        known = {k.name for k in knobs(r)} | {k.item for k in knobs(r)}
+        known = {name for k in knobs(r) for name in (k.name, k.item)}
         unknown = sorted(only - known)
         if unknown:
             err.print(f"--only: no check a model judges is called {', '.join(unknown)} (known: {', '.join(sorted(known))})",
@@ -425,16 +425,16 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
         # plain lines, not a table: they keep their columns in a narrow terminal or a log
         lines = [title, f"  {'cut-off':>7} {'flagged':>7} {'found':>6} {'false':>6} {'missed':>6} "
                         f"{'P':>5} {'R':>5} {'F1':>5} {'FF/100':>7}"]
+        if max_false_flags is None:
+            chosen_as = "best F1"
+        elif top is not None and within(top, max_false_flags):
+            chosen_as = f"best F1 within {max_false_flags:g} false flags / 100"
+        else:
+            chosen_as = f"fewest false flags (none within {max_false_flags:g} / 100)"
         for row in rows:
             if row.skipped:
                 lines.append(f"  {row.cutoff:>7.2f}  skipped: {row.skipped}")
                 continue
-            if max_false_flags is None:
-                chosen_as = "best F1"
-            elif top is not None and top.false_flags_per_100 <= max_false_flags + 1e-9:
-                chosen_as = f"best F1 within {max_false_flags:g} false flags / 100"
-            else:
-                chosen_as = f"fewest false flags (none within {max_false_flags:g} / 100)"
             note = ", ".join(w for w, on in (("in use", row.cutoff == now), (chosen_as, top is row)) if on)
             lines.append(f"  {row.cutoff:>7.2f} {row.positives:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
                          f"{row.precision:>5.2f} {row.recall:>5.2f} {row.f1:>5.2f} {row.false_flags_per_100:>7.1f}"
@@ -453,7 +453,7 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
 
         source = Path(rubric_path) if rubric_path is not None else _default_rubric_path()
         try:
-            write_calibrated(source, chosen, calibrated)
+            write_calibrated(source, chosen, calibrated, loaded=r)
         except RubricError as exc:  # not expected: the cut-offs chosen are ones the rubric's bars allow
             for problem in exc.problems:
                 err.print(problem, markup=False, highlight=False)
@@ -469,7 +469,7 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
         beside = sorted({str(Path(m.path).resolve().relative_to(home)) if Path(m.path).resolve().is_relative_to(home)
                          else str(m.path) for m in r.text_models()
                          if Path(m.path).resolve().parent != BUILTIN_DIR.resolve()})
-        if beside and calibrated.resolve().parent != source.resolve().parent:
+        if beside and calibrated.resolve().parent != home:
             err.print(f"note: the rubric names model files of its own ({', '.join(beside)}, from {home}): copy them to the "
                       f"same places relative to {calibrated} too", markup=False, highlight=False)
         out.print(f"wrote {calibrated}: " + ("; ".join(changes) if changes else "every cut-off already at its best F1"),
