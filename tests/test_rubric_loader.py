@@ -157,6 +157,9 @@ def test_named_patterns_inside_a_regex_are_bounded_and_checked_where_they_are_de
     inside = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  y: ['的']\n").replace(
         "match: {phrases: [你好]}", "match: {regex: ['好[@{y}]']}")
     assert "inside a character class" in problems(inside)[0]
+    for regex in ("好[]a@{y}]", "好\\@{y}"):  # a ] first in a class is a member; an escaped @ is a literal
+        text = inside.replace("'好[@{y}]'", "'" + regex + "'")
+        assert "escaped or inside a character class" in problems(text)[0], regex
     unused = GOOD.replace("id: mini\n", "id: mini\npatterns:\n  spare: ['好@{nope}']\n")
     (p,) = problems(unused)
     assert "spare" in p and "unknown pattern list '@{nope}'" in p
