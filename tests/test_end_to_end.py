@@ -39,6 +39,7 @@ def scored(tmp_path_factory):
     stereo = sorted(p for p in CALLS.glob("*.wav") if not p.stem.endswith("-mono"))
     res = CliRunner().invoke(app, ["score", *map(str, stereo), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
+    assert "坐席声道可能反了" not in res.output  # the agent is on the left, as given
     return out, [p.stem for p in stereo]
 
 
@@ -81,3 +82,22 @@ def test_rescoring_with_an_edited_rubric_does_not_transcribe_again(scored, tmp_p
                                    "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert tr.STATS["model_runs"] == before
+
+
+def test_a_call_with_its_channels_swapped_is_named_in_a_warning(tmp_path):
+    """Scored with the default agent channel (left), a recording whose customer is on the left is
+    named in a warning that says which channel sounds like the agent and how to say so."""
+    import numpy as np
+    from audio_helpers import write_pcm
+
+    from qa_scorer.ingest import decode_audio
+
+    left, right = decode_audio(CALLS / "c07_repair_booking.wav")
+    swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]), 16000)
+    res = CliRunner().invoke(app, ["score", str(swapped), "--out", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "1 stereo call(s) sound as if the agent were on the other channel (坐席声道可能反了)" in res.output
+    assert "swapped: the right channel sounds like the agent, not the left one" in res.output
+    assert "--agent-channel auto" in res.output
+    kept = json.loads((tmp_path / "out" / "transcripts" / "swapped.json").read_text(encoding="utf-8"))
+    assert "the right channel sounds like the agent" in kept["metadata"]["roles"]["doubt"]

@@ -70,6 +70,16 @@ def _no_speech_warning(cards) -> None:
             err.print(f"  {call_id}", markup=False, highlight=False)
 
 
+def _channel_warnings(doubts) -> None:
+    if not doubts:
+        return
+    err.print(f"[bold yellow]warning:[/] {len(doubts)} stereo call(s) sound as if the agent were on the other "
+              "channel (坐席声道可能反了): their items were judged on the wrong sides if so. Check "
+              "--agent-channel (or the manifest's agent_channel), or use --agent-channel auto:")
+    for call_id, why in doubts:
+        err.print(f"  {call_id}: {why}", markup=False, highlight=False)
+
+
 def _render_warnings(summary) -> None:
     """What the reports could not include: stored calls not readable, pages not rendered,
     recordings refused."""
@@ -174,6 +184,7 @@ def score(
                   + (f"; JSON list {json_path}" if json_path else ""), markup=False, highlight=False)
     else:
         _no_speech_warning(result.scorecards)
+    _channel_warnings(result.channel_doubts)
     _render_warnings(result.rendered)
     _report_errors(result.errors)
     if result.errors:
@@ -201,11 +212,13 @@ def transcribe(
 
     hotwords = _load_rubric(rubric).hotwords() if rubric is not None else None
     options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
+    doubts: list = []
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
                                       retranscribe=retranscribe, progress=not quiet, hotwords=hotwords,
-                                      media_roots=media_root or ())
+                                      media_roots=media_root or (), channel_doubts=doubts)
     if not quiet:
         out.print(f"{len(written)} transcript(s) written to {out_dir}")
+    _channel_warnings(doubts)
     _report_errors(errors)
     if errors:
         raise typer.Exit(EXIT_INPUT)

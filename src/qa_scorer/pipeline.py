@@ -38,6 +38,8 @@ class BatchResult:
     out_dir: Optional[Path] = None
     db: Optional[Path] = None
     rendered: Optional[object] = None  # render.RenderSummary when reports were rendered
+    # (call id, why) for stereo calls that sound as if the agent were on the other channel
+    channel_doubts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def scorecards(self) -> list[Scorecard]:
@@ -153,6 +155,7 @@ def score_batch(
         result.errors.extend(errors)
         pairs, errors = unique_transcripts(pairs)
         result.errors.extend(errors)
+        result.channel_doubts = mark_channel_doubts(t for _, t in pairs)
         written: list[Path] = []
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
@@ -266,6 +269,20 @@ def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
     return [i for i in inputs if id(i) in kept_ids], errors
 
 
+def mark_channel_doubts(transcripts: Iterable[Transcript]) -> list[tuple[str, str]]:
+    """(call id, why) for each stereo call whose words say the agent is on the other channel than
+    the one given; the why is also kept in the transcript's ``metadata.roles.doubt``."""
+    from qa_scorer.transcribe.roles import channel_doubt
+
+    doubts = []
+    for t in transcripts:
+        why = channel_doubt(t)
+        if why is not None:
+            t.metadata["roles"]["doubt"] = why
+            doubts.append((t.call_id, why))
+    return doubts
+
+
 def transcribe_only(
     paths: Iterable[str | Path],
     out_dir: Path,
@@ -276,8 +293,10 @@ def transcribe_only(
     progress: bool = True,
     hotwords: Optional[list[str]] = None,
     media_roots: Iterable[str | Path] = (),
+    channel_doubts: Optional[list[tuple[str, str]]] = None,
 ) -> tuple[list[Path], list[InputError]]:
-    """Transcribe recordings into transcript v1 files (one per call) without scoring."""
+    """Transcribe recordings into transcript v1 files (one per call) without scoring; stereo calls
+    that sound as if the agent were on the other channel are added to ``channel_doubts``."""
     from qa_scorer.ingest import discover_inputs
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 
@@ -289,6 +308,9 @@ def transcribe_only(
     audio = [i for i in inputs if i.kind == "audio"]
     pairs, more = transcribe_batch(audio, options, out_dir / ".cache",
                                    retranscribe=retranscribe, progress=progress)
+    doubts = mark_channel_doubts(t for _, t in pairs)
+    if channel_doubts is not None:
+        channel_doubts.extend(doubts)
     written = []
     for _, transcript in pairs:
         path = out_dir / f"{file_stem(transcript.call_id)}.json"

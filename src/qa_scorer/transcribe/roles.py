@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -41,6 +41,30 @@ def stereo(per_channel: list[list[Utt]], requested: str) -> tuple[list[Segment],
         speaker = "agent" if idx == agent_idx else "customer"
         segments += [segment(u, speaker, conf) for u in utts]
     return segments, roles
+
+
+def channel_doubt(transcript) -> Optional[str]:
+    """Why the agent may be on the other channel of a stereo call whose agent channel was given
+    (``left`` / ``right``, not ``auto``), or None.
+
+    The words decide as ``auto`` would; only a clear decision (margin of 3 or more, ``auto``'s
+    0.95) raises a doubt. On the repository's written conversations split into two sides that
+    happens for 0.2 % of them the right way round and 89 % of them swapped."""
+    roles_meta = (transcript.metadata or {}).get("roles") or {}
+    given = roles_meta.get("agent_channel")
+    if roles_meta.get("method") != "stereo-channel" or given not in ("left", "right"):
+        return None
+    agent = [(s.start or 0.0, s.text) for s in transcript.segments if s.speaker == "agent"]
+    customer = [(s.start or 0.0, s.text) for s in transcript.segments if s.speaker == "customer"]
+    if not agent or not customer:
+        return None
+    side, conf, _ = diarize.decide_stereo_roles(agent, customer)
+    if side == "left" or conf < 0.95:
+        return None
+    other = "right" if given == "left" else "left"
+    return (f"the {other} channel sounds like the agent, not the {given} one "
+            f"(agent score {given} {diarize.agent_score([t for _, t in agent]):.1f}, "
+            f"{other} {diarize.agent_score([t for _, t in customer]):.1f})")
 
 
 def mono(audio: np.ndarray, utts: list[Utt], split_pause: float, n_channels: int,
