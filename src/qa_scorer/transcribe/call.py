@@ -11,7 +11,7 @@ import numpy as np
 from qa_scorer.ingest import CallInput, audio_channels, decode_audio
 from qa_scorer.models import Transcript, Word
 
-from . import engine, guard, roles
+from . import crosstalk, engine, guard, roles
 from .options import PIPELINE_VERSION, SR, TranscribeOptions
 from .utterances import Utt, Window, pack_windows, pad_regions, split_utterances
 
@@ -211,8 +211,12 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     is_stereo = (len(channels) >= 2 and requested != "mono"
                  and not roles.same_signal(channels[0], channels[1]))
     roles_meta: dict[str, Any]
+    echo_s = None
     if is_stereo:
-        per, dropped = transcribe_channels(model, channels[:2], [options.split_pause] * 2, options)
+        pair = channels[:2]
+        if options.crosstalk:
+            pair, echo_s = crosstalk.suppress(pair)
+        per, dropped = transcribe_channels(model, pair, [options.split_pause] * 2, options)
         segments, roles_meta = roles.stereo(per, requested)
     else:
         mono = channels[0] if len(channels) == 1 else (channels[0] + channels[1]) * 0.5
@@ -235,6 +239,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
         **({"channels_in_file": n_in} if n_in and n_in > 2 else {}),
         "duration": duration,
         "dropped": dropped,
+        **({"crosstalk_s": {"left": echo_s[0], "right": echo_s[1]}} if echo_s else {}),
         "decoder": windows,
         "pipeline_version": PIPELINE_VERSION,
     }

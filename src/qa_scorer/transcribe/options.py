@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SR = 16000
 # Bump when decoding, splitting, guarding or role logic changes what a transcript holds: old cache
 # entries then stop matching.
-PIPELINE_VERSION = 8
+PIPELINE_VERSION = 9
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
@@ -69,6 +69,9 @@ class TranscribeOptions(BaseModel):
     drop_log_prob: float = -1.4  # segments below this average log-probability are dropped
     max_repeats: int = 3  # a phrase repeated more often than this in a row is a loop
     agent_channel: Literal["left", "right", "auto", "mono"] = "left"
+    # Stereo: silence each channel's faint echo of the other party before speech detection
+    # (``crosstalk``), so the echo is not written down as this party's words.
+    crosstalk: bool = True
     cpu_threads: int = Field(0, ge=0)  # per worker; 0 = cores / workers
     workers: int = Field(0, ge=0)  # 0 = chosen from the core count
     batch_size: int = Field(8, ge=1)  # decoder windows run together (CPU and CUDA)
