@@ -573,7 +573,7 @@ def with_echo(path: Path, db: float, delay: float = 0.03):
     g, d = 10 ** (-db / 20), int(delay * 16000)
 
     def late(x):
-        return np.concatenate([np.zeros(d, dtype=x.dtype), x[:-d]]) * g
+        return np.concatenate([np.zeros(d, dtype=x.dtype), x[:len(x) - d]]) * g
 
     return left + late(right), right + late(left)
 
@@ -630,3 +630,29 @@ def test_the_other_partys_echo_is_not_transcribed_as_this_partys_words(model, tm
     assert t.metadata["asr"]["crosstalk_s"]["right"] > 5
     agent_first = t.segments[0]
     assert agent_first.speaker == "agent" and "很高兴为您服务" in norm(agent_first.text)
+
+
+def test_one_recording_on_both_channels_is_the_same_signal_at_any_level():
+    """A mono recording copied to both channels, as it is, at another level or inverted, is one
+    signal; the two parties of a call, with or without each one's echo on the other's channel,
+    are not."""
+    from qa_scorer.transcribe.roles import same_signal
+
+    left, right = decode_audio(CALLS / "c07_repair_booking.wav")
+    mix = (left + right) / 2
+    assert same_signal(mix, mix) and same_signal(mix, 0.6 * mix) and same_signal(mix, -0.8 * mix)
+    assert not same_signal(left, right)
+    assert not same_signal(*with_echo(CALLS / "c07_repair_booking.wav", 20, delay=0.0))
+    assert not same_signal(mix, np.zeros_like(mix))
+
+
+@pytest.mark.slow
+def test_a_mono_recording_copied_inverted_to_the_other_channel_is_transcribed_as_mono(model, tmp_path):
+    """The same recording on both channels, one side inverted and quieter, is transcribed once from
+    the louder side (mixing the two would cancel the speech), with roles by voice and a note."""
+    mono = decode_audio(CALLS / "c07_repair_booking-mono.wav")[0]
+    call = write_pcm(tmp_path / "dual.wav", np.stack([mono, -0.7 * mono]), 16000)
+    t = run(model, call)
+    assert t.metadata["roles"]["method"].startswith("mono")
+    assert "both channels carry the same signal" in t.metadata["roles"]["note"]
+    assert "很高兴为您服务" in norm("".join(s.text for s in t.segments))

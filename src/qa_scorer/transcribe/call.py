@@ -208,8 +208,8 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     model = model or engine.load_model(options)
     duration = round(max(len(c) for c in channels) / SR, 3)
     requested = effective_channel(inp, options)
-    is_stereo = (len(channels) >= 2 and requested != "mono"
-                 and not roles.same_signal(channels[0], channels[1]))
+    same = len(channels) >= 2 and roles.same_signal(channels[0], channels[1])
+    is_stereo = len(channels) >= 2 and requested != "mono" and not same
     roles_meta: dict[str, Any]
     echo_s = None
     if is_stereo:
@@ -219,7 +219,12 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
         per, dropped = transcribe_channels(model, pair, [options.split_pause] * 2, options)
         segments, roles_meta = roles.stereo(per, requested)
     else:
-        mono = channels[0] if len(channels) == 1 else (channels[0] + channels[1]) * 0.5
+        if len(channels) == 1:
+            mono = channels[0]
+        elif same:  # one recording on both sides, maybe at another level or inverted: the louder
+            mono = max(channels[:2], key=lambda c: float(np.dot(c[::16], c[::16])))
+        else:  # two parties mixed down, as asked
+            mono = (channels[0] + channels[1]) * 0.5
         (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], options)
         segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), requested)
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
