@@ -656,3 +656,16 @@ def test_a_mono_recording_copied_inverted_to_the_other_channel_is_transcribed_as
     assert t.metadata["roles"]["method"].startswith("mono")
     assert "both channels carry the same signal" in t.metadata["roles"]["note"]
     assert "很高兴为您服务" in norm("".join(s.text for s in t.segments))
+
+
+@pytest.mark.slow
+def test_a_one_track_recording_saved_as_stereo_with_one_side_empty_has_its_voices_told_apart(model, tmp_path):
+    """A conversation recorded on one track and saved as stereo with the other channel digitally
+    silent is not one party talking to nobody: its voices are told apart as a mono call's are."""
+    mono = decode_audio(CALLS / "c07_repair_booking-mono.wav")[0]
+    call = write_pcm(tmp_path / "right_empty.wav", np.stack([np.zeros_like(mono), mono]), 16000)
+    t = run(model, call)
+    assert t.metadata["roles"]["method"].startswith("mono")
+    assert "the left channel is silent" in t.metadata["roles"]["note"]
+    assert {s.speaker for s in t.segments} == {"agent", "customer"}
+    assert t.segments[0].speaker == "agent" and "很高兴为您服务" in norm(t.segments[0].text)

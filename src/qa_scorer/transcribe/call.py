@@ -209,7 +209,10 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     duration = round(max(len(c) for c in channels) / SR, 3)
     requested = effective_channel(inp, options)
     same = len(channels) >= 2 and roles.same_signal(channels[0], channels[1])
-    is_stereo = len(channels) >= 2 and requested != "mono" and not same
+    # a one-track recording saved as stereo with the other side empty (digital silence)
+    silent = [c.size == 0 or float(np.abs(c).max()) < 1e-4 for c in channels[:2]]
+    one_sided = len(channels) >= 2 and requested != "mono" and not same and silent.count(True) == 1
+    is_stereo = len(channels) >= 2 and requested != "mono" and not same and not one_sided
     roles_meta: dict[str, Any]
     echo_s = None
     if is_stereo:
@@ -221,12 +224,17 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     else:
         if len(channels) == 1:
             mono = channels[0]
+        elif one_sided:
+            mono = channels[silent.index(False)]
         elif same:  # one recording on both sides, maybe at another level or inverted: the louder
             mono = max(channels[:2], key=lambda c: float(np.dot(c[::16], c[::16])))
         else:  # two parties mixed down, as asked
             mono = (channels[0] + channels[1]) * 0.5
         (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], options)
-        segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), requested)
+        how = ("mixed to mono as requested" if requested == "mono"
+               else f"the {('left', 'right')[silent.index(True)]} channel is silent: one recording, its voices told apart"
+               if one_sided else "both channels carry the same signal")
+        segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), how)
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
     n_in = audio_channels(inp.path) if inp.path else None
     if n_in and n_in > 2:

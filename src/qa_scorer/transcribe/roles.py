@@ -82,9 +82,10 @@ def channel_doubt(transcript) -> Optional[str]:
 
 
 def mono(audio: np.ndarray, utts: list[Utt], split_pause: float, n_channels: int,
-         requested: str) -> tuple[list[Segment], dict[str, Any]]:
+         how: str) -> tuple[list[Segment], dict[str, Any]]:
     """Segments of a one-voice-track call: utterances split between two voices, rejoined where one
-    voice goes on after a short pause; roles marked as estimates."""
+    voice goes on after a short pause; roles marked as estimates. ``how`` says, for a file of two
+    channels or more, why it was taken as one track."""
     sep = diarize.separate_mono(audio, [(u.start, u.end, u.text) for u in utts])
     merged = merge_same_voice(utts, sep.speakers, sep.confidence, split_pause)
     segments = [segment(u, sp, c) for u, sp, c in merged]
@@ -92,6 +93,5 @@ def mono(audio: np.ndarray, utts: list[Utt], split_pause: float, n_channels: int
              "confidence": round(float(np.mean(sep.confidence)), 2) if sep.confidence else None,
              "note": sep.note + "; roles and overlap timings are estimates"}
     if n_channels >= 2:
-        roles["note"] += ("; both channels carry the same signal" if requested != "mono"
-                          else "; mixed to mono as requested")
+        roles["note"] += "; " + how
     return segments, roles
