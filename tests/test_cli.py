@@ -225,3 +225,15 @@ def test_cuda_without_a_gpu_is_a_per_file_error_naming_the_device(tmp_path):
     assert res.exit_code == 1, res.output
     assert "c02_refund_rude.wav" in res.output and "on cuda" in res.output and "--device cpu" in res.output
     assert "Traceback" not in res.output
+
+
+def test_crosstalk_suppression_can_be_turned_off_from_the_command_line():
+    """--no-crosstalk reaches the transcription options (for recorders whose channels carry no
+    echo, or to compare); left out, it stays on."""
+    from qa_scorer.cli import _transcribe_options
+
+    assert _transcribe_options(None, None, None, None, None, None).crosstalk is True
+    assert _transcribe_options(None, None, None, None, None, None, False).crosstalk is False
+    for command in ("score", "transcribe"):
+        res = runner.invoke(app, [command, "--help"])
+        assert "--no-crosstalk" in res.output

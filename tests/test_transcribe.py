@@ -608,7 +608,49 @@ def test_echo_frames_follow_the_other_channel_not_the_partys_own_speech():
     assert all(s > 5 for s in seconds)
     assert [len(x) for x in out] == [len(x) for x in echoed]
     mono = [echoed[0]]
-    assert suppress(mono) == (mono, [0.0])
+    kept, seconds = suppress(mono)
+    assert kept is mono and seconds == [0.0]
+
+
+def test_a_quiet_customer_talking_over_the_agent_is_not_taken_for_an_echo():
+    """Double talk is no echo: the agent of one sample call over the customer of another, the
+    customer 15 dB down, loses none of the customer's frames; with a real echo of the agent on
+    the customer's channel as well (25 dB down), the echo is found and the customer's voice over
+    it is nearly all kept."""
+    from qa_scorer.transcribe.crosstalk import _levels, echo_frames
+
+    agent = decode_audio(CALLS / "c01_late_delivery.wav")[0]
+    customer = decode_audio(CALLS / "c03_complaint_soothed.wav")[1]
+    n = min(len(agent), len(customer))
+    agent, customer = agent[:n], customer[:n] * 10 ** (-15 / 20)
+    noise = np.random.default_rng(0).normal(0, 1e-3, n).astype(np.float32)
+    assert not echo_frames(customer + noise, agent + noise).any()
+
+    echo = 10 ** (-25 / 20) * np.concatenate([np.zeros(480, dtype=np.float32), agent[:n - 480]])
+    mask = echo_frames(customer + echo + noise, agent + noise)
+    k = len(mask)
+    lc, le, la = _levels(customer)[:k], _levels(echo)[:k], _levels(agent)[:k]
+    voice = (lc > le + 3) & (lc > np.percentile(lc[lc > -60], 95) - 20)  # the customer over the echo
+    assert (voice & (la > -50)).sum() > 500  # they do talk at the same time
+    assert mask[voice].mean() < 0.05, mask[voice].mean()
+    echo_only = (le > -60) & (lc < le - 10)
+    assert mask[echo_only].mean() > 0.8, mask[echo_only].mean()
+
+
+def test_channel_doubts_survive_any_metadata_and_are_cleared_once_settled():
+    """A hand-written transcript may hold anything under metadata.roles: no doubt, no error. A
+    doubt written before is dropped once the sides read the right way round."""
+    from qa_scorer.models import Transcript
+    from qa_scorer.pipeline import mark_channel_doubts
+
+    segs = [{"speaker": "agent", "text": "您好，很高兴为您服务，请问有什么可以帮您", "start": 0.5, "end": 2},
+            {"speaker": "customer", "text": "我买的热水器坏了", "start": 3, "end": 4}]
+    for roles in ("stereo-channel", ["left"], 7, None):
+        t = Transcript.model_validate({"version": 1, "call_id": "x", "segments": segs, "metadata": {"roles": roles}})
+        assert mark_channel_doubts([t]) == []
+    settled = Transcript.model_validate({"version": 1, "call_id": "y", "segments": segs, "metadata": {"roles": {
+        "method": "stereo-channel", "agent_channel": "left", "doubt": "the right channel sounds like the agent"}}})
+    assert mark_channel_doubts([settled]) == [] and "doubt" not in settled.metadata["roles"]
 
 
 @pytest.mark.slow

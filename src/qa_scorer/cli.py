@@ -74,8 +74,9 @@ def _channel_warnings(doubts) -> None:
     if not doubts:
         return
     err.print(f"[bold yellow]warning:[/] {len(doubts)} stereo call(s) sound as if the agent were on the other "
-              "channel (坐席声道可能反了): their items were judged on the wrong sides if so. Check "
-              "--agent-channel (or the manifest's agent_channel), or use --agent-channel auto:")
+              "channel (坐席声道可能反了): their items were judged on the wrong sides if so. Transcribe "
+              "them again with the right --agent-channel (or the manifest's agent_channel), or with "
+              "--agent-channel auto:")
     for call_id, why in doubts:
         err.print(f"  {call_id}: {why}", markup=False, highlight=False)
 
@@ -97,7 +98,7 @@ def _unreadable_warnings(unreadable: dict) -> None:
         err.print(f"[bold yellow]warning:[/] history: call {escape(repr(call_id))}: {escape(why)}", highlight=False)
 
 
-def _transcribe_options(model, device, compute_type, agent_channel, workers, threads):
+def _transcribe_options(model, device, compute_type, agent_channel, workers, threads, crosstalk=None):
     from qa_scorer.transcribe import TranscribeOptions
 
     from pydantic import ValidationError
@@ -107,7 +108,8 @@ def _transcribe_options(model, device, compute_type, agent_channel, workers, thr
         raise typer.BadParameter(f"{device!r} is not a device; use cpu, cuda or auto{hint}.",
                                  param_hint="--device")
     fields = {"model": model, "device": device, "compute_type": compute_type,
-              "agent_channel": agent_channel, "workers": workers, "cpu_threads": threads}
+              "agent_channel": agent_channel, "workers": workers, "cpu_threads": threads,
+              "crosstalk": crosstalk}
     try:
         return TranscribeOptions(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -128,6 +130,7 @@ ComputeOpt = typer.Option(None, "--compute-type", help="CTranslate2 compute type
 ChannelOpt = typer.Option(None, "--agent-channel", help="Which stereo channel is the agent: left (default), right, auto, or mono.")
 WorkersOpt = typer.Option(None, "--workers", help="Transcription worker processes (default: chosen from the core count).")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads per worker (default: cores / workers).")
+CrosstalkOpt = typer.Option(None, "--crosstalk/--no-crosstalk", help="On stereo calls, turn down each party's faint echo on the other's channel before transcribing (default: on).")
 ManifestOpt = typer.Option(None, "--manifest", help="CSV with call_id,agent_id,audio,started_at,agent_channel (extra columns kept).")
 DbOpt = typer.Option(None, "--db", help="History database (default: OUT/qa.sqlite).")
 MediaRootOpt = typer.Option(
@@ -150,6 +153,7 @@ def score(
     agent_channel: Optional[str] = ChannelOpt,
     workers: Optional[int] = WorkersOpt,
     threads: Optional[int] = ThreadsOpt,
+    crosstalk: Optional[bool] = CrosstalkOpt,
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Transcribe recordings again even when a cached transcript exists."),
     rubric_hotwords: bool = typer.Option(False, "--rubric-hotwords", help="Give the rubric's phrases to the speech recogniser as hotwords (off by default: measured slower and no more accurate)."),
     no_render: bool = typer.Option(False, "--no-render", help="Record and write scorecards without rendering HTML."),
@@ -165,7 +169,7 @@ def score(
 
     r = _load_rubric(rubric)
     try:
-        options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
+        options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads, crosstalk)
     except ValidationError as exc:
         err.print(f"invalid transcription option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2)
@@ -203,6 +207,7 @@ def transcribe(
     agent_channel: Optional[str] = ChannelOpt,
     workers: Optional[int] = WorkersOpt,
     threads: Optional[int] = ThreadsOpt,
+    crosstalk: Optional[bool] = CrosstalkOpt,
     retranscribe: bool = typer.Option(False, "--retranscribe", help="Ignore cached transcripts."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     media_root: Optional[List[Path]] = MediaRootOpt,
@@ -211,7 +216,7 @@ def transcribe(
     from qa_scorer.pipeline import transcribe_only
 
     hotwords = _load_rubric(rubric).hotwords() if rubric is not None else None
-    options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads)
+    options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads, crosstalk)
     doubts: list = []
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
                                       retranscribe=retranscribe, progress=not quiet, hotwords=hotwords,

@@ -175,6 +175,8 @@ def score_batch(
                 result.errors.append(_unexpected(inp.source, exc))
                 continue
             result.calls.append(call)
+        scored = {c.scorecard.call_id for c in result.calls}
+        result.channel_doubts = [d for d in result.channel_doubts if d[0] in scored]
         if json_path is not None:
             write_json(result.scorecards, json_path)
         if render and result.calls:
@@ -277,9 +279,12 @@ def mark_channel_doubts(transcripts: Iterable[Transcript]) -> list[tuple[str, st
     doubts = []
     for t in transcripts:
         why = channel_doubt(t)
+        roles = t.metadata.get("roles") if isinstance(t.metadata, dict) else None
         if why is not None:
-            t.metadata["roles"]["doubt"] = why
+            roles["doubt"] = why
             doubts.append((t.call_id, why))
+        elif isinstance(roles, dict):
+            roles.pop("doubt", None)  # a doubt written before and settled since (speakers corrected)
     return doubts
 
 

@@ -64,7 +64,10 @@ def channel_doubt(transcript) -> Optional[str]:
     The words decide as ``auto`` would; only a clear decision (margin of 3 or more, ``auto``'s
     0.95) raises a doubt. On the repository's written conversations split into two sides that
     happens for 0.2 % of them the right way round and 89 % of them swapped."""
-    roles_meta = (transcript.metadata or {}).get("roles") or {}
+    metadata = transcript.metadata
+    roles_meta = metadata.get("roles") if isinstance(metadata, dict) else None
+    if not isinstance(roles_meta, dict):  # a hand-written transcript may hold anything there
+        return None
     given = roles_meta.get("agent_channel")
     if roles_meta.get("method") != "stereo-channel" or given not in ("left", "right"):
         return None
