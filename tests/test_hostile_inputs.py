@@ -613,3 +613,21 @@ def test_fuzzed_manifests_read_or_fail_with_line_numbered_errors(tmp_path: Path,
     if not (folder / "x.wav").exists():
         write_pcm(folder / "x.wav", np.zeros(800), 8000)
     check_manifest(folder, text)
+
+
+def test_ids_that_would_read_differently_in_a_terminal_or_a_page_are_refused(tmp_path: Path) -> None:
+    """A C1 control (U+009B starts an escape sequence in some terminals), a bidirectional override
+    (U+202E shows 'exe.txt' as 'txt.exe') or a Unicode line separator in a call or agent id is
+    refused with the file and field named; the rest of the batch is scored."""
+    segs = [{"speaker": "agent", "text": "您好，很高兴为您服务", "start": 0.1, "end": 2.0}]
+    write_json(tmp_path / "in" / "a.json", doc(call_id="C-1\u009b31m", segments=segs))
+    write_json(tmp_path / "in" / "b.json", doc(call_id="bill\u202etxt.exe", segments=segs))
+    write_json(tmp_path / "in" / "c.json", doc(call_id="C-3", agent_id="A\u20281", segments=segs))
+    write_json(tmp_path / "in" / "d.json", doc(call_id="C-4", segments=segs))
+    res = score(tmp_path / "in", "--out", tmp_path / "out")
+    assert res.exit_code == 1
+    assert "a.json: $.call_id" in res.output and "b.json: $.call_id" in res.output
+    assert "c.json: $.agent_id" in res.output
+    assert "\u009b" not in res.output and "\u202e" not in res.output
+    cards = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "out" / "scorecards").glob("*.json")]
+    assert [c["call_id"] for c in cards] == ["C-4"]

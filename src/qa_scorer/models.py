@@ -96,7 +96,11 @@ def _stored(info: ValidationInfo) -> bool:
 
 # Free-form JSON kept with a transcript (metadata, extra top-level fields) may nest this deep.
 MAX_JSON_DEPTH = 64
-_CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
+# Control characters (C0, DEL and C1: a terminal may take U+009B for an escape sequence), the
+# Unicode line and paragraph separators, and the bidirectional embedding, override and isolate
+# marks (which make an id read differently than it is, in a terminal or a page).
+_CONTROL = (frozenset(chr(c) for c in range(32)) | {"\x7f"} | frozenset(chr(c) for c in range(0x80, 0xA0))
+            | frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 def check_call_id(value: str) -> str:
