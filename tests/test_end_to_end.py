@@ -39,7 +39,7 @@ def scored(tmp_path_factory):
     stereo = sorted(p for p in CALLS.glob("*.wav") if not p.stem.endswith("-mono"))
     res = CliRunner().invoke(app, ["score", *map(str, stereo), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "坐席声道可能反了" not in res.output  # the agent is on the left, as given
+    assert "坐席声道可能有误" not in res.output  # the agent is on the left, as given
     return out, [p.stem for p in stereo]
 
 
@@ -96,7 +96,7 @@ def test_a_call_with_its_channels_swapped_is_named_in_a_warning(tmp_path):
     swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]), 16000)
     res = CliRunner().invoke(app, ["score", str(swapped), "--out", str(tmp_path / "out"), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "1 stereo call(s) sound as if the agent were on the other channel (坐席声道可能反了)" in res.output
+    assert "1 stereo call(s) may have been judged on the wrong sides (坐席声道可能有误)" in res.output
     assert "swapped: the right channel sounds like the agent, not the left one" in res.output
     assert "--agent-channel auto" in res.output
     kept = json.loads((tmp_path / "out" / "transcripts" / "swapped.json").read_text(encoding="utf-8"))

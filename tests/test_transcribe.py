@@ -623,11 +623,12 @@ def test_a_quiet_customer_talking_over_the_agent_is_not_taken_for_an_echo():
     customer = decode_audio(CALLS / "c03_complaint_soothed.wav")[1]
     n = min(len(agent), len(customer))
     agent, customer = agent[:n], customer[:n] * 10 ** (-15 / 20)
-    noise = np.random.default_rng(0).normal(0, 1e-3, n).astype(np.float32)
-    assert not echo_frames(customer + noise, agent + noise).any()
+    rng = np.random.default_rng(0)
+    noise, other_noise = (rng.normal(0, 1e-3, n).astype(np.float32) for _ in range(2))
+    assert not echo_frames(customer + noise, agent + other_noise).any()
 
     echo = 10 ** (-25 / 20) * np.concatenate([np.zeros(480, dtype=np.float32), agent[:n - 480]])
-    mask = echo_frames(customer + echo + noise, agent + noise)
+    mask = echo_frames(customer + echo + noise, agent + other_noise)
     k = len(mask)
     lc, le, la = _levels(customer)[:k], _levels(echo)[:k], _levels(agent)[:k]
     voice = (lc > le + 3) & (lc > np.percentile(lc[lc > -60], 95) - 20)  # the customer over the echo
@@ -700,14 +701,49 @@ def test_a_mono_recording_copied_inverted_to_the_other_channel_is_transcribed_as
     assert "很高兴为您服务" in norm("".join(s.text for s in t.segments))
 
 
+
 @pytest.mark.slow
-def test_a_one_track_recording_saved_as_stereo_with_one_side_empty_has_its_voices_told_apart(model, tmp_path):
-    """A conversation recorded on one track and saved as stereo with the other channel digitally
-    silent is not one party talking to nobody: its voices are told apart as a mono call's are."""
+def test_a_stereo_call_with_one_side_silent_keeps_its_channel_and_says_how_to_ask_for_voices(model, tmp_path):
+    """One channel silent (here A-law's silence: a constant small offset): the other channel's
+    words go to its party as given, and the transcript says which side is silent and that
+    --agent-channel mono would tell two voices apart; the warning's doubt names it."""
+    from qa_scorer.pipeline import mark_channel_doubts
+
     mono = decode_audio(CALLS / "c07_repair_booking-mono.wav")[0]
-    call = write_pcm(tmp_path / "right_empty.wav", np.stack([np.zeros_like(mono), mono]), 16000)
+    call = write_pcm(tmp_path / "right_empty.wav", np.stack([mono, np.full_like(mono, 2.44e-4)]), 16000)
     t = run(model, call)
-    assert t.metadata["roles"]["method"].startswith("mono")
-    assert "the left channel is silent" in t.metadata["roles"]["note"]
-    assert {s.speaker for s in t.segments} == {"agent", "customer"}
-    assert t.segments[0].speaker == "agent" and "很高兴为您服务" in norm(t.segments[0].text)
+    assert t.metadata["roles"]["method"] == "stereo-channel"
+    assert t.metadata["roles"]["silent_channel"] == "right"
+    assert "--agent-channel mono" in t.metadata["roles"]["note"]
+    assert {s.speaker for s in t.segments} == {"agent"}
+    [(call_id, why)] = mark_channel_doubts([t])
+    assert "the right channel is silent" in why and "--agent-channel mono" in why
+
+
+def test_a_silent_channel_is_told_from_a_quiet_one():
+    """Silence as files hold it (zeros, A-law's constant offset, dither, a click) against a channel
+    with speech or with a quiet line's noise."""
+    from qa_scorer.transcribe.roles import silent
+
+    n = 16000 * 5
+    rng = np.random.default_rng(0)
+    click = np.zeros(n, dtype=np.float32)
+    click[1234] = 0.9
+    for x in (np.zeros(n, np.float32), np.full(n, 2.44e-4, np.float32), rng.normal(0, 1.2e-4, n).astype(np.float32),
+              click, np.zeros(0, np.float32)):
+        assert silent(x)
+    left, right = decode_audio(CALLS / "c07_repair_booking.wav")
+    assert not silent(left) and not silent(right)
+    assert not silent(rng.normal(0, 3e-3, n).astype(np.float32))  # a line's hiss 50 dB down
+
+
+def test_hold_music_or_an_offset_shared_by_both_channels_does_not_make_one_recording():
+    """Two minutes of the same hold music on both sides of a call, or the same DC offset on two
+    quiet channels, leave the call two parties' (judged second by second, mean taken out)."""
+    from qa_scorer.transcribe.roles import same_signal
+
+    left, right = decode_audio(CALLS / "c01_late_delivery.wav")
+    t = np.arange(120 * 16000) / 16000
+    music = (0.2 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
+    assert not same_signal(np.concatenate([left, music]), np.concatenate([right, music]))
+    assert not same_signal(left * 0.1 + 0.03, right * 0.1 - 0.03)

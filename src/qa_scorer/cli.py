@@ -73,10 +73,9 @@ def _no_speech_warning(cards) -> None:
 def _channel_warnings(doubts) -> None:
     if not doubts:
         return
-    err.print(f"[bold yellow]warning:[/] {len(doubts)} stereo call(s) sound as if the agent were on the other "
-              "channel (坐席声道可能反了): their items were judged on the wrong sides if so. Transcribe "
-              "them again with the right --agent-channel (or the manifest's agent_channel), or with "
-              "--agent-channel auto:")
+    err.print(f"[bold yellow]warning:[/] {len(doubts)} stereo call(s) may have been judged on the wrong sides "
+              "(坐席声道可能有误). Transcribe them again with the right --agent-channel (or the manifest's "
+              "agent_channel), with --agent-channel auto, or, for one recording of both parties, --agent-channel mono:")
     for call_id, why in doubts:
         err.print(f"  {call_id}: {why}", markup=False, highlight=False)
 

@@ -209,10 +209,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     duration = round(max(len(c) for c in channels) / SR, 3)
     requested = effective_channel(inp, options)
     same = len(channels) >= 2 and roles.same_signal(channels[0], channels[1])
-    # a one-track recording saved as stereo with the other side empty (digital silence)
-    silent = [c.size == 0 or float(np.abs(c).max()) < 1e-4 for c in channels[:2]]
-    one_sided = len(channels) >= 2 and requested != "mono" and not same and silent.count(True) == 1
-    is_stereo = len(channels) >= 2 and requested != "mono" and not same and not one_sided
+    is_stereo = len(channels) >= 2 and requested != "mono" and not same
     roles_meta: dict[str, Any]
     echo_s = None
     if is_stereo:
@@ -221,19 +218,25 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             pair, echo_s = crosstalk.suppress(pair)
         per, dropped = transcribe_channels(model, pair, [options.split_pause] * 2, options)
         segments, roles_meta = roles.stereo(per, requested)
+        quiet = [roles.silent(c) for c in channels[:2]]
+        if quiet.count(True) == 1:
+            # An empty side: a call whose other party never spoke (or whose leg was not recorded),
+            # or a one-track recording saved as stereo. Voice separation cannot tell one voice from
+            # two, so the channel decides as given and the note says how to ask for voices.
+            empty, full = ("left", "right") if quiet[0] else ("right", "left")
+            roles_meta["silent_channel"] = empty
+            roles_meta["note"] = ((roles_meta["note"] + "; ") if roles_meta.get("note") else "") + (
+                f"the {empty} channel is silent: if both parties are on the {full} one, transcribe it "
+                "with --agent-channel mono")
     else:
         if len(channels) == 1:
             mono = channels[0]
-        elif one_sided:
-            mono = channels[silent.index(False)]
         elif same:  # one recording on both sides, maybe at another level or inverted: the louder
-            mono = max(channels[:2], key=lambda c: float(np.dot(c[::16], c[::16])))
+            mono = max(channels[:2], key=lambda c: float(np.dot(c[::16].astype(np.float64), c[::16])))
         else:  # two parties mixed down, as asked
             mono = (channels[0] + channels[1]) * 0.5
         (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], options)
-        how = ("mixed to mono as requested" if requested == "mono"
-               else f"the {('left', 'right')[silent.index(True)]} channel is silent: one recording, its voices told apart"
-               if one_sided else "both channels carry the same signal")
+        how = "both channels carry the same signal" if same else "mixed to mono as requested"
         segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), how)
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
     n_in = audio_channels(inp.path) if inp.path else None

@@ -8,8 +8,8 @@ the customer, and real turns merge with the echo.
 An echo is a quieter copy of the other channel at one delay that does not change during a call.
 So, for every delay of 0–300 ms, the frames where this channel's loudness follows the other's
 (correlation over half a second) while it is well below it are counted; a call has an echo only
-when at the best delay most of the frames where the other channel is that much louder follow it
-(a share of ``MIN_ECHO_SHARE``; an echo gives 0.44–1.0, two independent speakers 0.00–0.06 on the
+when at the best delay at least a fifth of the frames where the other channel is that much louder
+follow it (``MIN_ECHO_SHARE``; an echo gives 0.44–1.0, two independent speakers 0.00–0.06 on the
 sample calls). Only then are the frames found at that delay (and its neighbours) turned down.
 Real double talk follows its own speaker's loudness and happens at no fixed delay, so it is kept.
 Pure numpy.

@@ -12,10 +12,12 @@ from . import diarize
 from .utterances import Utt, merge_same_voice
 
 
-# Channels whose samples correlate at least this much carry one recording (measured: a genuine
-# two-channel call's channels correlate near 0, also with each party's echo 20 dB down on the
-# other's channel).
+# Channels whose samples correlate at least this much, in at least this share of the seconds with
+# sound on both, carry one recording (a genuine two-channel call's channels correlate near 0, also
+# with each party's echo 20 dB down on the other's channel).
 SAME_SIGNAL_CORRELATION = 0.95
+SAME_SIGNAL_SHARE = 0.95
+SR_BLOCK = 16000  # one second
 
 
 def segment(u: Utt, speaker: str, confidence: float) -> Segment:
@@ -25,18 +27,44 @@ def segment(u: Utt, speaker: str, confidence: float) -> Segment:
 
 def same_signal(a: np.ndarray, b: np.ndarray) -> bool:
     """True for 'stereo' files whose two channels carry the same mix (dual mono), also at another
-    level or inverted on one side (a mono recording copied to both channels with a gain or pan):
-    two parties on their own channels never follow each other this closely."""
+    level or inverted on one side (a mono recording copied to both channels with a gain or pan).
+
+    Judged second by second: nearly every second with sound on both sides must correlate (mean
+    taken out) at ``SAME_SIGNAL_CORRELATION`` or more, so hold music or a line tone shared by two
+    parties' channels for a while does not make their call one recording."""
     if a.shape != b.shape:
         return False
     scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-9)
     if float(np.abs(a - b).max()) / scale < 0.02:
         return True
-    xy = xx = yy = 0.0
-    for at in range(0, len(a), 1 << 20):  # in pieces: an hour as float64 would be 460 MB a side
-        x, y = a[at:at + (1 << 20)].astype(np.float64), b[at:at + (1 << 20)].astype(np.float64)
-        xy, xx, yy = xy + float(np.dot(x, y)), xx + float(np.dot(x, x)), yy + float(np.dot(y, y))
-    return xx > 0 and yy > 0 and abs(xy) / np.sqrt(xx * yy) >= SAME_SIGNAL_CORRELATION
+    n = len(a) // SR_BLOCK
+    if n == 0:
+        return False
+    together = agreeing = 0
+    for at in range(0, n, 256):  # 256 seconds at a time: an hour as float64 would be 460 MB a side
+        k = min(256, n - at)
+        x = np.asarray(a[at * SR_BLOCK:(at + k) * SR_BLOCK], dtype=np.float64).reshape(k, SR_BLOCK)
+        y = np.asarray(b[at * SR_BLOCK:(at + k) * SR_BLOCK], dtype=np.float64).reshape(k, SR_BLOCK)
+        x = x - x.mean(axis=1, keepdims=True)
+        y = y - y.mean(axis=1, keepdims=True)
+        xx, yy, xy = (x * x).sum(axis=1), (y * y).sum(axis=1), (x * y).sum(axis=1)
+        sound = (xx > SR_BLOCK * 1e-8) & (yy > SR_BLOCK * 1e-8)  # both sides above -80 dBFS
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.abs(xy) / np.sqrt(xx * yy)
+        together += int(sound.sum())
+        agreeing += int((sound & (r >= SAME_SIGNAL_CORRELATION)).sum())
+    return together > 0 and agreeing >= SAME_SIGNAL_SHARE * together
+
+
+def silent(x: np.ndarray) -> bool:
+    """Whether a channel holds no sound: nearly all of its samples within 60 dB of full scale's
+    bottom around its own middle (so a DC offset, as G.711 A-law decodes silence, dither or a click
+    still count as silent)."""
+    if x.size == 0:
+        return True
+    part = np.asarray(x[::16], dtype=np.float64)
+    part = part[np.isfinite(part)]
+    return part.size == 0 or float(np.percentile(np.abs(part - np.median(part)), 99.9)) < 1e-3
 
 
 def stereo(per_channel: list[list[Utt]], requested: str) -> tuple[list[Segment], dict[str, Any]]:
@@ -59,7 +87,7 @@ def stereo(per_channel: list[list[Utt]], requested: str) -> tuple[list[Segment],
 
 def channel_doubt(transcript) -> Optional[str]:
     """Why the agent may be on the other channel of a stereo call whose agent channel was given
-    (``left`` / ``right``, not ``auto``), or None.
+    (``left`` / ``right``, not ``auto``), or why its sides may be wrong (one channel silent), or None.
 
     The words decide as ``auto`` would; only a clear decision (margin of 3 or more, ``auto``'s
     0.95) raises a doubt. On the repository's written conversations split into two sides that
@@ -71,6 +99,11 @@ def channel_doubt(transcript) -> Optional[str]:
     given = roles_meta.get("agent_channel")
     if roles_meta.get("method") != "stereo-channel" or given not in ("left", "right"):
         return None
+    empty = roles_meta.get("silent_channel")
+    if empty in ("left", "right"):
+        full = "right" if empty == "left" else "left"
+        return (f"the {empty} channel is silent: every word was given to the party of the {full} one; if both "
+                "parties are on it, transcribe the call with --agent-channel mono")
     agent = [(s.start or 0.0, s.text) for s in transcript.segments if s.speaker == "agent"]
     customer = [(s.start or 0.0, s.text) for s in transcript.segments if s.speaker == "customer"]
     if not agent or not customer:
