@@ -38,7 +38,8 @@ class BatchResult:
     out_dir: Optional[Path] = None
     db: Optional[Path] = None
     rendered: Optional[object] = None  # render.RenderSummary when reports were rendered
-    # (call id, why) for stereo calls that sound as if the agent were on the other channel
+    # (call id, why) for stereo calls that sound as if the agent were on the other channel, or with
+    # one channel silent
     channel_doubts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -273,17 +274,18 @@ def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
 
 def mark_channel_doubts(transcripts: Iterable[Transcript]) -> list[tuple[str, str]]:
     """(call id, why) for each stereo call whose words say the agent is on the other channel than
-    the one given; the why is also kept in the transcript's ``metadata.roles.doubt``."""
-    from qa_scorer.transcribe.roles import channel_doubt
+    the one given, or with one channel silent; the why is also kept in the transcript's
+    ``metadata.roles.doubt``."""
+    from qa_scorer.transcribe.roles import channel_doubt, roles_of
 
     doubts = []
     for t in transcripts:
         why = channel_doubt(t)
-        roles = t.metadata.get("roles") if isinstance(t.metadata, dict) else None
+        roles = roles_of(t)
         if why is not None:
             roles["doubt"] = why
             doubts.append((t.call_id, why))
-        elif isinstance(roles, dict):
+        elif roles is not None:
             roles.pop("doubt", None)  # a doubt written before and settled since (speakers corrected)
     return doubts
 
@@ -301,7 +303,7 @@ def transcribe_only(
     channel_doubts: Optional[list[tuple[str, str]]] = None,
 ) -> tuple[list[Path], list[InputError]]:
     """Transcribe recordings into transcript v1 files (one per call) without scoring; stereo calls
-    that sound as if the agent were on the other channel are added to ``channel_doubts``."""
+    whose sides may be wrong (``mark_channel_doubts``) are added to ``channel_doubts``."""
     from qa_scorer.ingest import discover_inputs
     from qa_scorer.transcribe import TranscribeOptions, transcribe_batch
 

@@ -197,6 +197,11 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     return out, dropped
 
 
+def _add_note(roles_meta: dict[str, Any], text: str) -> None:
+    """Add a sentence to the roles record's note (``; `` between sentences)."""
+    roles_meta["note"] = f"{roles_meta['note']}; {text}" if roles_meta.get("note") else text
+
+
 def effective_channel(inp: CallInput, options: TranscribeOptions) -> str:
     """Which channel is the agent's for this call: the manifest's word, else the options'."""
     return inp.agent_channel if inp.channel_from_manifest else options.agent_channel
@@ -225,9 +230,8 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             # two, so the channel decides as given and the note says how to ask for voices.
             empty, full = ("left", "right") if quiet[0] else ("right", "left")
             roles_meta["silent_channel"] = empty
-            roles_meta["note"] = ((roles_meta["note"] + "; ") if roles_meta.get("note") else "") + (
-                f"the {empty} channel is silent: if both parties are on the {full} one, transcribe it "
-                "with --agent-channel mono")
+            _add_note(roles_meta, f"the {empty} channel is silent: if both parties are on the {full} one, "
+                                  "transcribe it with --agent-channel mono")
     else:
         if len(channels) == 1:
             mono = channels[0]
@@ -241,8 +245,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
     n_in = audio_channels(inp.path) if inp.path else None
     if n_in and n_in > 2:
-        roles_meta["note"] = (roles_meta.get("note", "") + "; " if roles_meta.get("note") else "") + (
-            f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
+        _add_note(roles_meta, f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
     windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries", "gap_retries")}
     asr = {
         "engine": "faster-whisper",

@@ -55,6 +55,11 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+def _delayed(x: np.ndarray, lag: int, fill: float) -> np.ndarray:
+    """``x`` ``lag`` frames late, the first frames ``fill``."""
+    return np.concatenate((np.full(lag, fill), x[:len(x) - lag])) if lag else x
+
+
 def _smooth(x: np.ndarray, w: int) -> np.ndarray:
     return np.convolve(x, np.ones(w) / w, mode="same")
 
@@ -73,7 +78,7 @@ def echo_frames(own: np.ndarray, other: np.ndarray) -> np.ndarray:
     floor = float(ex.min())
     follows, below = [], []
     for lag in range(MAX_LAG + 1):
-        shifted = np.concatenate((np.full(lag, floor), ex[:n - lag])) if lag else ex
+        shifted = _delayed(ex, lag, floor)
         ms, mss = _rolling_mean(shifted, WINDOW), _rolling_mean(shifted * shifted, WINDOW)
         cov = _rolling_mean(eo * shifted, WINDOW) - mo * ms
         r = np.nan_to_num(cov / np.sqrt(np.maximum(var_o * (mss - ms * ms), 1e-9)), nan=-1.0)
@@ -86,7 +91,7 @@ def echo_frames(own: np.ndarray, other: np.ndarray) -> np.ndarray:
         return none  # no echo at one delay: any loudness that follows the other is by chance
     # How far below its source the echo is (the call's echo return loss): a frame louder than that
     # by more than ECHO_SPREAD_DB holds this party's own voice over the echo, and is kept.
-    source = _smooth(np.concatenate((np.full(best, floor), ex[:n - best])) if best else ex, 10)
+    source = _smooth(_delayed(ex, best, floor), 10)
     loss = float(np.median((own_level - source)[follows[best]]))
     echo_only = own_level <= source + loss + ECHO_SPREAD_DB
     mask, quieter = none.copy(), none.copy()

@@ -69,7 +69,7 @@ class TranscribeOptions(BaseModel):
     drop_log_prob: float = -1.4  # segments below this average log-probability are dropped
     max_repeats: int = 3  # a phrase repeated more often than this in a row is a loop
     agent_channel: Literal["left", "right", "auto", "mono"] = "left"
-    # Stereo: silence each channel's faint echo of the other party before speech detection
+    # Stereo: turn down each channel's faint echo of the other party before speech detection
     # (``crosstalk``), so the echo is not written down as this party's words.
     crosstalk: bool = True
     cpu_threads: int = Field(0, ge=0)  # per worker; 0 = cores / workers

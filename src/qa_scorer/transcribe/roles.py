@@ -85,6 +85,14 @@ def stereo(per_channel: list[list[Utt]], requested: str) -> tuple[list[Segment],
     return segments, roles
 
 
+def roles_of(transcript) -> Optional[dict[str, Any]]:
+    """The transcript's ``metadata.roles`` record, or None where there is none (a hand-written
+    transcript may hold anything there)."""
+    metadata = transcript.metadata
+    roles_meta = metadata.get("roles") if isinstance(metadata, dict) else None
+    return roles_meta if isinstance(roles_meta, dict) else None
+
+
 def channel_doubt(transcript) -> Optional[str]:
     """Why the agent may be on the other channel of a stereo call whose agent channel was given
     (``left`` / ``right``, not ``auto``), or why its sides may be wrong (one channel silent), or None.
@@ -92,9 +100,8 @@ def channel_doubt(transcript) -> Optional[str]:
     The words decide as ``auto`` would; only a clear decision (margin of 3 or more, ``auto``'s
     0.95) raises a doubt. On the repository's written conversations split into two sides that
     happens for 0.2 % of them the right way round and 89 % of them swapped."""
-    metadata = transcript.metadata
-    roles_meta = metadata.get("roles") if isinstance(metadata, dict) else None
-    if not isinstance(roles_meta, dict):  # a hand-written transcript may hold anything there
+    roles_meta = roles_of(transcript)
+    if roles_meta is None:
         return None
     given = roles_meta.get("agent_channel")
     if roles_meta.get("method") != "stereo-channel" or given not in ("left", "right"):
