@@ -36,6 +36,22 @@ def test_speaker_aliases(tmp_path):
     assert [s.speaker for s in load_transcript(p).segments] == ["agent", "customer"]
 
 
+@pytest.mark.parametrize("agent, customer", [("卖家", "买家"), ("话务员", "来电人"), ("Support", "visitor"),
+                                             ("seller", "buyer"), ("人工客服", "用户")])
+def test_other_exports_names_for_the_two_sides(tmp_path, agent, customer):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [
+        {"speaker": agent, "text": "您好"}, {"speaker": customer, "text": "你好"}]})
+    assert [s.speaker for s in load_transcript(p).segments] == ["agent", "customer"]
+
+
+@pytest.mark.parametrize("sender", ["bot", "机器人", "system", "assistant"])
+def test_an_automated_sender_is_neither_side(tmp_path, sender):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [{"speaker": sender, "text": "您好"}]})
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert "$.segments[0].speaker" in str(exc.value)
+
+
 @pytest.mark.parametrize("data, fragment", [
     ({"version": 1, "call_id": "x", "segments": [{"speaker": "bot", "text": "hi"}]}, "$.segments[0].speaker"),
     ({"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "hi", "start": 3, "end": 1}]}, "$.segments[0]"),

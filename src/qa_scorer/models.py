@@ -79,10 +79,18 @@ class Judged:
 NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
 
 
+# The names other exports give the two sides (a shop platform's 卖家 / 买家, a call system's
+# 话务员 / 来电人, a chat tool's support / visitor). An automated sender (bot, 机器人, system) is
+# not taken for either side: its lines are the company's, not the agent's own words.
 _SPEAKER_ALIASES = {
     "agent": "agent", "客服": "agent", "坐席": "agent", "staff": "agent", "rep": "agent",
+    "人工客服": "agent", "客服人员": "agent", "坐席员": "agent", "话务员": "agent", "售后": "agent",
+    "卖家": "agent", "商家": "agent", "店家": "agent", "工作人员": "agent",
+    "seller": "agent", "merchant": "agent", "support": "agent", "operator": "agent",
     "customer": "customer", "客户": "customer", "顾客": "customer", "用户": "customer",
-    "client": "customer", "caller": "customer",
+    "client": "customer", "caller": "customer", "买家": "customer", "访客": "customer",
+    "来电人": "customer", "来电者": "customer", "消费者": "customer",
+    "buyer": "customer", "visitor": "customer", "user": "customer", "consumer": "customer",
 }
 
 # Validation context for records read back from the history: they were checked on the way in,
