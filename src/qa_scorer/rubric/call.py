@@ -316,13 +316,32 @@ class Call:
     def evidence(self, index: int, hit: Optional[Hit] = None, note: str = "") -> Evidence:
         seg = self.segments[index]
         if hit is not None:
-            span = self.norms[index].source_span(hit.start, hit.end)
+            span = _balanced(seg.text, *self.norms[index].source_span(hit.start, hit.end))
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
         # built from a validated segment: nothing to check again (validation cost more than the rest)
         return trusted(Evidence, segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
                        text=text, span=span, note=note)
+
+
+_BRACKETS = {"[": "]", "【": "】", "(": ")", "（": "）", "<": ">", "《": "》", "「": "」", "『": "』", "〔": "〕"}
+_CLOSERS = {c: o for o, c in _BRACKETS.items()}
+
+
+def _balanced(text: str, s: int, e: int) -> tuple[int, int]:
+    """The span [s, e) of ``text`` widened by one character on a side where a bracket it holds
+    stands unmatched and its partner is right outside: a placeholder's ``[ORDERID_101]`` or a
+    card's ``【售后单号】`` shown whole in the evidence, not ``ORDERID_101]``."""
+    if e <= s:
+        return s, e
+    inner = text[s:e]
+    if s > 0 and text[s - 1] in _BRACKETS and inner.count(_BRACKETS[text[s - 1]]) > inner.count(text[s - 1]):
+        s -= 1
+        inner = text[s:e]
+    if e < len(text) and text[e] in _CLOSERS and inner.count(_CLOSERS[text[e]]) > inner.count(text[e]):
+        e += 1
+    return s, e
 
 
 def _without(turns: list[list[int]], drop: frozenset[int]) -> list[list[int]]:
