@@ -157,6 +157,16 @@ def test_a_window_whose_decoding_stopped_early_is_heard_to_its_end(model, monkey
 
 
 @pytest.mark.slow
+def test_a_turn_decoded_as_the_prompt_read_back_is_heard_again_without_it(model):
+    # A customer saying a phone number digit by digit (一三八一二三四五六七八, the offline voice,
+    # 8 kHz stereo): with the initial prompt Whisper writes the prompt for it, and the guard
+    # that drops the prompt read back on hiss used to drop the whole turn.
+    t = run(model, ROOT / "tests" / "data" / "spoken" / "phone_number_read_as_prompt.wav")
+    said = "".join(s.text for s in t.segments if s.speaker == "customer")
+    assert sum(ch in "一二三四五六七八九零幺1234567890" for ch in said) >= 8, said
+    assert "普通话" not in said and t.metadata["asr"]["decoder"]["prompt_retries"] >= 1
+
+
 def test_backchannels_and_hold_are_kept_apart(model):
     t = run(model, CALLS / "c08_double_charge.wav")
     agents = [s for s in t.segments if s.speaker == "agent"]

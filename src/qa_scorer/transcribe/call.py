@@ -135,7 +135,7 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     piece by piece, and pieces skipped in its middle: ``_retry_clips``).
     """
     dropped = {"low_confidence": 0, "hallucination_words": 0, "loop_retries": 0,
-               "windows": 0, "fallback_windows": 0, "tail_retries": 0, "gap_retries": 0}
+               "windows": 0, "fallback_windows": 0, "tail_retries": 0, "gap_retries": 0, "prompt_retries": 0}
     all_regions: list[list[tuple[float, float]]] = []
     all_pieces: list[list[tuple[float, float]]] = []
     durations = [len(ch) / SR for ch in channels]
@@ -185,16 +185,55 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
             dropped["hallucination_words"] += len(p.words) - len(kept)
             _to_source(kept, window, words, durations)
     out = []
-    for regions, ws, pause in zip(all_regions, words, split_pauses):
+    echoes: list[tuple[int, Utt]] = []
+    for c, (regions, ws, pause) in enumerate(zip(all_regions, words, split_pauses)):
         ws.sort(key=lambda w: w.start)
         utts = []
         for u in split_utterances(ws, regions, pause):
             if guard.echoes_prompt(u.words, options.initial_prompt):
                 dropped["hallucination_words"] += len(u.words)
+                echoes.append((c, u))
             elif guard.norm(u.text):  # not only punctuation
                 utts.append(u)
         out.append(utts)
+    if echoes:
+        dropped["prompt_retries"] = _without_prompt(model, channels, echoes, out, all_regions, split_pauses,
+                                                    durations, options)
     return out, dropped
+
+
+def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, Utt]], out: list[list[Utt]],
+                    all_regions: list, split_pauses: list[float], durations: list[float],
+                    options: TranscribeOptions) -> int:
+    """Decode again, without the initial prompt, the speech whose decoding was the prompt read
+    back, and add what it hears to ``out``; returns how many stretches it recovered.
+
+    On hiss Whisper reads its prompt back, but it may do so on speech too, where the prompt is
+    likelier to it than what was said (a phone number said digit by digit): the turn was lost.
+    The second decoding is kept only where it passes the tests every decoding passes (not
+    failed, not unlikely, no known hallucination, not the prompt again), so hiss stays dropped."""
+    plain = options.model_copy(update={"initial_prompt": None})
+    todo = []
+    for c, u in echoes:
+        at, to = max(0.0, u.start - 0.2), min(durations[c], u.end + 0.2)
+        if 0 < to - at <= options.window_seconds:
+            todo.append((c, at, to))
+    clips = [channels[c][int(round(at * SR)):int(round(to * SR))] for c, at, to in todo]
+    recovered = 0
+    for (c, at, to), d in zip(todo, engine.decode_batch(model, clips, plain)):
+        if _failed(d, plain, to - at) or guard.low_confidence(
+                d.avg_logprob, d.no_speech_prob, drop_log_prob=options.drop_log_prob,
+                no_speech_threshold=options.no_speech_threshold, log_prob_threshold=options.log_prob_threshold):
+            continue
+        kept = _shifted(guard.guard_words(d.words, options.max_repeats), at)
+        if not kept or guard.echoes_prompt(kept, options.initial_prompt):
+            continue
+        regions = [r for r in all_regions[c] if r[1] > at and r[0] < to]
+        heard = [u for u in split_utterances(kept, regions, split_pauses[c]) if guard.norm(u.text)]
+        if heard:
+            recovered += 1
+            out[c] = sorted(out[c] + heard, key=lambda u: u.start)
+    return recovered
 
 
 def _add_note(roles_meta: dict[str, Any], text: str) -> None:
@@ -246,7 +285,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     n_in = audio_channels(inp.path) if inp.path else None
     if n_in and n_in > 2:
         _add_note(roles_meta, f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
-    windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries", "gap_retries")}
+    windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries", "gap_retries", "prompt_retries")}
     asr = {
         "engine": "faster-whisper",
         "model": options.model,
