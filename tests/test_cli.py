@@ -171,6 +171,14 @@ def test_rubric_explain_prints_docs():
     res = runner.invoke(app, ["rubric", "explain"])
     assert res.exit_code == 0
     assert "greeting" in res.output and "instead:" in res.output
+    # kind, points and rule type, in brackets that are text, not console markup
+    assert "[required, 10 points, type classifier]" in res.output
+
+
+def test_models_lists_how_to_get_each_model():
+    res = runner.invoke(app, ["models"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0
+    assert "qa-scorer[small]" not in res.output and "truncated" in res.output
 
 
 def test_eval_reports_per_item_scores():

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 EXIT_INPUT, EXIT_RUBRIC, EXIT_STORE, EXIT_LABELS = 1, 3, 4, 5
 
@@ -239,7 +240,7 @@ def models() -> None:
     for k in keys:
         table.add_column(k)
     for row in rows:
-        table.add_row(*(str(row.get(k, "")) for k in keys))
+        table.add_row(*(Text(str(row.get(k, ""))) for k in keys))  # plain text: [small] is no markup
     out.print(table)
 
 
@@ -323,9 +324,11 @@ def rubric_check(path: Path = typer.Argument(..., help="Rubric YAML file.")) -> 
 def rubric_explain(path: Optional[Path] = typer.Argument(None, help="Rubric YAML file (default: bundled).")) -> None:
     """Print every item's id, kind, points and doc."""
     r = _load_rubric(path)
-    out.print(f"[bold]{r.name or r.id}[/] (version {r.version}, base {r.base_score:g})")
+    out.print(f"[bold]{escape(r.name or r.id)}[/] (version {r.version}, base {r.base_score:g})")
     for item in r.items:
-        out.print(f"\n[bold]{item.id}[/] — {item.name}  [{item.kind}, {item.points:g} points, type {item.type}]")
+        # escaped: ids and names are the rubric author's text, and the brackets are meant literally
+        out.print(f"\n[bold]{escape(item.id)}[/] — {escape(item.name)}  "
+                  + escape(f"[{item.kind}, {item.points:g} points, type {item.type}]"))
         for label, text in (("what", item.doc.what), ("why", item.doc.why),
                             ("example", item.doc.example), ("instead", item.doc.instead)):
             if text:

