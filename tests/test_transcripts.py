@@ -44,12 +44,28 @@ def test_other_exports_names_for_the_two_sides(tmp_path, agent, customer):
     assert [s.speaker for s in load_transcript(p).segments] == ["agent", "customer"]
 
 
-@pytest.mark.parametrize("sender", ["bot", "机器人", "system", "assistant"])
+@pytest.mark.parametrize("agent, customer", [("客服小美", "用户123"), ("客服-小王", "顾客A"), ("在线客服", "买家"),
+                                             ("商家客服", "访客")])
+def test_a_role_with_a_name_is_that_role(tmp_path, agent, customer):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [
+        {"speaker": agent, "text": "您好"}, {"speaker": customer, "text": "你好"}]})
+    assert [s.speaker for s in load_transcript(p).segments] == ["agent", "customer"]
+
+
+@pytest.mark.parametrize("sender", ["bot", "机器人", "system", "assistant", "智能客服"])
 def test_an_automated_sender_is_neither_side(tmp_path, sender):
     p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [{"speaker": sender, "text": "您好"}]})
     with pytest.raises(TranscriptError) as exc:
         load_transcript(p)
-    assert "$.segments[0].speaker" in str(exc.value)
+    assert "$.segments[0].speaker" in str(exc.value) and repr(sender) in str(exc.value)
+    assert "automated sender" in str(exc.value)
+
+
+def test_an_unknown_speaker_is_named_with_the_names_read(tmp_path):
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [{"speaker": "店员甲", "text": "您好"}]})
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert "'店员甲' is not a speaker" in str(exc.value) and "客服" in str(exc.value)
 
 
 @pytest.mark.parametrize("data, fragment", [

@@ -86,12 +86,35 @@ _SPEAKER_ALIASES = {
     "agent": "agent", "客服": "agent", "坐席": "agent", "staff": "agent", "rep": "agent",
     "人工客服": "agent", "客服人员": "agent", "坐席员": "agent", "话务员": "agent", "售后": "agent",
     "卖家": "agent", "商家": "agent", "店家": "agent", "工作人员": "agent",
-    "seller": "agent", "merchant": "agent", "support": "agent", "operator": "agent",
+    "seller": "agent", "merchant": "agent", "support": "agent", "operator": "agent", "店小二": "agent",
+    "小二": "agent", "customer service": "agent", "customer_service": "agent", "cs": "agent",
     "customer": "customer", "客户": "customer", "顾客": "customer", "用户": "customer",
     "client": "customer", "caller": "customer", "买家": "customer", "访客": "customer",
     "来电人": "customer", "来电者": "customer", "消费者": "customer",
     "buyer": "customer", "visitor": "customer", "user": "customer", "consumer": "customer",
+    "会员": "customer", "乘客": "customer", "持卡人": "customer", "机主": "customer", "业主": "customer",
 }
+
+_AUTOMATED = ("bot", "robot", "机器人", "智能客服", "自动客服", "ai客服", "system", "系统", "assistant", "ivr")
+
+
+def speaker_role(name: str) -> str:
+    """``agent`` or ``customer`` for a speaker name an export may use: the two words, the names
+    in ``_SPEAKER_ALIASES``, and an agent's or customer's name with its role before or after it
+    (客服小美, 客服-小王, 在线客服, 用户123). Anything else is refused with a message that names
+    it; so is an automated sender (its lines are the company's, not the agent's own words)."""
+    key = name.strip().lower()
+    if key in _SPEAKER_ALIASES:
+        return _SPEAKER_ALIASES[key]
+    if any(word in key for word in _AUTOMATED):
+        raise ValueError(f"{name!r} is an automated sender, not the agent or the customer: leave its "
+                         "lines out, or give them as agent if the agent wrote them")
+    for role, words in (("agent", ("客服", "坐席", "话务员", "售后")), ("customer", ("客户", "顾客", "用户", "买家"))):
+        if key.startswith(words) or key.endswith(words):
+            return role
+    raise ValueError(f"{name!r} is not a speaker: use agent or customer (客服/坐席/卖家/support… and "
+                     "客户/顾客/用户/买家/visitor… are read as them)")
+
 
 # Validation context for records read back from the history: they were checked on the way in,
 # and a rule added since (stricter ids or dates) must not make an older stored call unreadable.
@@ -263,7 +286,7 @@ class Segment(BaseModel):
     @classmethod
     def _speaker_alias(cls, v: Any) -> Any:
         if isinstance(v, str):
-            return _SPEAKER_ALIASES.get(v.strip().lower(), v)
+            return speaker_role(v)
         return v
 
     @model_validator(mode="after")
