@@ -194,9 +194,9 @@ def _csv(client: httpx.Client, name: str) -> dict[str, dict]:
 def test_hostile_text_in_an_appeal_is_inert(server):
     hostile = '<script>alert(1)</script><img src=x onerror=alert(2)> "quoted" & done'
     li = server.login("li")
-    assert li.post(f"/calls/{GOOD}/appeals", data={"item": "greeting", "reason": hostile,
-                                                   "csrf_token": csrf(li)}).status_code == 303
-    for page in (server.login("qa1").get("/appeals").text, li.get(f"/calls/{GOOD}").text):
+    assert li.post(f"/calls/{FATAL}/appeals", data={"item": "greeting", "reason": hostile,
+                                                    "csrf_token": csrf(li)}).status_code == 303
+    for page in (server.login("qa1").get("/appeals").text, li.get(f"/calls/{FATAL}").text):
         assert "<script>alert(1)" not in page and "<img src=x" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
     # The hostile call id and agent render escaped for QA too.
@@ -206,8 +206,9 @@ def test_hostile_text_in_an_appeal_is_inert(server):
 
 def test_concurrent_rulings_on_one_appeal(server):
     wang = server.login("wang")
-    wang.post(f"/calls/{PROMISE}/appeals", data={"item": "greeting", "reason": "并发", "csrf_token": csrf(wang)})
-    appeal_id = re.search(r'<tr data-appeal="(\d+)" data-state="open">(?:(?!</tr>).)*?>greeting<',
+    wang.post(f"/calls/{PROMISE}/appeals", data={"item": "customer_praise", "reason": "并发",
+                                                 "csrf_token": csrf(wang)})
+    appeal_id = re.search(r'<tr data-appeal="(\d+)" data-state="open">(?:(?!</tr>).)*?>customer_praise<',
                           wang.get("/appeals?state=open").text, re.S).group(1)
     clients = [server.login("qa1"), server.login("qa2")]
     tokens = [csrf(c) for c in clients]
@@ -405,9 +406,9 @@ def test_file_uploads_are_refused(server):
 
 def test_appeal_ids_are_ascii_digits(server):
     li = server.login("li")
-    assert li.post(f"/calls/{GOOD}/appeals", data={"item": "closing", "reason": "id probe",
-                                                   "csrf_token": csrf(li)}).status_code == 303
-    appeal_id = re.search(r'href="/appeals/(\d+)"', li.get(f"/calls/{GOOD}").text).group(1)
+    assert li.post(f"/calls/{FATAL}/appeals", data={"item": "apology", "reason": "id probe",
+                                                    "csrf_token": csrf(li)}).status_code == 303
+    appeal_id = re.search(r'href="/appeals/(\d+)"', li.get(f"/calls/{FATAL}").text).group(1)
     assert li.get(f"/appeals/{appeal_id}").status_code == 200
     wide = "".join(chr(0xFF10 + int(d)) for d in appeal_id)  # full-width digits
     for path in (f"/appeals/{quote(wide)}", "/appeals/%C2%B9", "/appeals/%D9%A1", "/appeals/" + "9" * 13):

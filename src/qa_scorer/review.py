@@ -35,6 +35,7 @@ __all__ = [
     "Session",
     "User",
     "allowed",
+    "appealable",
     "export_reviews",
 ]
 
@@ -121,6 +122,14 @@ def allowed(user: User, action: str, agent_id: Optional[str] = None) -> bool:
     if action == "users":
         return user.role == "admin"
     return False
+
+
+def appealable(status: str) -> bool:
+    """Whether an agent may appeal an item whose status in force is ``status``: only a judgment
+    that costs them, a failed item of any kind (a required item missed, a prohibited or fatal item
+    hit: points or a fatal flag; a reward not earned: its bonus). An appeal asks for the item to
+    pass, so overturning one can only help the agent; a passed or n/a item has nothing to appeal."""
+    return status == "fail"
 
 
 def _now() -> datetime:
@@ -356,8 +365,10 @@ class Reviews:
             item = call.scorecard.item(item_id)
         except KeyError:
             raise ReviewError(f"the scorecard has no item {item_id!r}") from None
-        if item.status == "na":
-            raise ReviewError(f"item {item_id!r} was not judged (n/a): nothing to appeal")
+        if not appealable(item.status):
+            what = "was not judged (n/a)" if item.status == "na" else "passed"
+            raise ReviewError(f"item {item_id!r} {what}: nothing to appeal; only a failed item (one that cost"
+                              " points, a fatal flag or a bonus) can be appealed")
         review = call.reviews.get(item_id)
         machine_status = review.machine_status if review is not None else item.status
         deadline = self.deadline(call_id)
@@ -400,9 +411,12 @@ class Reviews:
             f"SELECT {_APPEAL_COLS} FROM appeals{where} ORDER BY id DESC", params)]
 
     def decide(self, user: User, appeal_id: int, decision: str, note: str) -> Appeal:
-        """Uphold (the status the agent contested stands) or overturn (it flips pass ↔ fail) an
-        open appeal. The contested status is the one in force when the appeal was filed, so a
-        review made in between does not turn an overturn against the agent.
+        """Uphold (the status the agent contested stands) or overturn (the item passes: the
+        agent's favour for every kind) an open appeal. The contested status is the one in force
+        when the appeal was filed, so a review made in between does not turn an overturn against
+        the agent. Only failed items can be appealed (``appealable``), so an overturn flips fail →
+        pass; an appeal stored before that rule on a passed item is still decided, but its
+        overturn leaves the item passed instead of failing it.
 
         One transaction: the appeal changes state only if it is still open (a conditional
         UPDATE), so of two QA staff deciding at once one wins and the other gets Conflict."""
@@ -425,7 +439,8 @@ class Reviews:
                 who = f" by {done[1]} at {done[2]}" if done[1] else ""
                 raise Conflict(f"appeal {appeal_id} is already {done[0]}{who}; nothing changed")
             contested = contested or self._effective_status(db, call_id, item_id)
-            status = contested if decision == "uphold" else {"pass": "fail", "fail": "pass"}.get(contested, contested)
+            # Overturning never costs the agent: the item passes (an n/a one stays n/a).
+            status = contested if decision == "uphold" or contested == "na" else "pass"
             self.history.rule(db, call_id, item_id, status, note=note, by=user.name, appeal_id=appeal_id)
             self._audit(db, user.name, decision, call_id, item_id, appeal_id, note)
         return self.appeal(user, appeal_id)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from qa_scorer.review import APPEAL_STATES, NotFound, ReviewError, allowed, export_reviews
+from qa_scorer.review import APPEAL_STATES, NotFound, ReviewError, allowed, appealable, export_reviews
 from qa_scorer.web.app import Ctx
 
 _ID = re.compile(r"[0-9]{1,12}")
@@ -60,6 +60,7 @@ def call_page(ctx: Ctx) -> Response:
         audio_missing=rec.missing, audio_refused=rec.refused,
         call_appeals=ctx.reviews.appeals(ctx.user, call_id=call_id),
         can_appeal=allowed(ctx.user, "appeal", call.agent_id), can_rule=allowed(ctx.user, "rule"),
+        appeal_items=[it for it in context["items"] if appealable(it["item"].status)],
         deadline=deadline.isoformat(timespec="minutes"),
         deadline_passed=datetime.now(timezone.utc) > deadline,
         **context,
