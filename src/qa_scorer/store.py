@@ -260,6 +260,11 @@ class StoredCall:
         return self.scorecard.agent_id
 
 
+# An SQL test (one parameter: ``models.NO_SPEECH_REASON``) for a row of ``calls AS c``: the call
+# had no speech to judge (``Scorecard.no_speech``), which its items' reason says.
+_NO_SPEECH = "EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?)"
+
+
 @dataclass(frozen=True)
 class CallRow:
     """The scalar facts of one recorded call, without transcript or items (cheap to load)."""
@@ -276,6 +281,7 @@ class CallRow:
     fatal: bool
     duration: Optional[float]
     recorded_at: str
+    no_speech: bool = False  # nothing to judge: the reports leave it out of every mean and count
 
 
 @dataclass(frozen=True)
@@ -822,13 +828,13 @@ class History:
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
-                " score, bonus, fatal, duration, recorded_at FROM calls c"
+                f" score, bonus, fatal, duration, recorded_at, {_NO_SPEECH} FROM calls c"
                 f"{where} ORDER BY c.call_date, c.call_id, c.pk",
-                params,
+                [NO_SPEECH_REASON] + params,
             ).fetchall()
         return [
             CallRow(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8],
-                    bool(r[9]), r[10], r[11])
+                    bool(r[9]), r[10], r[11], bool(r[12]))
             for r in rows
         ]
 
@@ -863,8 +869,7 @@ class History:
         where, params = f.where()
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal,"
-                " EXISTS (SELECT 1 FROM items n WHERE n.call_pk = c.pk AND n.reason = ?),"
+                f"SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal, {_NO_SPEECH},"
                 " channel, rubric_id, rubric_version, duration, source"
                 f" FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
                 [NO_SPEECH_REASON] + params,
@@ -939,13 +944,13 @@ class History:
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
-                f" score, bonus, fatal, duration, recorded_at, {latest} FROM calls c"
+                f" score, bonus, fatal, duration, recorded_at, {latest}, {_NO_SPEECH} FROM calls c"
                 f"{where} ORDER BY c.call_date, c.call_id, c.pk",
-                lparams + params,
+                lparams + [NO_SPEECH_REASON] + params,
             ).fetchall()
         return [
             (CallRow(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4], r[5], r[6], r[7], r[8],
-                     bool(r[9]), r[10], r[11]), bool(r[12]))
+                     bool(r[9]), r[10], r[11], bool(r[13])), bool(r[12]))
             for r in rows
         ]
 

@@ -29,15 +29,18 @@ def export_csv(
     records = data.call_records(history, f, exclude=history.unreadable)
     facts = {c.pk: c for c in history.call_summaries(f)}
     d = data.dashboard_data(history, f, records)
+    # Calls without speech are listed like any other, marked so (when there are some), and left
+    # out of the dashboard's means and counts (``data.tables``).
+    ns = d.no_speech
     tables = {
         # From the columns, like every other table: the values in effect.
         "calls": (
             ["call_id", "agent", "date", "week", "channel", "rubric_id", "rubric_version", "score", "bonus",
-             "fatal", "duration_s", "failed_items", "rewards", "source"],
+             "fatal", *(["no_speech"] if ns else []), "duration_s", "failed_items", "rewards", "source"],
             [[c.call_id, c.agent, c.day, c.week, facts[c.pk].channel, facts[c.pk].rubric_id,
-              facts[c.pk].rubric_version, c.score, c.bonus, int(c.fatal), facts[c.pk].duration,
-              "; ".join(it.id for it in c.failures), "; ".join(it.id for it in c.rewards_earned),
-              facts[c.pk].source]
+              facts[c.pk].rubric_version, c.score, c.bonus, int(c.fatal), *([int(c.no_speech)] if ns else []),
+              facts[c.pk].duration, "; ".join(it.id for it in c.failures),
+              "; ".join(it.id for it in c.rewards_earned), facts[c.pk].source]
              for c in records],
         ),
         **data.tables(d),

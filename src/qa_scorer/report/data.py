@@ -1,5 +1,9 @@
 """What the reports show, as typed records read from the history's columns.
 
+A call without speech (``no_speech``: every item ``na``, its score only the rubric's base) says
+nothing about the agent: it is listed and counted as a call (and counted apart, ``no_speech``)
+but left out of every mean, median, distribution, fatal, reward and penalty count and trend.
+
 One query layer over ``store.History`` with the one filter record (``store.Filter``): the
 calls list, each agent's page and the dashboard come from the ``calls`` and ``items`` columns
 (``score``, ``bonus``, ``fatal``, ``items.status``, ``items.flagged`` ...), which hold the
@@ -156,9 +160,15 @@ class IndexPage:
     agent_links: list[tuple[str, str]]
 
 
+def scored(records: Iterable[CallRecord]) -> list[CallRecord]:
+    """The calls with speech: those the means and counts are made of (see the module's doc)."""
+    return [c for c in records if not c.no_speech]
+
+
 def index_page(records: Sequence[CallRecord]) -> IndexPage:
     agents = sorted({c.agent for c in records})
-    scores = [c.score for c in records]
+    judged = scored(records)
+    scores = [c.score for c in judged]
     return IndexPage(
         rows=[c.row(with_agent_link=True) for c in records],
         agents=agents,
@@ -166,9 +176,9 @@ def index_page(records: Sequence[CallRecord]) -> IndexPage:
         figures={
             "calls": len(records), "agents": len(agents),
             "mean": mean(scores) if scores else None, "median": median(scores) if scores else None,
-            "fatal": sum(c.fatal for c in records),
-            "flagged": sum(1 for c in records if c.failures),
-            "no_speech": sum(1 for c in records if c.no_speech),
+            "fatal": sum(c.fatal for c in judged),
+            "flagged": sum(1 for c in judged if c.failures),
+            "no_speech": len(records) - len(judged),
         },
         agent_links=[(a, agent_href(a)) for a in agents],
     )
@@ -186,13 +196,13 @@ class AgentPage:
     rows: list[TableRow]
     figures: dict
     week_rows: list[dict]
-    recent: list[CallRecord]  # the latest calls, oldest first, for the trend
+    recent: list[CallRecord]  # the latest calls with speech, oldest first, for the trend
     most_failed: list[dict]
     rewards: list[dict]
     item_names: list[tuple[str, str]]
 
 
-_RECENT = 60  # calls in an agent's trend
+_RECENT = 60  # calls (with speech) in an agent's trend
 
 
 def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
@@ -222,7 +232,8 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
         rewards: Counter = Counter()
         examples: dict[str, list[tuple[CallRecord, ItemRef]]] = defaultdict(list)
         reward_examples: dict[str, list[tuple[CallRecord, ItemRef]]] = defaultdict(list)
-        for c in reversed(calls):  # newest first
+        judged = scored(calls)
+        for c in reversed(judged):  # newest first
             for it in c.flagged:
                 if it.rewarded:
                     rewards[it.id] += 1
@@ -240,19 +251,24 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
         weeks: dict[str, list[CallRecord]] = defaultdict(list)
         for c in calls:
             weeks[c.week].append(c)
-        week_rows = [{
-            "week": w, "calls": len(cs), "mean": mean(x.score for x in cs), "fatal": sum(x.fatal for x in cs),
-            "rewards": sum(1 for x in cs for it in x.flagged if it.rewarded),
-            "penalties": sum(1 for x in cs for it in x.flagged if it.penalty),
-        } for w, cs in sorted(weeks.items())]
-        scores = [c.score for c in calls]
+        week_rows = []
+        for w, cs in sorted(weeks.items()):
+            js = scored(cs)
+            week_rows.append({
+                "week": w, "calls": len(cs), "mean": mean(x.score for x in js) if js else None,
+                "fatal": sum(x.fatal for x in js),
+                "rewards": sum(1 for x in js for it in x.flagged if it.rewarded),
+                "penalties": sum(1 for x in js for it in x.flagged if it.penalty),
+                "no_speech": len(cs) - len(js),
+            })
+        scores = [c.score for c in judged]
         pages[agent] = AgentPage(
             agent=agent,
             rows=[c.row(with_agent_link=False) for c in calls],
             figures={"calls": len(calls), "mean": mean(scores) if scores else None,
-                     "fatal": sum(c.fatal for c in calls), "rewards": sum(rewards.values()),
-                     "failed": sum(failed.values())},
-            week_rows=week_rows, recent=list(calls[-_RECENT:]),
+                     "fatal": sum(c.fatal for c in judged), "rewards": sum(rewards.values()),
+                     "failed": sum(failed.values()), "no_speech": len(calls) - len(judged)},
+            week_rows=week_rows, recent=judged[-_RECENT:],
             most_failed=most_failed, rewards=reward_list, item_names=item_choices(calls),
         )
 
@@ -275,16 +291,22 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
 
 @dataclass
 class Agg:
-    calls: int = 0
-    score_sum: float = 0
+    calls: int = 0  # every call, with speech or not
+    score_sum: float = 0  # the rest: calls with speech only
     fatal: int = 0
     rewards: int = 0
     penalties: int = 0
     by_item: Counter = field(default_factory=Counter)
+    no_speech: int = 0  # calls without speech, in ``calls`` but in nothing else
+
+    @property
+    def scored(self) -> int:
+        """The calls with speech: those ``mean`` is made of."""
+        return self.calls - self.no_speech
 
     @property
     def mean(self) -> Optional[float]:
-        return self.score_sum / self.calls if self.calls else None
+        return self.score_sum / self.scored if self.scored else None
 
 
 @dataclass
@@ -301,12 +323,14 @@ class Dash:
     versions: list[dict]
     version_items: list[dict]
     fatal_calls: list[dict]
+    no_speech: bool = False  # some result (any rubric version) had no speech: the tables say so
 
     @property
     def total(self) -> Agg:
         agg = Agg()
         for a in self.per_agent.values():
             agg.calls += a.calls
+            agg.no_speech += a.no_speech
             agg.score_sum += a.score_sum
             agg.fatal += a.fatal
             agg.rewards += a.rewards
@@ -337,8 +361,11 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
     for r in rows:
         for agg in (per_agent[r.agent_id], per_week[r.week], per_aw[(r.agent_id, r.week)]):
             agg.calls += 1
-            agg.score_sum += r.score
-            agg.fatal += int(r.fatal)
+            if r.no_speech:
+                agg.no_speech += 1
+            else:
+                agg.score_sum += r.score
+                agg.fatal += int(r.fatal)
     penalty_items: dict[str, str] = {}
     reward_items: dict[str, str] = {}
     item_tot: dict[str, dict] = {}
@@ -375,18 +402,22 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
     for r, _ in all_rows:
         v = by_version.setdefault(r.rubric_version, {
             "rubric_id": r.rubric_id, "version": r.rubric_version, "calls": 0, "score_sum": 0.0,
-            "fatal": 0, "scores": {}, "first": r.recorded_at, "last": r.recorded_at})
+            "fatal": 0, "scores": {}, "first": r.recorded_at, "last": r.recorded_at, "no_speech": 0})
         v["calls"] += 1
-        v["score_sum"] += r.score
-        v["fatal"] += int(r.fatal)
-        v["scores"][r.call_id] = r.score
+        if r.no_speech:
+            v["no_speech"] += 1
+        else:
+            v["score_sum"] += r.score
+            v["fatal"] += int(r.fatal)
+            v["scores"][r.call_id] = r.score
         v["first"] = min(v["first"], r.recorded_at)
         v["last"] = max(v["last"], r.recorded_at)
     versions = sorted(by_version.values(), key=lambda v: (order.get(v["version"], 1 << 30), v["first"]))
     prev = None
     for v in versions:
-        v["mean"] = v["score_sum"] / v["calls"] if v["calls"] else None
-        v["fatal_rate"] = v["fatal"] / v["calls"] if v["calls"] else 0.0
+        n = v["calls"] - v["no_speech"]  # the calls with speech
+        v["mean"] = v["score_sum"] / n if n else None
+        v["fatal_rate"] = v["fatal"] / n if n else 0.0
         v["common"] = 0
         v["delta"] = None
         if prev is not None:
@@ -414,7 +445,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
     if records is None:
         records = call_records(history, f)
     for c in records:
-        if c.fatal:
+        if c.fatal and not c.no_speech:
             items = fatal_items.get(c.pk, [])
             fatal_calls.append({
                 "call_id": c.call_id, "agent": c.agent, "date": c.day,
@@ -433,37 +464,51 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
         penalty_items=list(penalty_items.items()),
         reward_items=list(reward_items.items()),
         item_stats=stats,
-        scores=[r.score for r in rows],
+        scores=[r.score for r in rows if not r.no_speech],
         versions=versions,
         version_items=list(version_items.values()),
         fatal_calls=fatal_calls,
+        no_speech=any(r.no_speech for r, _ in all_rows),
     )
 
 
+# The column the tables add after ``calls`` when some call had no speech: those calls are in
+# ``calls`` (they are listed) and in nothing else (means, fatal calls, rewards, penalties).
+NO_SPEECH_COLUMN = "no_speech_calls (not scored)"
+
+
 def tables(d: Dash) -> dict[str, tuple[list[str], list[list]]]:
-    """The dashboard's tables as (header, rows): what the CSV export writes."""
+    """The dashboard's tables as (header, rows): what the CSV export writes. When some call had
+    no speech, the tables with a ``calls`` column add ``NO_SPEECH_COLUMN`` after it and the score
+    distribution a last row; otherwise they are as they always were."""
     def r1(x: Optional[float]) -> Optional[float]:
         return None if x is None else round(x, 1)
+
+    ns = d.no_speech
+    calls_h = ["calls", NO_SPEECH_COLUMN] if ns else ["calls"]
+
+    def calls(g: Agg) -> list[int]:
+        return [g.calls, g.no_speech] if ns else [g.calls]
 
     pen = [f"penalty:{iid} {name}" for iid, name in d.penalty_items]
     rew = [f"reward:{iid} {name}" for iid, name in d.reward_items]
     agents = (
-        ["agent", "calls", "mean_score", "fatal_calls", "rewards", "penalties"] + rew + pen,
-        [[a, g.calls, r1(g.mean), g.fatal, g.rewards, g.penalties]
+        ["agent", *calls_h, "mean_score", "fatal_calls", "rewards", "penalties"] + rew + pen,
+        [[a, *calls(g), r1(g.mean), g.fatal, g.rewards, g.penalties]
          + [g.by_item.get(i, 0) for i, _ in d.reward_items]
          + [g.by_item.get(i, 0) for i, _ in d.penalty_items]
          for a, g in sorted(d.per_agent.items())],
     )
     agent_weeks = (
-        ["agent", "week", "calls", "mean_score", "fatal_calls", "rewards", "penalties"] + rew + pen,
-        [[a, w, g.calls, r1(g.mean), g.fatal, g.rewards, g.penalties]
+        ["agent", "week", *calls_h, "mean_score", "fatal_calls", "rewards", "penalties"] + rew + pen,
+        [[a, w, *calls(g), r1(g.mean), g.fatal, g.rewards, g.penalties]
          + [g.by_item.get(i, 0) for i, _ in d.reward_items]
          + [g.by_item.get(i, 0) for i, _ in d.penalty_items]
          for (a, w), g in sorted(d.per_agent_week.items())],
     )
     weeks = (
-        ["week", "calls", "mean_score", "fatal_calls", "rewards", "penalties"],
-        [[w, g.calls, r1(g.mean), g.fatal, g.rewards, g.penalties] for w, g in sorted(d.per_week.items())],
+        ["week", *calls_h, "mean_score", "fatal_calls", "rewards", "penalties"],
+        [[w, *calls(g), r1(g.mean), g.fatal, g.rewards, g.penalties] for w, g in sorted(d.per_week.items())],
     )
     items = (
         ["item_id", "name", "kind", "applicable_calls", "failed_calls", "fail_rate", "flagged_calls"],
@@ -473,17 +518,18 @@ def tables(d: Dash) -> dict[str, tuple[list[str], list[list]]]:
     dist = [0] * len(BINS)
     for s in d.scores:
         dist[bin_of(s)] += 1
-    distribution = (["score_range", "calls"], [[lab, n] for (_, _, lab), n in zip(BINS, dist)])
+    distribution = (["score_range", "calls"], [[lab, n] for (_, _, lab), n in zip(BINS, dist)]
+                    + ([[NO_SPEECH_COLUMN, d.total.no_speech]] if ns else []))
     fatal = (
         ["call_id", "agent", "date", "score", "fatal_items", "reasons"],
         [[f["call_id"], f["agent"], f["date"], f["score"], "; ".join(f["fatal_items"]), "; ".join(f["reasons"])]
          for f in d.fatal_calls],
     )
     versions = (
-        ["rubric_id", "rubric_version", "first_recorded", "last_recorded", "calls", "mean_score",
+        ["rubric_id", "rubric_version", "first_recorded", "last_recorded", *calls_h, "mean_score",
          "fatal_calls", "calls_also_in_previous_version", "mean_change_on_those_calls"],
-        [[v["rubric_id"], v["version"], v["first"], v["last"], v["calls"], r1(v["mean"]), v["fatal"],
-          v["common"], r1(v["delta"])] for v in d.versions],
+        [[v["rubric_id"], v["version"], v["first"], v["last"], v["calls"], *([v["no_speech"]] if ns else []),
+          r1(v["mean"]), v["fatal"], v["common"], r1(v["delta"])] for v in d.versions],
     )
     vers = [v["version"] for v in d.versions]
     version_items = (

@@ -351,18 +351,23 @@ def _link_agent_calls(calls: Iterable[CallRecord], folder: Path, out_dir: Path, 
             written.append(dst)
 
 
+# Added to a chart's legend when calls without speech were left out of it (data: not evidence).
+_NO_SPEECH_NOTE = " (不含无有效语音 calls without speech left out)"
+
+
 def _write_agent_page(page: data.AgentPage, folder: Path, filters: str) -> Path:
     recent = page.recent
+    note = _NO_SPEECH_NOTE if page.figures.get("no_speech") else ""
     trend = line_chart(
         [c.call_date.strftime("%m-%d") for c in recent],
-        [("得分 score", BLUE, [c.score for c in recent])],
+        [("得分 score" + note, BLUE, [c.score for c in recent])],
         title="score trend", ymin=0, ymax=max([100.0] + [c.score for c in recent]),
         marks=[c.fatal for c in recent],
     ) if recent else Markup("")
     week_rows = page.week_rows
     weekly = line_chart(
         [r["week"] for r in week_rows],
-        [("周平均分 weekly mean", BLUE, [r["mean"] for r in week_rows])],
+        [("周平均分 weekly mean" + note, BLUE, [r["mean"] for r in week_rows])],
         title="weekly mean", ymin=0, ymax=100,
     ) if len(week_rows) > 1 else None
     path = folder / "index.html"
@@ -701,6 +706,7 @@ def _pct(x: Optional[float]) -> str:
 
 def _write_dashboard(path: Path, d: Dash, filters: str) -> None:
     weeks = d.weeks
+    note = _NO_SPEECH_NOTE if d.no_speech else ""
     week_chart = bar_chart(
         weeks,
         [("奖励 rewards", GOLD, [d.per_week[w].rewards for w in weeks]),
@@ -709,7 +715,7 @@ def _write_dashboard(path: Path, d: Dash, filters: str) -> None:
         title="rewards and penalties per week",
     )
     mean_chart = line_chart(
-        weeks, [("周平均分 weekly mean score", BLUE, [d.per_week[w].mean for w in weeks])],
+        weeks, [("周平均分 weekly mean score" + note, BLUE, [d.per_week[w].mean for w in weeks])],
         title="mean score per week", ymin=0, ymax=100,
     )
     failed = [s for s in d.item_stats if s["failed"]][:10]
@@ -720,7 +726,7 @@ def _write_dashboard(path: Path, d: Dash, filters: str) -> None:
     dist = [0] * len(BINS)
     for s in d.scores:
         dist[bin_of(s)] += 1
-    dist_chart = bar_chart([lab for _, _, lab in BINS], [("通话数 calls", BLUE, dist)],
+    dist_chart = bar_chart([lab for _, _, lab in BINS], [("通话数 calls" + note, BLUE, dist)],
                            title="score distribution")
     agents = []
     for a in d.agents:

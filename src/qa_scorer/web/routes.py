@@ -32,13 +32,13 @@ def home(ctx: Ctx) -> Response:
 
     user = ctx.user
     rows = ctx.reviews.call_rows(user)
-    scores = [r.score for r in rows]
+    scores = [r.score for r in rows if not r.no_speech]  # a call without speech says nothing of the agent
     appeals = ctx.reviews.appeals(user, state="open")
     shown = rows[::-1][:HOME_CALLS]  # newest first
     return ctx.render(
         "app_home.html", calls=shown, total_calls=len(rows), ruled=ctx.reviews.ruled_items(user),
         mean=mean(scores) if scores else None,
-        fatal=sum(1 for r in rows if r.fatal), open_appeals=len(appeals), appeals=appeals,
+        fatal=sum(1 for r in rows if r.fatal and not r.no_speech), open_appeals=len(appeals), appeals=appeals,
         to_review=ctx.reviews.needs_review(user),
         trend=sparkline(scores[-30:], lo=0, hi=100, width=480, height=80) if user.role == "agent" else "",
     )
@@ -134,6 +134,8 @@ def dashboard(ctx: Ctx) -> Response:
     for r in rows:
         a = per_agent.setdefault(r.agent_id, {"agent": r.agent_id, "calls": 0, "scores": [], "fatal": 0, "bonus": 0.0})
         a["calls"] += 1
+        if r.no_speech:  # listed as a call, but no evidence about the agent (see report.data)
+            continue
         a["scores"].append(r.score)
         a["fatal"] += int(r.fatal)
         a["bonus"] += r.bonus
@@ -144,8 +146,9 @@ def dashboard(ctx: Ctx) -> Response:
     stats = ctx.reviews.overturn_stats(ctx.user)
     decided = sum(r["upheld"] + r["overturned"] for r in stats["item"])
     overturned = sum(r["overturned"] for r in stats["item"])
-    total = {"calls": len(rows), "mean": mean(r.score for r in rows) if rows else None,
-             "fatal": sum(int(r.fatal) for r in rows), "appeals": sum(r["appeals"] for r in stats["item"]),
+    judged = [r for r in rows if not r.no_speech]
+    total = {"calls": len(rows), "mean": mean(r.score for r in judged) if judged else None,
+             "fatal": sum(int(r.fatal) for r in judged), "appeals": sum(r["appeals"] for r in stats["item"]),
              "rate": overturned / decided if decided else None}
     return ctx.render("app_dashboard.html", total=total, agents=agents, stats=stats, exports=EXPORTS)
 
