@@ -186,6 +186,23 @@ def test_manifest_errors_name_file_and_line(tmp_path):
     assert errors[0].path == f"{bad}:1" and "call_id" in errors[0].message
 
 
+def test_a_recording_whose_manifest_row_is_wrong_is_not_scored_under_its_file_name(tmp_path):
+    # Scored as "y" (agent unknown), it would stay in the history beside the call the corrected
+    # row then records: the same recording twice.
+    for name in ("x", "y", "z"):
+        write_pcm(tmp_path / f"{name}.wav", np.zeros(800), 8000)
+    m = tmp_path / "manifest.csv"
+    m.write_text("call_id,agent_id,audio,started_at,agent_channel\n"
+                 "C-1,A1,x.wav,2026-12-02T10:00:00,left\n"
+                 "C-2,A1,y.wav,2026/12/02 10:05,left\n", encoding="utf-8")
+    inputs, errors = discover_inputs([tmp_path], manifest=m)
+    assert {i.call_id for i in inputs} == {"C-1", "z"}  # z has no row: its file name, as before
+    (e,) = errors
+    assert e.path == f"{m}:3" and "started_at" in e.message and "not scored" in e.message
+    only, errs = discover_inputs([], manifest=m)
+    assert [i.call_id for i in only] == ["C-1"] and len(errs) == 1
+
+
 def test_duplicate_call_ids_are_reported(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -398,6 +398,7 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
                                                           f"expected {','.join(MANIFEST_COLUMNS)}")]
     seen_ids: dict[str, int] = {}
     seen_audio: dict[Path, int] = {}
+    row_audio: dict[int, str] = {}  # line → the recording its row names
     rows_iter = iter(reader)
     while True:
         first_line = reader.line_num + 1  # where the next row starts
@@ -416,6 +417,8 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
             errors.append(InputError(path=f"{where}:{line}", message="more cells than header columns"))
             continue
         call_id, audio = row.get("call_id", ""), row.get("audio", "")
+        if audio:
+            row_audio[line] = audio
         if not call_id or not audio:
             errors.append(InputError(path=f"{where}:{line}", message="call_id and audio must not be empty"))
             continue
@@ -471,6 +474,19 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
             "path": audio_path,
             "metadata": {k: v for k, v in row.items() if k not in MANIFEST_COLUMNS and k},
         }
+    # A row with a mistake keeps its recording out of the batch: scored under its file name instead,
+    # it would be recorded as another call (agent "unknown") that the corrected row then duplicates.
+    for n, e in enumerate(errors):
+        line = int(e.path.rsplit(":", 1)[1]) if e.path.startswith(f"{where}:") else None
+        if line not in row_audio:
+            continue
+        try:
+            real = locate_recording(row_audio[line], manifest.parent, allowed)
+        except RecordingError:
+            continue
+        if real not in rows:
+            rows[real] = {"rejected": line, "path": manifest.parent / row_audio[line]}
+            errors[n] = InputError(path=e.path, message=f"{e.message}; its recording is not scored until the row is right")
     return rows, errors
 
 
@@ -562,7 +578,7 @@ def discover_inputs(
         else:
             errors.append(InputError(path=str(p), message="no such file or folder"))
     for key, row in rows.items():
-        if key not in seen:
+        if key not in seen and "rejected" not in row:
             add(row["path"])
 
     inputs: list[CallInput] = []
@@ -580,6 +596,8 @@ def discover_inputs(
                                                 record=record, where=where))
                 continue
         row = rows.get(f.resolve()) if kind == "audio" else None
+        if row is not None and "rejected" in row:
+            continue  # its manifest row's error says why
         if row is not None:
             inp = CallInput(path=f, kind="audio", call_id=row["call_id"], agent_id=row["agent_id"],
                             started_at=row["started_at"], agent_channel=row["agent_channel"],
