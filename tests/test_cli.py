@@ -195,6 +195,29 @@ def test_eval_rejects_bad_labels(tmp_path):
     assert res.exit_code == 5 and "labels.csv:2" in res.output
 
 
+def test_eval_shows_no_ratio_where_nothing_was_flagged(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\ns01_earbuds_right_silent,greeting,pass\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.output.splitlines() if "greeting" in line)
+    cells = [c.strip() for c in row.strip("│┃ ").split("│")]
+    assert cells[2:] == ["0", "0", "–", "–", "–", "1/1"], cells
+
+
+def test_eval_names_every_label_problem_at_once(tmp_path):
+    # a misspelt item used to be dropped in silence and one call's item labelled twice to let the
+    # last row win; each problem cost a run of its own
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\ns01,greting,pass\ns01,closing,na\ns01,closing,fail\n"
+                      "s02,greeting,PASS\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5
+    assert "labels.csv:2: the rubric has no item 'greting'" in res.output
+    assert "labels.csv:4: s01 closing is already labelled on line 3" in res.output
+    assert "labels.csv:5: expected must be pass, fail or na" in res.output
+
+
 def test_report_without_history_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["report", "--out", str(tmp_path / "nothing")])
     assert res.exit_code == 4 and "no history database" in res.output

@@ -379,7 +379,7 @@ def eval_cmd(
         gold, machine, source = _review_labels(db)
     else:
         try:
-            gold = read_labels(labels)
+            gold = read_labels(labels, [it.id for it in r.items] if r is not None else None)
         except LabelError as exc:
             err.print(str(exc), markup=False)
             raise typer.Exit(EXIT_LABELS)
@@ -391,7 +391,9 @@ def eval_cmd(
         cards, errors, n = machine, [], len(machine)
     stats = compare(cards, gold)
     table = Table(title=f"{n} call(s) against {source}")
-    for col in ("item", "kind", "flagged", "precision", "recall", "F1", "agree"):
+    # "flagged": calls the labels flag (a fail, or a reward earned), then those the machine flags;
+    # a ratio with nothing to divide by is "–", as in the README's accuracy tables
+    for col in ("item", "kind", "flagged (labels)", "flagged (machine)", "precision", "recall", "F1", "agree"):
         table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=col == "item")
     order = [item.id for item in r.items] if r is not None else []
     order += sorted(k for k in stats if k not in order)
@@ -399,8 +401,10 @@ def eval_cmd(
         s = stats.get(item_id)
         if s is None:
             continue
-        table.add_row(s.item, s.kind, str(s.positives), f"{s.precision:.2f}", f"{s.recall:.2f}",
-                      f"{s.f1:.2f}", f"{s.agree}/{s.total}")
+        flagged = s.tp + s.fp
+        table.add_row(s.item, s.kind, str(s.positives), str(flagged), f"{s.precision:.2f}" if flagged else "–",
+                      f"{s.recall:.2f}" if s.positives else "–",
+                      f"{s.f1:.2f}" if flagged or s.positives else "–", f"{s.agree}/{s.total}")
     out.print(table)
     if show_mismatches:
         for s in stats.values():

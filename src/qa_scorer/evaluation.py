@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Optional
 
 from qa_scorer.models import Kind, Scorecard, is_flagged
 
@@ -59,7 +60,12 @@ class ItemStats(Rates):
     mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # call, expected, got
 
 
-def read_labels(path: str | Path) -> dict[tuple[str, str], str]:
+def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict[tuple[str, str], str]:
+    """``(call_id, item) → expected`` of a labels CSV. Every problem of the file is reported at
+    once (one LabelError, a line each, naming the file and line): a row that is not three
+    columns, an ``expected`` that is not pass/fail/na, one call's item labelled twice, and, given
+    the rubric's ``items``, an item id the rubric does not have (a misspelt id would otherwise
+    leave that item unmeasured without a word)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -69,16 +75,30 @@ def read_labels(path: str | Path) -> dict[tuple[str, str], str]:
     header = next(rows, None)
     if header is None or [h.strip() for h in header[:3]] != ["call_id", "item", "expected"]:
         raise LabelError(f"{p}:1: header must be call_id,item,expected")
+    known = set(items) if items is not None else None
     labels: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str], int] = {}
+    problems: list[str] = []
     for line, row in enumerate(rows, 2):
         if not row or not "".join(row).strip():
             continue
         if len(row) < 3:
-            raise LabelError(f"{p}:{line}: expected 3 columns, got {len(row)}")
+            problems.append(f"{p}:{line}: expected 3 columns, got {len(row)}")
+            continue
         call_id, item, expected = (c.strip() for c in row[:3])
         if expected not in STATUSES:
-            raise LabelError(f"{p}:{line}: expected must be pass, fail or na, not {expected!r}")
+            problems.append(f"{p}:{line}: expected must be pass, fail or na, not {expected!r}")
+            continue
+        if known is not None and item not in known:
+            problems.append(f"{p}:{line}: the rubric has no item {item!r}")
+            continue
+        if (call_id, item) in first:
+            problems.append(f"{p}:{line}: {call_id} {item} is already labelled on line {first[(call_id, item)]}")
+            continue
+        first[(call_id, item)] = line
         labels[(call_id, item)] = expected
+    if problems:
+        raise LabelError("\n".join(problems))
     return labels
 
 
