@@ -268,3 +268,13 @@ def test_crosstalk_suppression_can_be_turned_off_from_the_command_line():
     for command in ("score", "transcribe"):
         res = runner.invoke(app, [command, "--help"])
         assert "--no-crosstalk" in res.output
+
+
+def test_a_recording_not_found_is_named_in_a_warning(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "m1.json").write_text(json.dumps({"version": 1, "call_id": "m1", "audio": "nope.wav", "segments": [
+        {"speaker": "agent", "text": "您好"}, {"speaker": "customer", "text": "你好"}]}), encoding="utf-8")
+    res = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "o")], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output  # the call is scored, without its recording
+    assert "recording not found" in res.output and "m1: nope.wav" in res.output

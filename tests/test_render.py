@@ -204,7 +204,7 @@ def test_missing_audio_is_reported_not_fatal(tmp_path: Path, calls: dict[str, Ca
     with History(tmp_path / "h.sqlite") as h:
         h.record(tr, sc, source=c.source)
         s = render_reports(h, tmp_path / "out")
-    assert s.missing_audio == ["gone/nowhere.wav"]
+    assert s.missing_audio == ["C20240513-003: gone/nowhere.wav"]
     text = call_page(tmp_path / "out", "C20240513-003").read_text(encoding="utf-8")
     assert "<audio" not in text and "gone/nowhere.wav" in text
 

@@ -91,6 +91,9 @@ def _render_warnings(summary) -> None:
         err.print(f"[bold yellow]warning:[/] scorecard page not rendered: {escape(line)}", highlight=False)
     for line in summary.refused_audio:
         err.print(f"[bold yellow]warning:[/] recording not used: {escape(line)}", highlight=False)
+    for line in summary.missing_audio:
+        err.print(f"[bold yellow]warning:[/] recording not found, the page has no player: {escape(line)}",
+                  highlight=False)
 
 
 def _unreadable_warnings(unreadable: dict) -> None:

@@ -307,7 +307,7 @@ class RenderSummary:
     agents: int = 0
     pages: int = 0
     audio_files: int = 0
-    missing_audio: list[str] = field(default_factory=list)
+    missing_audio: list[str] = field(default_factory=list)  # "call id: the recording named"
     # Recordings named but not copied (outside the allowed folders, a link leading out ...):
     # "call id: why".
     refused_audio: list[str] = field(default_factory=list)
@@ -439,7 +439,7 @@ def _scorecards(calls: list[StoredCall], out_dir: Path, owned: OwnedFiles, summa
                 audio[c.call_id] = dst
                 summary.audio_files += 1
         if rec.missing:
-            summary.missing_audio.append(rec.missing)
+            summary.missing_audio.append(f"{c.call_id}: {rec.missing}")
             problems[c.call_id] = ("missing", rec.missing)
         elif rec.refused:
             summary.refused_audio.append(f"{c.call_id}: {rec.refused}")
