@@ -101,6 +101,27 @@ def test_many_transcripts_in_one_file_jsonl_and_array(tmp_path):
     assert res.exit_code == 1 and "twice.jsonl:2" in res.output and "also given by" in res.output
 
 
+def test_a_jsonl_file_that_is_one_pretty_printed_document_or_not_utf8(tmp_path):
+    """A transcript saved pretty-printed under .jsonl is read as the one document it is (it
+    used to give an error for each of its lines); a GBK export is one error naming the encoding,
+    not one a line; a first line that is broken JSON in a real JSON Lines file still costs only
+    that line."""
+    call = json.loads(sorted(SAMPLES.glob("*.json"))[0].read_text(encoding="utf-8"))
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "pretty.jsonl").write_text(json.dumps(call, ensure_ascii=False, indent=2), encoding="utf-8")
+    (src / "gbk.jsonl").write_bytes((json.dumps(dict(call, call_id="g1"), ensure_ascii=False) + "\n").encode("gbk") * 3)
+    (src / "lines.jsonl").write_text("{not json\n" + json.dumps(dict(call, call_id="l2"), ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    res = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "o"), "--json", str(tmp_path / "all.json"),
+                              "-q"], env={"COLUMNS": "300"})
+    assert res.exit_code == 1
+    assert sorted(c["call_id"] for c in json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))) == sorted(
+        [call["call_id"], "l2"])
+    assert res.output.count("gbk.jsonl") == 1 and "not UTF-8 text" in res.output and "iconv" in res.output
+    assert "lines.jsonl: line 1: invalid JSON" in res.output and "pretty.jsonl" not in res.output
+
+
 def test_a_folder_written_by_transcribe_scores_each_call_once(tmp_path):
     """``transcribe --out T`` keeps its cache in ``T/.cache``, a second copy of every call; the
     obvious next step, ``score T`` or ``eval T``, must score each call once and report nothing.

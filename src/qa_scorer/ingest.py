@@ -191,6 +191,26 @@ def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[Inpu
         if len(data) > MAX_BUNDLE_CALLS:
             return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
         return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
+    first = next((line for line in raw.splitlines() if line.strip()), b"")
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:  # the file's encoding: one error for it, not one a line
+        return [("", None, InputError(path=str(p), message=(
+            f"not UTF-8 text (line 1, byte {exc.start}); save it as UTF-8 (a GBK export: iconv -f GBK -t UTF-8)")))]
+    try:
+        decode_json(first, p)
+    except TranscriptError:
+        # not JSON Lines: one JSON document spread over lines (pretty-printed), read as a .json file
+        try:
+            data = decode_json(raw, p)
+        except TranscriptError:
+            pass
+        else:
+            if isinstance(data, list):
+                if len(data) > MAX_BUNDLE_CALLS:
+                    return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
+                return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
+            return [("", data, None)]
     for n, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
