@@ -299,3 +299,49 @@ def test_a_recording_not_found_is_named_in_a_warning(tmp_path):
     res = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "o")], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output  # the call is scored, without its recording
     assert "recording not found" in res.output and "m1: nope.wav" in res.output
+
+
+def test_users_commands_say_which_database_they_use(tmp_path):
+    db = tmp_path / "elsewhere" / "qa.sqlite"
+    res = runner.invoke(app, ["users", "list", "--db", str(db)])
+    assert res.exit_code != 0 and "no history database" in res.output and not db.exists()
+    res = runner.invoke(app, ["users", "add", "lead", "--role", "qa", "--password-stdin", "--db", str(db)],
+                        input="a-long-password\n", env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "no history database" in res.output  # made, and said so
+    # a login bound to an agent id no call carries (ids are case-sensitive)
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["score", str(SAMPLES), "--out", str(out), "-q"]).exit_code == 0
+    agent = json.loads(sorted(SAMPLES.glob("*.json"))[0].read_text(encoding="utf-8"))["agent_id"]
+    res = runner.invoke(app, ["users", "add", "w", "--role", "agent", "--agent-id", agent.upper() + "X",
+                              "--password-stdin", "--db", str(out / "qa.sqlite")], input="a-long-password\n",
+                        env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "no call in" in res.output
+    res = runner.invoke(app, ["users", "add", "v", "--role", "agent", "--agent-id", agent, "--password-stdin",
+                              "--db", str(out / "qa.sqlite")], input="a-long-password\n", env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "warning" not in res.output
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(tmp_path):
+    for cmd in ("report", "export"):
+        res = runner.invoke(app, [cmd, "--since", "2026-12-05", "--until", "2026-12-01", "--out", str(tmp_path / cmd)])
+        assert res.exit_code == 2 and "before --since" in res.output
+
+
+def test_a_rubric_file_not_found_is_named_plainly(tmp_path):
+    res = runner.invoke(app, ["rubric", "check", str(tmp_path / "nosuch.yaml")])
+    assert res.exit_code == 3 and "nosuch.yaml: file not found" in res.output and ":0:0" not in res.output
+
+
+def test_an_agents_page_quotes_a_long_example_in_a_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    long_turn = "好的" + "这个情况我们已经记录下来了" * 400  # 5,000 characters: no greeting, no closing
+    (src / "x.json").write_text(json.dumps({"version": 1, "call_id": "x1", "agent_id": "w1", "channel": "chat",
+                                            "segments": [{"speaker": "customer", "text": "我的快递到哪了"},
+                                                         {"speaker": "agent", "text": long_turn}]},
+                                           ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["score", str(src), "--out", str(out), "-q"]).exit_code == 0
+    page = next((out / "agents").glob("w1*/index.html")).read_text(encoding="utf-8")
+    assert "这个情况我们已经记录下来了" * 3 in page  # the example is quoted…
+    assert "这个情况我们已经记录下来了" * 20 not in page  # …in a line, not whole

@@ -261,8 +261,9 @@ def report_cmd(
     from qa_scorer.pipeline import report
     from qa_scorer.store import StoreError
 
+    since_d, until_d = _period(since, until)
     try:
-        summary = report(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"),
+        summary = report(out_dir, db=db, since=since_d, until=until_d,
                          agent=agent, agent_bundles=agent_bundles, media_roots=media_root or ())
     except StoreError as exc:
         _store_error(exc)
@@ -284,8 +285,9 @@ def export_cmd(
     from qa_scorer.store import StoreError
 
     unreadable: dict[str, str] = {}
+    since_d, until_d = _period(since, until)
     try:
-        files = export(out_dir, db=db, since=_date(since, "--since"), until=_date(until, "--until"), agent=agent,
+        files = export(out_dir, db=db, since=since_d, until=until_d, agent=agent,
                        unreadable=unreadable)
         files += _export_reviews(out_dir, db)
     except StoreError as exc:
@@ -302,6 +304,16 @@ def _export_reviews(out_dir: Path, db: Optional[Path]) -> list:
 
     with History(db if db is not None else out_dir / "qa.sqlite") as history:
         return export_reviews(Reviews(history), out_dir)
+
+
+def _period(since: Optional[str], until: Optional[str]):
+    """--since and --until as dates; a period that ends before it starts is a usage error (it
+    would select nothing and say nothing)."""
+    a, b = _date(since, "--since"), _date(until, "--until")
+    if a is not None and b is not None and b < a:
+        err.print(f"--until {b} is before --since {a}: no day is in that period", markup=False)
+        raise typer.Exit(2)
+    return a, b
 
 
 def _date(value: Optional[str], flag: str):
@@ -581,18 +593,30 @@ def users_add(
 ) -> None:
     """Add a user of the review app."""
     password = _read_password(password_stdin)
+    existed = db.exists()
     r = _reviews(db)
     try:
         u = _user_call(r.add_user, name, role, password, agent_id)
+        agents = {row.agent_id for row in r.history.call_rows()} if u.agent_id else set()
     finally:
         r.history.close()
     out.print(f"user {u.name} added ({u.role}{', agent ' + u.agent_id if u.agent_id else ''}) in {db}",
               markup=False, highlight=False)
+    if not existed:
+        err.print(f"warning: there was no history database at {db}, so a new, empty one was made; the review "
+                  "app shows the calls scored into the database it is given (--db)", markup=False, highlight=False)
+    elif u.agent_id and agents and u.agent_id not in agents:
+        alike = sorted(a for a in agents if a.casefold() == u.agent_id.casefold())
+        err.print(f"warning: no call in {db} carries agent id {u.agent_id!r} yet (ids are case-sensitive"
+                  + (f"; the calls carry {', '.join(map(repr, alike))}" if alike else "")
+                  + "): this login sees no call until one does", markup=False, highlight=False)
 
 
 @users_app.command("list")
 def users_list(db: Path = UsersDbOpt) -> None:
     """List the users."""
+    if not db.exists():
+        _store_error(f"{db}: no history database here; give the one the calls were scored into (--db)")
     r = _reviews(db)
     try:
         users = _user_call(r.users)

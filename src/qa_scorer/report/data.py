@@ -281,9 +281,18 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
                          else ItemResult(id=iid, kind="required", status="na"))
             m["examples"] = [{
                 "href": call_href(c.call_id) + f"#item-{it.position}", "date": c.day,
-                "text": quotes.get((c.pk, it.position)) or it.reason, "call_id": c.call_id,
+                "text": _excerpt(quotes.get((c.pk, it.position)) or it.reason), "call_id": c.call_id,
             } for c, it in m["examples"]]
     return pages
+
+
+_EXCERPT = 120  # characters of an example's quote on an agent's page (the call's page has it all)
+
+
+def _excerpt(text: str) -> str:
+    """An example's quote, cut to a line's length: evidence can be a whole segment, and one of a
+    hundred thousand characters made a page of megabytes."""
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT].rstrip() + "…"
 
 
 # --------------------------------------------------------------------------------------------

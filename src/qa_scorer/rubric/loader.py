@@ -219,7 +219,7 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
             raise RubricError([f"{p}:1:1: the rubric is larger than {MAX_BYTES:,} bytes (1 MiB); refused unread"])
         text = data.decode("utf-8")
     except FileNotFoundError:
-        raise RubricError([f"{p}:0:0: file not found"]) from None
+        raise RubricError([f"{p}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise RubricError([f"{p}:0:0: cannot read: {exc}"]) from None
+        raise RubricError([f"{p}: cannot read: {exc}"]) from None
     return parse_rubric(text, str(p))
