@@ -198,3 +198,11 @@ def test_qa_reviews_are_not_limited_to_failed_items(app):
     assert r.status_code == 303
     assert rows(app.state.db_path, "SELECT machine_status, status FROM rulings") == [("pass", "fail")]
     assert appeal_form_items(login(app, "li").get(f"/calls/{GOOD}").text) == ["identity_check"]
+
+
+def test_an_item_under_appeal_is_not_offered_again(app):
+    li = login(app, "li")
+    r = li.post(f"/calls/{FATAL}/appeals", data={"item": "greeting", "reason": "请复核", "csrf_token": csrf(li)})
+    assert r.status_code == 303
+    offered = appeal_form_items(li.get(f"/calls/{FATAL}").text)
+    assert "greeting" not in offered and offered == [i for i in FATAL_FAILED if i != "greeting"]

@@ -54,13 +54,16 @@ def call_page(ctx: Ctx) -> Response:
     rec = audio_source(call)
     deadline = ctx.reviews.deadline(call_id)
     context = call_context(call)
+    call_appeals = ctx.reviews.appeals(ctx.user, call_id=call_id)
+    pending = {a.item_id for a in call_appeals if a.state == "open"}  # a second one would be refused
     return ctx.render(
         "app_call.html", back_href="/", back_label="首页 Home",
         audio_href=_call_href(call_id) + "/audio" if rec.path is not None else None,
         audio_missing=rec.missing, audio_refused=rec.refused,
-        call_appeals=ctx.reviews.appeals(ctx.user, call_id=call_id),
+        call_appeals=call_appeals,
         can_appeal=allowed(ctx.user, "appeal", call.agent_id), can_rule=allowed(ctx.user, "rule"),
-        appeal_items=[it for it in context["items"] if appealable(it["item"].status)],
+        appeal_items=[it for it in context["items"]
+                      if appealable(it["item"].status) and it["item"].id not in pending],
         deadline=deadline.isoformat(timespec="minutes"),
         deadline_passed=datetime.now(timezone.utc) > deadline,
         **context,
