@@ -158,3 +158,10 @@ def test_review_app_means_leave_out_calls_without_speech(tmp_path):
     row = re.search(r'<tr data-agent="w103">.*?</tr>', dash, re.S).group(0)
     assert re.search(r'class="num mean">([^<]*)<', row).group(1) == num(normal)
     assert re.search(r"<td class=\"num\">(\d+)</td>", row).group(1) == "2"  # both calls listed
+
+
+def test_agent_page_and_dashboard_count_the_calls_without_speech_apart(tmp_path):
+    out, _ = _score(tmp_path, NORMAL, EMPTY, ONLY_EMPTY)
+    agent_page = next((out / "agents").glob("w103*/index.html"))
+    assert _figure(agent_page, "无有效语音 calls without speech") == "1"
+    assert _figure(out / "dashboard.html", "无有效语音 calls without speech") == "2"
