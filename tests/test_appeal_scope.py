@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from web_helpers import PASSWORDS, build_history, form_token
+from web_helpers import PASSWORDS, build_history, db_rows, form_token
 from qa_scorer.store import History, evidence_key
 from qa_scorer.web.app import create_app
 
@@ -61,12 +61,7 @@ def score(html: str) -> str:
     return re.search(r'id="score">([^<]*)<', html).group(1).strip()
 
 
-def rows(db: Path, sql: str, *args) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+rows = db_rows
 
 
 def appeal_ids(c: TestClient, call_id: str, item_id: str) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from conftest_reports import RUBRIC_V2, build_calls
+from web_helpers import db_rows
 from qa_scorer.models import Evidence
 from qa_scorer.review import Conflict, NotFound, ReviewError, Reviews, User, allowed, export_reviews
 from qa_scorer.store import History
@@ -36,12 +37,7 @@ def setup(tmp_path: Path):
     h.close()
 
 
-def _rows(db: Path, sql: str, *args) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+_rows = db_rows
 
 
 def test_a_ruling_keeps_the_machine_result_and_changes_every_reader(setup):

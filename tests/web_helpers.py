@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -106,3 +107,12 @@ def csrf(c: httpx.Client) -> str:
     r = c.get("/")
     assert r.status_code == 200, r.status_code
     return form_token(r.text)
+
+
+def db_rows(db: Path, sql: str, *args) -> list[tuple]:
+    """The rows of one query on a history database, read with a connection of its own."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
