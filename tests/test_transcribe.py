@@ -252,6 +252,12 @@ def test_guard_drops_the_initial_prompt_read_back():
     assert not guard.echoes_prompt(words("普通话"), tr.DEFAULT_PROMPT)  # too short to tell
     assert not guard.echoes_prompt(words("您好，请问有什么可以帮您"), tr.DEFAULT_PROMPT)
     assert not guard.echoes_prompt(words("录音，使用简体中文。"), None)
+    # on a poor line a word of it misheard, or a few real words heard with it (decoded again
+    # without the prompt: see transcribe_channels)
+    assert guard.echoes_prompt(words("而是普通话客服电话录音，使用简体中文。"), tr.DEFAULT_PROMPT)
+    assert guard.echoes_prompt(words("以下是普通话客服电话录音 我要投诉"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("这是你们客服电话吗 我要投诉你们"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("您好，客服电话录音已经开始了，请讲"), tr.DEFAULT_PROMPT)
 
 
 def test_guard_drops_known_hallucinations_and_loops():

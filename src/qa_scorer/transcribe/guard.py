@@ -8,6 +8,7 @@ module recognises all three, and tells when a decoded window failed and needs de
 from __future__ import annotations
 
 import zlib
+from difflib import SequenceMatcher
 from typing import Optional, Sequence
 
 from qa_scorer.models import Word
@@ -72,12 +73,20 @@ def guard_words(words: list[Word], max_repeats: int) -> list[Word]:
 
 
 def echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
-    """True when a segment's whole text is a piece of the initial prompt (4 characters or more):
-    on noise or hiss Whisper may read its own prompt back (录音，使用简体中文。)."""
+    """True when a segment's whole text is a piece of the initial prompt (4 characters or more),
+    or, 8 characters or more, is three quarters the prompt's characters in its order: on noise or
+    hiss Whisper may read its own prompt back (录音，使用简体中文。), on a poor line with a word of
+    it misheard (而是普通话客服电话录音，使用简体中文。 for 以下是…) or a few real words beside it."""
     if not words or not prompt:
         return False
     said = "".join(norm(w.word) for w in words)
-    return len(said) >= 4 and said in norm(to_simplified(prompt))
+    told = norm(to_simplified(prompt))
+    if len(said) >= 4 and said in told:
+        return True
+    if len(said) < 8:
+        return False
+    shared = sum(b.size for b in SequenceMatcher(None, said, told, autojunk=False).get_matching_blocks())
+    return shared >= 8 and shared >= 0.75 * len(said)
 
 
 def low_confidence(avg_logprob: float, no_speech_prob: float, *, drop_log_prob: float,
