@@ -400,3 +400,18 @@ def test_parallel_rendering_writes_the_same_pages(tmp_path: Path, history: Histo
     two = {p.relative_to(tmp_path / "two"): strip(p.read_text(encoding="utf-8"))
            for p in (tmp_path / "two").rglob("*.html")}
     assert one == two and len(one) > 10
+
+
+def test_a_call_whose_roles_are_in_doubt_says_so_on_its_page(tmp_path: Path, calls: dict[str, Call]) -> None:
+    c = calls["audio"]
+    why = "the words hardly tell which voice is the agent's (agent scores -1 vs -2.4): the two sides may be swapped"
+    tr = c.transcript.model_copy(update={"metadata": {"roles": {"method": "mono-voice-clustering", "doubt": why}}})
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(tr, c.scorecard, source=c.source)
+        render_reports(h, tmp_path / "out")
+    text = call_page(tmp_path / "out", "C20240513-003").read_text(encoding="utf-8")
+    assert 'id="roles-doubt-banner"' in text and "agent scores -1 vs -2.4" in text
+    with History(tmp_path / "h2.sqlite") as h:  # no doubt: no banner
+        h.record(c.transcript, c.scorecard, source=c.source)
+        render_reports(h, tmp_path / "out2")
+    assert 'id="roles-doubt-banner"' not in call_page(tmp_path / "out2", "C20240513-003").read_text(encoding="utf-8")

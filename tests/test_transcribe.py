@@ -550,6 +550,44 @@ def test_a_given_channel_that_sounds_like_the_customer_is_doubted():
     assert swapped.metadata["roles"]["doubt"] == why
 
 
+def test_a_mono_call_whose_words_hardly_tell_the_agent_is_doubted():
+    """One voice track: the voices are told apart, the words choose the agent's; where they
+    hardly do, the call carries a doubt, as a stereo call on the wrong channel does. Measured on
+    the written conversations, each side taken as one voice: about a tenth of them flagged, and
+    most of those whose wording would choose the wrong side among them."""
+    from qa_scorer.models import Transcript
+    from qa_scorer.pipeline import mark_channel_doubts
+    from qa_scorer.transcribe.diarize import agent_score, unclear_wording
+    from qa_scorer.transcribe.roles import channel_doubt
+
+    def mono(unclear=None):
+        roles = {"method": "mono-voice-clustering", "agent_channel": None, "confidence": 0.4}
+        if unclear is not None:
+            roles["unclear"] = unclear
+        return Transcript.model_validate({"version": 1, "call_id": "m", "segments": [
+            {"speaker": "agent", "text": "你这是什么态度", "start": 0, "end": 1}], "metadata": {"roles": roles}})
+
+    why = unclear_wording(-1, -2.4)
+    assert "swapped" in why and unclear_wording(12, -1.1) == ""
+    assert channel_doubt(mono(why)) == why and channel_doubt(mono()) is None
+    assert mark_channel_doubts([mono(why)]) == [("m", why)]
+    flagged = swapped = caught = n = 0
+    files = [*ROOT.glob("tests/data/heldout*/*.json"), *ROOT.glob("bench/untuned/heldout*/*.json")]
+    for path in files:
+        segs = json.loads(path.read_text(encoding="utf-8"))["segments"]
+        a = [s["text"] for s in segs if s["speaker"] == "agent"]
+        c = [s["text"] for s in segs if s["speaker"] == "customer"]
+        if not a or not c:
+            continue
+        n += 1
+        sa, sc = agent_score(a), agent_score(c)
+        unclear = unclear_wording(max(sa, sc), min(sa, sc)) != ""
+        flagged += unclear
+        swapped += sc > sa
+        caught += sc > sa and unclear
+    assert n > 10000 and flagged / n < 0.13 and caught / swapped > 0.8, (n, flagged, swapped, caught)
+
+
 def test_channel_doubt_rates_on_the_written_conversations():
     """Every written conversation of the repository with both sides, taken as a stereo call with the
     agent on the left as given, and again swapped: the doubt is raised for few of the first (0.2 %

@@ -74,9 +74,11 @@ def _no_speech_warning(cards) -> None:
 def _channel_warnings(doubts) -> None:
     if not doubts:
         return
-    err.print(f"[bold yellow]warning:[/] {len(doubts)} stereo call(s) may have been judged on the wrong sides "
-              "(坐席声道可能有误). Transcribe them again with the right --agent-channel (or the manifest's "
-              "agent_channel), with --agent-channel auto, or, for one recording of both parties, --agent-channel mono:")
+    err.print(f"[bold yellow]warning:[/] {len(doubts)} call(s) may have been judged on the wrong sides "
+              "(坐席声道可能有误 / 角色可能有误). A stereo call: transcribe it again with the right --agent-channel "
+              "(or the manifest's agent_channel), with --agent-channel auto, or, for one recording of both parties, "
+              "--agent-channel mono; a one-track recording: check who says what on its page (a stereo recording, "
+              "one party a channel, avoids it):")
     for call_id, why in doubts:
         err.print(f"  {call_id}: {why}", markup=False, highlight=False)
 

@@ -247,7 +247,16 @@ def call_context(call: StoredCall) -> dict:
         "started": sc.started_at or tr.started_at or call.call_date.isoformat(),
         "duration": clock(duration) if duration is not None else "–",
         "source": call.source or sc.source,
+        "roles_doubt": _roles_doubt(tr),
     }
+
+
+def _roles_doubt(tr) -> Optional[str]:
+    """Why the transcript's agent and customer may be the wrong way round (``metadata.roles.doubt``,
+    set when the call was scored), or None; anything but a string there is ignored."""
+    roles = tr.metadata.get("roles") if isinstance(tr.metadata, dict) else None
+    doubt = roles.get("doubt") if isinstance(roles, dict) else None
+    return doubt if isinstance(doubt, str) and doubt else None
 
 
 

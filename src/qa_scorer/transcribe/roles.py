@@ -103,6 +103,10 @@ def channel_doubt(transcript) -> Optional[str]:
     roles_meta = roles_of(transcript)
     if roles_meta is None:
         return None
+    if str(roles_meta.get("method", "")).startswith("mono-"):
+        # one voice track: the voices were told apart, and the words chose the agent's, unclearly
+        unclear = roles_meta.get("unclear")
+        return unclear if isinstance(unclear, str) and unclear else None
     given = roles_meta.get("agent_channel")
     if roles_meta.get("method") != "stereo-channel" or given not in ("left", "right"):
         return None
@@ -135,6 +139,8 @@ def mono(audio: np.ndarray, utts: list[Utt], split_pause: float, n_channels: int
     roles = {"method": sep.method, "agent_channel": None,
              "confidence": round(float(np.mean(sep.confidence)), 2) if sep.confidence else None,
              "note": sep.note + "; roles and overlap timings are estimates"}
+    if sep.unclear and utts:
+        roles["unclear"] = sep.unclear
     if n_channels >= 2:
         roles["note"] += "; " + how
     return segments, roles
