@@ -346,7 +346,8 @@ def test_migration_upgrades_an_old_history(tmp_path):
     con.commit()
     con.close()
     with History(db) as h:
-        assert h.migrations()[-2:] == ["0003_users_sessions_appeals", "0004_appeal_contested_status"]
+        assert h.migrations()[-3:] == ["0003_users_sessions_appeals", "0004_appeal_contested_status",
+                                       "0005_first_scored"]
     assert _rows(db, "SELECT machine_score, machine_fatal FROM calls") == [(70.0, 0)]
     assert _rows(db, "SELECT machine_status, machine_points FROM items") == [("fail", -5.0)]
 
@@ -449,3 +450,42 @@ def test_export_command_writes_rulings_and_effective_scores(setup, tmp_path):
         (out / "calls.csv").read_text(encoding="utf-8-sig").splitlines())}
     assert rows[FATAL]["score"] == "60.0" and rows[FATAL]["fatal"] == "0"
     assert "overturned" in (out / "appeals.csv").read_text(encoding="utf-8-sig")
+
+
+def test_the_appeal_deadline_runs_from_the_first_scoring_not_a_re_score(setup, tmp_path):
+    """A re-score replaces a call's row; the appeal window still runs from when the call was first
+    scored, so a nightly re-run cannot reopen appeals that had expired."""
+    h, r, agent, _, _, calls = setup
+    first = r.deadline(FATAL)
+    with h.transaction() as db:  # the call was first scored ten days ago
+        db.execute("UPDATE first_scored SET at = '2000-01-01T00:00:00+00:00' WHERE call_id = ?", (FATAL,))
+        db.execute("UPDATE calls SET recorded_at = '2000-01-01T00:00:00+00:00' WHERE call_id = ?", (FATAL,))
+    before = r.deadline(FATAL)
+    assert before < first
+    c = calls["fatal"]
+    h.record(c.transcript, c.scorecard, source=c.source)  # re-scored now: a new row
+    assert r.deadline(FATAL) == before
+    with pytest.raises(ReviewError, match="deadline .* passed"):
+        r.file_appeal(agent, FATAL, "greeting", "still too late")
+
+
+def test_a_history_written_before_keeps_its_calls_first_scoring(tmp_path):
+    """Opening an older history fills in when each call was first scored from its rows."""
+    import sqlite3
+
+    calls = build_calls(tmp_path / "data")
+    db = tmp_path / "qa.sqlite"
+    with History(db) as h:
+        for c in calls.values():
+            h.record(c.transcript, c.scorecard, source=c.source)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE calls SET recorded_at = '2001-02-03T04:05:06+00:00' WHERE call_id = ?", (FATAL,))
+    con.execute("DROP TABLE first_scored")
+    con.execute("DELETE FROM migrations WHERE name = '0005_first_scored'")
+    con.commit()
+    con.close()
+    with History(db) as h:
+        assert Reviews(h, appeal_days=7, hasher=FAST).deadline(FATAL).isoformat().startswith("2001-02-10T04:05:06")
+        c = calls["fatal"]
+        h.record(c.transcript, c.scorecard, source=c.source)
+        assert Reviews(h, appeal_days=7, hasher=FAST).deadline(FATAL).isoformat().startswith("2001-02-10T04:05:06")

@@ -348,9 +348,12 @@ class Reviews:
     # -- appeals ---------------------------------------------------------------------------
 
     def deadline(self, call_id: str) -> datetime:
-        """Appeals on a call may be filed until ``appeal_days`` after it was first scored."""
-        first, = self._db.execute("SELECT MIN(recorded_at) FROM calls WHERE call_id = ?", (call_id,)).fetchone()
-        if first is None:
+        """Appeals on a call may be filed until ``appeal_days`` after it was first scored (a
+        re-score replaces the call's row but not when it was first scored: ``first_scored``)."""
+        first, = self._db.execute(
+            "SELECT MIN(t) FROM (SELECT at AS t FROM first_scored WHERE call_id = ?"
+            " UNION ALL SELECT recorded_at FROM calls WHERE call_id = ?)", (call_id, call_id)).fetchone()
+        if first is None or not self._db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone():
             raise NotFound(f"no call {call_id!r}")
         return datetime.fromisoformat(first) + timedelta(days=self.appeal_days)
 

@@ -212,6 +212,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE appeals ADD COLUMN evidence_key TEXT;
         """,
     ),
+    (
+        # When each call was first scored: a re-score replaces the call's row (and its
+        # recorded_at), and the appeal deadline runs from the first scoring, not the latest.
+        # Calls recorded before: their earliest row's time.
+        "0005_first_scored",
+        """
+        CREATE TABLE first_scored (call_id TEXT PRIMARY KEY, at TEXT NOT NULL);
+        INSERT INTO first_scored (call_id, at) SELECT call_id, MIN(recorded_at) FROM calls GROUP BY call_id;
+        """,
+    ),
 ]
 
 
@@ -573,6 +583,7 @@ class History:
         recorded = _now()
         day = call_date(scorecard.started_at or transcript.started_at, recorded)
         with self._errors("write to"), self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO first_scored (call_id, at) VALUES (?, ?)", (scorecard.call_id, recorded))
             db.execute(
                 "DELETE FROM calls WHERE call_id = ? AND rubric_version = ?",
                 (scorecard.call_id, scorecard.rubric_version),
