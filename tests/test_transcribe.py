@@ -322,6 +322,18 @@ def test_batch_goes_on_past_bad_files_and_caches(model, tmp_path):
     assert tr.STATS["model_runs"] > runs
 
 
+def test_one_recording_under_two_names_is_one_call(model, tmp_path):
+    # A recording system's re-export renames files: the same bytes under another name (and
+    # extension) are reported, not scored as a second call of the agent.
+    first = real_inputs(1)[0]
+    copy = tmp_path / "renamed.mp3"
+    copy.write_bytes(first.path.read_bytes())
+    done, errors = tr.transcribe_batch([first, call(copy)], OPTS, tmp_path / "cache", progress=False)
+    assert [i.call_id for i, _ in done] == [first.call_id]
+    (e,) = errors
+    assert e.path == str(copy) and "the same recording as" in e.message and first.path.name in e.message
+
+
 @pytest.mark.slow
 def test_killed_batch_resumes_without_redoing_finished_calls(tmp_path):
     cache = tmp_path / "cache"

@@ -128,6 +128,7 @@ def transcribe_batch(
         cache_dir.mkdir(parents=True, exist_ok=True)
     model_id = model_identity(options.model, model_path) if model_path else ""
 
+    seen_content: dict[str, Path] = {}  # a recording's content hash → the first file that holds it
     for idx, inp in enumerate(inputs):
         if inp.kind == "transcript":
             loaded, problem = load_transcript_input(inp.path, inp.record, inp.where)
@@ -148,6 +149,12 @@ def transcribe_batch(
         except OSError as exc:
             errors.append((idx, InputError(path=str(inp.path), message=f"cannot read file: {exc.strerror or exc}")))
             continue
+        if content in seen_content:  # one recording under two names (a system's re-export renames files)
+            errors.append((idx, InputError(path=str(inp.path), message=(
+                f"the same recording as {seen_content[content]} (identical content); one recording is one "
+                "call: that one was scored, this one skipped"))))
+            continue
+        seen_content[content] = inp.path
         entry = cache_dir / f"{cache_key(content, model_id, options, effective_channel(inp, options))}.json"
         if entry.is_file() and not retranscribe:
             try:
