@@ -248,3 +248,31 @@ def test_other_model_names(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"x")
     assert asr_models.resolve_model(str(tmp_path)) == str(tmp_path)
     assert asr_models.resolve_model("large-v3") == "large-v3"  # a hub name, left to faster-whisper
+
+
+def test_a_wav_file_cut_off_is_told_from_a_whole_one(tmp_path):
+    """A WAV that holds less audio than its header's data size (an upload or copy that failed)
+    is told apart: a whole file, a streaming writer's open size and a few missing bytes are not."""
+    import struct
+
+    from qa_scorer.pipeline import cut_off_calls
+    from qa_scorer.models import Transcript
+    from qa_scorer.transcribe.call import cut_off
+
+    whole = write_pcm(tmp_path / "whole.wav", np.zeros(8000 * 20), 8000)  # 20 s
+    data = whole.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    (tmp_path / "few.wav").write_bytes(data[:-400])  # 25 ms short
+    open_size = bytearray(data[: len(data) // 2])
+    at = open_size.find(b"data")
+    open_size[at + 4:at + 8] = struct.pack("<I", 0xFFFFFFFF)
+    (tmp_path / "live.wav").write_bytes(bytes(open_size))
+    decoded = {n: len(decode_audio(tmp_path / f"{n}.wav")[0]) / 16000 for n in ("whole", "cut", "few", "live")}
+    cut = cut_off(tmp_path / "cut.wav", decoded["cut"])
+    assert cut == {"header_s": pytest.approx(20.0, abs=0.01), "decoded_s": pytest.approx(10.0, abs=0.01)}
+    assert all(cut_off(tmp_path / f"{n}.wav", decoded[n]) is None for n in ("whole", "few", "live"))
+    t = Transcript.model_validate({"version": 1, "call_id": "c", "segments": [],
+                                   "metadata": {"asr": {"cut_off": cut}}})
+    (why,) = [w for _, w in cut_off_calls([t])]
+    assert "10.0 s of the 20.0 s" in why and cut_off_calls([Transcript.model_validate(
+        {"version": 1, "call_id": "d", "segments": [], "metadata": {"asr": {"cut_off": "x"}}})]) == []

@@ -83,6 +83,15 @@ def _channel_warnings(doubts) -> None:
         err.print(f"  {call_id}: {why}", markup=False, highlight=False)
 
 
+def _cut_off_warnings(cut) -> None:
+    if not cut:
+        return
+    err.print(f"[bold yellow]warning:[/] {len(cut)} recording(s) cut off (录音不完整): less audio than the file's "
+              "header says; items at the call's end (closing, what was said last) may fail for that:")
+    for call_id, why in cut:
+        err.print(f"  {call_id}: {why}", markup=False, highlight=False)
+
+
 def _render_warnings(summary) -> None:
     """What the reports could not include: stored calls not readable, pages not rendered,
     recordings refused."""
@@ -194,6 +203,7 @@ def score(
     else:
         _no_speech_warning(result.scorecards)
     _channel_warnings(result.channel_doubts)
+    _cut_off_warnings(result.cut_off)
     _render_warnings(result.rendered)
     _report_errors(result.errors)
     if result.errors:
@@ -223,12 +233,14 @@ def transcribe(
     hotwords = _load_rubric(rubric).hotwords() if rubric is not None else None
     options = _transcribe_options(model, device, compute_type, agent_channel, workers, threads, crosstalk)
     doubts: list = []
+    cut: list = []
     written, errors = transcribe_only(paths, out_dir, manifest=manifest, transcribe_options=options,
                                       retranscribe=retranscribe, progress=not quiet, hotwords=hotwords,
-                                      media_roots=media_root or (), channel_doubts=doubts)
+                                      media_roots=media_root or (), channel_doubts=doubts, cut_off=cut)
     if not quiet:
         out.print(f"{len(written)} transcript(s) written to {out_dir}")
     _channel_warnings(doubts)
+    _cut_off_warnings(cut)
     _report_errors(errors)
     if errors:
         raise typer.Exit(EXIT_INPUT)

@@ -41,6 +41,8 @@ class BatchResult:
     # (call id, why) for stereo calls that sound as if the agent were on the other channel, or with
     # one channel silent
     channel_doubts: list[tuple[str, str]] = field(default_factory=list)
+    # (call id, why) for recordings that hold less audio than their header says (cut off)
+    cut_off: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def scorecards(self) -> list[Scorecard]:
@@ -157,6 +159,7 @@ def score_batch(
         pairs, errors = unique_transcripts(pairs)
         result.errors.extend(errors)
         result.channel_doubts = mark_channel_doubts(t for _, t in pairs)
+        result.cut_off = cut_off_calls(t for _, t in pairs)
         written: list[Path] = []
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
@@ -178,6 +181,7 @@ def score_batch(
             result.calls.append(call)
         scored = {c.scorecard.call_id for c in result.calls}
         result.channel_doubts = [d for d in result.channel_doubts if d[0] in scored]
+        result.cut_off = [d for d in result.cut_off if d[0] in scored]
         if json_path is not None:
             write_json(result.scorecards, json_path)
         if render and result.calls:
@@ -272,6 +276,20 @@ def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
     return [i for i in inputs if id(i) in kept_ids], errors
 
 
+def cut_off_calls(transcripts: Iterable[Transcript]) -> list[tuple[str, str]]:
+    """(call id, why) for each call whose recording holds clearly less audio than its header
+    says (``metadata.asr.cut_off``, set when it was transcribed): scored as if the call ended
+    where the file does."""
+    out = []
+    for t in transcripts:
+        asr = t.metadata.get("asr") if isinstance(t.metadata, dict) else None
+        cut = asr.get("cut_off") if isinstance(asr, dict) else None
+        if isinstance(cut, dict) and isinstance(cut.get("header_s"), (int, float)) and isinstance(cut.get("decoded_s"), (int, float)):
+            out.append((t.call_id, f"the recording holds {cut['decoded_s']:.1f} s of the {cut['header_s']:.1f} s its "
+                                   "header says: cut off (a failed upload or copy?); judged as far as it goes"))
+    return out
+
+
 def mark_channel_doubts(transcripts: Iterable[Transcript]) -> list[tuple[str, str]]:
     """(call id, why) for each stereo call whose words say the agent is on the other channel than
     the one given, or with one channel silent; the why is also kept in the transcript's
@@ -301,6 +319,7 @@ def transcribe_only(
     hotwords: Optional[list[str]] = None,
     media_roots: Iterable[str | Path] = (),
     channel_doubts: Optional[list[tuple[str, str]]] = None,
+    cut_off: Optional[list[tuple[str, str]]] = None,
 ) -> tuple[list[Path], list[InputError]]:
     """Transcribe recordings into transcript v1 files (one per call) without scoring; stereo calls
     whose sides may be wrong (``mark_channel_doubts``) are added to ``channel_doubts``."""
@@ -318,6 +337,8 @@ def transcribe_only(
     doubts = mark_channel_doubts(t for _, t in pairs)
     if channel_doubts is not None:
         channel_doubts.extend(doubts)
+    if cut_off is not None:
+        cut_off.extend(cut_off_calls(t for _, t in pairs))
     written = []
     for _, transcript in pairs:
         path = out_dir / f"{file_stem(transcript.call_id)}.json"

@@ -236,6 +236,45 @@ def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, U
     return recovered
 
 
+def _wav_data_sizes(path) -> Optional[tuple[int, int]]:
+    """(bytes the WAV header's data chunk says, bytes the file holds after it), or None when the
+    file is no RIFF/WAVE or its writer left the size open (0 or 0xFFFFFFFF: a live recording)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = fh.seek(0, 2)
+            at = 12
+            while at + 8 <= size:
+                fh.seek(at)
+                chunk = fh.read(8)
+                n = struct.unpack("<I", chunk[4:8])[0]
+                if chunk[:4] == b"data":
+                    if n in (0, 0xFFFFFFFF):
+                        return None
+                    return n, size - at - 8
+                at += 8 + n + (n & 1)
+    except OSError:
+        return None
+    return None
+
+
+def cut_off(path, decoded_s: float) -> Optional[dict[str, float]]:
+    """{"header_s", "decoded_s"} when a WAV recording holds clearly less audio than its header says
+    (1 s and 5 % short or more): a failed upload or copy, which would be scored as if the call ended
+    there; or None. (Other formats' headers give no exact length to compare with.)"""
+    sizes = _wav_data_sizes(path)
+    if sizes is None or sizes[1] <= 0 or sizes[1] >= sizes[0]:
+        return None
+    told = decoded_s * sizes[0] / sizes[1]
+    if decoded_s >= told - 1.0 or decoded_s >= 0.95 * told:
+        return None
+    return {"header_s": round(told, 3), "decoded_s": round(decoded_s, 3)}
+
+
 def _add_note(roles_meta: dict[str, Any], text: str) -> None:
     """Add a sentence to the roles record's note (``; `` between sentences)."""
     roles_meta["note"] = f"{roles_meta['note']}; {text}" if roles_meta.get("note") else text
@@ -285,6 +324,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
     n_in = audio_channels(inp.path) if inp.path else None
     if n_in and n_in > 2:
         _add_note(roles_meta, f"the recording has {n_in} channels: only the first two (left/right) were transcribed")
+    cut = cut_off(inp.path, duration) if inp.path else None
     windows = {k: dropped.pop(k) for k in ("windows", "fallback_windows", "tail_retries", "gap_retries", "prompt_retries")}
     asr = {
         "engine": "faster-whisper",
@@ -298,6 +338,7 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
         "duration": duration,
         "dropped": dropped,
         **({"crosstalk_s": {"left": echo_s[0], "right": echo_s[1]}} if echo_s else {}),
+        **({"cut_off": cut} if cut else {}),
         "decoder": windows,
         "pipeline_version": PIPELINE_VERSION,
     }
