@@ -345,3 +345,33 @@ def test_an_agents_page_quotes_a_long_example_in_a_line(tmp_path):
     page = next((out / "agents").glob("w1*/index.html")).read_text(encoding="utf-8")
     assert "这个情况我们已经记录下来了" * 3 in page  # the example is quoted…
     assert "这个情况我们已经记录下来了" * 20 not in page  # …in a line, not whole
+
+
+def test_score_shows_a_re_scored_calls_score_after_the_rulings_kept(tmp_path):
+    from qa_scorer.review import Reviews
+    from qa_scorer.store import History
+
+    src = tmp_path / "in"
+    src.mkdir()
+    card = None
+    for f in sorted(SAMPLES.glob("*.json")):
+        shutil.copy(f, src / f.name)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["score", str(src), "--out", str(out), "--json", str(tmp_path / "a.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    cards = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
+    card = next(c for c in cards if not c["fatal"]
+                and any(i["status"] == "fail" and i["kind"] == "required" for i in c["items"]))
+    item = next(i for i in card["items"] if i["status"] == "fail" and i["kind"] == "required")
+    with History(out / "qa.sqlite") as h:
+        r = Reviews(h)
+        agent = r.add_user("ag", "agent", "agent-password-1", card["agent_id"])
+        qa = r.add_user("lead", "qa", "lead-password-1")
+        a = r.file_appeal(agent, card["call_id"], item["id"], "请复核")
+        r.decide(qa, a.id, "overturn", "ok")
+        after = h.effective(card["call_id"], card["rubric_version"])
+    assert after[0] > card["score"]
+    res = runner.invoke(app, ["score", str(src), "--out", str(out)], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.output.splitlines() if card["call_id"] in line)
+    assert f"{after[0]:g} ({card['score']:g})" in row and "after rulings" in row

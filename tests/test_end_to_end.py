@@ -96,7 +96,7 @@ def test_a_call_with_its_channels_swapped_is_named_in_a_warning(tmp_path):
     swapped = write_pcm(tmp_path / "swapped.wav", np.stack([right, left]), 16000)
     res = CliRunner().invoke(app, ["score", str(swapped), "--out", str(tmp_path / "out"), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "1 stereo call(s) may have been judged on the wrong sides (坐席声道可能有误)" in res.output
+    assert "1 call(s) may have been judged on the wrong sides (坐席声道可能有误" in res.output
     assert "swapped: the right channel sounds like the agent, not the left one" in res.output
     assert "--agent-channel auto" in res.output
     kept = json.loads((tmp_path / "out" / "transcripts" / "swapped.json").read_text(encoding="utf-8"))

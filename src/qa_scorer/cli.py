@@ -48,7 +48,10 @@ def _report_errors(errors) -> None:
         err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
 
 
-def _summary(cards) -> None:
+def _summary(cards, ruled: Optional[dict] = None) -> None:
+    """The scored calls' table; ``ruled``: call id → (score, bonus, fatal) after the human rulings
+    the history kept for a re-scored call, shown with the machine's in brackets."""
+    ruled = ruled or {}
     table = Table(title=f"{len(cards)} call(s) scored", show_lines=False)
     for col in ("call", "agent", "score", "bonus", "fatal", "failed items"):
         table.add_column(col, justify="right" if col in ("score", "bonus") else "left")
@@ -56,8 +59,12 @@ def _summary(cards) -> None:
         failed = ", ".join(i.id for i in c.items if i.status == "fail" and i.kind != "reward")
         if c.no_speech:
             failed = "[yellow]no speech 无有效语音: nothing judged[/]"
-        table.add_row(escape(c.call_id), escape(c.agent_id), f"{c.score:g}", f"{c.bonus:g}",
-                      "[bold red]FATAL[/]" if c.fatal else "", failed)
+        score, bonus, fatal = f"{c.score:g}", f"{c.bonus:g}", c.fatal
+        if c.call_id in ruled:
+            (s, b, fatal), failed = ruled[c.call_id], failed + " (复核后 after rulings; machine in brackets)"
+            score, bonus = f"{s:g} ({c.score:g})", f"{b:g} ({c.bonus:g})"
+        table.add_row(escape(c.call_id), escape(c.agent_id), score, bonus,
+                      "[bold red]FATAL[/]" if fatal else "", failed)
     out.print(table)
     _no_speech_warning(cards)
 
@@ -196,7 +203,7 @@ def score(
     except StoreError as exc:
         _store_error(exc)
     if not quiet:
-        _summary(result.scorecards)
+        _summary(result.scorecards, {c.scorecard.call_id: c.ruled for c in result.calls if c.ruled is not None})
         where = f"{out_dir}/index.html" if result.rendered else f"{out_dir}/scorecards/"
         out.print(f"{len(result.calls)} scorecard(s) in {where}; history {result.db}"
                   + (f"; JSON list {json_path}" if json_path else ""), markup=False, highlight=False)

@@ -29,6 +29,9 @@ class ScoredCall:
     transcript: Transcript
     scorecard: Scorecard
     source: str
+    # (score, bonus, fatal) after the human rulings the history carried over to this result,
+    # where they differ from the scorecard's (the machine's); None otherwise
+    ruled: Optional[tuple[float, float, bool]] = None
 
 
 @dataclass
@@ -170,8 +173,10 @@ def score_batch(
                 if problem is not None:
                     result.errors.append(problem)
                 card = score_transcript(transcript, rubric, source=source, call=call)
-                call = ScoredCall(transcript, card, source)
                 history.record(transcript, card, source=source, recording=recording)
+                now = history.effective(card.call_id, card.rubric_version)
+                call = ScoredCall(transcript, card, source,
+                                  ruled=now if now is not None and now != (card.score, card.bonus, card.fatal) else None)
                 written += write_call_files(call, out_dir)
             except StoreError:
                 raise

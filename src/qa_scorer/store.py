@@ -1008,6 +1008,15 @@ class History:
                 )
             ]
 
+    def effective(self, call_id: str, rubric_version: str) -> Optional[tuple[float, float, bool]]:
+        """(score, bonus, fatal) of a call's result under a rubric version as the readers show it:
+        after the human rulings in force (the machine's own where there is none); None if absent."""
+        with self._errors("read"):
+            row = self._db.execute(
+                "SELECT score, bonus, fatal FROM calls WHERE call_id = ? AND rubric_version = ?"
+                " ORDER BY pk DESC LIMIT 1", (call_id, rubric_version)).fetchone()
+        return (row[0], row[1], bool(row[2])) if row else None
+
     def recording(self, call_id: str) -> Optional[str]:
         """The checked recording of the call's latest result, if it has one."""
         with self._errors("read"):
