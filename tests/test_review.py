@@ -187,6 +187,8 @@ def test_rescoring_keeps_rulings_whose_evidence_did_not_change(setup):
     # Re-scoring with the same version again keeps the effective values too.
     h.record(c.transcript, c.scorecard.model_copy(update={"rubric_version": RUBRIC_V2, "items": items}))
     assert h.calls(call_id=FATAL)[0].scorecard.score == 60
+    # rulings.csv says which rulings the latest result still follows: not greeting's any more
+    assert {(row[3], row[10]) for row in r.rulings()} == {("complaint_soothing", 1), ("greeting", 0)}
 
 
 def test_an_open_appeal_expires_when_its_evidence_changes(setup):

@@ -510,10 +510,14 @@ class Reviews:
 
     def rulings(self) -> list[tuple]:
         """Every ruling, oldest first: (id, call_id, rubric_version, item_id, machine_status, status, note,
-        by_user, at, appeal_id)."""
+        by_user, at, appeal_id, in_force). ``in_force`` is 1 where the call's latest result takes the
+        item's status from the ruling, 0 where it does not any more (a later ruling replaced it, or
+        a re-score changed the item's evidence and the item waits for review)."""
         return list(self._db.execute(
-            "SELECT id, call_id, rubric_version, item_id, machine_status, status, note, by_user, at, appeal_id"
-            " FROM rulings ORDER BY id"))
+            "SELECT r.id, r.call_id, r.rubric_version, r.item_id, r.machine_status, r.status, r.note, r.by_user,"
+            " r.at, r.appeal_id, EXISTS (SELECT 1 FROM items i WHERE i.ruling = r.id AND i.call_pk ="
+            " (SELECT MAX(c.pk) FROM calls c WHERE c.call_id = r.call_id))"
+            " FROM rulings r ORDER BY r.id"))
 
     def labels(self) -> dict[tuple[str, str], str]:
         """The latest human ruling per (call, item) as ``eval`` labels: {(call_id, item): status}."""
@@ -538,7 +542,7 @@ def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
                       a.filed_by, a.filed_at, a.deadline, a.decided_by, a.decided_at, a.note]
                      for a in reversed(reviews.appeals(everyone))]),
         "rulings": (["ruling_id", "call_id", "rubric_version", "item_id", "machine_status", "human_status", "note",
-                     "by", "at", "appeal_id"], [list(r) for r in reviews.rulings()]),
+                     "by", "at", "appeal_id", "in_force"], [list(r) for r in reviews.rulings()]),
         "review_labels": (["call_id", "item", "expected"],
                           [[c, i, s] for (c, i), s in reviews.labels().items()]),
     }
