@@ -705,3 +705,15 @@ def test_the_soothing_model_learns_the_marked_lines_of_calls_whose_threat_was_so
     assert LINE_ITEMS["soothing"][:3] == ("complaint_soothing", ("pass",), "soothing")
     assert (Path(__file__).resolve().parents[1] / "bench" / "real" / LINE_ITEMS["soothing"][3]).is_file()
     assert "judged pass on complaint_soothing, marked line by line" in load_model(builtin_models()["soothing"]).training["data"]
+
+
+def test_a_model_retrained_in_place_makes_a_new_rubric_version(tmp_path):
+    # The version is what the history keeps results apart by and the dashboard compares: a
+    # retrained model under the same file name judges differently, so it is another version.
+    _trained(tmp_path)
+    rubric = _rubric(tmp_path, "sorry.json")
+    before = load_rubric(rubric).version
+    assert load_rubric(rubric).version == before  # the same files: the same version
+    (tmp_path / "sorry.json").write_text(json.dumps(fit(_examples(), name="sorry", min_df=1, c=100.0),
+                                                    ensure_ascii=False), encoding="utf-8")
+    assert load_rubric(rubric).version != before

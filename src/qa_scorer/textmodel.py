@@ -18,6 +18,7 @@ when it was measured.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -137,6 +138,9 @@ class TextModel:
     speaker: Optional[str]
     description: str
     training: dict
+    # sha256 of the model file's bytes: what the rubric's version takes in (a retrained model with
+    # the same name and path judges differently)
+    digest: str = field(default="", compare=False)
     # The weights as integer n-gram codes (sorted) and their values, for scoring a whole call at
     # once; None when the features do not fit 64-bit codes (n-grams longer than 3 characters).
     table: Optional["_Table"] = field(default=None, compare=False, repr=False)
@@ -530,7 +534,8 @@ def _load(path: str, mtime: int, size: int) -> TextModel:
     if size > MAX_MODEL_BYTES:
         raise ModelError(f"{path}: model file is {size} bytes; the limit is {MAX_MODEL_BYTES}")
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+        data = Path(path).read_bytes()
+        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelError(f"{path}: not a model file: {exc}") from None
     try:
@@ -539,13 +544,13 @@ def _load(path: str, mtime: int, size: int) -> TextModel:
         first = exc.errors()[0]
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
         raise ModelError(f"{path}: {where}: {first['msg']}") from None
-    return _model(m, path)
+    return _model(m, path, hashlib.sha256(data).hexdigest())
 
 
-def _model(m: "ModelFile", path: str) -> TextModel:
+def _model(m: "ModelFile", path: str, digest: str = "") -> TextModel:
     return TextModel(name=m.name, path=path, spec=m.features, bias=m.bias, weights=m.weights,
                      threshold=m.threshold, speaker=m.speaker, description=m.description,
-                     training=m.training, table=_Table.build(m.weights, m.features))
+                     training=m.training, digest=digest, table=_Table.build(m.weights, m.features))
 
 
 def _no_constant(name: str):

@@ -204,7 +204,10 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
     if problems:
         raise RubricError(problems)
     rubric.bank_models()
-    rubric.version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    # The rubric's text and the contents of the models it names: a model retrained in place (same
+    # file name) judges differently, so it makes a new version, as an edited cut-off does.
+    digests = sorted({m.digest for m in rubric.text_models() if m.digest})
+    rubric.version = hashlib.sha256("\n".join([text, *digests]).encode("utf-8")).hexdigest()[:12]
     rubric.path = path
     return rubric
 
