@@ -1,5 +1,6 @@
 """Cut-offs of the learned checks swept against labels (``eval --sweep``), and the calibrated copy."""
 
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -129,6 +130,12 @@ def test_eval_sweep_prints_each_cut_off_and_writes_the_calibrated_rubric(tmp_pat
     assert "apology.trigger: model problem, complaint, cut-off 0.70" in res.output
     assert "<- in use" in res.output and "skipped: question_threshold 0.85 must be above" in res.output
     assert "identity_check:" not in res.output  # not asked for
+    # the labels' flagged calls and the machine's, each its own column, as in eval's table
+    assert re.search(r"cut-off\s+labelled\s+flagged\s+found\s+false\s+missed", res.output)
+    for line in res.output.splitlines():  # where the machine flags nothing, precision is no 1.00
+        cells = line.split()
+        if len(cells) >= 10 and re.fullmatch(r"0\.\d\d", cells[0]) and cells[2] == "0":
+            assert cells[6] == "–", line
     assert f"wrote {out}" in res.output
     load_rubric(out)  # a rubric that loads
 

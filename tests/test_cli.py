@@ -375,3 +375,14 @@ def test_score_shows_a_re_scored_calls_score_after_the_rulings_kept(tmp_path):
     assert res.exit_code == 0, res.output
     row = next(line for line in res.output.splitlines() if card["call_id"] in line)
     assert f"{after[0]:g} ({card['score']:g})" in row and "after rulings" in row
+
+
+def test_an_agent_filter_that_selects_nothing_is_named(tmp_path):
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["score", str(SAMPLES), "--out", str(out), "-q"]).exit_code == 0
+    agent = json.loads(sorted(SAMPLES.glob("*.json"))[0].read_text(encoding="utf-8"))["agent_id"]
+    for cmd in ("report", "export"):
+        res = runner.invoke(app, [cmd, "--out", str(out), "--agent", agent.swapcase()], env={"COLUMNS": "300"})
+        assert res.exit_code == 0 and "no call of agent" in res.output and repr(agent) in res.output, res.output
+        res = runner.invoke(app, [cmd, "--out", str(out), "--agent", agent], env={"COLUMNS": "300"})
+        assert res.exit_code == 0 and "no call of agent" not in res.output

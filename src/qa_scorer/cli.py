@@ -283,6 +283,7 @@ def report_cmd(
     from qa_scorer.store import StoreError
 
     since_d, until_d = _period(since, until)
+    _agent_warning(db if db is not None else out_dir / "qa.sqlite", agent)
     try:
         summary = report(out_dir, db=db, since=since_d, until=until_d,
                          agent=agent, agent_bundles=agent_bundles, media_roots=media_root or ())
@@ -307,6 +308,7 @@ def export_cmd(
 
     unreadable: dict[str, str] = {}
     since_d, until_d = _period(since, until)
+    _agent_warning(db if db is not None else out_dir / "qa.sqlite", agent)
     try:
         files = export(out_dir, db=db, since=since_d, until=until_d, agent=agent,
                        unreadable=unreadable)
@@ -325,6 +327,25 @@ def _export_reviews(out_dir: Path, db: Optional[Path]) -> list:
 
     with History(db if db is not None else out_dir / "qa.sqlite") as history:
         return export_reviews(Reviews(history), out_dir)
+
+
+def _agent_warning(db: Path, agent: Optional[str]) -> None:
+    """A warning when --agent names no agent of the history (ids are case-sensitive): the output
+    would be empty without a word."""
+    if agent is None or not db.exists():
+        return
+    from qa_scorer.store import History, StoreError
+
+    try:
+        with History(db) as h:
+            agents = {row.agent_id for row in h.call_rows()}
+    except StoreError:
+        return  # the command itself reports it
+    if agents and agent not in agents:
+        alike = sorted(a for a in agents if a.casefold() == agent.casefold())
+        err.print(f"warning: no call of agent {agent!r} in {db} (ids are case-sensitive"
+                  + (f"; the calls carry {', '.join(map(repr, alike))}" if alike else "") + "): nothing selected",
+                  markup=False, highlight=False)
 
 
 def _period(since: Optional[str], until: Optional[str]):
@@ -483,7 +504,9 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
                  + (f"{now:.2f}" if now is not None else f"each model's own ({knob.own_cutoffs()})")
                  + f"; {rows[0].calls if rows else 0} labelled call(s)")
         # plain lines, not a table: they keep their columns in a narrow terminal or a log
-        lines = [title, f"  {'cut-off':>7} {'flagged':>7} {'found':>6} {'false':>6} {'missed':>6} "
+        # labelled: the calls the labels flag; flagged: those the machine flags at the cut-off (as eval's
+        # table); a ratio with nothing to divide by is "–"
+        lines = [title, f"  {'cut-off':>7} {'labelled':>8} {'flagged':>7} {'found':>6} {'false':>6} {'missed':>6} "
                         f"{'P':>5} {'R':>5} {'F1':>5} {'FF/100':>7}"]
         if max_false_flags is None:
             chosen_as = "best F1"
@@ -496,8 +519,12 @@ def _sweep(r, calls, gold, calibrated: Optional[Path], only: Optional[set], rubr
                 lines.append(f"  {row.cutoff:>7.2f}  skipped: {row.skipped}")
                 continue
             note = ", ".join(w for w, on in (("in use", row.cutoff == now), (chosen_as, top is row)) if on)
-            lines.append(f"  {row.cutoff:>7.2f} {row.positives:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
-                         f"{row.precision:>5.2f} {row.recall:>5.2f} {row.f1:>5.2f} {row.false_flags_per_100:>7.1f}"
+            flagged = row.tp + row.fp
+            p_ = f"{row.precision:>5.2f}" if flagged else f"{'–':>5}"
+            r_ = f"{row.recall:>5.2f}" if row.positives else f"{'–':>5}"
+            f_ = f"{row.f1:>5.2f}" if flagged or row.positives else f"{'–':>5}"
+            lines.append(f"  {row.cutoff:>7.2f} {row.positives:>8} {flagged:>7} {row.tp:>6} {row.fp:>6} {row.fn:>6} "
+                         f"{p_} {r_} {f_} {row.false_flags_per_100:>7.1f}"
                          + (f"  <- {note}" if note else ""))
         out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
         if top is None:
