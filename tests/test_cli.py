@@ -386,3 +386,16 @@ def test_an_agent_filter_that_selects_nothing_is_named(tmp_path):
         assert res.exit_code == 0 and "no call of agent" in res.output and repr(agent) in res.output, res.output
         res = runner.invoke(app, [cmd, "--out", str(out), "--agent", agent], env={"COLUMNS": "300"})
         assert res.exit_code == 0 and "no call of agent" not in res.output
+
+
+def test_rubric_check_and_explain_name_a_disabled_item(tmp_path):
+    text = (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+    marker = "  - id: speech_rate\n"
+    assert marker in text
+    mine = tmp_path / "r.yaml"
+    mine.write_text(text.replace(marker, marker + "    enabled: false\n", 1), encoding="utf-8")
+    res = runner.invoke(app, ["rubric", "check", str(mine)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "(1 disabled)" in res.output, res.output
+    res = runner.invoke(app, ["rubric", "explain", str(mine)], env={"COLUMNS": "300"})
+    line = next(l for l in res.output.splitlines() if l.startswith("speech_rate"))
+    assert "disabled" in line and not any("disabled" in l for l in res.output.splitlines() if l.startswith("greeting"))

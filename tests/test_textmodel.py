@@ -717,3 +717,20 @@ def test_a_model_retrained_in_place_makes_a_new_rubric_version(tmp_path):
     (tmp_path / "sorry.json").write_text(json.dumps(fit(_examples(), name="sorry", min_df=1, c=100.0),
                                                     ensure_ascii=False), encoding="utf-8")
     assert load_rubric(rubric).version != before
+
+
+def test_train_reads_previous_only_with_context_and_writes_json_files_only(tmp_path):
+    data = tmp_path / "yes.jsonl"
+    rows = [{"text": "是的", "label": asks, "previous": q} for asks, q in
+            [(True, "今晚能到吗"), (True, "明天能送到吧"), (True, "保证今天发货吗"), (False, "你是客服吗"),
+             (False, "这是你们店吗"), (False, "是用这个账号吗")] * 3]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    plain = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "plain.json")])
+    assert plain.exit_code == 0 and "read only with --context" in plain.output
+    assert load_model(tmp_path / "plain.json").spec.context == 0
+    ctx = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "ctx.json"), "--context", "--cv", "3"])
+    assert ctx.exit_code == 0, ctx.output
+    m = load_model(tmp_path / "ctx.json")
+    assert m.spec.context == 1 and m.probability("是的", "今晚能到吗") > m.probability("是的", "你是客服吗")
+    bad = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "m.txt")])
+    assert bad.exit_code == 2 and "ends in .json" in bad.output and not (tmp_path / "m.txt").exists()

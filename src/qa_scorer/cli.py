@@ -374,7 +374,9 @@ def _date(value: Optional[str], flag: str):
 def rubric_check(path: Path = typer.Argument(..., help="Rubric YAML file.")) -> None:
     """Validate a rubric; problems are printed as file:line:col: message."""
     r = _load_rubric(path)
-    out.print(f"{path}: ok — rubric {r.id!r}, {len(r.items)} items, version {r.version}")
+    off = sum(1 for it in r.items if not it.enabled)
+    out.print(f"{path}: ok — rubric {r.id!r}, {len(r.items)} items" + (f" ({off} disabled)" if off else "")
+              + f", version {r.version}", markup=False, highlight=False)
 
 
 @rubric_app.command("explain")
@@ -385,7 +387,8 @@ def rubric_explain(path: Optional[Path] = typer.Argument(None, help="Rubric YAML
     for item in r.items:
         # escaped: ids and names are the rubric author's text, and the brackets are meant literally
         out.print(f"\n[bold]{escape(item.id)}[/] — {escape(item.name)}  "
-                  + escape(f"[{item.kind}, {item.points:g} points, type {item.type}]"))
+                  + escape(f"[{item.kind}, {item.points:g} points, type {item.type}]")
+                  + ("  [yellow]disabled: not judged (enabled: false)[/]" if not item.enabled else ""))
         for label, text in (("what", item.doc.what), ("why", item.doc.why),
                             ("example", item.doc.example), ("instead", item.doc.instead)):
             if text:
@@ -739,14 +742,18 @@ def train_cmd(
     c: float = typer.Option(4.0, "--c", min=1e-4, max=1e4, help="Inverse regularisation strength."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.01, max=0.99, help="Default decision threshold stored in the model."),
     folds: int = typer.Option(0, "--cv", min=0, max=20, help="Also report K-fold cross-validated precision / recall / F1."),
+    context: bool = typer.Option(False, "--context", help="Also read each example's 'previous' (the other speaker's utterance just before), as the shipped commitment model does: a bare 是的 answering 今晚能到吗."),
 ) -> None:
     """Train a text model (character n-gram logistic regression) from labelled utterances."""
     import json
 
-    from qa_scorer.textmodel import cross_validate, fit, read_examples
+    from qa_scorer.textmodel import FeatureSpec, cross_validate, fit, read_examples
 
     if speaker not in (None, "agent", "customer"):
         err.print("--speaker must be agent or customer")
+        raise typer.Exit(2)
+    if out_path.suffix.lower() != ".json":
+        err.print(f"--out {out_path}: a model file's name ends in .json (a rubric names it so)", markup=False)
         raise typer.Exit(2)
     try:
         examples = read_examples(data, label_field=label_field)
@@ -759,10 +766,15 @@ def train_cmd(
         err.print("training needs both positive and negative examples", markup=False)
         raise typer.Exit(EXIT_LABELS)
     model_name = name or out_path.stem
-    model = fit(examples, name=model_name, c=c, threshold=threshold, speaker=speaker,
+    with_previous = sum(1 for e in examples if e.previous)
+    if with_previous and not context:
+        err.print(f"note: {with_previous} example(s) carry 'previous', which is read only with --context",
+                  markup=False, highlight=False)
+    spec = FeatureSpec(context=1 if context else 0)
+    model = fit(examples, name=model_name, c=c, threshold=threshold, speaker=speaker, spec=spec,
                 training={"sources": [p.name for p in data]})
     if folds:
-        cv = cross_validate(examples, folds=folds, threshold=threshold, c=c)
+        cv = cross_validate(examples, folds=folds, threshold=threshold, c=c, spec=spec)
         model["training"]["cv"] = cv
         out.print(f"cross-validated ({folds} folds): precision {cv['precision']:.2f}, recall "
                   f"{cv['recall']:.2f}, F1 {cv['f1']:.2f}")
