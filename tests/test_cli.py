@@ -399,3 +399,24 @@ def test_rubric_check_and_explain_name_a_disabled_item(tmp_path):
     res = runner.invoke(app, ["rubric", "explain", str(mine)], env={"COLUMNS": "300"})
     line = next(l for l in res.output.splitlines() if l.startswith("speech_rate"))
     assert "disabled" in line and not any("disabled" in l for l in res.output.splitlines() if l.startswith("greeting"))
+
+
+def test_a_reward_is_rated_over_the_calls_it_was_tried_on(tmp_path):
+    # A reward not earned is stored n/a (未获得…); it was judged all the same, so its rate is not 100 %.
+    import csv
+
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["score", str(SAMPLES), "--out", str(out), "--json", str(tmp_path / "a.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    cards = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
+    earned = sum(1 for c in cards for i in c["items"] if i["id"] == "customer_praise" and i["status"] == "pass")
+    tried = sum(1 for c in cards for i in c["items"] if i["id"] == "customer_praise"
+                and (i["status"] == "pass" or i["reason"].startswith("未获得")))
+    assert 0 < earned < tried
+    assert runner.invoke(app, ["export", "--out", str(out)]).exit_code == 0
+    rows = {r["item_id"]: r for r in csv.DictReader((out / "items.csv").read_text(encoding="utf-8-sig").splitlines())}
+    assert (int(rows["customer_praise"]["applicable_calls"]), int(rows["customer_praise"]["flagged_calls"])) == (tried, earned)
+    versions = list(csv.DictReader((out / "rubric_version_items.csv").read_text(encoding="utf-8-sig").splitlines()))
+    praise = next(r for r in versions if r["item_id"] == "customer_praise")
+    rate = float(next(v for k, v in praise.items() if k.startswith("flagged_rate@")))
+    assert rate == pytest.approx(earned / tried, abs=1e-3)

@@ -315,6 +315,13 @@ class ItemCount(Judged):
     kind: str
     status: str
     count: int
+    # The item was judged in these calls: any status but na, and a reward not earned (stored as
+    # na with the reason 未获得…: it was tried, it is no failure); what a rate is taken over.
+    judged: bool = True
+
+
+# The SQL reading of ``ItemCount.judged`` for a row of ``items AS i``.
+_JUDGED = "(i.status != 'na' OR (i.kind = 'reward' AND i.reason LIKE '未获得%'))"
 
 
 @dataclass(frozen=True)
@@ -867,12 +874,12 @@ class History:
         with self._errors("read"):
             rows = self._db.execute(
                 "SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
-                " i.status, COUNT(*) FROM items i JOIN calls c ON c.pk = i.call_pk"
-                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status"
+                f" i.status, COUNT(*), {_JUDGED} AS judged FROM items i JOIN calls c ON c.pk = i.call_pk"
+                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status, judged"
                 " ORDER BY c.agent_id, c.iso_week, c.rubric_version, MIN(i.position), i.status",
                 params,
             ).fetchall()
-        return [ItemCount(*r) for r in rows]
+        return [ItemCount(*r[:8], judged=bool(r[8])) for r in rows]
 
     def call_summaries(self, f: Filter = Filter()) -> list[CallSummary]:
         """The calls ``f`` selects, ordered by date then call id, from their columns only (a
@@ -973,12 +980,13 @@ class History:
         with self._errors("read"):
             rows = self._db.execute(
                 f"SELECT c.agent_id, c.iso_week, c.rubric_version, i.item_id, MAX(i.name), MAX(i.kind),"
-                f" i.status, COUNT(*), {latest} AS latest FROM items i JOIN calls c ON c.pk = i.call_pk"
-                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status, latest"
+                f" i.status, COUNT(*), {latest} AS latest, {_JUDGED} AS judged FROM items i"
+                f" JOIN calls c ON c.pk = i.call_pk"
+                f"{where} GROUP BY c.agent_id, c.iso_week, c.rubric_version, i.item_id, i.status, latest, judged"
                 " ORDER BY c.agent_id, c.iso_week, c.rubric_version, MIN(i.position), i.status",
                 lparams + params,
             ).fetchall()
-        return [(ItemCount(*r[:8]), bool(r[8])) for r in rows]
+        return [(ItemCount(*r[:8], judged=bool(r[9])), bool(r[8])) for r in rows]
 
     def ruled_since(self, at: Optional[str] = None) -> set[str]:
         """Ids of the calls with a human ruling made after ``at`` (ISO 8601 UTC, as recorded;

@@ -221,7 +221,7 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
         f = f.but(agents=frozenset(by_agent))
     applicable: dict[tuple[str, str], int] = Counter()
     for ic in history.item_counts(f=f):
-        if ic.agent_id in by_agent and ic.status != "na":
+        if ic.agent_id in by_agent and ic.judged:
             applicable[(ic.agent_id, ic.item_id)] += ic.count
     latest_json = history.latest_items(f)
 
@@ -381,7 +381,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
     for c in counts:
         st = item_tot.setdefault(c.item_id, {"id": c.item_id, "name": c.name or c.item_id, "kind": c.kind,
                                              "applicable": 0, "failed": 0, "flagged": 0})
-        if c.status != "na":
+        if c.judged:  # a reward not earned was judged too: its rate is over the calls it was tried on
             st["applicable"] += c.count
         if c.failed:
             st["failed"] += c.count
@@ -440,7 +440,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
         row = version_items.setdefault(c.item_id, {"id": c.item_id, "name": c.name or c.item_id,
                                                    "kind": c.kind, "rates": {}})
         app_fail = row["rates"].setdefault(c.rubric_version, [0, 0])
-        if c.status != "na":
+        if c.judged:
             app_fail[0] += c.count
         if c.flagged:
             app_fail[1] += c.count
