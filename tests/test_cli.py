@@ -420,3 +420,27 @@ def test_a_reward_is_rated_over_the_calls_it_was_tried_on(tmp_path):
     praise = next(r for r in versions if r["item_id"] == "customer_praise")
     rate = float(next(v for k, v in praise.items() if k.startswith("flagged_rate@")))
     assert rate == pytest.approx(earned / tried, abs=1e-3)
+
+
+def test_the_rubric_version_comparison_rates_items_on_the_same_calls(tmp_path):
+    import csv
+
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["score", str(SAMPLES), "--out", str(out), "-q"]).exit_code == 0
+    text = (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+    assert "    name: 开场问候\n" in text
+    v2 = tmp_path / "v2.yaml"  # the same judgments, another version, greeting renamed
+    v2.write_text(text.replace("    name: 开场问候\n", "    name: 开场白\n", 1), encoding="utf-8")
+    some = tmp_path / "some"
+    some.mkdir()
+    for f in sorted(SAMPLES.glob("*.json"))[:7]:
+        shutil.copy(f, some / f.name)
+    assert runner.invoke(app, ["score", str(some), "--rubric", str(v2), "--out", str(out), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["export", "--out", str(out)]).exit_code == 0
+    rows = list(csv.DictReader((out / "rubric_version_items.csv").read_text(encoding="utf-8-sig").splitlines()))
+    rates = [k for k in rows[0] if k.startswith("flagged_rate@")]
+    assert len(rates) == 2
+    for r in rows:  # nothing but a name changed: every item's rate is the same under both, on the same calls
+        assert r[rates[0]] == r[rates[1]], r
+    assert next(r for r in rows if r["item_id"] == "greeting")["name"] == "开场白"
+    assert "on the 7 call(s) every version scored" in (out / "dashboard.html").read_text(encoding="utf-8")

@@ -988,6 +988,17 @@ class History:
             ).fetchall()
         return [(ItemCount(*r[:8], judged=bool(r[9])), bool(r[8])) for r in rows]
 
+    def versions_item_statuses(self, f: Filter = Filter()) -> list[tuple[str, str, str, str, str, bool]]:
+        """(call id, rubric version, item id, kind, status, judged) of every item of every rubric
+        version's result of the calls ``f`` selects: the version comparison's rates taken on the
+        same calls."""
+        where, params = f.but(latest_only=False).where()
+        with self._errors("read"):
+            rows = self._db.execute(
+                f"SELECT c.call_id, c.rubric_version, i.item_id, i.kind, i.status, {_JUDGED}"
+                f" FROM items i JOIN calls c ON c.pk = i.call_pk{where}", params).fetchall()
+        return [(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
     def ruled_since(self, at: Optional[str] = None) -> set[str]:
         """Ids of the calls with a human ruling made after ``at`` (ISO 8601 UTC, as recorded;
         None: ever): their scorecards show it, so their pages are due again."""

@@ -21,7 +21,7 @@ from functools import lru_cache
 from statistics import mean, median
 from typing import Iterable, Optional, Sequence
 
-from qa_scorer.models import REWARD_KINDS, PENALTY_KINDS, ItemResult, Judged
+from qa_scorer.models import REWARD_KINDS, PENALTY_KINDS, ItemResult, Judged, is_flagged
 from qa_scorer.report.files import href, safe_name
 from qa_scorer.store import Filter, History, ItemRow
 
@@ -332,6 +332,8 @@ class Dash:
     versions: list[dict]
     version_items: list[dict]
     fatal_calls: list[dict]
+    # the calls every version scored, that version_items' rates are taken on (None: each version's own)
+    version_items_calls: Optional[int] = None
     no_speech: bool = False  # some result (any rubric version) had no speech: the tables say so
 
     @property
@@ -435,17 +437,41 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
             if common:
                 v["delta"] = mean(v["scores"][c] - prev["scores"][c] for c in common)
         prev = v
+    # Each item's rate under each version, on the calls every version scored (two versions' rates on
+    # different calls would show changes nobody made); on each version's own calls when they share none.
+    # Names are the latest version's (an item renamed keeps its id).
     version_items: dict[str, dict] = {}
+    names: dict[str, tuple[int, str]] = {}
     for c, _ in all_counts:
-        row = version_items.setdefault(c.item_id, {"id": c.item_id, "name": c.name or c.item_id,
-                                                   "kind": c.kind, "rates": {}})
-        app_fail = row["rates"].setdefault(c.rubric_version, [0, 0])
-        if c.judged:
-            app_fail[0] += c.count
-        if c.flagged:
-            app_fail[1] += c.count
-    for row in version_items.values():
-        row["rates"] = {k: (f / a if a else None) for k, (a, f) in row["rates"].items()}
+        version_items.setdefault(c.item_id, {"id": c.item_id, "name": c.name or c.item_id, "kind": c.kind,
+                                             "rates": {}})
+        rank = order.get(c.rubric_version, -1)
+        if c.name and rank >= names.get(c.item_id, (-2, ""))[0]:
+            names[c.item_id] = (rank, c.name)
+    for iid, (_, name) in names.items():
+        version_items[iid]["name"] = name
+    common_calls: Optional[set[str]] = None
+    if len(by_version) > 1:
+        statuses = history.versions_item_statuses(f)
+        per_version: dict[str, set[str]] = defaultdict(set)
+        for call_id, version, *_ in statuses:
+            per_version[version].add(call_id)
+        common_calls = set.intersection(*per_version.values()) if per_version else set()
+    tallies: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    if common_calls:
+        for call_id, version, iid, kind, status, judged in statuses:
+            if call_id in common_calls and iid in version_items:
+                app_fail = tallies[iid].setdefault(version, [0, 0])
+                app_fail[0] += judged
+                app_fail[1] += is_flagged(kind, status)
+    else:
+        for c, _ in all_counts:
+            app_fail = tallies[c.item_id].setdefault(c.rubric_version, [0, 0])
+            app_fail[0] += c.count if c.judged else 0
+            app_fail[1] += c.count if c.flagged else 0
+    for iid, row in version_items.items():
+        row["rates"] = {k: (fl / a if a else None) for k, (a, fl) in tallies[iid].items()}
+    same_calls = len(common_calls) if common_calls else None
 
     fatal_calls = []
     fatal_items: dict[int, list[ItemRow]] = defaultdict(list)
@@ -475,7 +501,7 @@ def dashboard_data(history: History, f: Filter = Filter(), records: Optional[Seq
         item_stats=stats,
         scores=[r.score for r in rows if not r.no_speech],
         versions=versions,
-        version_items=list(version_items.values()),
+        version_items=list(version_items.values()), version_items_calls=same_calls,
         fatal_calls=fatal_calls,
         no_speech=any(r.no_speech for r, _ in all_rows),
     )
