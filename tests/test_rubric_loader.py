@@ -213,3 +213,29 @@ def test_false_hedges_void_the_hedge_they_cover_and_a_rubric_can_set_its_own():
 def test_a_false_hedge_too_long_to_look_back_for_is_refused():
     (p,) = problems(GOOD.replace("id: mini\n", "id: mini\nfalse_hedges: [跟商家说好了跟快递说好了跟仓库]\n"))
     assert p.startswith("r.yaml:2:") and "false_hedges" in p
+
+
+def test_a_duplicate_id_is_named_with_the_other_problems_at_once():
+    text = """\
+id: r
+items:
+  - id: hello
+    kind: required
+    point: 5
+    type: phrase
+    speaker: agent
+    match: {phrases: [您好]}
+  - id: hello
+    kind: required
+    points: 5
+    type: phrase
+    speaker: agent
+    match: {phrases: [你好]}
+"""
+    found = problems(text)
+    assert "r.yaml:5:5: unknown key 'point'" in found and "r.yaml:9:5: duplicate item id 'hello'" in found
+    # a phrases list dedented out of its match: no validator's internal name in the message
+    bad = problems("id: r\nitems:\n  - id: hello\n    kind: required\n    points: 5\n    type: phrase\n"
+                   "    match:\n    phrases: [你好]\n")
+    assert bad == ["r.yaml:7:5: items.0.match: Input should be a valid dictionary or instance of Match",
+                   "r.yaml:8:5: unknown key 'phrases'"]

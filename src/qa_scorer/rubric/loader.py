@@ -84,7 +84,8 @@ def _position(root: Any, loc: Iterable[Any]) -> tuple[int, int]:
 
 
 def _describe(err: dict, path: list[Any]) -> str:
-    field = ".".join(str(p) for p in path) or "rubric"
+    # (a validator's own name in the path, function-after[…], says nothing to a rubric's author)
+    field = ".".join(str(p) for p in path if not (isinstance(p, str) and "[" in p)) or "rubric"
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"unknown key {path[-1]!r}" if path else "unknown key"
@@ -96,6 +97,19 @@ def _describe(err: dict, path: list[Any]) -> str:
         return f"missing 'type' (one of: {', '.join(RULE_TYPES)})"
     msg = err["msg"].removeprefix("Value error, ")
     return f"{field}: {msg}"
+
+
+def _duplicate_ids(root: Any, path: str) -> list[str]:
+    items = root.get("items") if isinstance(root, dict) else None
+    out, seen = [], set()
+    for n, item in enumerate(items if isinstance(items, list) else []):
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(item_id, str):
+            if item_id in seen:
+                line, col = _position(root, ["items", n, "id"])
+                out.append(f"{path}:{line}:{col}: duplicate item id {item_id!r}")
+            seen.add(item_id)
+    return out
 
 
 def _branch_noise(err: dict) -> bool:
@@ -183,7 +197,9 @@ def parse_rubric(text: str, path: str = "<rubric>") -> Rubric:
             loc = tuple(err["loc"]) + (("type",) if err["type"].startswith("union_tag") else ())
             line, col, keys = _locate(root, loc)
             problems.append(f"{path}:{line}:{col}: {_describe(err, keys)}")
-        raise RubricError(problems) from None
+        # the checks below need a built rubric; a duplicate id is seen in the text, so it is said now too
+        problems += _duplicate_ids(root, path)
+        raise RubricError(sorted(set(problems), key=problems.index)) from None
     rubric.path = path
     problems = []
     seen: dict[str, int] = {}
