@@ -45,7 +45,7 @@ def test_other_exports_names_for_the_two_sides(tmp_path, agent, customer):
 
 
 @pytest.mark.parametrize("agent, customer", [("客服小美", "用户123"), ("客服-小王", "顾客A"), ("在线客服", "买家"),
-                                             ("商家客服", "访客")])
+                                             ("商家客服", "访客"), ("客户经理", "客户"), ("客户服务代表", "用户")])
 def test_a_role_with_a_name_is_that_role(tmp_path, agent, customer):
     p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [
         {"speaker": agent, "text": "您好"}, {"speaker": customer, "text": "你好"}]})

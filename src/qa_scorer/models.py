@@ -109,7 +109,9 @@ def speaker_role(name: str) -> str:
     if any(word in key for word in _AUTOMATED):
         raise ValueError(f"{name!r} is an automated sender, not the agent or the customer: leave its "
                          "lines out, or give them as agent if the agent wrote them")
-    for role, words in (("agent", ("客服", "坐席", "话务员", "售后")), ("customer", ("客户", "顾客", "用户", "买家"))):
+    if any(w in key for w in ("客服", "坐席", "经理", "代表", "专员", "顾问", "主管", "话务员")):
+        return "agent"  # 客户经理 / 客户代表 / 客户服务专员 are the company's staff, not the customer
+    for role, words in (("agent", ("售后",)), ("customer", ("客户", "顾客", "用户", "买家"))):
         if key.startswith(words) or key.endswith(words):
             return role
     raise ValueError(f"{name!r} is not a speaker: use agent or customer (客服/坐席/卖家/support… and "
