@@ -77,6 +77,9 @@ class Judged:
 
 # The reason every item of a call without speech carries (see score.score_transcript).
 NO_SPEECH_REASON = "无有效语音 no speech in this call: nothing to judge"
+# What the reason of a reward item not earned starts with (its status is then na: no failure,
+# but the item was judged, so the reports count it among the calls a reward was tried on).
+UNEARNED_PREFIX = "未获得："
 
 
 # The names other exports give the two sides (a shop platform's 卖家 / 买家, a call system's

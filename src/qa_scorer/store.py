@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from qa_scorer.models import NO_SPEECH_REASON, STORED, ItemResult, Judged, Scorecard, Transcript
+from qa_scorer.models import NO_SPEECH_REASON, STORED, UNEARNED_PREFIX, ItemResult, Judged, Scorecard, Transcript
 
 __all__ = [
     "CallRow",
@@ -316,12 +316,12 @@ class ItemCount(Judged):
     status: str
     count: int
     # The item was judged in these calls: any status but na, and a reward not earned (stored as
-    # na with the reason 未获得…: it was tried, it is no failure); what a rate is taken over.
+    # na with the reason models.UNEARNED_PREFIX…: it was tried, it is no failure); what a rate is taken over.
     judged: bool = True
 
 
 # The SQL reading of ``ItemCount.judged`` for a row of ``items AS i``.
-_JUDGED = "(i.status != 'na' OR (i.kind = 'reward' AND i.reason LIKE '未获得%'))"
+_JUDGED = f"(i.status != 'na' OR (i.kind = 'reward' AND i.reason LIKE '{UNEARNED_PREFIX}%'))"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterable, Iterator, Optional
 
-from qa_scorer.models import ItemResult, Transcript, is_failure, is_reward, trusted
+from qa_scorer.models import UNEARNED_PREFIX, ItemResult, Transcript, is_failure, is_reward, trusted
 from qa_scorer.normalize import NormText, normalize_all
 from qa_scorer.rubric.call import Call, prepare_models, search_together
 from qa_scorer.rubric.registry import SEARCHES, Rubric, run_check
@@ -133,7 +133,7 @@ def judged(rubric: Rubric, transcript: Transcript, call: Optional[Call] = None,
             out = run_check(item, call)
             status, reason, evidence = out.status, out.text, list(out.evidence)
             if kind == "reward" and status == "fail":
-                status, reason, evidence = "na", f"未获得：{reason}", []
+                status, reason, evidence = "na", f"{UNEARNED_PREFIX}{reason}", []
         weight = item.points
         effect = 0.0
         if points:  # as score.tally
