@@ -29,6 +29,13 @@ def _shifted(words: list[Word], offset: float) -> list[Word]:
             for w in words]
 
 
+def _unlikely(d: engine.Decoded, options: TranscribeOptions) -> bool:
+    """A decoded stretch too unlikely to keep (``guard.low_confidence`` with the options' bars)."""
+    return guard.low_confidence(d.avg_logprob, d.no_speech_prob, drop_log_prob=options.drop_log_prob,
+                                no_speech_threshold=options.no_speech_threshold,
+                                log_prob_threshold=options.log_prob_threshold)
+
+
 def _failed(d: engine.Decoded, options: TranscribeOptions, speech_seconds: float) -> bool:
     return guard.has_loop(d.words, options.max_repeats) or guard.window_failed(
         d.text, d.avg_logprob, d.no_speech_prob, log_prob_threshold=options.log_prob_threshold,
@@ -176,9 +183,7 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
             results[i].append(d)
     for window, parts in zip(windows, results):
         for p in parts:
-            if guard.low_confidence(p.avg_logprob, p.no_speech_prob, drop_log_prob=options.drop_log_prob,
-                                    no_speech_threshold=options.no_speech_threshold,
-                                    log_prob_threshold=options.log_prob_threshold):
+            if _unlikely(p, options):
                 dropped["low_confidence"] += 1
                 continue
             kept = guard.guard_words(p.words, options.max_repeats)
@@ -221,9 +226,7 @@ def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, U
     clips = [channels[c][int(round(at * SR)):int(round(to * SR))] for c, at, to in todo]
     recovered = 0
     for (c, at, to), d in zip(todo, engine.decode_batch(model, clips, plain)):
-        if _failed(d, plain, to - at) or guard.low_confidence(
-                d.avg_logprob, d.no_speech_prob, drop_log_prob=options.drop_log_prob,
-                no_speech_threshold=options.no_speech_threshold, log_prob_threshold=options.log_prob_threshold):
+        if _failed(d, plain, to - at) or _unlikely(d, options):
             continue
         kept = _shifted(guard.guard_words(d.words, options.max_repeats), at)
         if not kept or guard.echoes_prompt(kept, options.initial_prompt):

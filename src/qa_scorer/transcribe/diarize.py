@@ -204,7 +204,8 @@ def separate_mono(audio: np.ndarray, utterances: Sequence[tuple[float, float, st
         ks = [texts[i] for i in range(n) if labels[i] == k]
         scores.append(agent_score(ks))
     agent_k = 0 if scores[0] >= scores[1] else 1
-    text_conf = 1.0 if abs(scores[0] - scores[1]) >= 3 else 0.7
+    unclear = unclear_wording(scores[agent_k], scores[1 - agent_k])
+    text_conf = 0.7 if unclear else 1.0
     speakers, conf = [], []
     for i in range(n):
         speakers.append("agent" if labels[i] == agent_k else "customer")
@@ -216,14 +217,13 @@ def separate_mono(audio: np.ndarray, utterances: Sequence[tuple[float, float, st
         conf.append(round(float(min(MONO_MAX_CONFIDENCE, max(0.05, c))), 2))
     note = (f"two voices separated by clustering voice prints (separation {quality:.2f}); "
             f"agent chosen by wording (scores {scores[agent_k]:g} vs {scores[1 - agent_k]:g})")
-    return MonoRoles(speakers, conf, "mono-voice-clustering", note,
-                     unclear_wording(scores[agent_k], scores[1 - agent_k]))
+    return MonoRoles(speakers, conf, "mono-voice-clustering", note, unclear)
 
 
 def unclear_wording(agent: float, other: float) -> str:
     """Why the voice chosen as the agent's by its wording (``agent_score`` of each voice's
     utterances: the chosen one's, the other's) may be the customer's, or "": a margin under 3,
-    where the roles' text confidence drops too. On the repository's 12,340 written conversations
+    where the roles' text confidence drops too (``separate_mono`` reads it for both). On the repository's 12,340 written conversations
     with both sides, each side taken as one voice, that is 10.9 % of them, and 155 of the 178
     whose wording would choose the wrong side."""
     if abs(agent - other) >= 3:
