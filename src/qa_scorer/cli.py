@@ -86,8 +86,7 @@ def _channel_warnings(doubts) -> None:
               "(or the manifest's agent_channel), with --agent-channel auto, or, for one recording of both parties, "
               "--agent-channel mono; a one-track recording: check who says what on its page (a stereo recording, "
               "one party a channel, avoids it):")
-    for call_id, why in doubts:
-        err.print(f"  {call_id}: {why}", markup=False, highlight=False)
+    _calls_listed(doubts)
 
 
 def _cut_off_warnings(cut) -> None:
@@ -95,7 +94,12 @@ def _cut_off_warnings(cut) -> None:
         return
     err.print(f"[bold yellow]warning:[/] {len(cut)} recording(s) cut off (录音不完整): less audio than the file's "
               "header says; items at the call's end (closing, what was said last) may fail for that:")
-    for call_id, why in cut:
+    _calls_listed(cut)
+
+
+def _calls_listed(rows) -> None:
+    """The calls a warning is about, one line each: ``call id: why``, as written (no markup)."""
+    for call_id, why in rows:
         err.print(f"  {call_id}: {why}", markup=False, highlight=False)
 
 
@@ -342,10 +346,15 @@ def _agent_warning(db: Path, agent: Optional[str]) -> None:
     except StoreError:
         return  # the command itself reports it
     if agents and agent not in agents:
-        alike = sorted(a for a in agents if a.casefold() == agent.casefold())
-        err.print(f"warning: no call of agent {agent!r} in {db} (ids are case-sensitive"
-                  + (f"; the calls carry {', '.join(map(repr, alike))}" if alike else "") + "): nothing selected",
+        err.print(f"warning: no call of agent {agent!r} in {db} ({_spelling(agent, agents)}): nothing selected",
                   markup=False, highlight=False)
+
+
+def _spelling(agent: str, agents: set) -> str:
+    """What to say of an agent id no call carries: ids are case-sensitive, and the calls' own
+    spelling where only the case differs."""
+    alike = sorted(a for a in agents if a.casefold() == agent.casefold())
+    return "ids are case-sensitive" + (f"; the calls carry {', '.join(map(repr, alike))}" if alike else "")
 
 
 def _period(since: Optional[str], until: Optional[str]):
@@ -657,10 +666,8 @@ def users_add(
         err.print(f"warning: there was no history database at {db}, so a new, empty one was made; the review "
                   "app shows the calls scored into the database it is given (--db)", markup=False, highlight=False)
     elif u.agent_id and agents and u.agent_id not in agents:
-        alike = sorted(a for a in agents if a.casefold() == u.agent_id.casefold())
-        err.print(f"warning: no call in {db} carries agent id {u.agent_id!r} yet (ids are case-sensitive"
-                  + (f"; the calls carry {', '.join(map(repr, alike))}" if alike else "")
-                  + "): this login sees no call until one does", markup=False, highlight=False)
+        err.print(f"warning: no call in {db} carries agent id {u.agent_id!r} yet ({_spelling(u.agent_id, agents)}): "
+                  "this login sees no call until one does", markup=False, highlight=False)
 
 
 @users_app.command("list")

@@ -188,9 +188,7 @@ def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[Inpu
             data = decode_json(raw, p)
         except TranscriptError as exc:
             return [("", None, InputError(path=str(p), message=exc.message))]
-        if len(data) > MAX_BUNDLE_CALLS:
-            return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
-        return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
+        return _array_calls(data, p)
     first = next((line for line in raw.splitlines() if line.strip()), b"")
     try:
         first.decode("utf-8")
@@ -206,11 +204,7 @@ def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[Inpu
         except TranscriptError:
             pass
         else:
-            if isinstance(data, list):
-                if len(data) > MAX_BUNDLE_CALLS:
-                    return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
-                return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
-            return [("", data, None)]
+            return _array_calls(data, p) if isinstance(data, list) else [("", data, None)]
     for n, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
@@ -227,6 +221,13 @@ def read_bundle(path: str | Path) -> Optional[list[tuple[str, Any, Optional[Inpu
             msg = exc.message.replace("invalid JSON at line 1, column", "invalid JSON at column")
             out.append((where, None, InputError(path=str(p), message=f"{where}: {msg}")))
     return out
+
+
+def _array_calls(data: list, p: Path) -> list[tuple[str, Any, Optional[InputError]]]:
+    """The calls of a JSON array of transcripts, each named by its index (``$[3]``)."""
+    if len(data) > MAX_BUNDLE_CALLS:
+        return [("", None, InputError(path=str(p), message=f"more than {MAX_BUNDLE_CALLS} calls in one file"))]
+    return [(f"$[{i}]", rec, None) for i, rec in enumerate(data)]
 
 
 def transcript_file_inputs(path: str | Path) -> list[tuple[str, Optional[Transcript], Optional[InputError]]]:
