@@ -201,3 +201,32 @@ def test_an_item_under_appeal_is_not_offered_again(app):
     assert r.status_code == 303
     offered = appeal_form_items(li.get(f"/calls/{FATAL}").text)
     assert "greeting" not in offered and offered == [i for i in FATAL_FAILED if i != "greeting"]
+
+
+def test_appeal_times_are_shown_in_the_machines_local_time(app, monkeypatch):
+    """The review records keep UTC; a centre in Beijing reads its deadline and the appeal's dates
+    at +08:00 (they were shown as UTC, the filing time without even saying so)."""
+    import time as _time
+
+    from qa_scorer.web.app import local_time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    _time.tzset()
+    try:
+        assert local_time("2026-12-06T18:05:31+00:00") == "2026-12-07 02:05 +08:00"
+        assert local_time("2026-12-06T18:05") == "2026-12-06 18:05"  # no offset: as written
+        assert local_time(None) == "" and local_time("garbled") == "garbled"
+        li = login(app, "li")
+        html = li.get(f"/calls/{FATAL}").text
+        deadline = re.search(r"截止 until ([^<]+)<", html).group(1)
+        assert deadline.endswith("+08:00"), deadline
+        r = li.post(f"/calls/{FATAL}/appeals", data={"item": FATAL_FAILED[0], "reason": "x", "csrf_token": csrf(li)})
+        assert r.status_code == 303, r.text[:300]
+        page = li.get("/appeals").text
+        filed = re.search(r'<td class="small nowrap">li (\S+ \S+ \S+)</td>', page).group(1)
+        assert filed.endswith("+08:00")
+        stored = rows(app.state.db_path, "SELECT filed_at FROM appeals")[-1][0]
+        assert local_time(stored) == filed
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 import subprocess
 import sys
@@ -189,6 +191,14 @@ def test_rescoring_keeps_rulings_whose_evidence_did_not_change(setup):
     assert h.calls(call_id=FATAL)[0].scorecard.score == 60
     # rulings.csv says which rulings the latest result still follows: not greeting's any more
     assert {(row[3], row[10]) for row in r.rulings()} == {("complaint_soothing", 1), ("greeting", 0)}
+    # and the agent's appeals say so: greeting's overturn no longer decides the item
+    kept = {a.item_id: a.ruling_in_force for a in r.appeals(agent)}
+    assert kept == {"complaint_soothing": 1, "greeting": 0, "closing": None}
+    from qa_scorer.web.app import env
+
+    table = env().get_template("app_macros.html").module.appeals_table(r.appeals(agent), False)
+    set_aside = [tr for tr in str(table).split("<tr ")[1:] if "裁定已失效" in tr]
+    assert len(set_aside) == 1 and ">greeting<" in set_aside[0]
 
 
 def test_an_open_appeal_expires_when_its_evidence_changes(setup):
@@ -366,6 +376,8 @@ def test_export_and_eval_from_reviews(setup, tmp_path):
     assert names == ["appeals.csv", "rulings.csv", "review_labels.csv"]
     appeals = (out / "appeals.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in appeals and "overturned" in appeals and "upheld" in appeals
+    rows = list(csv.DictReader(io.StringIO(appeals)))
+    assert [row["ruling_in_force"] for row in rows] == ["1", "1"]
     assert (out / "review_labels.csv").read_text(encoding="utf-8-sig").splitlines() == [
         "call_id,item,expected", f"{FATAL},banned_phrases,fail", f"{FATAL},complaint_soothing,pass"]
     h.close()

@@ -94,10 +94,17 @@ class Appeal:
     decided_by: Optional[str]
     decided_at: Optional[str]
     note: Optional[str]
+    # A decided appeal: whether its ruling still gives the item its status on the call's latest
+    # result (0 once a re-score changed the item's evidence and set the ruling aside); None while
+    # open or expired.
+    ruling_in_force: Optional[int] = None
 
 
 _APPEAL_COLS = ("id, call_id, rubric_version, item_id, agent_id, machine_status, reason, state, filed_by,"
-                " filed_at, deadline, decided_by, decided_at, note")
+                " filed_at, deadline, decided_by, decided_at, note,"
+                " CASE WHEN state IN ('upheld', 'overturned') THEN EXISTS (SELECT 1 FROM rulings r"
+                " JOIN items i ON i.ruling = r.id WHERE r.appeal_id = appeals.id AND i.call_pk ="
+                " (SELECT MAX(c.pk) FROM calls c WHERE c.call_id = appeals.call_id)) END")
 # The agent a call belongs to now (its latest result): an appeal is shown to that agent, not to
 # the one it was filed under when a re-score moved the call to another agent.
 _CALL_AGENT = "(SELECT c.agent_id FROM calls c WHERE c.call_id = appeals.call_id ORDER BY c.pk DESC LIMIT 1)"
@@ -537,9 +544,10 @@ def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
     everyone = User(0, "export", "manager", None)
     tables = {
         "appeals": (["appeal_id", "call_id", "rubric_version", "item_id", "agent", "machine_status", "reason", "state",
-                     "filed_by", "filed_at", "deadline", "decided_by", "decided_at", "note"],
+                     "filed_by", "filed_at", "deadline", "decided_by", "decided_at", "note", "ruling_in_force"],
                     [[a.id, a.call_id, a.rubric_version, a.item_id, a.agent_id, a.machine_status, a.reason, a.state,
-                      a.filed_by, a.filed_at, a.deadline, a.decided_by, a.decided_at, a.note]
+                      a.filed_by, a.filed_at, a.deadline, a.decided_by, a.decided_at, a.note,
+                      "" if a.ruling_in_force is None else a.ruling_in_force]
                      for a in reversed(reviews.appeals(everyone))]),
         "rulings": (["ruling_id", "call_id", "rubric_version", "item_id", "machine_status", "human_status", "note",
                      "by", "at", "appeal_id", "in_force"], [list(r) for r in reviews.rulings()]),

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import time
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
@@ -43,6 +44,23 @@ def _num(x: Optional[float]) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
+def local_time(value: Optional[str]) -> str:
+    """A time the review records keep (ISO, UTC), as this machine's local time to the minute with
+    its offset ("2026-12-06 18:05 +08:00"): what staff and agents read deadlines and dates in. A
+    value without an offset is shown as written."""
+    if not value:
+        return ""
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)[:16]
+    if t.tzinfo is None:
+        return t.strftime("%Y-%m-%d %H:%M")
+    t = t.astimezone()
+    off = t.strftime("%z")
+    return f"{t:%Y-%m-%d %H:%M} {off[:3]}:{off[3:]}"
+
+
 @lru_cache(maxsize=1)
 def env() -> jinja2.Environment:
     """The app's templates: the reports' look (base.html, report.css/js) plus the app's pages."""
@@ -57,7 +75,7 @@ def env() -> jinja2.Environment:
     css += "\n" + (_HERE / "static" / "app.css").read_text(encoding="utf-8")
     js = (_HERE / "static" / "report.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
-    e.filters.update(num=_num, urlpart=lambda s: quote(str(s), safe=""))
+    e.filters.update(num=_num, local=local_time, urlpart=lambda s: quote(str(s), safe=""))
     from qa_scorer.web.report_parts import clock, short
 
     e.filters.update(clock=clock, short=short)
@@ -72,8 +90,6 @@ def csp() -> str:
 
 def page(template: str, status: int = 200, **context) -> HTMLResponse:
     from qa_scorer.web.report_parts import strip_controls
-
-    from datetime import datetime
 
     context.setdefault("generated", datetime.now().strftime("%Y-%m-%d %H:%M"))
     html = env().get_template(template).render(**context)
