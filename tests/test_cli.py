@@ -401,6 +401,20 @@ def test_rubric_check_and_explain_name_a_disabled_item(tmp_path):
     assert "disabled" in line and not any("disabled" in l for l in res.output.splitlines() if l.startswith("greeting"))
 
 
+def test_rubric_check_notes_a_fatal_items_points(tmp_path):
+    text = (ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+    res = runner.invoke(app, ["rubric", "check", str(ROOT / "rubrics" / "default.yaml")], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "note:" not in res.output, res.output
+    head = "  - id: complaint_soothing\n"
+    at = text.index(head)
+    assert "    points: 0\n" in text[at:at + 400]
+    mine = tmp_path / "r.yaml"
+    mine.write_text(text[:at] + text[at:].replace("    points: 0\n", "    points: 20\n", 1), encoding="utf-8")
+    res = runner.invoke(app, ["rubric", "check", str(mine)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "note: complaint_soothing: a failed fatal item sets the score to 0" in res.output
+    assert "(20)" in res.output, res.output
+
+
 def test_a_reward_is_rated_over_the_calls_it_was_tried_on(tmp_path):
     # A reward not earned is stored n/a (未获得…); it was judged all the same, so its rate is not 100 %.
     import csv

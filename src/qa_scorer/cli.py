@@ -386,6 +386,10 @@ def rubric_check(path: Path = typer.Argument(..., help="Rubric YAML file.")) -> 
     off = sum(1 for it in r.items if not it.enabled)
     out.print(f"{path}: ok — rubric {r.id!r}, {len(r.items)} items" + (f" ({off} disabled)" if off else "")
               + f", version {r.version}", markup=False, highlight=False)
+    for item in r.items:
+        if item.kind == "fatal" and item.points:
+            out.print(f"note: {item.id}: a failed fatal item sets the score to 0, so its points "
+                      f"({item.points:g}) change nothing", markup=False, highlight=False)
 
 
 @rubric_app.command("explain")
