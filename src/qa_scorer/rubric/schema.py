@@ -551,6 +551,11 @@ def in_quotes(norm: NormText, start: int, end: int) -> bool:
     return False
 
 
+# Characters of grammar, not of a content word a recogniser garbles: a stretch holding one is what
+# was said, not a phrase misheard (``Matcher._misheard``).
+_FUNCTION_CHARS = frozenset("是的了吗呢吧啊在有和与或把被给就都也还又很")
+
+
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
@@ -744,11 +749,12 @@ class Matcher:
         """Whether a stretch that sounds like a phrase but keeps fewer than half its characters
         is the phrase misheard, as a speech recogniser's wrong characters of the right sound are
         (报签 for 抱歉, 倩议 for 歉意): at least half its syllables are the phrase's with their
-        tones; it is no word of its own (之前 is a word, and stays 之前, not 致歉); and it
+        tones; it is no word of its own (之前 is a word, and stays 之前, not 致歉) and holds no
+        function word (是, 的, 了…: 手续费率是多少 says 率 是, not 律师, a fatal complaint); and it
         stands as whole words in its line (not 前一 across 之前|一定, nor 自签 across 自|签收;
         words are jieba's, of the line around the stretch)."""
         said = text[start:end]
-        if is_word(said):
+        if is_word(said) or any(c in _FUNCTION_CHARS for c in said):
             return False
         heard = syllables(said)
         if not any(sum(a == b for a, b in zip(heard, syllables(p))) * 2 >= len(p)
