@@ -42,7 +42,7 @@ def test_score_goes_on_after_a_bad_transcript(tmp_path):
     inputs.mkdir()
     for f in sorted(SAMPLES.glob("*.json"))[:3]:
         shutil.copy(f, inputs / f.name)
-    (inputs / "broken.json").write_text('{"version": 1, "call_id": "x", "segments": [{"speaker": "robot", "text": "hi"}]}', encoding="utf-8")
+    (inputs / "broken.json").write_text('{"version": 1, "call_id": "x", "segments": [{"speaker": "店员甲", "text": "hi"}]}', encoding="utf-8")
     out = tmp_path / "out"
     res = runner.invoke(app, ["score", str(inputs), "--out", str(out), "--json", str(tmp_path / "all.json"), "-q"])
     assert res.exit_code == 1
@@ -65,7 +65,7 @@ def test_many_transcripts_in_one_file_jsonl_and_array(tmp_path):
     array index and JSON path); the source in the history says where each call came from."""
     calls = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(SAMPLES.glob("*.json"))[:3]]
     lines = [json.dumps(c, ensure_ascii=False) for c in calls]
-    bad_speaker = json.dumps({"version": 1, "call_id": "bad1", "segments": [{"speaker": "robot", "text": "hi"}]})
+    bad_speaker = json.dumps({"version": 1, "call_id": "bad1", "segments": [{"speaker": "店员甲", "text": "hi"}]})
     jsonl = tmp_path / "export.jsonl"
     jsonl.write_text("\n".join([lines[0], bad_speaker, "", "{not json", lines[1], lines[2]]) + "\n", encoding="utf-8")
     out = tmp_path / "out"

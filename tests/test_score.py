@@ -437,3 +437,26 @@ items:
     assert got.status == "pass"
     assert [(e.segment, e.text) for e in got.evidence] == [(0, "谢谢你"), (0, "太专业了"), (1, "好评"),
                                                                  (3, "谢谢你")]
+
+
+def test_lines_an_export_marks_as_a_bots_are_nobodys_words() -> None:
+    """A helpdesk's bot apologised and promised; the person who took over did neither. The bot's
+    lines neither pass the agent's apology nor fail the agent on a promise they never made."""
+    from qa_scorer.ingest import parse_transcript
+    from qa_scorer.rubric.loader import load_rubric
+
+    def chat(bot: str) -> dict:
+        return {"version": 1, "call_id": "b1", "channel": "chat", "segments": [
+            {"speaker": "用户_7731", "text": "我的退款怎么还没到，等了一个礼拜了，太过分了"},
+            {"speaker": bot, "text": "亲，很抱歉给您带来不好的体验，您的退款24小时内肯定到账"},
+            {"speaker": "用户_7731", "text": "转人工"},
+            {"speaker": "客服小桃", "text": "您好，我是小桃，请提供一下订单号"},
+            {"speaker": "用户_7731", "text": "123456"},
+            {"speaker": "客服小桃", "text": "已经帮您催促财务了，请留意到账信息"}]}
+
+    rubric = load_rubric(None)
+    marked = score_transcript(parse_transcript(chat("智能客服小星")), rubric)
+    as_agent = score_transcript(parse_transcript(chat("客服")), rubric)
+    assert as_agent.item("apology").status == "pass" and as_agent.item("false_promise").status == "fail"
+    assert marked.item("apology").status == "fail", marked.item("apology").reason
+    assert marked.item("false_promise").status == "pass", marked.item("false_promise").reason

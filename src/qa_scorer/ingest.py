@@ -54,10 +54,37 @@ def parse_transcript(data: Any, path: str | Path = "<memory>") -> Transcript:
             if not isinstance(where, str):
                 loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
                 where = _json_path(loc)
-            msgs.append(f"{where}: {err['msg']}")
-        raise TranscriptError(path, "; ".join(msgs)) from None
+            msgs.append((where, err["msg"]))
+        raise TranscriptError(path, "; ".join(_grouped(msgs))) from None
     except RecursionError:
         raise TranscriptError(path, "$: nested too deeply to read") from None
+
+
+_SEGMENT_FIELD = re.compile(r"^\$\.segments\[(\d+)\](\.\w+)$")
+
+
+def _grouped(errors: list[tuple[str, str]]) -> list[str]:
+    """``path: message`` per error, the same message on the same field of several segments once,
+    with how many more segments have it (an export's unknown speaker name is one error, not one
+    a line)."""
+    out: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    more: dict[int, list[str]] = {}
+    for where, msg in errors:
+        m = _SEGMENT_FIELD.match(where)
+        if m:
+            key = (m.group(2), msg)
+            if key in seen:
+                more[seen[key]].append(m.group(1))
+                continue
+            seen[key] = len(out)
+            more[len(out)] = []
+        out.append(f"{where}: {msg}")
+    for at, rest in more.items():
+        if rest:
+            shown = ", ".join(rest[:5]) + (", …" if len(rest) > 5 else "")
+            out[at] += f" (and in {len(rest)} more segment{'s' if len(rest) > 1 else ''}: {shown})"
+    return out
 
 
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only when the text has one is the slower

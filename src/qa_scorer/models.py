@@ -7,6 +7,7 @@ Transcript format v1 is defined here (and published as JSON Schema in
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -101,11 +102,24 @@ _SPEAKER_ALIASES = {
 _AUTOMATED = ("bot", "robot", "机器人", "智能客服", "自动客服", "ai客服", "system", "系统", "assistant", "ivr")
 
 
+# A platform's handle for a customer: the role word and an id after it (用户_7731, 星联用户139****5521,
+# 会员No.88); a shop's sub-account, the shop's name and the agent's after a colon (棉花糖旗舰店:小桃).
+_CUSTOMER_HANDLE = re.compile(r"(?:客户|顾客|用户|买家|会员|访客)[\s_\-#:：.]*(?:no\.?|id)?[\s_\-#:：.]*[0-9*＊xX]+$")
+_SUB_ACCOUNT = re.compile(r"^[^:：]{2,}[:：][^:：]+$")
+
+
+def automated_sender(name: str) -> bool:
+    """Whether a speaker name is a bot's or the system's (bot, 机器人, 智能客服, system, IVR)."""
+    key = name.strip().lower()
+    return key not in _SPEAKER_ALIASES and any(word in key for word in _AUTOMATED)
+
+
 def speaker_role(name: str) -> str:
     """``agent`` or ``customer`` for a speaker name an export may use: the two words, the names
-    in ``_SPEAKER_ALIASES``, and an agent's or customer's name with its role before or after it
-    (客服小美, 客服-小王, 在线客服, 用户123). Anything else is refused with a message that names
-    it; so is an automated sender (its lines are the company's, not the agent's own words)."""
+    in ``_SPEAKER_ALIASES``, an agent's or customer's name with its role before or after it
+    (客服小美, 客服-小王, 在线客服, 用户123), a platform's customer handle (用户_7731) and a shop's
+    sub-account (店铺名:小桃). Anything else is refused with a message that names it; so is an
+    automated sender here (``Segment`` reads one as the agent's side, marked ``automated``)."""
     key = name.strip().lower()
     if key in _SPEAKER_ALIASES:
         return _SPEAKER_ALIASES[key]
@@ -117,8 +131,31 @@ def speaker_role(name: str) -> str:
     for role, words in (("agent", ("售后",)), ("customer", ("客户", "顾客", "用户", "买家"))):
         if key.startswith(words) or key.endswith(words):
             return role
+    if _CUSTOMER_HANDLE.search(key):
+        return "customer"
+    if _SUB_ACCOUNT.match(key):
+        return "agent"
     raise ValueError(f"{name!r} is not a speaker: use agent or customer (客服/坐席/卖家/support… and "
                      "客户/顾客/用户/买家/visitor… are read as them)")
+
+
+def two_party_names(names: list[str]) -> dict[str, str]:
+    """Roles for the speaker names of one conversation that ``speaker_role`` cannot read, where
+    the others tell: one unknown name beside names read as only one side is the other side (a
+    chat export names the customer by nickname, tb_小猪88, beside 客服小桃). Automated senders
+    are left out; empty when that does not decide (two unknown names, or both sides known)."""
+    known: set[str] = set()
+    unknown: list[str] = []
+    for name in dict.fromkeys(n.strip() for n in names):
+        if automated_sender(name):
+            continue
+        try:
+            known.add(speaker_role(name))
+        except ValueError:
+            unknown.append(name)
+    if len(unknown) == 1 and len(known) == 1:
+        return {unknown[0]: "customer" if known == {"agent"} else "agent"}
+    return {}
 
 
 # Validation context for records read back from the history: they were checked on the way in,
@@ -286,6 +323,16 @@ class Segment(BaseModel):
     words: Optional[list[Word]] = None
     # How sure the speaker role is (1.0 for a stereo channel, lower for mono separation).
     speaker_confidence: Optional[float] = Field(default=None, ge=0, le=1)
+    # Sent by a bot or the system on the company's side (an export's 机器人 / 智能客服 / 系统消息):
+    # shown with the agent's lines, judged as nobody's words.
+    automated: Optional[bool] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _automated_sender(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("speaker"), str) and automated_sender(data["speaker"]):
+            return {**data, "speaker": "agent", "automated": True}
+        return data
 
     @field_validator("speaker", mode="before")
     @classmethod
@@ -316,6 +363,26 @@ class Transcript(BaseModel):
     segments: list[Segment]
     # Extra facts about the call (manifest columns, transcription settings, ...).
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _other_party(cls, data: Any) -> Any:
+        """The one speaker name no rule reads, beside names of one side only, is the other side
+        (``two_party_names``); which name was read so is kept in ``metadata.speaker_names``."""
+        if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
+            return data
+        names = [s["speaker"] for s in data["segments"] if isinstance(s, dict) and isinstance(s.get("speaker"), str)]
+        roles = two_party_names(names)
+        if not roles:
+            return data
+        segments = [{**s, "speaker": roles[s["speaker"].strip()]}
+                    if isinstance(s, dict) and isinstance(s.get("speaker"), str) and s["speaker"].strip() in roles
+                    else s for s in data["segments"]]
+        meta = {} if data.get("metadata") is None else data["metadata"]
+        if isinstance(meta, dict):  # (anything else is refused as it is)
+            before = meta.get("speaker_names")
+            meta = {**meta, "speaker_names": {**before, **roles} if isinstance(before, dict) else roles}
+        return {**data, "segments": segments, "metadata": meta}
 
     @field_validator("call_id")
     @classmethod

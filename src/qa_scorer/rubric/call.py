@@ -102,7 +102,9 @@ class Call:
         # Segments that hold only a recogniser's subtitle credit or video outro (请不吝点赞 订阅 /
         # 谢谢观看), as transcripts made by other tools keep them: no one said them, so they are
         # no one's turn (not the agent's last words, nor the customer's praise) and no silence's end.
-        self.void: frozenset[int] = subtitle_segments([s.text for s in self.segments])
+        # So are the lines an export marks as a bot's or the system's (``Segment.automated``).
+        self.void: frozenset[int] = subtitle_segments([s.text for s in self.segments]) | frozenset(
+            i for i, s in enumerate(self.segments) if s.automated)
 
     def forget_models(self) -> None:
         """Drop every model probability made so far (they are made again when asked)."""
