@@ -464,6 +464,19 @@ def test_export_command_writes_rulings_and_effective_scores(setup, tmp_path):
         (out / "calls.csv").read_text(encoding="utf-8-sig").splitlines())}
     assert rows[FATAL]["score"] == "60.0" and rows[FATAL]["fatal"] == "0"
     assert "overturned" in (out / "appeals.csv").read_text(encoding="utf-8-sig")
+    # An export made for another agent holds none of this agent's appeals, rulings or labels.
+    owner = h.calls(call_id=FATAL)[0].agent_id
+    other = next(c.agent_id for c in h.calls() if c.agent_id != owner)
+    mine = tmp_path / "other"
+    run = subprocess.run([str(exe), "export", "--db", str(h.path), "--out", str(mine), "--agent", other],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    for name in ("appeals", "rulings", "review_labels"):
+        text = (mine / f"{name}.csv").read_text(encoding="utf-8-sig")
+        assert FATAL not in text and len(text.splitlines()) == 1, (name, text)
+    run = subprocess.run([str(exe), "export", "--db", str(h.path), "--out", str(tmp_path / "own"), "--agent", owner],
+                         capture_output=True, text=True, timeout=120)
+    assert FATAL in (tmp_path / "own" / "appeals.csv").read_text(encoding="utf-8-sig")
 
 
 def test_the_appeal_deadline_runs_from_the_first_scoring_not_a_re_score(setup, tmp_path):

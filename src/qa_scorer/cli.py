@@ -316,7 +316,7 @@ def export_cmd(
     try:
         files = export(out_dir, db=db, since=since_d, until=until_d, agent=agent,
                        unreadable=unreadable)
-        files += _export_reviews(out_dir, db)
+        files += _export_reviews(out_dir, db, since=since_d, until=until_d, agent=agent)
     except StoreError as exc:
         _store_error(exc)
     for f in files:
@@ -324,13 +324,14 @@ def export_cmd(
     _unreadable_warnings(unreadable)
 
 
-def _export_reviews(out_dir: Path, db: Optional[Path]) -> list:
-    """appeals.csv, rulings.csv and review_labels.csv beside the dashboard's tables."""
+def _export_reviews(out_dir: Path, db: Optional[Path], **filters) -> list:
+    """appeals.csv, rulings.csv and review_labels.csv beside the dashboard's tables, for the calls
+    the same filters keep."""
     from qa_scorer.review import Reviews, export_reviews
     from qa_scorer.store import History
 
     with History(db if db is not None else out_dir / "qa.sqlite") as history:
-        return export_reviews(Reviews(history), out_dir)
+        return export_reviews(Reviews(history), out_dir, **filters)
 
 
 def _agent_warning(db: Path, agent: Optional[str]) -> None:

@@ -533,26 +533,36 @@ class Reviews:
             " (SELECT MAX(id) FROM rulings GROUP BY call_id, item_id) ORDER BY call_id, item_id")}
 
 
-def export_reviews(reviews: "Reviews", out_dir: Path) -> list[Path]:
+def export_reviews(reviews: "Reviews", out_dir: Path, *, since=None, until=None,
+                   agent: Optional[str] = None) -> list[Path]:
     """Write ``appeals.csv``, ``rulings.csv`` (every ruling: machine and human status, who, when,
     why) and ``review_labels.csv`` (the latest ruling per call and item in the ``eval --labels``
-    format) into ``out_dir``. UTF-8 with BOM, for Excel."""
+    format) into ``out_dir``. UTF-8 with BOM, for Excel. With ``since`` / ``until`` / ``agent``
+    only the calls those filters keep (as the dashboard's tables beside them: an export made for
+    one agent holds nobody else's appeals or QA notes)."""
     from qa_scorer.outputs import atomic_open
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     everyone = User(0, "export", "manager", None)
+    kept = None
+    if since is not None or until is not None or agent is not None:
+        kept = {r.call_id for r in reviews.history.call_rows(since=since, until=until, agent=agent)}
+
+    def ours(call_id: str) -> bool:
+        return kept is None or call_id in kept
+
     tables = {
         "appeals": (["appeal_id", "call_id", "rubric_version", "item_id", "agent", "machine_status", "reason", "state",
                      "filed_by", "filed_at", "deadline", "decided_by", "decided_at", "note", "ruling_in_force"],
                     [[a.id, a.call_id, a.rubric_version, a.item_id, a.agent_id, a.machine_status, a.reason, a.state,
                       a.filed_by, a.filed_at, a.deadline, a.decided_by, a.decided_at, a.note,
                       "" if a.ruling_in_force is None else a.ruling_in_force]
-                     for a in reversed(reviews.appeals(everyone))]),
+                     for a in reversed(reviews.appeals(everyone)) if ours(a.call_id)]),
         "rulings": (["ruling_id", "call_id", "rubric_version", "item_id", "machine_status", "human_status", "note",
-                     "by", "at", "appeal_id", "in_force"], [list(r) for r in reviews.rulings()]),
+                     "by", "at", "appeal_id", "in_force"], [list(r) for r in reviews.rulings() if ours(r[1])]),
         "review_labels": (["call_id", "item", "expected"],
-                          [[c, i, s] for (c, i), s in reviews.labels().items()]),
+                          [[c, i, s] for (c, i), s in reviews.labels().items() if ours(c)]),
     }
     written = []
     for name, (header, rows) in tables.items():
