@@ -516,3 +516,18 @@ def test_a_history_written_before_keeps_its_calls_first_scoring(tmp_path):
         c = calls["fatal"]
         h.record(c.transcript, c.scorecard, source=c.source)
         assert Reviews(h, appeal_days=7, hasher=FAST).deadline(FATAL).isoformat().startswith("2001-02-10T04:05:06")
+
+
+def test_a_call_the_user_may_not_see_is_never_read(setup, monkeypatch):
+    """Reading another agent's call (a transcript may be megabytes) before refusing it took time
+    that told the agent it exists, and memory the agent's requests could pile up."""
+    h, r, agent, other, qa, _ = setup
+    assert r.call(agent, FATAL).call_id == FATAL  # li's own call
+    read = []
+    real = h.calls
+    monkeypatch.setattr(h, "calls", lambda *a, **k: read.append(k) or real(*a, **k))
+    for call_id in (FATAL, "no-such-call"):
+        with pytest.raises(NotFound):
+            r.call(other, call_id)
+    assert read == []
+    assert r.call(qa, FATAL).call_id == FATAL and read

@@ -347,6 +347,13 @@ class Reviews:
         return out
 
     def call(self, user: User, call_id: str) -> StoredCall:
+        # Whose the call is, first, from one row: a call the user may not see is never read (its
+        # transcript may be megabytes: reading it took time that told an agent it exists, and
+        # memory an agent's requests could pile up).
+        owner = self._db.execute("SELECT agent_id FROM calls WHERE call_id = ? ORDER BY pk DESC LIMIT 1",
+                                 (call_id,)).fetchone()
+        if owner is None or not allowed(user, "view", owner[0]):
+            raise NotFound(f"no call {call_id!r}")
         found = self.history.calls(call_id=call_id)
         if not found or not allowed(user, "view", found[-1].agent_id):
             raise NotFound(f"no call {call_id!r}")
