@@ -230,3 +230,16 @@ def test_appeal_times_are_shown_in_the_machines_local_time(app, monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         _time.tzset()
+
+
+def test_an_appeal_as_long_as_the_form_allows_is_taken_in_chinese(app):
+    """The form allows 2000 characters; URL-encoded, 2000 Chinese characters are 18 KB, and a
+    16 KB limit on one field refused them from about 1,820 on."""
+    li = login(app, "li")
+    reason = "坐席当时已经解释清楚了" * 200
+    assert len(reason) == 2200
+    r = li.post(f"/calls/{FATAL}/appeals", data={"item": FATAL_FAILED[0], "reason": reason[:2000],
+                                                "csrf_token": csrf(li)})
+    assert r.status_code == 303, r.text[:300]
+    stored = rows(app.state.db_path, "SELECT reason FROM appeals")[-1][0]
+    assert stored == reason[:2000]
