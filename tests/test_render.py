@@ -209,6 +209,27 @@ def test_missing_audio_is_reported_not_fatal(tmp_path: Path, calls: dict[str, Ca
     assert "<audio" not in text and "gone/nowhere.wav" in text
 
 
+def test_a_page_named_as_the_recording_is_not_copied_or_served(tmp_path: Path, calls: dict[str, Call]) -> None:
+    """A transcript naming an HTML file as its audio got it copied beside the reports (opened
+    from disk, its script runs) and served by the review app as text/html from its own origin."""
+    from qa_scorer.report.files import audio_source
+
+    c = calls["audio"]
+    src = Path(c.source).parent
+    (src / "rec.html").write_text("<script>alert(1)</script>", encoding="utf-8")
+    tr = c.transcript.model_copy(update={"audio": "rec.html"})
+    sc = c.scorecard.model_copy(update={"audio": "rec.html"})
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(tr, sc, source=c.source)
+        (stored,) = h.calls(call_id="C20240513-003")
+        rec = audio_source(stored)
+        assert rec.path is None and "not a recording" in rec.refused
+        render_reports(h, tmp_path / "out")
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.suffix == ".html" and "audio" in p.parts]
+    text = call_page(tmp_path / "out", "C20240513-003").read_text(encoding="utf-8")
+    assert "<audio" not in text
+
+
 # -- escaping -------------------------------------------------------------------------------
 
 

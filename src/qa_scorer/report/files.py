@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import quote
 
-from qa_scorer.ingest import RecordingError, locate_recording, real_roots
+from qa_scorer.ingest import AUDIO_SUFFIXES, RecordingError, locate_recording, real_roots
 from qa_scorer.outputs import atomic_copy
 from qa_scorer.store import StoredCall
 
@@ -74,6 +74,16 @@ def audio_source(call: StoredCall, media_roots: Sequence[Path] = ()) -> Recordin
     to a regular file inside the folder of the call's source file or a media root.
     """
     ref = call.scorecard.audio or call.transcript.audio
+    found = _audio_source(call, ref, media_roots)
+    if found.path is not None and found.path.suffix.lower() not in AUDIO_SUFFIXES:
+        # a page or script named as the recording would be served from the app's own origin
+        # and copied beside the reports, where opening it runs it
+        return Recording(refused=f"{ref or found.path.name}: not a recording (the file types taken are "
+                                 + ", ".join(sorted(AUDIO_SUFFIXES)) + ")")
+    return found
+
+
+def _audio_source(call: StoredCall, ref: Optional[str], media_roots: Sequence[Path]) -> Recording:
     if call.recording:
         p = Path(call.recording)
         try:

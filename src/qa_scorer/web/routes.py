@@ -82,7 +82,12 @@ def audio(ctx: Ctx) -> Response:
     rec = audio_source(call)
     if rec.path is None:
         raise NotFound("no recording")
-    return FileResponse(rec.path, headers={"Cache-Control": "private, no-store"})
+    import mimetypes
+
+    kind = mimetypes.guess_type(rec.path.name)[0] or ""
+    # only ever an audio or video type (audio_source takes recordings' file types only)
+    kind = kind if kind.startswith(("audio/", "video/")) else "application/octet-stream"
+    return FileResponse(rec.path, media_type=kind, headers={"Cache-Control": "private, no-store"})
 
 
 def file_appeal(ctx: Ctx) -> Response:
