@@ -458,3 +458,22 @@ def test_the_rubric_version_comparison_rates_items_on_the_same_calls(tmp_path):
         assert r[rates[0]] == r[rates[1]], r
     assert next(r for r in rows if r["item_id"] == "greeting")["name"] == "开场白"
     assert "on the 7 call(s) every version scored" in (out / "dashboard.html").read_text(encoding="utf-8")
+
+
+def test_a_recording_a_transcript_names_is_not_scored_again_as_a_call_of_its_own(tmp_path):
+    """A vendor's export names a call's recording by another id (rec/9f2c1e.wav for V-0001): the
+    recording was also scored as call 9f2c1e of agent unknown, counted twice and copied where
+    whoever is bound to unknown could play it."""
+    inputs = tmp_path / "in"
+    (inputs / "rec").mkdir(parents=True)
+    shutil.copy(ROOT / "samples" / "calls" / "c02_refund_rude.wav", inputs / "rec" / "9f2c1e.wav")
+    doc = json.loads((ROOT / "samples" / "calls" / "src" / "c02_refund_rude.json").read_text(encoding="utf-8"))
+    doc.update(call_id="V-0001", agent_id="victim", audio="rec/9f2c1e.wav")
+    (inputs / "V-0001.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(out), "--json", str(tmp_path / "all.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    cards = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert [(c["call_id"], c["agent_id"]) for c in cards] == [("V-0001", "victim")]
+    assert not (out / "agents" / "unknown").exists()
+    assert list((out / "agents" / "victim" / "audio").iterdir())  # the recording plays on its call's page

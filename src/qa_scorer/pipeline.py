@@ -155,6 +155,7 @@ def score_batch(
         result.errors.extend(errors)
         inputs, errors = unique_calls(inputs)
         result.errors.extend(errors)
+        inputs = without_named_recordings(inputs)
         options = transcribe_options or TranscribeOptions()
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
@@ -260,6 +261,37 @@ def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
                 f"call id {t.call_id!r} is also given by {chosen[t.call_id][0].source}; "
                 "that one was scored, this one skipped")))
     return [p for p in pairs if id(p[0]) in kept_ids], errors
+
+
+def without_named_recordings(inputs: list) -> list:
+    """The inputs less each recording that a transcript among them names as its ``audio``: that
+    transcript is the call (a vendor's export names its recordings by another id than the call's,
+    rec/9f2c1e.wav for call V-0001); scored again on its own, the recording was a second call under
+    its file name and agent unknown, counted twice, and copied where an agent bound to unknown could
+    play it."""
+    audio = [i for i in inputs if i.kind == "audio"]
+    if not audio:
+        return inputs
+    named: set[Path] = set()
+    for inp in inputs:
+        if inp.kind != "transcript":
+            continue
+        record = inp.record
+        if record is None:
+            try:
+                raw = Path(inp.path).read_bytes()
+                record = json.loads(raw.decode("utf-8-sig")) if b'"audio"' in raw else None
+            except (OSError, ValueError, RecursionError):
+                record = None  # its own error comes when it is read
+        ref = record.get("audio") if isinstance(record, dict) else None
+        if isinstance(ref, str) and ref.strip():
+            try:
+                named.add((Path(inp.path).parent / ref).resolve())
+            except (OSError, RuntimeError, ValueError):
+                pass
+    if not named:
+        return inputs
+    return [i for i in inputs if i.kind != "audio" or Path(i.path).resolve() not in named]
 
 
 def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
