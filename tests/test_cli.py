@@ -216,6 +216,30 @@ def test_eval_rejects_bad_labels(tmp_path):
     assert res.exit_code == 5 and "labels.csv:2" in res.output
 
 
+def test_eval_reads_labels_excel_saved_in_gbk_and_a_reward_labelled_fail(tmp_path):
+    # Excel on a Chinese Windows saves CSV in GBK: eval crashed with a traceback (exit 1)
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("call_id,item,expected,备注\ns01_earbuds_right_silent,greeting,pass,开场白完整\n"
+                       "s02_ac_install_delay,customer_praise,fail,没有表扬\n".encode("gbk"))
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels), "--mismatches"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    # "fail" on a reward is read as not earned, as the machine's na (未获得)
+    row = next(line for line in res.output.splitlines() if "customer_praise" in line)
+    assert row.rstrip(" │┃").endswith("1/1"), row
+    labels.write_bytes(b"call_id,item,expected\n\xff\xfe,greeting,pass\n")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)])
+    assert res.exit_code == 5 and "not UTF-8 or GBK text" in res.output, res.output
+
+
+def test_eval_fails_when_no_labelled_call_is_among_the_inputs(tmp_path):
+    # labels naming calls by another name compared nothing and exited 0
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\nF01,greeting,pass\nF02,greeting,fail\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5, res.output
+    assert "none of the 2 labelled call(s) is among the" in res.output and "F01" in res.output
+
+
 def test_eval_shows_no_ratio_where_nothing_was_flagged(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("call_id,item,expected\ns01_earbuds_right_silent,greeting,pass\n", encoding="utf-8")

@@ -464,6 +464,16 @@ def eval_cmd(
     else:
         cards, errors, n = machine, [], len(machine)
     stats = compare(cards, gold)
+    if gold and not stats:
+        # nothing was compared: a table of nothing and exit 0 read as success
+        named = sorted({call for call, _ in gold})
+        ids = sorted(c.call_id for c in cards)
+        err.print(f"{source}: none of the {len(named)} labelled call(s) is among the {len(ids)} scored "
+                  f"(labels name {', '.join(named[:3])}{', …' if len(named) > 3 else ''}; the inputs' call ids are "
+                  f"{', '.join(ids[:3]) or 'none'}{', …' if len(ids) > 3 else ''}): labels must use each "
+                  "transcript's call_id", markup=False)
+        _report_errors(errors)
+        raise typer.Exit(EXIT_LABELS)
     table = Table(title=f"{n} call(s) against {source}")
     # "flagged": calls the labels flag (a fail, or a reward earned), then those the machine flags;
     # a ratio with nothing to divide by is "–", as in the README's accuracy tables

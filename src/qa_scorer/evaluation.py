@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from qa_scorer.models import Kind, Scorecard, is_flagged
+from qa_scorer.normalize import spreadsheet_text
 
 STATUSES = ("pass", "fail", "na")
 
@@ -68,9 +69,11 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     leave that item unmeasured without a word)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = spreadsheet_text(p.read_bytes())
     except OSError as exc:
         raise LabelError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"{p}: not UTF-8 or GBK text (byte {exc.start})") from None
     rows = csv.reader(text.splitlines())
     header = next(rows, None)
     if header is None or [h.strip() for h in header[:3]] != ["call_id", "item", "expected"]:
@@ -109,6 +112,8 @@ def compare(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> dict[
             expected = labels.get((card.call_id, it.id))
             if expected is None:
                 continue
+            if it.kind == "reward" and expected == "fail":
+                expected = "na"  # a reward not earned: the machine says na (未获得), a reviewer may say fail
             s = stats.setdefault(it.id, ItemStats(it.id, it.kind))
             s.total += 1
             if expected == it.status:

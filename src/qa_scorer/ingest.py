@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from qa_scorer.models import (InputError, Transcript, check_agent_id, check_call_id, check_started_at,
                               has_surrogate)
+from qa_scorer.normalize import spreadsheet_text
 
 TRANSCRIPT_SUFFIXES = {".json", ".jsonl"}
 # Many transcripts in one file: JSON Lines (one transcript v1 object per line), or a .json file
@@ -428,11 +429,11 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
     errors: list[InputError] = []
     where = str(manifest)
     try:
-        text = manifest.read_bytes().decode("utf-8-sig")
+        text = spreadsheet_text(manifest.read_bytes())
     except OSError as exc:
         return rows, [InputError(path=where, message=f"cannot read manifest: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        return rows, [InputError(path=where, message=f"manifest is not UTF-8 text (byte {exc.start})")]
+        return rows, [InputError(path=where, message=f"manifest is not UTF-8 or GBK text (byte {exc.start})")]
     allowed = real_roots([manifest.parent, *roots])
     reader = csv.DictReader(io.StringIO(text), strict=True)
     try:

@@ -102,6 +102,19 @@ def credit_norm(text: str) -> str:
     return _CREDIT_PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
+def spreadsheet_text(raw: bytes) -> str:
+    """The text of a CSV a person made: UTF-8 (with or without a BOM), else GB18030 (GBK's
+    superset), what Excel on a Chinese Windows saves a CSV in. Raises the UTF-8 attempt's
+    UnicodeDecodeError when the bytes are neither."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise exc from None
+
+
 def subtitle_segments(texts: list[str]) -> frozenset[int]:
     """Indices of the texts that ``subtitle_only`` holds for (the usual call has none: one
     search of the joined texts tells)."""

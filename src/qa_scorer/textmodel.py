@@ -29,7 +29,7 @@ from typing import Iterable, Literal, Optional, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qa_scorer.normalize import normalize
+from qa_scorer.normalize import normalize, spreadsheet_text
 
 __all__ = ["TextModel", "CallGrams", "ModelBank", "ModelError", "features", "load_model", "builtin_models", "BUILTIN_DIR", "fit", "cross_validate", "read_examples"]
 
@@ -658,7 +658,9 @@ def read_examples(paths: Iterable[str | Path], label_field: str = "label") -> li
     for path in paths:
         p = Path(path)
         try:
-            body = p.read_text(encoding="utf-8-sig")
+            raw = p.read_bytes()
+            # a CSV may come from Excel on a Chinese Windows (GBK); JSON Lines are UTF-8
+            body = spreadsheet_text(raw) if p.suffix.lower() == ".csv" else raw.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{p}: cannot read: {exc}") from None
         if p.suffix.lower() == ".csv":
