@@ -501,3 +501,23 @@ def test_a_recording_a_transcript_names_is_not_scored_again_as_a_call_of_its_own
     assert [(c["call_id"], c["agent_id"]) for c in cards] == [("V-0001", "victim")]
     assert not (out / "agents" / "unknown").exists()
     assert list((out / "agents" / "victim" / "audio").iterdir())  # the recording plays on its call's page
+
+
+def test_score_names_what_it_assumed(tmp_path):
+    """A chat log without a channel was scored as a phone call (hold failed in every chat) and a
+    recording the manifest left out was scored as agent unknown: both without a word."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    doc = json.loads((SAMPLES / "s21_chat_cream_allergy.json").read_text(encoding="utf-8"))
+    doc.pop("channel")
+    (inputs / "nochannel.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    shutil.copy(SAMPLES / "s22_chat_nuts_shipping.json", inputs / "ok.json")
+    shutil.copy(ROOT / "samples" / "calls" / "c02_refund_rude.wav", inputs / "unlisted.wav")
+    manifest = inputs / "manifest.csv"
+    manifest.write_text("call_id,agent_id,audio\n", encoding="utf-8")
+    res = runner.invoke(app, ["score", str(inputs), "--manifest", str(manifest), "--out", str(tmp_path / "o"), "-q"],
+                        env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert "2 call(s) scored on an assumption" in res.output, res.output
+    assert "unlisted.wav: not in the manifest" in res.output
+    assert 'nochannel.json: no "channel" and no recording' in res.output and "ok.json" not in res.output

@@ -215,6 +215,9 @@ def score(
         _no_speech_warning(result.scorecards)
     _channel_warnings(result.channel_doubts)
     _cut_off_warnings(result.cut_off)
+    if result.assumed:
+        err.print(f"[bold yellow]warning:[/] {len(result.assumed)} call(s) scored on an assumption:")
+        _calls_listed(result.assumed)
     _render_warnings(result.rendered)
     _report_errors(result.errors)
     if result.errors:

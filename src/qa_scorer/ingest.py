@@ -403,6 +403,8 @@ class CallInput:
     # One call of a file holding many (read_bundle): its decoded JSON and its place in the file.
     record: Any = None
     where: str = ""
+    # A recording a manifest row describes (its call id, agent and date come from the row).
+    listed: bool = False
 
     @property
     def source(self) -> str:
@@ -650,7 +652,7 @@ def discover_inputs(
         if row is not None:
             inp = CallInput(path=f, kind="audio", call_id=row["call_id"], agent_id=row["agent_id"],
                             started_at=row["started_at"], agent_channel=row["agent_channel"],
-                            metadata=dict(row["metadata"]), channel_from_manifest=row["channel_given"])
+                            metadata=dict(row["metadata"]), channel_from_manifest=row["channel_given"], listed=True)
         else:
             inp = CallInput(path=f, kind=kind, call_id=f.stem)  # type: ignore[arg-type]
         if inp.kind == "audio":

@@ -46,6 +46,10 @@ class BatchResult:
     channel_doubts: list[tuple[str, str]] = field(default_factory=list)
     # (call id, why) for recordings that hold less audio than their header says (cut off)
     cut_off: list[tuple[str, str]] = field(default_factory=list)
+    # (call id, why) for what was scored on an assumption: a recording a manifest was given for but
+    # that has no row in it (call id from its file name, agent unknown, dated today), a transcript
+    # without a channel or a recording (scored as a phone call)
+    assumed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def scorecards(self) -> list[Scorecard]:
@@ -156,12 +160,19 @@ def score_batch(
         inputs, errors = unique_calls(inputs)
         result.errors.extend(errors)
         inputs = without_named_recordings(inputs)
+        if manifest is not None:
+            result.assumed += [(i.call_id, f"{i.path}: not in the manifest; call id from the file name, agent "
+                                           "unknown, dated the day it is scored") for i in inputs if i.kind == "audio" and not i.listed]
         options = transcribe_options or TranscribeOptions()
         pairs, errors = transcribe_batch(inputs, options, out_dir / ".cache" / "transcripts",
                                          retranscribe=retranscribe, progress=progress)
         result.errors.extend(errors)
         pairs, errors = unique_transcripts(pairs)
         result.errors.extend(errors)
+        result.assumed += [(t.call_id, f"{inp.source}: no \"channel\" and no recording; scored as a phone call "
+                                       "(hold and speech rate judged): a chat log needs \"channel\": \"chat\"")
+                           for inp, t in pairs if inp.kind == "transcript" and "channel" not in t.model_fields_set
+                           and not t.audio]
         result.channel_doubts = mark_channel_doubts(t for _, t in pairs)
         result.cut_off = cut_off_calls(t for _, t in pairs)
         written: list[Path] = []
