@@ -1,8 +1,9 @@
 """``hold`` etiquette: a long silence inside the call must be announced and closed politely.
 
 For every gap of at least ``min_silence`` seconds between consecutive segments, the agent's
-last turn before it must ask the customer to wait (请您稍等) and the agent's first turn after it
-must thank them (谢谢您的耐心等待). ``na`` without timings or without such a gap. A silence
+last turn before it (or the one before that, when the customer cut in between) must ask the
+customer to wait (请您稍等) and the agent's first turn after it must thank them (谢谢您的耐心等待),
+each on its own side of the silence (one agent turn may go on across it). ``na`` without timings or without such a gap. A silence
 the customer asked for (``customer_away``: the customer's words just before it, 你等下 我去看看)
 and broke (the customer speaks first after it) is the customer's own pause, not a hold. The
 agent may answer between their words and the pause in at most ``short_reply`` characters (好的
@@ -177,10 +178,17 @@ def run(item: Item, call: Call) -> Outcome:
     if not gaps:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
     problems, good = [], []
+    segs = call.segments
     for before_i, after_i, g0, g1 in gaps:
-        asked = next(((i, h) for i in _agent_turn(call, before_i, True)
+        # the agent's words on the silence's own side only: a turn may go on across it (请您耐心等待
+        # … 查到了), and the announcement must not pass for the thanks, nor the thanks for it
+        # (and in the agent's turn before that one, when the customer cut in between: 您先别挂 稍等一下好吗 /
+        # 你快点啊 / 理解理解 我马上联系 … silence)
+        last = [i for i in _agent_turn(call, before_i, True) if segs[i].end <= g0 + TIME_EPS]
+        earlier = call.turns_before("agent", last[0], 1) if last else []
+        asked = next(((i, h) for i in last + [j for run in earlier for j in run]
                       for h in item.before.find(call.norms[i])), None)
-        thanked = next(((i, h) for i in _agent_turn(call, after_i, False)
+        thanked = next(((i, h) for i in _agent_turn(call, after_i, False) if segs[i].start >= g1 - TIME_EPS
                         for h in item.after.find(call.norms[i])), None)
         label = f"{g1 - g0:.0f} s silence at {g0:.0f}–{g1:.0f} s"
         if asked and thanked:
