@@ -320,7 +320,8 @@ def transcribe_audio(inp: CallInput, channels: list[np.ndarray], options: Transc
             mono = max(channels[:2], key=lambda c: float(np.dot(c[::16].astype(np.float64), c[::16])))
         else:  # two parties mixed down, as asked
             mono = (channels[0] + channels[1]) * 0.5
-        (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], options)
+        mono_options = options.model_copy(update={"vad_speech_pad_ms": options.mono_speech_pad_ms})
+        (utts,), dropped = transcribe_channels(model, [mono], [options.mono_split_pause], mono_options)
         how = "both channels carry the same signal" if same else "mixed to mono as requested"
         segments, roles_meta = roles.mono(mono, utts, options.split_pause, len(channels), how)
     segments.sort(key=lambda s: (s.start or 0.0, s.end or 0.0))
