@@ -191,8 +191,9 @@ _WHO = {"agent": "坐席", "customer": "客户"}
 
 
 def _said(call: Call, found) -> str:
-    """The trigger's words: the matched (normalised) text, or the whole utterance the model judged."""
-    return found.hit.text if found.hit is not None else call.segments[found.index].text
+    """The trigger's words as the speaker wrote them (the evidence's text: 等了一, not the matched
+    normalised 等了1), or the whole utterance the model judged."""
+    return call.evidence(found.index, found.hit).text if found.hit is not None else call.segments[found.index].text
 
 
 def searches(item: Item) -> list[tuple]:
