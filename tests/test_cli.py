@@ -521,3 +521,17 @@ def test_score_names_what_it_assumed(tmp_path):
     assert "2 call(s) scored on an assumption" in res.output, res.output
     assert "unlisted.wav: not in the manifest" in res.output
     assert 'nochannel.json: no "channel" and no recording' in res.output and "ok.json" not in res.output
+
+
+def test_a_hostile_file_name_cannot_write_escapes_or_lines_to_the_terminal(tmp_path):
+    # a broken file named with an escape sequence and a line break: the path went out raw (set the
+    # window title, cleared the screen) and the newline faked an error line of its own
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    bad = inputs / "ctrl\x1b]0;pwned\x07\x1b[2J\nfake.json"
+    bad.write_text("{", encoding="utf-8")
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 1
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    line = next(l for l in res.output.splitlines() if "ctrl" in l)
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\x0afake.json" in line and "invalid JSON" in line

@@ -40,12 +40,22 @@ def _load_rubric(path: Optional[Path]):
         raise typer.Exit(EXIT_RUBRIC)
 
 
+def _shown(text: object) -> str:
+    """Text from an input (a file name, an id, what a file held) for the terminal: line breaks,
+    escape sequences and other control characters written as escapes, so a file named
+    ``x\\e]0;title\\a\\nfake.json`` cannot set the window title or fake a line of the report."""
+    from qa_scorer.models import control_characters
+
+    return control_characters.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                  else f"\\u{ord(m.group()):04x}", str(text))
+
+
 def _report_errors(errors) -> None:
     if not errors:
         return
     err.print(f"[bold red]{len(errors)} input(s) failed:[/]")
     for e in errors:
-        err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
+        err.print(f"  {_shown(e.path)}: {_shown(e.message)}", markup=False, highlight=False)
 
 
 def _summary(cards, ruled: Optional[dict] = None) -> None:
@@ -100,7 +110,7 @@ def _cut_off_warnings(cut) -> None:
 def _calls_listed(rows) -> None:
     """The calls a warning is about, one line each: ``call id: why``, as written (no markup)."""
     for call_id, why in rows:
-        err.print(f"  {call_id}: {why}", markup=False, highlight=False)
+        err.print(f"  {_shown(call_id)}: {_shown(why)}", markup=False, highlight=False)
 
 
 def _render_warnings(summary) -> None:

@@ -176,6 +176,10 @@ _CONTROL = (frozenset(chr(c) for c in range(32)) | {"\x7f"} | frozenset(chr(c) f
             | frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
+# The same characters, to find them in text shown on a terminal.
+control_characters = re.compile("[" + "".join(sorted(re.escape(c) for c in _CONTROL)) + "]")
+
+
 def check_call_id(value: str) -> str:
     """A call id must have visible characters and no line breaks or other control characters
     (it names files, pages and history rows). Raises ValueError saying what is wrong."""
