@@ -460,3 +460,20 @@ def test_lines_an_export_marks_as_a_bots_are_nobodys_words() -> None:
     assert as_agent.item("apology").status == "pass" and as_agent.item("false_promise").status == "fail"
     assert marked.item("apology").status == "fail", marked.item("apology").reason
     assert marked.item("false_promise").status == "pass", marked.item("false_promise").reason
+
+
+def test_a_segment_with_thousands_of_hits_has_its_vetoes_judged_once(monkeypatch) -> None:
+    """A customer pasting 你服务真好， 20,000 times took 76 s to score: each hit judged the whole
+    segment's vetoes again (the square of its length)."""
+    from qa_scorer.ingest import parse_transcript
+    from qa_scorer.rubric import detect
+    from qa_scorer.rubric.loader import load_rubric
+
+    judged = []
+    real = detect.Detect._all_vetoed
+    monkeypatch.setattr(detect.Detect, "_all_vetoed", lambda self, call, i: judged.append(i) or real(self, call, i))
+    t = parse_transcript({"version": 1, "call_id": "q", "channel": "chat", "segments": [
+        {"speaker": "agent", "text": "您好"}, {"speaker": "customer", "text": "你服务真好，" * 500}]})
+    card = score_transcript(t, load_rubric(None))
+    assert card.item("customer_praise").status == "pass"
+    assert 0 < len(judged) <= 10 and set(judged) == {1}, len(judged)
