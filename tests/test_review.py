@@ -531,3 +531,17 @@ def test_a_call_the_user_may_not_see_is_never_read(setup, monkeypatch):
             r.call(other, call_id)
     assert read == []
     assert r.call(qa, FATAL).call_id == FATAL and read
+
+
+def test_an_upheld_appeal_is_not_filed_again_on_the_same_evidence(setup):
+    h, r, agent, _, qa, calls = setup
+    a = r.file_appeal(agent, FATAL, "greeting", "我说了您好")
+    r.decide(qa, a.id, "uphold", "录音里没有问候")
+    with pytest.raises(Conflict, match="appeal upheld"):
+        r.file_appeal(agent, FATAL, "greeting", "我真的说了")
+    # a re-score that changes the item's evidence opens it to an appeal again
+    c = calls["fatal"]
+    items = [it.model_copy(update={"evidence": [Evidence(segment=0, speaker="agent", text="喂")]})
+             if it.id == "greeting" else it for it in c.scorecard.items]
+    h.record(c.transcript, c.scorecard.model_copy(update={"rubric_version": RUBRIC_V2, "items": items}))
+    assert r.file_appeal(agent, FATAL, "greeting", "新的证据").state == "open"

@@ -392,15 +392,24 @@ class Reviews:
         now = _now()
         if now > deadline:
             raise ReviewError(f"the appeal deadline for this call passed on {_iso(deadline)}")
+        key = evidence_key((call.machine or call.scorecard).item(item_id))
         with self.history.transaction() as db:
             if db.execute("SELECT 1 FROM appeals WHERE call_id = ? AND item_id = ? AND state = 'open'",
                           (call_id, item_id)).fetchone():
                 raise Conflict(f"item {item_id!r} already has an open appeal")
+            # an upheld appeal is the answer on this judgment: another needs new evidence (a
+            # re-score that changed it), or QA's queue fills with the same appeal again and again
+            done = db.execute("SELECT id, decided_by, decided_at FROM appeals WHERE call_id = ? AND item_id = ?"
+                              " AND state = 'upheld' AND evidence_key = ? ORDER BY id DESC LIMIT 1",
+                              (call_id, item_id, key)).fetchone()
+            if done:
+                raise Conflict(f"item {item_id!r} was appealed and the appeal upheld (#{done[0]}, by {done[1]} at "
+                               f"{done[2]}); it can be appealed again only if a re-score changes its evidence")
             cur = db.execute(
                 "INSERT INTO appeals (call_id, rubric_version, item_id, agent_id, machine_status, reason, filed_by,"
                 " filed_at, deadline, contested, evidence_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call_id, call.scorecard.rubric_version, item_id, call.agent_id, machine_status, reason, user.name,
-                 _iso(now), _iso(deadline), item.status, evidence_key((call.machine or call.scorecard).item(item_id))))
+                 _iso(now), _iso(deadline), item.status, key))
             appeal_id = cur.lastrowid
             self._audit(db, user.name, "appeal", call_id, item_id, appeal_id, reason)
         return self.appeal(user, appeal_id)
