@@ -101,6 +101,8 @@ def test_an_unknown_speaker_is_named_with_the_names_read(tmp_path):
     ({"version": 2, "call_id": "x", "segments": []}, "$.version"),
     ({"version": 1, "segments": []}, "$.call_id"),
     ({"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "hi", "start": -1}]}, "$.segments[0].start"),
+    ({"version": 1, "call_id": "x", "segments": [{"speaker": "agent", "text": "hi", "start": 0, "end": 1.7e308}]},
+     "$.segments[0].end: Value error, 1.7e+308 is more than 1e+10 seconds"),
     ([1, 2], "$: expected a JSON object"),
 ])
 def test_errors_name_file_and_json_path(tmp_path, data, fragment):

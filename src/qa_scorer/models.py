@@ -158,6 +158,10 @@ def two_party_names(names: list[str]) -> dict[str, str]:
     return {}
 
 
+# The largest time a segment may give, in seconds: room for clock times (epoch seconds, about
+# 1.7e9), none for milliseconds or absurd values (1.7e308 showed a call 300 digits long).
+MAX_SECONDS = 1e10
+
 # Validation context for records read back from the history: they were checked on the way in,
 # and a rule added since (stricter ids or dates) must not make an older stored call unreadable.
 STORED = {"stored": True}
@@ -343,6 +347,14 @@ class Segment(BaseModel):
     def _speaker_alias(cls, v: Any) -> Any:
         if isinstance(v, str):
             return speaker_role(v)
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _seconds(cls, v: Optional[float], info: ValidationInfo) -> Optional[float]:
+        if v is not None and v > MAX_SECONDS and not _stored(info):
+            raise ValueError(f"{v:g} is more than {MAX_SECONDS:.0e} seconds: times are seconds from the call's "
+                             "start (milliseconds? divide by 1000)")
         return v
 
     @model_validator(mode="after")
