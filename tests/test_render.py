@@ -436,3 +436,19 @@ def test_a_call_whose_roles_are_in_doubt_says_so_on_its_page(tmp_path: Path, cal
         h.record(c.transcript, c.scorecard, source=c.source)
         render_reports(h, tmp_path / "out2")
     assert 'id="roles-doubt-banner"' not in call_page(tmp_path / "out2", "C20240513-003").read_text(encoding="utf-8")
+
+
+def test_a_bots_line_is_marked_in_the_transcript(tmp_path: Path) -> None:
+    from qa_scorer.ingest import parse_transcript
+    from qa_scorer.report.html import call_context
+    from qa_scorer.rubric.loader import load_rubric
+    from qa_scorer.score import score_transcript
+
+    t = parse_transcript({"version": 1, "call_id": "b1", "channel": "chat", "segments": [
+        {"speaker": "智能客服", "text": "您好，我是智能助手"}, {"speaker": "客户", "text": "转人工"},
+        {"speaker": "客服", "text": "您好，我是小王"}]})
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(t, score_transcript(t, load_rubric(None)))
+        (stored,) = h.calls()
+    turns = str(call_context(stored)["transcript_html"]).split("\n")
+    assert "机器人/系统 bot" in turns[0] and not any("机器人/系统" in x for x in turns[1:])

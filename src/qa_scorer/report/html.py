@@ -231,8 +231,10 @@ def call_context(call: StoredCall) -> dict:
         stamp = (f'<a class="seek t" href="#seg-{k}" data-t="{seg.start}" data-seg="seg-{k}">{clock(seg.start)}</a>'
                  if seg.start is not None else f'<span class="t">#{k + 1}</span>')
         seg_refs = "".join(f'<a href="#item-{i}" class="ref">↑ {escape(lab)}</a>' for i, lab in refs.get(k, {}).items())
+        bot = ('<span class="bot small muted" title="a bot\'s or the system\'s line: judged as nobody\'s words">'
+               '机器人/系统 bot</span> ') if seg.automated else ""
         turns.append(
-            f'<div class="turn {escape(seg.speaker)}" id="seg-{k}" style="grid-row:{k + 2}"{data}>{stamp} '
+            f'<div class="turn {escape(seg.speaker)}" id="seg-{k}" style="grid-row:{k + 2}"{data}>{stamp} {bot}'
             f'<span class="text">{_highlight(seg.text, marks.get(k, []))}</span>'
             + (f'<span class="refs">{seg_refs}</span>' if seg_refs else "") + "</div>"
         )
