@@ -243,3 +243,11 @@ def test_an_appeal_as_long_as_the_form_allows_is_taken_in_chinese(app):
     assert r.status_code == 303, r.text[:300]
     stored = rows(app.state.db_path, "SELECT reason FROM appeals")[-1][0]
     assert stored == reason[:2000]
+
+
+def test_an_agent_does_not_see_where_the_server_read_the_call_from(app):
+    with sqlite3.connect(app.state.db_path) as db:
+        db.execute("UPDATE calls SET source = '/srv/qa/in/x.json' WHERE call_id = ?", (FATAL,))
+    li = login(app, "li")
+    assert "来源 Source" not in li.get(f"/calls/{FATAL}").text
+    assert "来源 Source" in login(app, "qa1").get(f"/calls/{FATAL}").text

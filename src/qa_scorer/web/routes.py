@@ -54,6 +54,8 @@ def call_page(ctx: Ctx) -> Response:
     rec = audio_source(call)
     deadline = ctx.reviews.deadline(call_id)
     context = call_context(call)
+    if ctx.user.role == "agent":
+        context["source"] = None  # where the server read the call from is no agent's business
     call_appeals = ctx.reviews.appeals(ctx.user, call_id=call_id)
     pending = {a.item_id for a in call_appeals if a.state == "open"}  # a second one would be refused
     return ctx.render(
