@@ -143,3 +143,30 @@ def test_one_unknown_speaker_in_many_lines_is_one_error(tmp_path):
     text = str(exc.value)
     assert text.count("is not a speaker") == 2 and len(text) < 1000, text
     assert "$.segments[0].speaker: Value error, '店员乙'" in text and "(and in 19 more segments: 2, 4, 6, 8, 10, …)" in text
+
+
+@pytest.mark.parametrize("name", ["系统工程师", "assistant manager", "Talbot", "tb_bottle88", "ecosystem_fan"])
+def test_a_name_that_only_holds_a_bots_word_is_no_bot(name):
+    from qa_scorer.models import automated_sender
+
+    assert not automated_sender(name)
+
+
+@pytest.mark.parametrize("name", ["Re:Zero", "小猪：88", "微信:wxid_8k2j1"])
+def test_a_colon_alone_makes_no_shop_sub_account(name):
+    from qa_scorer.models import speaker_role
+
+    with pytest.raises(ValueError, match="is not a speaker"):
+        speaker_role(name)
+
+
+def test_a_staff_title_does_not_decide_the_other_name(tmp_path):
+    # 王经理 may be a customer addressed by title: 小桃 is not taken for the customer because of it
+    from qa_scorer.models import speaker_role, two_party_names
+
+    assert speaker_role("客户服务中心:小王") == "agent" and speaker_role("用户服务部：小美") == "agent"
+    assert two_party_names(["小桃", "王经理"]) == {}
+    p = write(tmp_path, "c.json", {"version": 1, "call_id": "c1", "segments": [
+        {"speaker": "小桃", "text": "您好"}, {"speaker": "王经理", "text": "在吗"}]})
+    with pytest.raises(TranscriptError, match="'小桃' is not a speaker"):
+        load_transcript(p)

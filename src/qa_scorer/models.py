@@ -99,61 +99,89 @@ _SPEAKER_ALIASES = {
     "会员": "customer", "乘客": "customer", "持卡人": "customer", "机主": "customer", "业主": "customer",
 }
 
-_AUTOMATED = ("bot", "robot", "机器人", "智能客服", "自动客服", "ai客服", "system", "系统", "assistant", "ivr")
+# An automated sender's name: a Latin word of its own (bot, IVR: not Talbot, tb_bottle88, an
+# ecosystem fan), one of a few whole names (system, assistant: not assistant manager), or a Chinese
+# name that starts or ends so (智能客服小星, 系统消息, 小蜜机器人: not 系统工程师).
+_AUTOMATED_WORDS = frozenset({"bot", "robot", "chatbot", "ivr"})
+_AUTOMATED_NAMES = frozenset({"system", "assistant", "ai", "ai assistant", "virtual assistant", "auto reply",
+                              "autoreply", "auto-reply", "系统", "机器人"})
+_AUTOMATED_STARTS = ("机器人", "智能客服", "智能助手", "智能助理", "自动客服", "自动回复", "ai客服", "ai助手",
+                     "系统消息", "系统通知", "系统提示", "系统自动")
+_AUTOMATED_ENDS = ("机器人", "智能客服", "自动回复", "系统消息", "系统通知")
 
 
 # A platform's handle for a customer: the role word and an id after it (用户_7731, 星联用户139****5521,
-# 会员No.88); a shop's sub-account, the shop's name and the agent's after a colon (棉花糖旗舰店:小桃).
+# 会员No.88); a shop's sub-account: a shop's or a desk's name and the agent's after a colon
+# (棉花糖家居旗舰店:小桃, 客户服务中心:小王; not Re:Zero or 微信:wxid_8k2j1).
 _CUSTOMER_HANDLE = re.compile(r"(?:客户|顾客|用户|买家|会员|访客)[\s_\-#:：.]*(?:no\.?|id)?[\s_\-#:：.]*[0-9*＊xX]+$")
-_SUB_ACCOUNT = re.compile(r"^[^:：]{2,}[:：][^:：]+$")
+_SUB_ACCOUNT = re.compile(r"^[^:：]*(店|旗舰|专营|专卖|官方|公司|商城|商行|工作室|服务中心|服务部|客服部|售后部)[^:：]*[:：][^:：]+$")
+# The company's staff by title (客户经理 / 客户代表 / 客户服务专员): read as the agent, but too weak to
+# decide the other name of a conversation (王经理 may be a customer addressed by title)
+_STAFF_TITLES = ("经理", "代表", "专员", "顾问", "主管")
 
 
 def automated_sender(name: str) -> bool:
-    """Whether a speaker name is a bot's or the system's (bot, 机器人, 智能客服, system, IVR)."""
+    """Whether a speaker name is a bot's or the system's (bot, 机器人, 智能客服小星, 系统消息, IVR)."""
     key = name.strip().lower()
-    return key not in _SPEAKER_ALIASES and any(word in key for word in _AUTOMATED)
+    if key in _SPEAKER_ALIASES:
+        return False
+    return (key in _AUTOMATED_NAMES or bool(_AUTOMATED_WORDS & set(re.split(r"[^a-z0-9]+", key)))
+            or key.startswith(_AUTOMATED_STARTS) or key.endswith(_AUTOMATED_ENDS))
+
+
+def _role(name: str) -> tuple[str, bool]:
+    """(role, whether the name says it outright) of a speaker name, or ValueError."""
+    key = name.strip().lower()
+    if key in _SPEAKER_ALIASES:
+        return _SPEAKER_ALIASES[key], True
+    if automated_sender(name):
+        raise ValueError(f"{name!r} is an automated sender, not the agent or the customer: leave its "
+                         "lines out, or give them as agent if the agent wrote them")
+    if _SUB_ACCOUNT.match(key):
+        return "agent", True
+    if any(w in key for w in ("客服", "坐席", "话务员")):
+        return "agent", True
+    if any(w in key for w in _STAFF_TITLES):
+        return "agent", False
+    for role, words in (("agent", ("售后",)), ("customer", ("客户", "顾客", "用户", "买家"))):
+        if key.startswith(words) or key.endswith(words):
+            return role, True
+    if _CUSTOMER_HANDLE.search(key):
+        return "customer", True
+    raise ValueError(f"{name!r} is not a speaker: use agent or customer (客服/坐席/卖家/support… and "
+                     "客户/顾客/用户/买家/visitor… are read as them)")
 
 
 def speaker_role(name: str) -> str:
     """``agent`` or ``customer`` for a speaker name an export may use: the two words, the names
     in ``_SPEAKER_ALIASES``, an agent's or customer's name with its role before or after it
-    (客服小美, 客服-小王, 在线客服, 用户123), a platform's customer handle (用户_7731) and a shop's
-    sub-account (店铺名:小桃). Anything else is refused with a message that names it; so is an
-    automated sender here (``Segment`` reads one as the agent's side, marked ``automated``)."""
-    key = name.strip().lower()
-    if key in _SPEAKER_ALIASES:
-        return _SPEAKER_ALIASES[key]
-    if any(word in key for word in _AUTOMATED):
-        raise ValueError(f"{name!r} is an automated sender, not the agent or the customer: leave its "
-                         "lines out, or give them as agent if the agent wrote them")
-    if any(w in key for w in ("客服", "坐席", "经理", "代表", "专员", "顾问", "主管", "话务员")):
-        return "agent"  # 客户经理 / 客户代表 / 客户服务专员 are the company's staff, not the customer
-    for role, words in (("agent", ("售后",)), ("customer", ("客户", "顾客", "用户", "买家"))):
-        if key.startswith(words) or key.endswith(words):
-            return role
-    if _CUSTOMER_HANDLE.search(key):
-        return "customer"
-    if _SUB_ACCOUNT.match(key):
-        return "agent"
-    raise ValueError(f"{name!r} is not a speaker: use agent or customer (客服/坐席/卖家/support… and "
-                     "客户/顾客/用户/买家/visitor… are read as them)")
+    (客服小美, 客服-小王, 在线客服, 用户123), a staff title (客户经理), a platform's customer handle
+    (用户_7731) and a shop's sub-account (店铺名:小桃). Anything else is refused with a message that
+    names it; so is an automated sender here (``Segment`` reads one as the agent's side, marked
+    ``automated``)."""
+    return _role(name)[0]
 
 
 def two_party_names(names: list[str]) -> dict[str, str]:
     """Roles for the speaker names of one conversation that ``speaker_role`` cannot read, where
-    the others tell: one unknown name beside names read as only one side is the other side (a
-    chat export names the customer by nickname, tb_小猪88, beside 客服小桃). Automated senders
-    are left out; empty when that does not decide (two unknown names, or both sides known)."""
+    the others tell: one unknown name beside names that say outright they are one side only is
+    the other side (a chat export names the customer by nickname, tb_小猪88, beside 客服小桃). A
+    name read by a staff title only (王经理) decides nothing; automated senders are left out;
+    empty when that does not decide (two unknown names, or both sides known)."""
     known: set[str] = set()
     unknown: list[str] = []
+    weak = False
     for name in dict.fromkeys(n.strip() for n in names):
         if automated_sender(name):
             continue
         try:
-            known.add(speaker_role(name))
+            role, outright = _role(name)
         except ValueError:
             unknown.append(name)
-    if len(unknown) == 1 and len(known) == 1:
+            continue
+        known.add(role)
+        weak = weak or not outright
+    if len(unknown) == 1 and len(known) == 1 and not weak:
         return {unknown[0]: "customer" if known == {"agent"} else "agent"}
     return {}
 
