@@ -501,6 +501,13 @@ def test_a_recording_a_transcript_names_is_not_scored_again_as_a_call_of_its_own
     assert [(c["call_id"], c["agent_id"]) for c in cards] == [("V-0001", "victim")]
     assert not (out / "agents" / "unknown").exists()
     assert list((out / "agents" / "victim" / "audio").iterdir())  # the recording plays on its call's page
+    # a refused transcript naming it, or a manifest row for it, leaves the recording its own call
+    doc["segments"][0]["speaker"] = "店员甲"
+    (inputs / "V-0001.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "o2"), "--json", str(tmp_path / "b.json"),
+                              "-q"])
+    assert res.exit_code == 1 and "V-0001.json" in res.output
+    assert [c["call_id"] for c in json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))] == ["9f2c1e"]
 
 
 def test_score_names_what_it_assumed(tmp_path):

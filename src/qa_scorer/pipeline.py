@@ -275,13 +275,16 @@ def unique_transcripts(pairs: list) -> tuple[list, list[InputError]]:
 
 
 def without_named_recordings(inputs: list) -> list:
-    """The inputs less each recording that a transcript among them names as its ``audio``: that
-    transcript is the call (a vendor's export names its recordings by another id than the call's,
-    rec/9f2c1e.wav for call V-0001); scored again on its own, the recording was a second call under
-    its file name and agent unknown, counted twice, and copied where an agent bound to unknown could
-    play it."""
-    audio = [i for i in inputs if i.kind == "audio"]
-    if not audio:
+    """The inputs less each recording that a valid transcript among them names as its ``audio``:
+    that transcript is the call (a vendor's export names its recordings by another id than the
+    call's, rec/9f2c1e.wav for call V-0001); scored again on its own, the recording was a second
+    call under its file name and agent unknown, counted twice, and copied where an agent bound to
+    unknown could play it. A recording a manifest row describes is its own call and stays; so does
+    one named only by a transcript that is refused (its error says why) or too large to read."""
+    from qa_scorer.ingest import MAX_TRANSCRIPT_BYTES, TranscriptError, parse_transcript
+
+    loose = {Path(i.path).resolve(): i for i in inputs if i.kind == "audio" and not i.listed}
+    if not loose:
         return inputs
     named: set[Path] = set()
     for inp in inputs:
@@ -290,19 +293,31 @@ def without_named_recordings(inputs: list) -> list:
         record = inp.record
         if record is None:
             try:
+                if Path(inp.path).stat().st_size > MAX_TRANSCRIPT_BYTES:
+                    continue
                 raw = Path(inp.path).read_bytes()
-                record = json.loads(raw.decode("utf-8-sig")) if b'"audio"' in raw else None
+                if b'"audio"' not in raw:
+                    continue
+                record = json.loads(raw.decode("utf-8-sig"))
             except (OSError, ValueError, RecursionError):
-                record = None  # its own error comes when it is read
+                continue  # its own error comes when it is read
         ref = record.get("audio") if isinstance(record, dict) else None
-        if isinstance(ref, str) and ref.strip():
-            try:
-                named.add((Path(inp.path).parent / ref).resolve())
-            except (OSError, RuntimeError, ValueError):
-                pass
+        if not isinstance(ref, str) or not ref.strip():
+            continue
+        try:
+            where = (Path(inp.path).parent / ref).resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if where not in loose:
+            continue
+        try:
+            parse_transcript(record, inp.path)
+        except TranscriptError:
+            continue  # refused: the recording is scored as a call of its own, as before
+        named.add(where)
     if not named:
         return inputs
-    return [i for i in inputs if i.kind != "audio" or Path(i.path).resolve() not in named]
+    return [i for i in inputs if i.kind != "audio" or i.listed or Path(i.path).resolve() not in named]
 
 
 def unique_calls(inputs: list) -> tuple[list, list[InputError]]:
