@@ -237,7 +237,7 @@ def test_eval_fails_when_no_labelled_call_is_among_the_inputs(tmp_path):
     labels.write_text("call_id,item,expected\nF01,greeting,pass\nF02,greeting,fail\n", encoding="utf-8")
     res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
     assert res.exit_code == 5, res.output
-    assert "none of the 2 labelled call(s) is among the" in res.output and "F01" in res.output
+    assert "no labelled item of the 2 labelled call(s) is among the" in res.output and "F01" in res.output
 
 
 def test_eval_shows_no_ratio_where_nothing_was_flagged(tmp_path):
@@ -542,3 +542,9 @@ def test_a_hostile_file_name_cannot_write_escapes_or_lines_to_the_terminal(tmp_p
     assert "\x1b" not in res.output and "\x07" not in res.output
     line = next(l for l in res.output.splitlines() if "ctrl" in l)
     assert "\\x1b]0;pwned\\x07\\x1b[2J\\x0afake.json" in line and "invalid JSON" in line
+    # nor a recording's name in a transcript, in the warning that it is missing
+    doc = json.loads((SAMPLES / "s21_chat_cream_allergy.json").read_text(encoding="utf-8"))
+    doc["audio"] = "\x1b]0;PWNED\x07\x1b[2J\nfake line.wav"
+    (inputs / "ok.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    res = runner.invoke(app, ["score", str(inputs / "ok.json"), "--out", str(tmp_path / "o2"), "-q"])
+    assert "\x1b" not in res.output and "\x07" not in res.output and "PWNED" in res.output, res.output

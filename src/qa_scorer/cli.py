@@ -120,17 +120,17 @@ def _render_warnings(summary) -> None:
         return
     _unreadable_warnings(summary.unreadable)
     for line in summary.failed:
-        err.print(f"[bold yellow]warning:[/] scorecard page not rendered: {escape(line)}", highlight=False)
+        err.print(f"[bold yellow]warning:[/] scorecard page not rendered: {escape(_shown(line))}", highlight=False)
     for line in summary.refused_audio:
-        err.print(f"[bold yellow]warning:[/] recording not used: {escape(line)}", highlight=False)
+        err.print(f"[bold yellow]warning:[/] recording not used: {escape(_shown(line))}", highlight=False)
     for line in summary.missing_audio:
-        err.print(f"[bold yellow]warning:[/] recording not found, the page has no player: {escape(line)}",
+        err.print(f"[bold yellow]warning:[/] recording not found, the page has no player: {escape(_shown(line))}",
                   highlight=False)
 
 
 def _unreadable_warnings(unreadable: dict) -> None:
     for call_id, why in unreadable.items():
-        err.print(f"[bold yellow]warning:[/] history: call {escape(repr(call_id))}: {escape(why)}", highlight=False)
+        err.print(f"[bold yellow]warning:[/] history: call {escape(repr(call_id))}: {escape(_shown(why))}", highlight=False)
 
 
 def _transcribe_options(model, device, compute_type, agent_channel, workers, threads, crosstalk=None):
@@ -481,10 +481,10 @@ def eval_cmd(
         # nothing was compared: a table of nothing and exit 0 read as success
         named = sorted({call for call, _ in gold})
         ids = sorted(c.call_id for c in cards)
-        err.print(f"{source}: none of the {len(named)} labelled call(s) is among the {len(ids)} scored "
-                  f"(labels name {', '.join(named[:3])}{', …' if len(named) > 3 else ''}; the inputs' call ids are "
-                  f"{', '.join(ids[:3]) or 'none'}{', …' if len(ids) > 3 else ''}): labels must use each "
-                  "transcript's call_id", markup=False)
+        err.print(_shown(f"{source}: no labelled item of the {len(named)} labelled call(s) is among the {len(ids)} "
+                         f"scored (labels name {', '.join(named[:3])}{', …' if len(named) > 3 else ''}; the inputs' "
+                         f"call ids are {', '.join(ids[:3]) or 'none'}{', …' if len(ids) > 3 else ''}): labels must "
+                         "use each transcript's call_id and the rubric's item ids"), markup=False)
         _report_errors(errors)
         raise typer.Exit(EXIT_LABELS)
     table = Table(title=f"{n} call(s) against {source}")
