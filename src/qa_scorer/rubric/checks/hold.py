@@ -158,6 +158,16 @@ def _own_pause(item: Item, call: Call, before_i: int, after_i: int) -> Optional[
     return None
 
 
+_THANKS = re.compile(r"谢|久等|抱歉|不好意思|sorry")
+
+
+def _announcing(item: Item, norm) -> list:
+    """The hits of ``before`` in an agent's words that are no thanks for a wait: 耐心等待 asks to
+    wait in 请您耐心等待 but thanks in 谢谢您的耐心等待, the thanks for the hold before."""
+    thanks = [t for t in item.after.find(norm) if _THANKS.search(norm.text, t.start, t.end)]
+    return [h for h in item.before.find(norm) if not any(t.start < h.end and h.start < t.end for t in thanks)]
+
+
 def run(item: Item, call: Call) -> Outcome:
     if not call.timed:
         return Outcome("na", "needs segment timings; this transcript has none", zh="没有时间信息，无法判断")
@@ -179,17 +189,26 @@ def run(item: Item, call: Call) -> Outcome:
         return Outcome("na", f"no silence of {item.min_silence:g} s or more", zh=f"没有 {item.min_silence:g} 秒以上的静音")
     problems, good = [], []
     segs = call.segments
+    # The end of the silence before, when the customer spoke after it: an announcement before that
+    # silence was its own, and a new request needs a new one (稍等 … 谢谢 查到了 / 那另一笔呢 / 可以的 …
+    # silence); an agent going on with the same lookup across two silences announced both.
+    since, prev_end = float("-inf"), None
+    customer_starts = [segs[j].start for j in call.indices("customer")]
     for before_i, after_i, g0, g1 in gaps:
+        if prev_end is not None and any(prev_end - TIME_EPS <= t < g0 for t in customer_starts):
+            since = prev_end
         # the agent's words on the silence's own side only: a turn may go on across it (请您耐心等待
         # … 查到了), and the announcement must not pass for the thanks, nor the thanks for it
         # (and in the agent's turn before that one, when the customer cut in between: 您先别挂 稍等一下好吗 /
         # 你快点啊 / 理解理解 我马上联系 … silence)
-        last = [i for i in _agent_turn(call, before_i, True) if segs[i].end <= g0 + TIME_EPS]
+        last = [i for i in _agent_turn(call, before_i, True) if since - TIME_EPS <= segs[i].start
+                and segs[i].end <= g0 + TIME_EPS]
         earlier = call.turns_before("agent", last[0], 1) if last else []
-        asked = next(((i, h) for i in last + [j for run in earlier for j in run]
-                      for h in item.before.find(call.norms[i])), None)
+        asked = next(((i, h) for i in last + [j for run in earlier for j in run if segs[j].start >= since - TIME_EPS]
+                      for h in _announcing(item, call.norms[i])), None)
         thanked = next(((i, h) for i in _agent_turn(call, after_i, False) if segs[i].start >= g1 - TIME_EPS
                         for h in item.after.find(call.norms[i])), None)
+        prev_end = g1
         label = f"{g1 - g0:.0f} s silence at {g0:.0f}–{g1:.0f} s"
         if asked and thanked:
             good.append(call.evidence(asked[0], asked[1], note=f"asked to wait before the {label}"))
