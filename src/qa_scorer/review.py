@@ -95,8 +95,8 @@ class Appeal:
     decided_at: Optional[str]
     note: Optional[str]
     # A decided appeal: whether its ruling still gives the item its status on the call's latest
-    # result (0 once a re-score changed the item's evidence and set the ruling aside); None while
-    # open or expired.
+    # result (0 once a later review replaced it, or a re-score changed the item's evidence and set
+    # it aside); None while open or expired.
     ruling_in_force: Optional[int] = None
 
 
