@@ -551,8 +551,8 @@ def in_quotes(norm: NormText, start: int, end: int) -> bool:
     return False
 
 
-# Characters of grammar, not of a content word a recogniser garbles: a stretch holding one is what
-# was said, not a phrase misheard (``Matcher._misheard``).
+# Characters of grammar: in a stretch taken for a phrase misheard, one must be the phrase's syllable
+# with its tone (a recogniser writes 在 for 再; 是 for 师 is what was said: ``Matcher._misheard``).
 _FUNCTION_CHARS = frozenset("是的了吗呢吧啊在有和与或把被给就都也还又很")
 
 
@@ -749,16 +749,23 @@ class Matcher:
         """Whether a stretch that sounds like a phrase but keeps fewer than half its characters
         is the phrase misheard, as a speech recogniser's wrong characters of the right sound are
         (报签 for 抱歉, 倩议 for 歉意): at least half its syllables are the phrase's with their
-        tones; it is no word of its own (之前 is a word, and stays 之前, not 致歉) and holds no
-        function word (是, 的, 了…: 手续费率是多少 says 率 是, not 律师, a fatal complaint); and it
-        stands as whole words in its line (not 前一 across 之前|一定, nor 自签 across 自|签收;
-        words are jieba's, of the line around the stretch)."""
+        tones; it is no word of its own (之前 is a word, and stays 之前, not 致歉); a function word
+        in it (是, 的, 了…) is the phrase's syllable with its tone (在件 for 再见: 在 is zai4 as 再 is;
+        手续费率是多少 says 率 是, shi4, not 律师, shi1, a fatal complaint); and it stands as whole
+        words in its line (not 前一 across 之前|一定, nor 自签 across 自|签收; words are jieba's, of
+        the line around the stretch)."""
         said = text[start:end]
-        if is_word(said) or any(c in _FUNCTION_CHARS for c in said):
+        if is_word(said):
             return False
         heard = syllables(said)
-        if not any(sum(a == b for a, b in zip(heard, syllables(p))) * 2 >= len(p)
-                   for p in self.sounds.get(key, ())):
+
+        def fits(phrase: str) -> bool:
+            sounds = syllables(phrase)
+            if sum(a == b for a, b in zip(heard, sounds)) * 2 < len(phrase):
+                return False
+            return all(heard[k] == sounds[k] for k, c in enumerate(said[:len(sounds)]) if c in _FUNCTION_CHARS)
+
+        if not any(fits(p) for p in self.sounds.get(key, ())):
             return False
         return self._whole_words(text, start, end)
 
