@@ -203,14 +203,17 @@ def test_an_item_under_appeal_is_not_offered_again(app):
     assert "greeting" not in offered and offered == [i for i in FATAL_FAILED if i != "greeting"]
 
 
-def test_appeal_times_are_shown_in_the_machines_local_time(app, monkeypatch):
+def test_appeal_times_are_shown_in_the_machines_local_time(app):
     """The review records keep UTC; a centre in Beijing reads its deadline and the appeal's dates
     at +08:00 (they were shown as UTC, the filing time without even saying so)."""
     import time as _time
 
     from qa_scorer.web.app import local_time
 
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    import os
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Shanghai"
     _time.tzset()
     try:
         assert local_time("2026-12-06T18:05:31+00:00") == "2026-12-07 02:05 +08:00"
@@ -227,8 +230,11 @@ def test_appeal_times_are_shown_in_the_machines_local_time(app, monkeypatch):
         assert filed.endswith("+08:00")
         stored = rows(app.state.db_path, "SELECT filed_at FROM appeals")[-1][0]
         assert local_time(stored) == filed
-    finally:
-        monkeypatch.delenv("TZ")
+    finally:  # the process's zone as it was, for the tests after this one
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
         _time.tzset()
 
 

@@ -229,6 +229,11 @@ def test_eval_reads_labels_excel_saved_in_gbk_and_a_reward_labelled_fail(tmp_pat
     labels.write_bytes(b"call_id,item,expected\n\xff\xfe,greeting,pass\n")
     res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)])
     assert res.exit_code == 5 and "not UTF-8 or GBK text" in res.output, res.output
+    # UTF-8 rows with GBK rows appended would come out as mojibake: refused
+    labels.write_bytes("call_id,item,expected\ns01_earbuds_right_silent,greeting,pass\n".encode()
+                       + "s02_ac_install_delay,greeting,pass,备注\n".encode("gbk") + "x,greeting,pass,说明\n".encode())
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)])
+    assert res.exit_code == 5 and "UTF-8 and GBK lines mixed" in res.output, res.output
 
 
 def test_eval_fails_when_no_labelled_call_is_among_the_inputs(tmp_path):

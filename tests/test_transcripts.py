@@ -143,6 +143,12 @@ def test_one_unknown_speaker_in_many_lines_is_one_error(tmp_path):
     text = str(exc.value)
     assert text.count("is not a speaker") == 2 and len(text) < 1000, text
     assert "$.segments[0].speaker: Value error, '店员乙'" in text and "(and in 19 more segments: 2, 4, 6, 8, 10, …)" in text
+    # a word's field wrong in every segment is one error too
+    segments = [{"speaker": "agent", "text": "a", "words": [{"word": "a", "start": 0, "end": "x"}]} for _ in range(200)]
+    p = write(tmp_path, "w.json", {"version": 1, "call_id": "c1", "segments": segments})
+    with pytest.raises(TranscriptError) as exc:
+        load_transcript(p)
+    assert len(str(exc.value)) < 1000 and "(and in 199 more segments" in str(exc.value)
 
 
 @pytest.mark.parametrize("name", ["系统工程师", "assistant manager", "Talbot", "tb_bottle88", "ecosystem_fan"])

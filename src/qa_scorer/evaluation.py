@@ -73,7 +73,7 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     except OSError as exc:
         raise LabelError(f"{p}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise LabelError(f"{p}: not UTF-8 or GBK text (byte {exc.start})") from None
+        raise LabelError(f"{p}: not UTF-8 or GBK text (byte {exc.start}: {exc.reason})") from None
     rows = csv.reader(text.splitlines())
     header = next(rows, None)
     if header is None or [h.strip() for h in header[:3]] != ["call_id", "item", "expected"]:

@@ -61,7 +61,7 @@ def parse_transcript(data: Any, path: str | Path = "<memory>") -> Transcript:
         raise TranscriptError(path, "$: nested too deeply to read") from None
 
 
-_SEGMENT_FIELD = re.compile(r"^\$\.segments\[(\d+)\](\.\w+)$")
+_SEGMENT_FIELD = re.compile(r"^\$\.segments\[(\d+)\]((?:\.\w+|\[\d+\])+)$")
 
 
 def _grouped(errors: list[tuple[str, str]]) -> list[str]:
@@ -74,7 +74,7 @@ def _grouped(errors: list[tuple[str, str]]) -> list[str]:
     for where, msg in errors:
         m = _SEGMENT_FIELD.match(where)
         if m:
-            key = (m.group(2), msg)
+            key = (re.sub(r"\[\d+\]", "[*]", m.group(2)), msg)  # a word's field in many segments too
             if key in seen:
                 more[seen[key]].append(m.group(1))
                 continue
@@ -435,7 +435,7 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
     except OSError as exc:
         return rows, [InputError(path=where, message=f"cannot read manifest: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        return rows, [InputError(path=where, message=f"manifest is not UTF-8 or GBK text (byte {exc.start})")]
+        return rows, [InputError(path=where, message=f"manifest is not UTF-8 or GBK text (byte {exc.start}: {exc.reason})")]
     allowed = real_roots([manifest.parent, *roots])
     reader = csv.DictReader(io.StringIO(text), strict=True)
     try:

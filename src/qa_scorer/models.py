@@ -381,8 +381,8 @@ class Segment(BaseModel):
     @classmethod
     def _seconds(cls, v: Optional[float], info: ValidationInfo) -> Optional[float]:
         if v is not None and v > MAX_SECONDS and not _stored(info):
-            raise ValueError(f"{v:g} is more than {MAX_SECONDS:.0e} seconds: times are seconds from the call's "
-                             "start (milliseconds? divide by 1000)")
+            raise ValueError(f"{v:g} is more than {MAX_SECONDS:.0e} seconds: times are seconds (from the call's "
+                             "start, or a clock time in seconds), not milliseconds")
         return v
 
     @model_validator(mode="after")

@@ -110,9 +110,23 @@ def spreadsheet_text(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         try:
-            return raw.decode("gb18030")
+            text = raw.decode("gb18030")
         except UnicodeDecodeError:
             raise exc from None
+        # a file with UTF-8 lines and GBK lines (rows appended by another program) would come out
+        # as GB18030 mojibake on its UTF-8 lines: refused at the first such line instead
+        at = 0
+        for line in raw.split(b"\n"):
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    raise UnicodeDecodeError("utf-8", raw, at, at + len(line),
+                                             "UTF-8 and GBK lines mixed in one file") from None
+            at += len(line) + 1
+        return text
 
 
 def subtitle_segments(texts: list[str]) -> frozenset[int]:
