@@ -151,6 +151,23 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def local_time(value: Optional[str]) -> str:
+    """A time the review records keep (ISO, UTC), as this machine's local time to the minute with
+    its offset ("2026-12-06 18:05 +08:00"): what staff and agents read deadlines and dates in. A
+    value without an offset is shown as written."""
+    if not value:
+        return ""
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)[:16]
+    if t.tzinfo is None:
+        return t.strftime("%Y-%m-%d %H:%M")
+    t = t.astimezone()
+    off = t.strftime("%z")
+    return f"{t:%Y-%m-%d %H:%M} {off[:3]}:{off[3:]}"
+
+
 def clean_text(text: str, limit: int) -> str:
     """User-supplied text as stored: control characters other than tab and newline removed,
     surrounding space stripped, at most ``limit`` characters."""
@@ -391,7 +408,7 @@ class Reviews:
         deadline = self.deadline(call_id)
         now = _now()
         if now > deadline:
-            raise ReviewError(f"the appeal deadline for this call passed on {_iso(deadline)}")
+            raise ReviewError(f"the appeal deadline for this call passed on {local_time(_iso(deadline))}")
         key = evidence_key((call.machine or call.scorecard).item(item_id))
         with self.history.transaction() as db:
             if db.execute("SELECT 1 FROM appeals WHERE call_id = ? AND item_id = ? AND state = 'open'",
@@ -404,7 +421,7 @@ class Reviews:
                               (call_id, item_id, key)).fetchone()
             if done:
                 raise Conflict(f"item {item_id!r} was appealed and the appeal upheld (#{done[0]}, by {done[1]} at "
-                               f"{done[2]}); it can be appealed again only if a re-score changes its evidence")
+                               f"{local_time(done[2])}); it can be appealed again only if a re-score changes its evidence")
             cur = db.execute(
                 "INSERT INTO appeals (call_id, rubric_version, item_id, agent_id, machine_status, reason, filed_by,"
                 " filed_at, deadline, contested, evidence_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

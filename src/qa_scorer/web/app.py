@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from qa_scorer.review import ReviewError, Reviews
+from qa_scorer.review import ReviewError, Reviews, local_time
 from qa_scorer.store import History, StoreError
 from qa_scorer.web import auth
 
@@ -42,23 +42,6 @@ def _num(x: Optional[float]) -> str:
     if x is None:
         return "–"
     return f"{x:.1f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
-
-
-def local_time(value: Optional[str]) -> str:
-    """A time the review records keep (ISO, UTC), as this machine's local time to the minute with
-    its offset ("2026-12-06 18:05 +08:00"): what staff and agents read deadlines and dates in. A
-    value without an offset is shown as written."""
-    if not value:
-        return ""
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)[:16]
-    if t.tzinfo is None:
-        return t.strftime("%Y-%m-%d %H:%M")
-    t = t.astimezone()
-    off = t.strftime("%z")
-    return f"{t:%Y-%m-%d %H:%M} {off[:3]}:{off[3:]}"
 
 
 @lru_cache(maxsize=1)
