@@ -162,6 +162,9 @@ def speaker_role(name: str) -> str:
     return _role(name)[0]
 
 
+_PLAIN_SPEAKERS = frozenset({"agent", "customer"})
+
+
 def two_party_names(names: list[str]) -> dict[str, str]:
     """Roles for the speaker names of one conversation that ``speaker_role`` cannot read, where
     the others tell: one unknown name beside names that say outright they are one side only is
@@ -363,13 +366,6 @@ class Segment(BaseModel):
     # shown with the agent's lines, judged as nobody's words.
     automated: Optional[bool] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _automated_sender(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("speaker"), str) and automated_sender(data["speaker"]):
-            return {**data, "speaker": "agent", "automated": True}
-        return data
-
     @field_validator("speaker", mode="before")
     @classmethod
     def _speaker_alias(cls, v: Any) -> Any:
@@ -410,18 +406,32 @@ class Transcript(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _other_party(cls, data: Any) -> Any:
-        """The one speaker name no rule reads, beside names of one side only, is the other side
-        (``two_party_names``); which name was read so is kept in ``metadata.speaker_names``."""
+    def _speaker_names(cls, data: Any) -> Any:
+        """An export's own speaker names: an automated sender's lines go to the agent's side marked
+        ``automated``; the one name no rule reads, beside names of one side only, is the other side
+        (``two_party_names``), kept in ``metadata.speaker_names``. Nothing to do, and no cost, when
+        every segment says agent or customer."""
         if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
             return data
-        names = [s["speaker"] for s in data["segments"] if isinstance(s, dict) and isinstance(s.get("speaker"), str)]
-        roles = two_party_names(names)
-        if not roles:
+        names = {s["speaker"] for s in data["segments"] if isinstance(s, dict) and isinstance(s.get("speaker"), str)}
+        if names <= _PLAIN_SPEAKERS:
             return data
-        segments = [{**s, "speaker": roles[s["speaker"].strip()]}
-                    if isinstance(s, dict) and isinstance(s.get("speaker"), str) and s["speaker"].strip() in roles
-                    else s for s in data["segments"]]
+        bots = {n for n in names if automated_sender(n)}
+        roles = two_party_names(list(names))
+        if not roles and not bots:
+            return data
+
+        def named(seg: Any) -> Any:
+            if not isinstance(seg, dict) or not isinstance(seg.get("speaker"), str):
+                return seg
+            if seg["speaker"] in bots:
+                return {**seg, "speaker": "agent", "automated": True}
+            role = roles.get(seg["speaker"].strip())
+            return {**seg, "speaker": role} if role else seg
+
+        segments = [named(s) for s in data["segments"]]
+        if not roles:
+            return {**data, "segments": segments}
         meta = {} if data.get("metadata") is None else data["metadata"]
         if isinstance(meta, dict):  # (anything else is refused as it is)
             before = meta.get("speaker_names")
