@@ -157,7 +157,7 @@ def speaker_role(name: str) -> str:
     in ``_SPEAKER_ALIASES``, an agent's or customer's name with its role before or after it
     (客服小美, 客服-小王, 在线客服, 用户123), a staff title (客户经理), a platform's customer handle
     (用户_7731) and a shop's sub-account (店铺名:小桃). Anything else is refused with a message that
-    names it; so is an automated sender here (``Segment`` reads one as the agent's side, marked
+    names it; so is an automated sender here (``Transcript`` reads one as the agent's side, marked
     ``automated``)."""
     return _role(name)[0]
 

@@ -32,7 +32,8 @@ class TranscribeOptions(BaseModel):
     # Speech handed to the decoder starts and ends this much beyond what the speech detector found:
     # a soft onset (the fricative of 谢谢 after a pause) comes out clipped at 200 ms (谢谢您的耐心等待 →
     # 借信您的卖信等待). 300 against 200 ms and 400: character errors 551 against 568 and 571 over
-    # the sample, longer rendered, hold and real single-speaker calls.
+    # the sample, longer rendered, hold and real single-speaker calls, measured with the pad on every
+    # call (mono recordings, the single-speaker clips among them, now keep mono_speech_pad_ms).
     vad_speech_pad_ms: int = Field(300, ge=0)
     # Mono: both voices on one track, so a longer pad reaches into the other voice's turn (pieces of
     # two voices merge): 200 ms, 16.5 % character errors and 79 of 87 roles right on the sample

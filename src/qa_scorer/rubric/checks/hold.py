@@ -3,8 +3,8 @@
 For every gap of at least ``min_silence`` seconds between consecutive segments, the agent's
 last turn before it (or the one before that, when the customer cut in between) must ask the
 customer to wait (请您稍等) and the agent's first turn after it must thank them (谢谢您的耐心等待),
-each on its own side of the silence (one agent turn may go on across it). ``na`` without timings or without such a gap. A silence
-the customer asked for (``customer_away``: the customer's words just before it, 你等下 我去看看)
+each on its own side of the silence (one agent turn may go on across it). ``na`` without timings
+or without such a gap. A silence the customer asked for (``customer_away``: the customer's words just before it, 你等下 我去看看)
 and broke (the customer speaks first after it) is the customer's own pause, not a hold. The
 agent may answer between their words and the pause in at most ``short_reply`` characters (好的
 您慢慢来), unless that answer takes up work of the agent's own (``agent_own_work``: 我这边也帮您查一下),
