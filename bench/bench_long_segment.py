@@ -1,11 +1,12 @@
 """Scoring time of one very long segment with many matches (issue: clause lookup and
 per-hit scans were quadratic in the segment's length).
 
-    .venv/bin/python bench/bench_long_segment.py [--sizes 80000 350000] [--label after]
+    .venv/bin/python bench/bench_long_segment.py [--sizes 80000 350000] [--label after] [--unit TEXT]
 
 Each call has a greeting, one customer segment of ``我的洗衣机坏了`` repeated to the given
 number of characters (no punctuation: one clause), the same with a comma after every
-repeat, and a closing. Every size is scored with the bundled rubric in a fresh child process
+repeat, and a closing; ``--unit`` repeats other words (你服务真好: praise phrases, each hit of
+which a veto judged again). Every size is scored with the bundled rubric in a fresh child process
 with a time limit, so a run that would hang is reported as a timeout. Results are appended
 to bench/RESULTS-long-segment.md.
 """
@@ -21,11 +22,11 @@ from pathlib import Path
 UNIT = "我的洗衣机坏了"
 
 
-def _call(chars: int, punctuated: bool):
+def _call(chars: int, punctuated: bool, unit: str = UNIT):
     from qa_scorer.models import Transcript
 
-    reps = chars // len(UNIT)
-    text = ("，".join([UNIT] * reps)) if punctuated else UNIT * reps
+    reps = chars // len(unit)
+    text = ("，".join([unit] * reps)) if punctuated else unit * reps
     return Transcript.model_validate({
         "version": 1, "call_id": f"long-{chars}", "agent_id": "a1",
         "segments": [
@@ -36,13 +37,13 @@ def _call(chars: int, punctuated: bool):
     })
 
 
-def _child(chars: int, punctuated: bool, q) -> None:
+def _child(chars: int, punctuated: bool, q, unit: str = UNIT) -> None:
     from qa_scorer.rubric.loader import load_rubric
     from qa_scorer.score import score_transcript
 
     try:
         rubric = load_rubric(Path(__file__).resolve().parents[1] / "rubrics" / "default.yaml")
-        t = _call(chars, punctuated)
+        t = _call(chars, punctuated, unit)
         t0 = time.perf_counter()
         card = score_transcript(t, rubric)
         q.put((time.perf_counter() - t0, card.score))
@@ -50,10 +51,10 @@ def _child(chars: int, punctuated: bool, q) -> None:
         q.put(("error", repr(exc)))
 
 
-def run(chars: int, punctuated: bool, limit: float):
+def run(chars: int, punctuated: bool, limit: float, unit: str = UNIT):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(chars, punctuated, q))
+    p = ctx.Process(target=_child, args=(chars, punctuated, q, unit))
     p.start()
     p.join(limit)
     if p.is_alive():
@@ -68,14 +69,16 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[80_000, 350_000])
     ap.add_argument("--limit", type=float, default=300.0, help="seconds before a run counts as a hang")
     ap.add_argument("--label", default="")
+    ap.add_argument("--unit", default=UNIT, help="the words repeated in the customer's segment")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS-long-segment.md")))
     args = ap.parse_args()
     lines = [f"\n## {args.label or 'run'} — {time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, "
-             f"{platform.machine()}, one process\n", "| characters | punctuation | seconds to score | score |",
+             f"{platform.machine()}, one process" + (f"; the segment repeats {args.unit}" if args.unit != UNIT else "")
+             + "\n", "| characters | punctuation | seconds to score | score |",
              "|---|---|---|---|"]
     for chars in args.sizes:
         for punctuated in (False, True):
-            got = run(chars, punctuated, args.limit)
+            got = run(chars, punctuated, args.limit, args.unit)
             kind = "comma after every repeat" if punctuated else "none (one clause)"
             if got is not None and got[0] == "error":
                 lines.append(f"| {chars:,} | {kind} | error: {got[1]} | — |")
