@@ -569,6 +569,24 @@ def test_a_veto_model_drops_a_model_judgment_where_another_model_is_confident(tm
     assert "veto_model" in str(exc.value.problems)
 
 
+def test_a_sure_veto_drops_phrase_hits_too_unless_its_own_match_finds_something(tmp_path):
+    _trained(tmp_path)
+    sure = "    veto_model_all: {model: sorry.json, threshold: 0.5, unless: {phrases: [谢谢]}}\n"
+    phrase = "    match: {phrases: [抱歉]}\n"
+    # the same model as its own sure veto: an apology it is sure of drops the phrase hit in it as well
+    vetoed = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n" + sure + phrase))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), vetoed).item("sorry").status == "fail"
+    # …unless its own match finds something in the utterance
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了 谢谢")), vetoed).item("sorry").status == "pass"
+    # without it, the phrase counts
+    plain = load_rubric(_rubric(tmp_path, "sorry.json", "    threshold: 0.99\n" + phrase))
+    assert score_transcript(_call(("agent", "真的非常抱歉给您添麻烦了")), plain).item("sorry").status == "pass"
+    assert any(m.name == "sorry" for m in vetoed.text_models())
+    with pytest.raises(RubricError) as exc:
+        load_rubric(_rubric(tmp_path, "sorry.json", "    veto_model_all: {model: sorry.json, threshold: 1.5}\n"))
+    assert "threshold" in str(exc.value.problems)
+
+
 def test_the_shipped_models_learnt_from_the_written_sets_listed_for_them():
     """The models that learn from the written calls say which sets they read, and it is the list
     bench/train_models.py reads (bench/real/written-call-sets.txt): a set added to tests/data for

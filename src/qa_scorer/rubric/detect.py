@@ -145,6 +145,15 @@ class ModelVeto(Strict):
     threshold: float = Field(gt=0, lt=1)
 
 
+class SureVeto(ModelVeto):
+    """Another model's confident judgment of an utterance drops every judgment there, phrase hits
+    too, unless ``unless`` finds something in the utterance. Praise said in a message the problem
+    model is sure tells trouble, with no thanks and no concession in it, is sarcasm (你们真是太专业了
+    每次都让我等), however the phrases read it."""
+
+    unless: Optional[Match] = None
+
+
 class AfterVeto(Strict):
     """What the other side said just before an utterance drops its judgment (a phrase hit or the
     model's): the utterance matches ``match`` (a curt 行 / 好吧 opening it) and one of the other
@@ -216,10 +225,13 @@ class Detect(Strict):
     veto_model: Optional[ModelVeto] = None
     # Judgments (phrase hits too) dropped by what the other side said just before (see AfterVeto).
     veto_after: Optional[AfterVeto] = None
+    # Judgments (phrase hits too) dropped where another model is sure of the utterance (see SureVeto).
+    veto_model_all: Optional[SureVeto] = None
 
     _models: list[TextModel] = PrivateAttr(default_factory=list)
     _veto_model: Optional[TextModel] = PrivateAttr(default=None)
     _after_model: Optional[TextModel] = PrivateAttr(default=None)
+    _sure_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -256,6 +268,8 @@ class Detect(Strict):
         questions = [m for m in (self.question_tail, self.question_challenge) if m is not None]
         if self.accumulate is not None and self.accumulate.unless is not None:
             questions.append(self.accumulate.unless)
+        if self.veto_model_all is not None and self.veto_model_all.unless is not None:
+            questions.append(self.veto_model_all.unless)
         for m in self.matchers + self.vetoes + self.vetoes_all + after + questions:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
@@ -268,6 +282,8 @@ class Detect(Strict):
                 self._veto_model = load_model(resolve(self.veto_model.model, base))
             if self.veto_after is not None:
                 self._after_model = load_model(resolve(self.veto_after.model, base))
+            if self.veto_model_all is not None:
+                self._sure_model = load_model(resolve(self.veto_model_all.model, base))
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         # each model's cut-off (the rubric's, or the model's own) bounds the other bars: a question bar at
@@ -398,6 +414,9 @@ class Detect(Strict):
         if hits and self.veto_after is not None:
             vetoed = {i: self._after_vetoed(call, i) for i in dict.fromkeys(i for i, _ in hits)}
             hits = [(i, hit) for i, hit in hits if not vetoed[i]]
+        if hits and self.veto_model_all is not None:
+            vetoed = {i: self._sure_vetoed(call, i) for i in dict.fromkeys(i for i, _ in hits)}
+            hits = [(i, hit) for i, hit in hits if not vetoed[i]]
         if self.phrase_floor is None or not hits:
             return hits
         probs = [call.probabilities(model) for model in self.text_models]
@@ -421,6 +440,8 @@ class Detect(Strict):
         if vm is not None and call.probabilities(vm)[i] >= self.veto_model.threshold:
             return True
         if self.veto_after is not None and self._after_vetoed(call, i):
+            return True
+        if self.veto_model_all is not None and self._sure_vetoed(call, i):
             return True
         return any(m.matcher.find(norm) for m in self.vetoes) or self._all_vetoed(call, i)
 
@@ -461,10 +482,16 @@ class Detect(Strict):
         return any(probs[j] >= after.threshold and (veto is None or not veto.matcher.find(call.norms[j]))
                    for turn in before for j in turn)
 
+    def _sure_vetoed(self, call: Call, i: int) -> bool:
+        sure = self.veto_model_all
+        if call.probabilities(self.__pydantic_private__["_sure_model"])[i] < sure.threshold:
+            return False
+        return sure.unless is None or not sure.unless.matcher.find(call.norms[i])
+
     @property
     def veto_text_models(self) -> list[TextModel]:
         p = self.__pydantic_private__
-        return [m for m in (p["_veto_model"], p["_after_model"]) if m is not None]
+        return [m for m in (p["_veto_model"], p["_after_model"], p["_sure_model"]) if m is not None]
 
 
 def evidence(call: Call, found: Found, note: str = ""):
