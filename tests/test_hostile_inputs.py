@@ -464,6 +464,24 @@ def test_a_six_channel_wav_is_decoded_as_its_first_two_channels(tmp_path: Path) 
     assert all(0.25 < float(np.abs(c).max()) < 0.35 for c in channels)  # scaled like the others
 
 
+
+@pytest.mark.parametrize("count", [8, 9, 64])
+def test_a_wav_of_eight_channels_or_more_is_decoded_without_crashing_the_batch(tmp_path: Path, count: int) -> None:
+    # planar frames of eight channels or more crashed the process (a segfault lost the whole
+    # batch); in a child process so that a crash fails this test, not the run
+    import subprocess
+    import sys
+
+    t = np.arange(8000 * 2) / 8000
+    many = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) for i in range(count)])
+    wav = write_pcm(tmp_path / "many.wav", many, 8000)
+    code = ("import sys, numpy as np; from qa_scorer.ingest import decode_audio; c = decode_audio(sys.argv[1]); "
+            "s = lambda x: float(np.fft.rfftfreq(len(x), 1 / 16000)[int(np.argmax(np.abs(np.fft.rfft(x))))]); "
+            "print(len(c), [round(s(x)) for x in c], round(len(c[0]) / 16000, 2))")
+    done = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "[200,", "250]", "2.0"]
+
 # -- 13. quiet wrong results ---------------------------------------------------------------------
 
 
@@ -631,3 +649,26 @@ def test_ids_that_would_read_differently_in_a_terminal_or_a_page_are_refused(tmp
     assert "\u009b" not in res.output and "\u202e" not in res.output
     cards = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "out" / "scorecards").glob("*.json")]
     assert [c["call_id"] for c in cards] == ["C-4"]
+
+
+def test_a_fifo_named_as_rubric_model_manifest_labels_or_training_data_is_refused_not_waited_on(tmp_path: Path) -> None:
+    # recordings and transcripts that are FIFOs were refused; these five blocked the run for ever
+    import sys
+
+    call = write_json(tmp_path / "call.json", doc(call_id="c1"))
+    for name in ("fifo.yaml", "m.json", "man.csv", "labels.csv", "train.csv"):
+        os.mkfifo(tmp_path / name)
+    (tmp_path / "rub.yaml").write_text(
+        "id: t\nitems:\n  - id: x\n    kind: required\n    points: 10\n    type: classifier\n"
+        "    speaker: agent\n    model: m.json\n", encoding="utf-8")
+    runs = {
+        "rubric": (["rubric", "check", str(tmp_path / "fifo.yaml")], 3),
+        "model": (["rubric", "check", str(tmp_path / "rub.yaml")], 3),
+        "manifest": (["score", str(call), "--manifest", str(tmp_path / "man.csv"), "--out", str(tmp_path / "o")], 1),
+        "labels": (["eval", str(call), "--labels", str(tmp_path / "labels.csv")], 5),
+        "train": (["train", str(tmp_path / "train.csv"), "--out", str(tmp_path / "t.json")], 5),
+    }
+    for what, (args, code) in runs.items():
+        done = subprocess.run([sys.executable, "-m", "qa_scorer", *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, (what, done.returncode, done.stdout[-800:], done.stderr[-800:])
+        assert "not a regular file" in done.stdout + done.stderr, (what, done.stdout[-800:], done.stderr[-800:])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from qa_scorer.models import Kind, Scorecard, is_flagged
-from qa_scorer.normalize import spreadsheet_text
+from qa_scorer.normalize import regular_file_bytes, spreadsheet_text
 
 STATUSES = ("pass", "fail", "na")
 
@@ -69,7 +69,7 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     leave that item unmeasured without a word)."""
     p = Path(path)
     try:
-        text = spreadsheet_text(p.read_bytes())
+        text = spreadsheet_text(regular_file_bytes(p))
     except OSError as exc:
         raise LabelError(f"{p}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from qa_scorer.models import (InputError, Transcript, check_agent_id, check_call_id, check_started_at,
                               has_surrogate)
-from qa_scorer.normalize import spreadsheet_text
+from qa_scorer.normalize import regular_file_bytes, spreadsheet_text
 
 TRANSCRIPT_SUFFIXES = {".json", ".jsonl"}
 # Many transcripts in one file: JSON Lines (one transcript v1 object per line), or a .json file
@@ -431,7 +431,7 @@ def _read_manifest(manifest: Path, roots: Sequence[Path] = ()) -> tuple[dict[Pat
     errors: list[InputError] = []
     where = str(manifest)
     try:
-        text = spreadsheet_text(manifest.read_bytes())
+        text = spreadsheet_text(regular_file_bytes(manifest))
     except OSError as exc:
         return rows, [InputError(path=where, message=f"cannot read manifest: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
@@ -711,17 +711,26 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
                 raise AudioError(p, "no audio stream in file")
             stream = container.streams.audio[0]
             n_in = stream.codec_context.channels or 1
-            # More than two channels: resample every channel in the file's own layout (planar
-            # float, so samples of different channels are never interleaved into one), then keep
-            # the first two, the left/right pair (front left/right of 5.1).
+            # More than two channels: resample every channel in the file's own layout, then keep
+            # the first two, the left/right pair (front left/right of 5.1). Packed float, one plane
+            # whatever the count, taken apart here: planar frames of eight channels or more keep
+            # their planes where the decoder's bindings do not read them (the process crashed).
             layout = "mono" if n_in == 1 else "stereo" if n_in == 2 else stream.layout
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=sr)
+            packed = n_in > 2
+            resampler = av.AudioResampler(format="flt" if packed else "fltp", layout=layout, rate=sr)
+
+            def channels(out) -> np.ndarray:
+                if not packed:
+                    return out.to_ndarray()[:2]
+                n = len(out.layout.channels)
+                return out.to_ndarray().reshape(-1, n).T[:2]
+
             for frame in container.decode(stream):
                 frame.pts = None
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray()[:2])
+                    chunks.append(channels(out))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray()[:2])
+                chunks.append(channels(out))
     except AudioError:
         raise
     except av.error.FFmpegError as exc:

@@ -35,6 +35,7 @@ import unicodedata
 from bisect import bisect_right
 from functools import lru_cache
 from itertools import islice
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -100,6 +101,20 @@ _CREDITS_LONGEST = tuple(sorted(SUBTITLE_CREDITS, key=len, reverse=True))
 def credit_norm(text: str) -> str:
     """Text as subtitle credits are compared: NFKC, no punctuation or spaces, lower case."""
     return _CREDIT_PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def regular_file_bytes(path: "str | Path") -> bytes:
+    """The bytes of a file a person names (a manifest, labels, training data): raises OSError for
+    what is not a regular file, before opening it (a FIFO would block the run for ever, a device
+    never end)."""
+    import os
+    import stat
+
+    p = os.fspath(path)
+    if not stat.S_ISREG(os.stat(p).st_mode):
+        raise OSError(f"{p}: not a regular file")
+    with open(p, "rb") as fh:
+        return fh.read()
 
 
 def spreadsheet_text(raw: bytes) -> str:

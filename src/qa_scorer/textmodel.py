@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Iterable, Literal, Optional, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qa_scorer.normalize import normalize, spreadsheet_text
+from qa_scorer.normalize import normalize, regular_file_bytes, spreadsheet_text
 
 __all__ = ["TextModel", "CallGrams", "ModelBank", "ModelError", "features", "load_model", "builtin_models", "BUILTIN_DIR", "fit", "cross_validate", "read_examples"]
 
@@ -526,6 +527,8 @@ def load_model(path: str | Path) -> TextModel:
         st = p.stat()
     except OSError as exc:
         raise ModelError(f"{p}: cannot read model: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the run for ever
+        raise ModelError(f"{p}: cannot read model: not a regular file")
     return _load(str(p), st.st_mtime_ns, st.st_size)
 
 
@@ -658,7 +661,7 @@ def read_examples(paths: Iterable[str | Path], label_field: str = "label") -> li
     for path in paths:
         p = Path(path)
         try:
-            raw = p.read_bytes()
+            raw = regular_file_bytes(p)
             # a CSV may come from Excel on a Chinese Windows (GBK); JSON Lines are UTF-8
             body = spreadsheet_text(raw) if p.suffix.lower() == ".csv" else raw.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:

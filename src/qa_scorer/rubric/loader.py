@@ -232,6 +232,8 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     """Load and validate a rubric file (the bundled default when ``path`` is None)."""
     p = Path(path) if path is not None else DEFAULT_RUBRIC
     try:
+        if p.exists() and not p.is_file():  # a FIFO would block the run for ever
+            raise RubricError([f"{p}: cannot read: not a regular file"])
         with open(p, "rb") as fh:  # never more than the cap, whatever the file is
             data = fh.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
