@@ -672,3 +672,20 @@ def test_a_fifo_named_as_rubric_model_manifest_labels_or_training_data_is_refuse
         done = subprocess.run([sys.executable, "-m", "qa_scorer", *args], capture_output=True, text=True, timeout=120)
         assert done.returncode == code, (what, done.returncode, done.stdout[-800:], done.stderr[-800:])
         assert "not a regular file" in done.stdout + done.stderr, (what, done.stdout[-800:], done.stderr[-800:])
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200f", "\ufeff", "\u2060", "\u3164", "\u2800", "\U000e0001", "\u200b\u200c"])
+def test_an_id_of_invisible_characters_only_is_refused_naming_the_field(tmp_path: Path, blank: str) -> None:
+    # calls and agents listed with blank names in the index and the app: the README says ids
+    # must have visible characters
+    inputs = tmp_path / "in"
+    write_json(inputs / "a.json", doc(call_id=blank))
+    write_json(inputs / "b.json", doc(call_id="b1", agent_id=blank))
+    write_json(inputs / "c.json", doc(call_id="c1", agent_id="\u3000"))
+    write_json(inputs / "d.json", doc(call_id="d1\u200b", agent_id="a1\u200b"))  # visible beside them: kept
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    out = " ".join(res.output.split())
+    assert "a.json: $.call_id" in out and "b.json: $.agent_id" in out and "c.json: $.agent_id" in out
+    assert "visible character" in out
+    assert "1 call(s) scored" in out

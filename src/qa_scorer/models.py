@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -215,11 +216,26 @@ _CONTROL = (frozenset(chr(c) for c in range(32)) | {"\x7f"} | frozenset(chr(c) f
 control_characters = re.compile("[" + "".join(sorted(re.escape(c) for c in _CONTROL)) + "]")
 
 
+# Characters that show nothing though they are letters or symbols: the Hangul fillers and the
+# blank braille pattern (a name of only these would read as blank in every list).
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(value: str) -> bool:
+    """Whether some character of ``value`` shows: not a space, a control, a format character
+    (zero-width space and joiners, direction marks, the byte-order mark, tags) or a blank."""
+    return any(not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Cc", "Cf", "Zs", "Zl", "Zp")
+               for c in value)
+
+
 def check_call_id(value: str) -> str:
     """A call id must have visible characters and no line breaks or other control characters
     (it names files, pages and history rows). Raises ValueError saying what is wrong."""
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")
+    if not _visible(value):
+        raise ValueError("must have a visible character (found only invisible ones: "
+                         + ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(value)) + ")")
     bad = sorted({c for c in value if c in _CONTROL})
     if bad:
         raise ValueError("must not contain line breaks or control characters (found "
@@ -228,9 +244,12 @@ def check_call_id(value: str) -> str:
 
 
 def check_agent_id(value: str) -> str:
-    """An agent id names a folder and heads pages: no line breaks or other control characters."""
+    """An agent id names a folder and heads pages: visible characters, no line breaks or other
+    control characters."""
     if any(c in _CONTROL for c in value):
         raise ValueError("must not contain line breaks or control characters")
+    if not _visible(value):
+        raise ValueError("must have a visible character (found only blanks or invisible ones)")
     return value
 
 
