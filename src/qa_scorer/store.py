@@ -397,9 +397,10 @@ class Filter:
             params.append(self.rubric_version)
         return f"{alias}.pk IN ({inner} GROUP BY call_id)", params
 
-    def where(self, alias: str = "c") -> tuple[str, list]:
-        """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``."""
-        clauses: list[str] = []
+    def where(self, alias: str = "c", *, sound: bool = True) -> tuple[str, list]:
+        """`` WHERE ...`` (or ``""``) and its parameters for a query over ``calls AS alias``.
+        Rows whose columns cannot be read back (``_sound``) are left out, unless ``sound`` is False."""
+        clauses: list[str] = [_sound(alias)] if sound else []
         params: list = []
         if self.rubric_version is not None:
             clauses.append(f"{alias}.rubric_version = ?")
@@ -425,6 +426,37 @@ class Filter:
             clauses.append(f"{alias}.call_id IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(sorted(self.call_ids), ensure_ascii=False))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _finite(column: str) -> str:
+    return f"(typeof({column}) IN ('integer', 'real') AND abs({column}) <= 1.7976931348623157e308)"
+
+
+# What ``record`` writes in each column of ``calls`` that the readers parse.
+_COLUMN_HOLDS = {"call_date": "a YYYY-MM-DD date", "score": "a finite number", "bonus": "a finite number",
+                 "fatal": "0 or 1", "duration": "a finite number or nothing"}
+
+
+def _column_tests(alias: str) -> dict[str, str]:
+    """Per column of ``_COLUMN_HOLDS``, an SQL test (never NULL) over ``calls AS alias``: the
+    row's value is what ``record`` writes there."""
+    a = alias
+    return {
+        # a modifier makes date() carry over a day past the month's end (2024-02-30 is no date)
+        "call_date": f"(typeof({a}.call_date) = 'text' AND date({a}.call_date, '+0 days') IS {a}.call_date"
+                     f" AND {a}.call_date >= '0001-01-01')",
+        "score": _finite(f"{a}.score"),
+        "bonus": _finite(f"{a}.bonus"),
+        "fatal": f"(typeof({a}.fatal) = 'integer' AND {a}.fatal IN (0, 1))",
+        "duration": f"({a}.duration IS NULL OR {_finite(f'{a}.duration')})",
+    }
+
+
+def _sound(alias: str) -> str:
+    """An SQL test: the row of ``calls AS alias`` can be read back. A row damaged, or written by
+    something else, with a date or number that does not parse fails it; it is left out of every
+    query and named in ``History.unreadable``, so one bad row never hides the rest."""
+    return "(" + " AND ".join(_column_tests(alias).values()) + ")"
 
 
 def _as_date(d: Optional[date | str]) -> Optional[date]:
@@ -751,18 +783,6 @@ class History:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _where(
-        self,
-        since: Optional[date | str],
-        until: Optional[date | str],
-        agent: Optional[str],
-        rubric_version: Optional[str],
-        latest_only: bool,
-        alias: str = "c",
-    ) -> tuple[str, list]:
-        return Filter.of(since, until, agent, rubric_version=rubric_version,
-                         latest_only=latest_only).where(alias)
-
     def calls(
         self,
         since: Optional[date | str] = None,
@@ -789,6 +809,7 @@ class History:
         ``unreadable``."""
         where, params = f.where()
         with self._errors("read"):
+            self._note_damaged(f)
             rows = self._db.execute(
                 "SELECT call_id, transcript, scorecard, recorded_at, call_date, iso_week, source, recording,"
                 f" pk, score, bonus, fatal FROM calls c{where} ORDER BY c.call_date, c.call_id, c.pk",
@@ -819,6 +840,21 @@ class History:
                     f"a stored call cannot be read back ({' '.join(first[:3])[:300]}); left out")
         return out
 
+    def _note_damaged(self, f: Filter) -> None:
+        """List in ``unreadable`` the rows ``f`` selects that the other queries leave out: a date
+        or number column that does not parse (``_sound``)."""
+        tests = _column_tests("c")
+        where, params = f.where(sound=False)
+        rows = self._db.execute(
+            f"SELECT call_id, {', '.join(tests)}, {', '.join(tests.values())} FROM calls c"
+            f"{where}{' AND ' if where else ' WHERE '}NOT {_sound('c')} ORDER BY c.call_id, c.pk",
+            params,
+        ).fetchall()
+        for call_id, *values in rows:
+            bad = [f"{name} {repr(value)[:40]} is not {_COLUMN_HOLDS[name]}"
+                   for name, value, ok in zip(tests, values, values[len(tests):]) if not ok]
+            self.unreadable[str(call_id)] = f"a stored call cannot be read back ({'; '.join(bad)}); left out"
+
     def _reviewed(self, where: str, params: list) -> dict[int, list[tuple]]:
         """Per selected result (pk): its items with a ruling or waiting for review."""
         cond = " AND " if where else " WHERE "
@@ -842,8 +878,10 @@ class History:
         latest_only: bool = True,
     ) -> list[CallRow]:
         """Like ``calls`` but only the scalar facts of each call: fast for aggregates."""
-        where, params = self._where(since, until, agent, rubric_version, latest_only)
+        f = Filter.of(since, until, agent, rubric_version=rubric_version, latest_only=latest_only)
+        where, params = f.where()
         with self._errors("read"):
+            self._note_damaged(f)
             rows = self._db.execute(
                 "SELECT call_id, agent_id, channel, call_date, iso_week, rubric_id, rubric_version,"
                 f" score, bonus, fatal, duration, recorded_at, {_NO_SPEECH} FROM calls c"
@@ -886,6 +924,7 @@ class History:
         call without speech is one whose items carry ``models.NO_SPEECH_REASON``)."""
         where, params = f.where()
         with self._errors("read"):
+            self._note_damaged(f)
             rows = self._db.execute(
                 f"SELECT pk, call_id, agent_id, call_date, iso_week, score, bonus, fatal, {_NO_SPEECH},"
                 " channel, rubric_id, rubric_version, duration, source"

@@ -604,13 +604,13 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     everything = Filter()
     narrowed, read_at = _state(out_dir)
     now = history.now()
-    records = data.call_records(history, everything)
+    history.unreadable.clear()
+    records = data.call_records(history, everything)  # names the calls whose columns cannot be read back
     have = owned.before
     # Calls ruled on since the last render here show a status their pages do not have yet.
     due = call_ids | history.ruled_since(read_at)
     todo = {c.call_id for c in records
             if c.call_id in due or f"calls/{safe_name(c.call_id)}.html" not in have}
-    history.unreadable.clear()
     calls = history.select(Filter(call_ids=frozenset(todo))) if todo else []
     summary.unreadable = dict(history.unreadable)
     summary.calls = len(calls)
