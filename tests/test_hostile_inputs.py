@@ -689,3 +689,59 @@ def test_an_id_of_invisible_characters_only_is_refused_naming_the_field(tmp_path
     assert "a.json: $.call_id" in out and "b.json: $.agent_id" in out and "c.json: $.agent_id" in out
     assert "visible character" in out
     assert "1 call(s) scored" in out
+
+
+def _bundle_recordings(folder: Path) -> dict[str, int]:
+    return {d.name: len(list((d / "audio").glob("*"))) for d in (folder / "agent-bundles").glob("*")}
+
+
+def test_a_recording_named_by_transcripts_of_two_agents_is_played_for_neither(tmp_path: Path) -> None:
+    # a1's transcript named a2's recording: a1's call page, the app and a1's bundle played it
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_pcm(inputs / "secret.wav", 0.3 * np.sin(np.arange(16000) / 8), 8000)
+    write_json(inputs / "a2.json", doc(call_id="A2-secret", agent_id="a2", audio="secret.wav"))
+    write_json(inputs / "a1.json", doc(call_id="A1-mine", agent_id="a1", audio="secret.wav"))
+    write_json(inputs / "a3.json", doc(call_id="A3-own", agent_id="a3", audio="own.wav"))
+    write_pcm(inputs / "own.wav", 0.3 * np.sin(np.arange(16000) / 8), 8000)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    text = " ".join(res.output.split())
+    assert "a1.json: $.audio: secret.wav: also the recording of" in text and "a2.json" in text
+    assert "3 call(s) scored" in text or "3 scorecard(s)" in text
+    rep = tmp_path / "rep"
+    assert runner.invoke(app, ["report", "--db", str(out / "qa.sqlite"), "--agent-bundles", "--out", str(rep)]).exit_code == 0
+    assert _bundle_recordings(rep) == {"a1": 0, "a2": 0, "a3": 1}
+
+
+def test_a_recording_another_agents_call_was_scored_with_is_refused_in_a_later_batch_and_when_it_appears_later(
+        tmp_path: Path) -> None:
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir()
+    write_pcm(first / "secret.wav", 0.3 * np.sin(np.arange(16000) / 8), 8000)
+    write_json(first / "a2.json", doc(call_id="A2-secret", agent_id="a2", audio="secret.wav"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["score", str(first), "--out", str(out)]).exit_code == 0
+    # a later batch: a1's transcript names the same file
+    write_json(first / "a1.json", doc(call_id="A1-mine", agent_id="a1", audio="secret.wav"))
+    res = runner.invoke(app, ["score", str(first / "a1.json"), "--out", str(out)])
+    assert res.exit_code == 1 and "another agent in the history" in " ".join(res.output.split()), res.output
+    # a transcript whose recording was missing when it was scored, the other agent's file put there since
+    write_json(later / "a4.json", doc(call_id="A4-late", agent_id="a4", audio="late.wav"))
+    res = runner.invoke(app, ["score", str(later), "--media-root", str(first), "--out", str(out)])
+    assert res.exit_code == 0, res.output  # named but not there: reported at render time
+    (later / "late.wav").symlink_to(first / "secret.wav")
+    rep = tmp_path / "rep"
+    assert runner.invoke(app, ["report", "--db", str(out / "qa.sqlite"), "--media-root", str(first),
+                               "--agent-bundles", "--out", str(rep)]).exit_code == 0
+    assert _bundle_recordings(rep) == {"a1": 0, "a2": 1, "a4": 0}
+    # the app takes the recording as the reports do
+    from qa_scorer.report.files import audio_source
+    from qa_scorer.store import History
+
+    with History(out / "qa.sqlite") as history:
+        calls = {c.call_id: c for c in history.calls()}
+        claimed = history.recording_agents()
+    assert audio_source(calls["A2-secret"], [first], claimed).path is not None
+    assert "another agent" in (audio_source(calls["A4-late"], [first], claimed).refused or "")

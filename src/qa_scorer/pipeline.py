@@ -176,12 +176,15 @@ def score_batch(
         result.channel_doubts = mark_channel_doubts(t for _, t in pairs)
         result.cut_off = cut_off_calls(t for _, t in pairs)
         written: list[Path] = []
+        claims = _recording_claims(pairs, history, folders + media)
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = inp.source
             _, call = next(calls)
             try:
                 transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
+                if recording is not None and inp.kind == "transcript":
+                    transcript, recording, problem = _unshared(inp, transcript, recording, problem, claims, history)
                 if problem is not None:
                     result.errors.append(problem)
                 card = score_transcript(transcript, rubric, source=source, call=call)
@@ -215,6 +218,36 @@ def score_batch(
                     owned.add(path)
                 owned.save()
     return result
+
+
+def _recording_claims(pairs: list, history, roots: list[Path]) -> dict[str, list[tuple[str, str]]]:
+    """Per recording (real path) the calls of this batch scored with it: (agent id, source)."""
+    claims: dict[str, list[tuple[str, str]]] = {}
+    for inp, transcript in pairs:
+        try:
+            _, recording, _ = _check_recording(inp, transcript, history, roots)
+        except Exception:  # noqa: BLE001 - the call's own error comes when it is scored
+            continue
+        if recording is not None:
+            claims.setdefault(recording, []).append((transcript.agent_id, inp.source))
+    return claims
+
+
+def _unshared(inp, transcript: Transcript, recording: str, problem, claims: dict, history):
+    """A transcript's recording that calls of another agent are scored with, in this batch or in
+    the history, is none of its call's: one recording is one call, and either agent could
+    otherwise play the other's call. The call is scored without it, and the error names the
+    other call's file where it is in this batch."""
+    others = [src for agent, src in claims.get(recording, []) if agent != transcript.agent_id]
+    stored = sorted(history.recording_agents(recording).get(recording, set()) - {transcript.agent_id})
+    if not others and not stored:
+        return transcript, recording, problem
+    ref = transcript.audio
+    where = f"the recording of {others[0]}" if others else "the recording of a call of another agent in the history"
+    reason = f"{ref}: also {where}; one recording is one call"
+    transcript = transcript.model_copy(update={
+        "audio": None, "metadata": {**transcript.metadata, "audio_refused": {"path": ref, "reason": reason}}})
+    return transcript, None, InputError(path=inp.source, message=f"$.audio: {reason}; scored without the recording")
 
 
 def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):

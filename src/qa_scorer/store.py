@@ -1083,6 +1083,22 @@ class History:
             ).fetchone()
         return row[0] if row else None
 
+    def recording_agents(self, recording: Optional[str] = None) -> dict[str, set[str]]:
+        """Per checked recording (a real path), the agents whose calls' latest results were scored
+        with it; only ``recording``'s when given. One recording is one call: one claimed by calls
+        of two agents is played for neither (see ``report.files.audio_source``)."""
+        query = ("SELECT recording, agent_id FROM calls WHERE pk IN (SELECT MAX(pk) FROM calls GROUP BY call_id)"
+                 " AND recording IS NOT NULL")
+        params: tuple = ()
+        if recording is not None:
+            query += " AND recording = ?"
+            params = (recording,)
+        out: dict[str, set[str]] = {}
+        with self._errors("read"):
+            for rec, agent in self._db.execute(query, params):
+                out.setdefault(str(rec), set()).add(str(agent))
+        return out
+
     def count(self) -> int:
         """Number of stored results (every rubric version counted)."""
         with self._errors("read"):

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from qa_scorer.ingest import AUDIO_SUFFIXES, RecordingError, locate_recording, real_roots
@@ -66,15 +66,24 @@ class Recording:
     refused: Optional[str] = None  # named but not allowed: why
 
 
-def audio_source(call: StoredCall, media_roots: Sequence[Path] = ()) -> Recording:
+def audio_source(call: StoredCall, media_roots: Sequence[Path] = (),
+                 claimed: Optional[Mapping[str, set[str]]] = None) -> Recording:
     """Where the call's recording may be copied from, or why it may not.
 
     A recording checked when the call was scored (``StoredCall.recording``) is used if it is
     still that regular file. Otherwise the transcript's ``audio`` must lead, after every link,
-    to a regular file inside the folder of the call's source file or a media root.
+    to a regular file inside the folder of the call's source file or a media root. ``claimed``
+    (``History.recording_agents``): a recording that calls of another agent were scored with is
+    refused, whoever's it is (one named by transcripts of two agents would let either play the
+    other's call).
     """
     ref = call.scorecard.audio or call.transcript.audio
     found = _audio_source(call, ref, media_roots)
+    if found.path is not None and claimed:
+        others = sorted(claimed.get(str(found.path), set()) - {call.agent_id})
+        if others:
+            return Recording(refused=f"{ref or found.path.name}: also the recording of a call of another agent; "
+                                     "one recording is one call")
     if found.path is not None and found.path.suffix.lower() not in AUDIO_SUFFIXES:
         # a page or script named as the recording would be served from the app's own origin
         # and copied beside the reports, where opening it runs it

@@ -432,13 +432,14 @@ def _render_all_calls(jobs: list[_Job], workers: Optional[int]) -> list[tuple[st
 
 
 def _scorecards(calls: list[StoredCall], out_dir: Path, owned: OwnedFiles, summary: "RenderSummary",
-                workers: Optional[int], media_roots: list[Path]) -> tuple[dict[str, Path], set[str]]:
+                workers: Optional[int], media_roots: list[Path],
+                claimed: Optional[dict[str, set[str]]] = None) -> tuple[dict[str, Path], set[str]]:
     """Copy the recordings of ``calls`` into ``audio/`` and write their scorecards into
     ``calls/``. Returns (call id → copied recording, ids of the calls whose page was written)."""
     audio: dict[str, Path] = {}
     problems: dict[str, tuple[str, str]] = {}
     for c in calls:
-        rec = audio_source(c, media_roots)
+        rec = audio_source(c, media_roots, claimed)
         if rec.path is not None:
             dst = out_dir / "audio" / (safe_name(c.call_id) + audio_suffix(rec.path.name))
             try:
@@ -513,7 +514,7 @@ def _render_reports(history: History, out_dir: Path, f: Filter, agent_bundles: b
     summary.calls = len(calls)
     summary.no_speech = sum(1 for c in calls if c.scorecard.no_speech)
 
-    audio, rendered = _scorecards(calls, out_dir, owned, summary, workers, media_roots)
+    audio, rendered = _scorecards(calls, out_dir, owned, summary, workers, media_roots, history.recording_agents())
     records = data.call_records(history, f, exclude=summary.unreadable)
     pages = data.agent_pages(history, f, records)
     summary.agents = len(pages)
@@ -615,7 +616,7 @@ def _render_update(history: History, out_dir: Path, call_ids: set[str], workers:
     summary.unreadable = dict(history.unreadable)
     summary.calls = len(calls)
     summary.no_speech = sum(1 for c in calls if c.scorecard.no_speech)
-    audio, rendered = _scorecards(calls, out_dir, owned, summary, workers, media_roots)
+    audio, rendered = _scorecards(calls, out_dir, owned, summary, workers, media_roots, history.recording_agents())
 
     # The agents whose page changes: those of the calls rendered, and any agent whose folder
     # still holds a copy of one of them though the call now belongs to someone else.

@@ -44,14 +44,25 @@ def home(ctx: Ctx) -> Response:
     )
 
 
+def _recording(ctx: Ctx, call):
+    """The call's recording as the reports take it, refused where calls of another agent were
+    scored with the same file (one recording is one call)."""
+    from qa_scorer.web.report_parts import audio_source
+
+    rec = audio_source(call)
+    if rec.path is None:
+        return rec
+    return audio_source(call, claimed=ctx.reviews.history.recording_agents(str(rec.path)))
+
+
 def call_page(ctx: Ctx) -> Response:
     from datetime import datetime, timezone
 
-    from qa_scorer.web.report_parts import audio_source, call_context
+    from qa_scorer.web.report_parts import call_context
 
     call_id = ctx.request.path_params["call_id"]
     call = ctx.reviews.call(ctx.user, call_id)
-    rec = audio_source(call)
+    rec = _recording(ctx, call)
     deadline = ctx.reviews.deadline(call_id)
     context = call_context(call)
     if ctx.user.role == "agent":
@@ -78,10 +89,8 @@ def transcript(ctx: Ctx) -> Response:
 
 
 def audio(ctx: Ctx) -> Response:
-    from qa_scorer.web.report_parts import audio_source
-
     call = ctx.reviews.call(ctx.user, ctx.request.path_params["call_id"])
-    rec = audio_source(call)
+    rec = _recording(ctx, call)
     if rec.path is None:
         raise NotFound("no recording")
     import mimetypes
