@@ -745,3 +745,39 @@ def test_a_recording_another_agents_call_was_scored_with_is_refused_in_a_later_b
         claimed = history.recording_agents()
     assert audio_source(calls["A2-secret"], [first], claimed).path is not None
     assert "another agent" in (audio_source(calls["A4-late"], [first], claimed).refused or "")
+
+
+def test_errors_name_the_problem_not_an_internal_and_every_path_of_an_array_element(tmp_path: Path) -> None:
+    import struct
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    # a WAV whose format tag no decoder knows (0x1234): was "AttributeError: 'NoneType' object…"
+    head = (b"RIFF" + struct.pack("<I", 16036) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 0x1234, 1, 8000, 16000, 2, 16)
+            + b"data" + struct.pack("<I", 16000))
+    (inputs / "badfmt.wav").write_bytes(head + b"\x00" * 16000)
+    good = {"version": 1, "call_id": "c0", "agent_id": "a", "channel": "chat", "segments": [{"speaker": "agent", "text": "您好"}]}
+    write_json(inputs / "export.json", [good, dict(good, call_id="c1"), {"version": 1}])
+    res = runner.invoke(app, ["score", str(inputs), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    out = " ".join(res.output.split())
+    assert "badfmt.wav: cannot decode audio (no decoder for its format)" in out and "AttributeError" not in out
+    assert "export.json: $[2].call_id: Field required; $[2].segments: Field required" in out
+    assert "2 call(s) scored" in out
+    # a blank --agent selects nothing: a usage error, not an empty report
+    for cmd in ("report", "export"):
+        res = runner.invoke(app, [cmd, "--agent", " ", "--db", str(tmp_path / "out" / "qa.sqlite"), "--out", str(tmp_path / cmd)])
+        assert res.exit_code == 2 and "--agent is empty" in res.output, (cmd, res.output)
+
+
+def test_a_recording_skipped_as_a_repeat_is_not_warned_as_scored_on_an_assumption(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tone = 0.3 * np.sin(np.arange(16000) / 8)
+    write_pcm(inputs / "good.wav", tone, 8000)
+    write_pcm(inputs / "good2.wav", tone, 8000)  # the same bytes under another name
+    (tmp_path / "manifest.csv").write_text("audio,call_id,agent_id\nin/good.wav,g1,a1\n", encoding="utf-8")
+    res = runner.invoke(app, ["score", str(inputs), "--manifest", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "out")])
+    out = " ".join(res.output.split())
+    assert "good2" in out  # named as the repeat it is
+    assert "assumption" not in out or "good2.wav: not in the manifest" not in out, res.output

@@ -349,7 +349,10 @@ def _export_reviews(out_dir: Path, db: Optional[Path], **filters) -> list:
 
 def _agent_warning(db: Path, agent: Optional[str]) -> None:
     """A warning when --agent names no agent of the history (ids are case-sensitive): the output
-    would be empty without a word."""
+    would be empty without a word). A blank id is a usage error: no call can carry it."""
+    if agent is not None and not agent.strip():
+        err.print("--agent is empty: give an agent id", markup=False)
+        raise typer.Exit(2)
     if agent is None or not db.exists():
         return
     from qa_scorer.store import History, StoreError

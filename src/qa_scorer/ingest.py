@@ -178,7 +178,8 @@ def _placed(message: str, where: str) -> str:
     if not where:
         return message
     if where.startswith("$") and message.startswith("$"):
-        return where + message[1:]
+        # every field's path of a grouped message (``$.a: …; $.b: …``), not only the first
+        return re.sub(r"(^|; )\$(?=[.\[:])", lambda m: m.group(1) + where, message)
     return f"{where}: {message}"
 
 
@@ -710,6 +711,9 @@ def decode_audio(path: str | Path, sr: int = 16000) -> list[np.ndarray]:
             if not container.streams.audio:
                 raise AudioError(p, "no audio stream in file")
             stream = container.streams.audio[0]
+            if stream.codec_context is None:  # a format tag no decoder knows
+                raise AudioError(p, "cannot decode audio (no decoder for its format); "
+                                    "the file is corrupt or not a supported audio format")
             n_in = stream.codec_context.channels or 1
             # More than two channels: resample every channel in the file's own layout, then keep
             # the first two, the left/right pair (front left/right of 5.1). Packed float, one plane
@@ -752,6 +756,7 @@ def audio_channels(path: str | Path) -> Optional[int]:
 
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
-            return container.streams.audio[0].codec_context.channels or None
+            codec = container.streams.audio[0].codec_context
+            return (codec.channels or None) if codec is not None else None
     except Exception:  # noqa: BLE001 - best effort, like probe_duration
         return None

@@ -202,6 +202,8 @@ def score_batch(
         scored = {c.scorecard.call_id for c in result.calls}
         result.channel_doubts = [d for d in result.channel_doubts if d[0] in scored]
         result.cut_off = [d for d in result.cut_off if d[0] in scored]
+        # (a recording skipped as a repeat of another was not scored on any assumption)
+        result.assumed = [d for d in result.assumed if d[0] in scored]
         if json_path is not None:
             write_json(result.scorecards, json_path)
         if render and result.calls:
