@@ -781,3 +781,14 @@ def test_a_recording_skipped_as_a_repeat_is_not_warned_as_scored_on_an_assumptio
     out = " ".join(res.output.split())
     assert "good2" in out  # named as the repeat it is
     assert "assumption" not in out or "good2.wav: not in the manifest" not in out, res.output
+
+
+def test_a_training_csv_with_a_quote_left_open_says_so_and_lines_count_from_where_a_row_starts(tmp_path: Path) -> None:
+    open_quote = tmp_path / "open.csv"
+    open_quote.write_text('text,label\n你太棒了,1\n"快递没到,0\n还没到,1\n', encoding="utf-8")
+    res = runner.invoke(app, ["train", str(open_quote), "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 5 and "open.csv:3:" in res.output and "never closed" in res.output, res.output
+    spanning = tmp_path / "span.csv"
+    spanning.write_text('text,label\n你太棒了,1\n"两行\n的文本",0\n快递没到,x\n', encoding="utf-8")
+    res = runner.invoke(app, ["train", str(spanning), "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 5 and "span.csv:5:" in res.output, res.output

@@ -670,7 +670,12 @@ def read_examples(paths: Iterable[str | Path], label_field: str = "label") -> li
             reader = csv.DictReader(io.StringIO(body))
             if not reader.fieldnames or "text" not in reader.fieldnames or label_field not in reader.fieldnames:
                 raise ValueError(f"{p}:1: the header needs the columns text and {label_field}")
-            rows = ((n, row) for n, row in enumerate(reader, 2))
+            def _csv():
+                start = 2
+                for row in reader:  # a row's line: where it starts (a quoted field may span lines)
+                    yield start, row
+                    start = reader.line_num + 1
+            rows = _csv()
         else:
             def _jsonl():
                 for n, line in enumerate(body.splitlines(), 1):
@@ -696,6 +701,9 @@ def read_examples(paths: Iterable[str | Path], label_field: str = "label") -> li
                 value = True
             elif key in _FALSE:
                 value = False
+            elif label is None and "\n" in text:
+                raise ValueError(f"{p}:{n}: '{label_field}' is missing: the row's text runs over several lines, "
+                                 "a quote (\") opened there and never closed?")
             else:
                 raise ValueError(f"{p}:{n}: '{label_field}' must be true/false or 1/0, not {label!r}")
             previous = row.get("previous") or ""
