@@ -792,3 +792,18 @@ def test_a_training_csv_with_a_quote_left_open_says_so_and_lines_count_from_wher
     spanning.write_text('text,label\n你太棒了,1\n"两行\n的文本",0\n快递没到,x\n', encoding="utf-8")
     res = runner.invoke(app, ["train", str(spanning), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 5 and "span.csv:5:" in res.output, res.output
+
+
+def test_evidence_of_a_whole_utterance_repeats_at_most_a_bounded_part_of_it() -> None:
+    # a 16.7M-character message's text was stored again in every item's evidence: a 50 MB
+    # transcript made a 335 MB history and a 200 MB page
+    from qa_scorer.models import Transcript
+    from qa_scorer.rubric.call import MAX_EVIDENCE_CHARS, Call
+
+    long = "东西坏了" * 20000
+    t = Transcript.model_validate({"version": 1, "call_id": "x", "channel": "chat", "segments": [
+        {"speaker": "customer", "text": long}, {"speaker": "agent", "text": "抱歉"}]})
+    call = Call(t)
+    ev = call.evidence(0)
+    assert ev.span is None and len(ev.text) == MAX_EVIDENCE_CHARS + 1 and long.startswith(ev.text[:-1])
+    assert call.evidence(1).text == "抱歉"  # an ordinary turn whole

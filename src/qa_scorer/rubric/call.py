@@ -322,10 +322,18 @@ class Call:
             text = seg.text[span[0]:span[1]]
         else:
             span, text = None, seg.text
+        if len(text) > MAX_EVIDENCE_CHARS:
+            # a whole utterance judged, or a hit spanning one, of a size no turn has: the evidence
+            # says where it is and shows its start (its text again for every item and every page
+            # made a 50 MB transcript a 335 MB history)
+            text = text[:MAX_EVIDENCE_CHARS] + "…"
         # built from a validated segment: nothing to check again (validation cost more than the rest)
         return trusted(Evidence, segment=index, speaker=seg.speaker, start=seg.start, end=seg.end,
                        text=text, span=span, note=note)
 
+
+# The most of an utterance's text one piece of evidence repeats (a turn is rarely a tenth of it).
+MAX_EVIDENCE_CHARS = 2000
 
 _BRACKETS = {"[": "]", "【": "】", "(": ")", "（": "）", "<": ">", "《": "》", "「": "」", "『": "』", "〔": "〕"}
 _CLOSERS = {c: o for o, c in _BRACKETS.items()}
