@@ -674,7 +674,8 @@ def test_a_fifo_named_as_rubric_model_manifest_labels_or_training_data_is_refuse
         assert "not a regular file" in done.stdout + done.stderr, (what, done.stdout[-800:], done.stderr[-800:])
 
 
-@pytest.mark.parametrize("blank", ["\u200b", "\u200f", "\ufeff", "\u2060", "\u3164", "\u2800", "\U000e0001", "\u200b\u200c"])
+@pytest.mark.parametrize("blank", ["\u200b", "\u200f", "\ufeff", "\u2060", "\u3164", "\u2800", "\U000e0001", "\u200b\u200c",
+                                   "\u034f", "\ufe0f", "\u17b4", "\u180b", "\U000e0100", "\ufff0", "\u200b\u034f"])
 def test_an_id_of_invisible_characters_only_is_refused_naming_the_field(tmp_path: Path, blank: str) -> None:
     # calls and agents listed with blank names in the index and the app: the README says ids
     # must have visible characters

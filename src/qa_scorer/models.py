@@ -223,9 +223,13 @@ _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 def _visible(value: str) -> bool:
     """Whether some character of ``value`` shows: not a space, a control, a format character
-    (zero-width space and joiners, direction marks, the byte-order mark, tags) or a blank."""
-    return any(not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Cc", "Cf", "Zs", "Zl", "Zp")
-               for c in value)
+    (zero-width space and joiners, direction marks, the byte-order mark, tags), a mark with no
+    letter to sit on (a variation selector, the combining grapheme joiner), an unassigned or
+    private-use code point, or a blank."""
+    return any(not c.isspace() and c not in _BLANK and unicodedata.category(c) not in _UNSEEN for c in value)
+
+
+_UNSEEN = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 
 def check_call_id(value: str) -> str:
