@@ -736,7 +736,8 @@ def test_a_recording_another_agents_call_was_scored_with_is_refused_in_a_later_b
     rep = tmp_path / "rep"
     assert runner.invoke(app, ["report", "--db", str(out / "qa.sqlite"), "--media-root", str(first),
                                "--agent-bundles", "--out", str(rep)]).exit_code == 0
-    assert _bundle_recordings(rep) == {"a1": 0, "a2": 1, "a4": 0}
+    # claimed for two agents (a2's call, and a1's that named it later): played and copied for neither
+    assert _bundle_recordings(rep) == {"a1": 0, "a2": 0, "a4": 0}
     # the app takes the recording as the reports do
     from qa_scorer.report.files import audio_source
     from qa_scorer.store import History
@@ -744,8 +745,39 @@ def test_a_recording_another_agents_call_was_scored_with_is_refused_in_a_later_b
     with History(out / "qa.sqlite") as history:
         calls = {c.call_id: c for c in history.calls()}
         claimed = history.recording_agents()
-    assert audio_source(calls["A2-secret"], [first], claimed).path is not None
-    assert "another agent" in (audio_source(calls["A4-late"], [first], claimed).refused or "")
+    for call_id in ("A2-secret", "A1-mine", "A4-late"):
+        assert "another agent" in (audio_source(calls[call_id], [first], claimed).refused or ""), call_id
+
+
+def test_a_recording_claimed_first_by_the_wrong_agent_or_given_by_a_manifest_row_is_played_for_neither(
+        tmp_path: Path) -> None:
+    # the first to name a recording kept it when its owner named it later; a manifest row giving
+    # another agent's recording to a1 gave a1 the recording and its transcript
+    first = tmp_path / "first"
+    first.mkdir()
+    write_pcm(first / "secret.wav", 0.3 * np.sin(np.arange(16000) / 8), 8000)
+    write_json(first / "a1.json", doc(call_id="A1-mine", agent_id="a1", audio="secret.wav"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["score", str(first / "a1.json"), "--out", str(out)]).exit_code == 0
+    write_json(first / "a2.json", doc(call_id="A2-secret", agent_id="a2", audio="secret.wav"))
+    res = runner.invoke(app, ["score", str(first / "a2.json"), "--out", str(out)])
+    assert res.exit_code == 1 and "played and copied for neither" in " ".join(res.output.split()), res.output
+    rep = tmp_path / "rep"
+    assert runner.invoke(app, ["report", "--db", str(out / "qa.sqlite"), "--agent-bundles", "--out", str(rep)]).exit_code == 0
+    assert _bundle_recordings(rep) == {"a1": 0, "a2": 0}
+    # a manifest row in the same batch as the owner's transcript
+    second = tmp_path / "second"
+    second.mkdir()
+    write_pcm(second / "other.wav", 0.2 * np.sin(np.arange(16000) / 5), 8000)
+    write_json(second / "b2.json", doc(call_id="B2-own", agent_id="b2", audio="other.wav"))
+    (tmp_path / "manifest.csv").write_text("audio,call_id,agent_id\nsecond/other.wav,B1-x,b1\n", encoding="utf-8")
+    out2 = tmp_path / "out2"
+    res = runner.invoke(app, ["score", str(second / "b2.json"), str(second / "other.wav"),
+                              "--manifest", str(tmp_path / "manifest.csv"), "--out", str(out2)])
+    assert res.exit_code == 1 and "one recording is one call" in " ".join(res.output.split()), res.output
+    rep2 = tmp_path / "rep2"
+    assert runner.invoke(app, ["report", "--db", str(out2 / "qa.sqlite"), "--agent-bundles", "--out", str(rep2)]).exit_code == 0
+    assert _bundle_recordings(rep2) == {"b1": 0, "b2": 0}
 
 
 def test_errors_name_the_problem_not_an_internal_and_every_path_of_an_array_element(tmp_path: Path) -> None:

@@ -358,8 +358,8 @@ def test_migration_upgrades_an_old_history(tmp_path):
     con.commit()
     con.close()
     with History(db) as h:
-        assert h.migrations()[-3:] == ["0003_users_sessions_appeals", "0004_appeal_contested_status",
-                                       "0005_first_scored"]
+        assert h.migrations()[-4:] == ["0003_users_sessions_appeals", "0004_appeal_contested_status",
+                                       "0005_first_scored", "0006_recording_index"]
     assert _rows(db, "SELECT machine_score, machine_fatal FROM calls") == [(70.0, 0)]
     assert _rows(db, "SELECT machine_status, machine_points FROM items") == [("fail", -5.0)]
 

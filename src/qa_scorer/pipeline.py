@@ -177,14 +177,15 @@ def score_batch(
         result.cut_off = cut_off_calls(t for _, t in pairs)
         written: list[Path] = []
         claims = _recording_claims(pairs, history, folders + media)
+        stored = history.recording_agents()  # the history's claims before this batch: one query
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
         for inp, transcript in _with_progress(pairs, "scoring", progress):
             source = inp.source
             _, call = next(calls)
             try:
                 transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
-                if recording is not None and inp.kind == "transcript":
-                    transcript, recording, problem = _unshared(inp, transcript, recording, problem, claims, history)
+                if recording is not None and problem is None:
+                    problem = _shared(inp, transcript, recording, claims, stored)
                 if problem is not None:
                     result.errors.append(problem)
                 card = score_transcript(transcript, rubric, source=source, call=call)
@@ -235,21 +236,21 @@ def _recording_claims(pairs: list, history, roots: list[Path]) -> dict[str, list
     return claims
 
 
-def _unshared(inp, transcript: Transcript, recording: str, problem, claims: dict, history):
-    """A transcript's recording that calls of another agent are scored with, in this batch or in
-    the history, is none of its call's: one recording is one call, and either agent could
-    otherwise play the other's call. The call is scored without it, and the error names the
-    other call's file where it is in this batch."""
+def _shared(inp, transcript: Transcript, recording: str, claims: dict, stored: dict) -> Optional[InputError]:
+    """The error for a call scored with a recording that calls of another agent are scored with,
+    in this batch or in the history (``stored``), naming the other call's file where it is in this
+    batch; None otherwise. One recording is one call: the call keeps the recording as its claim,
+    so that the reports and the review app, which refuse a recording claimed for two agents, play
+    and copy it for neither (either agent could otherwise play the other's call)."""
     others = [src for agent, src in claims.get(recording, []) if agent != transcript.agent_id]
-    stored = sorted(history.recording_agents(recording).get(recording, set()) - {transcript.agent_id})
-    if not others and not stored:
-        return transcript, recording, problem
-    ref = transcript.audio
+    earlier = stored.get(recording, set()) - {transcript.agent_id}
+    if not others and not earlier:
+        return None
+    ref = transcript.audio if inp.kind == "transcript" else Path(inp.path).name
     where = f"the recording of {others[0]}" if others else "the recording of a call of another agent in the history"
-    reason = f"{ref}: also {where}; one recording is one call"
-    transcript = transcript.model_copy(update={
-        "audio": None, "metadata": {**transcript.metadata, "audio_refused": {"path": ref, "reason": reason}}})
-    return transcript, None, InputError(path=inp.source, message=f"$.audio: {reason}; scored without the recording")
+    field = "$.audio: " if inp.kind == "transcript" else ""
+    return InputError(path=inp.source, message=f"{field}{ref}: also {where}; one recording is one call: "
+                                               "played and copied for neither")
 
 
 def _check_recording(inp, transcript: Transcript, history, roots: list[Path]):

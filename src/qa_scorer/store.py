@@ -222,6 +222,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO first_scored (call_id, at) SELECT call_id, MIN(recorded_at) FROM calls GROUP BY call_id;
         """,
     ),
+    (
+        # Which calls a recording was scored with, asked whenever one is played or copied (one
+        # recording is one call): without it each ask read every row.
+        "0006_recording_index",
+        """
+        CREATE INDEX calls_recording ON calls(recording);
+        """,
+    ),
 ]
 
 
@@ -1084,11 +1092,10 @@ class History:
         return row[0] if row else None
 
     def recording_agents(self, recording: Optional[str] = None) -> dict[str, set[str]]:
-        """Per checked recording (a real path), the agents whose calls' latest results were scored
-        with it; only ``recording``'s when given. One recording is one call: one claimed by calls
-        of two agents is played for neither (see ``report.files.audio_source``)."""
-        query = ("SELECT recording, agent_id FROM calls WHERE pk IN (SELECT MAX(pk) FROM calls GROUP BY call_id)"
-                 " AND recording IS NOT NULL")
+        """Per checked recording (a real path), the agents whose calls were scored with it, in any
+        result the history keeps; only ``recording``'s when given. One recording is one call: one
+        claimed by calls of two agents is played for neither (see ``report.files.audio_source``)."""
+        query = "SELECT DISTINCT recording, agent_id FROM calls WHERE recording IS NOT NULL"
         params: tuple = ()
         if recording is not None:
             query += " AND recording = ?"
