@@ -60,12 +60,17 @@ def test_the_history_names_the_damaged_call_and_reads_the_rest(damaged) -> None:
         assert GOOD not in {r.call_id for r in h.call_rows()}
 
 
-def test_report_names_the_damaged_call_and_renders_the_rest(damaged, tmp_path: Path) -> None:
+def _run_naming_the_damaged(command: str, damaged, out: Path) -> None:
+    """``command`` over the damaged history into ``out``: exit 0, the damaged call named."""
     db, shown = damaged
-    out = tmp_path / "out"
-    res = runner.invoke(app, ["report", "--db", str(db), "--out", str(out)])
+    res = runner.invoke(app, [command, "--db", str(db), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert_named(res.output, shown)
+
+
+def test_report_names_the_damaged_call_and_renders_the_rest(damaged, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _run_naming_the_damaged("report", damaged, out)
     index = (out / "index.html").read_text(encoding="utf-8")
     for call_id in (FATAL, PROMISE, CHAT):
         assert call_href(call_id) in index
@@ -76,11 +81,8 @@ def test_report_names_the_damaged_call_and_renders_the_rest(damaged, tmp_path: P
 
 
 def test_export_names_the_damaged_call_and_exports_the_rest(damaged, tmp_path: Path) -> None:
-    db, shown = damaged
     out = tmp_path / "csv"
-    res = runner.invoke(app, ["export", "--db", str(db), "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert_named(res.output, shown)
+    _run_naming_the_damaged("export", damaged, out)
     rows = list(csv.DictReader(io.StringIO((out / "calls.csv").read_text(encoding="utf-8-sig"))))
     assert {r["call_id"] for r in rows} == {FATAL, PROMISE, CHAT, "../../etc/passwd<script>"}
     agents = {r["agent"]: r for r in csv.DictReader(io.StringIO((out / "agents.csv").read_text(encoding="utf-8-sig")))}
