@@ -103,18 +103,18 @@ def credit_norm(text: str) -> str:
     return _CREDIT_PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
-def regular_file_bytes(path: "str | Path") -> bytes:
-    """The bytes of a file a person names (a manifest, labels, training data): raises OSError for
-    what is not a regular file, before opening it (a FIFO would block the run for ever, a device
-    never end)."""
+def regular_file_bytes(path: "str | Path", limit: int = -1) -> bytes:
+    """The bytes of a file a person names (a rubric, a manifest, labels, training data), at most
+    ``limit`` of them when given: raises OSError ("not a regular file") for anything else, before
+    opening it (a FIFO would block the run for ever, a device never end)."""
     import os
     import stat
 
     p = os.fspath(path)
     if not stat.S_ISREG(os.stat(p).st_mode):
-        raise OSError(f"{p}: not a regular file")
+        raise OSError("not a regular file")
     with open(p, "rb") as fh:
-        return fh.read()
+        return fh.read(limit)
 
 
 def spreadsheet_text(raw: bytes) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
+from qa_scorer.normalize import regular_file_bytes
 from qa_scorer.rubric.registry import RULE_TYPES, Rubric
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "data" / "default.yaml"
@@ -232,10 +233,7 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     """Load and validate a rubric file (the bundled default when ``path`` is None)."""
     p = Path(path) if path is not None else DEFAULT_RUBRIC
     try:
-        if p.exists() and not p.is_file():  # a FIFO would block the run for ever
-            raise RubricError([f"{p}: cannot read: not a regular file"])
-        with open(p, "rb") as fh:  # never more than the cap, whatever the file is
-            data = fh.read(MAX_BYTES + 1)
+        data = regular_file_bytes(p, MAX_BYTES + 1)  # never more than the cap, whatever the file is
         if len(data) > MAX_BYTES:
             raise RubricError([f"{p}:1:1: the rubric is larger than {MAX_BYTES:,} bytes (1 MiB); refused unread"])
         text = data.decode("utf-8")
