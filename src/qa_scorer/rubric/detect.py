@@ -406,17 +406,13 @@ class Detect(Strict):
 
     def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
         hits = phrase_hits(self.matchers, call, indices, per_segment)
-        # (each segment's vetoes judged once, however many hits it holds: a message of thousands
-        # of hits cost the square of its length)
-        if hits and self.veto_all is not None:
-            vetoed = {i: self._all_vetoed(call, i) for i in dict.fromkeys(i for i, _ in hits)}
-            hits = [(i, hit) for i, hit in hits if not vetoed[i]]
-        if hits and self.veto_after is not None:
-            vetoed = {i: self._after_vetoed(call, i) for i in dict.fromkeys(i for i, _ in hits)}
-            hits = [(i, hit) for i, hit in hits if not vetoed[i]]
-        if hits and self.veto_model_all is not None:
-            vetoed = {i: self._sure_vetoed(call, i) for i in dict.fromkeys(i for i, _ in hits)}
-            hits = [(i, hit) for i, hit in hits if not vetoed[i]]
+        # the vetoes that drop phrase hits too, each judged once per segment however many hits it
+        # holds (a message of thousands of hits cost the square of its length)
+        for veto, vetoed_at in ((self.veto_all, self._all_vetoed), (self.veto_after, self._after_vetoed),
+                                (self.veto_model_all, self._sure_vetoed)):
+            if hits and veto is not None:
+                vetoed = {i: vetoed_at(call, i) for i in dict.fromkeys(i for i, _ in hits)}
+                hits = [(i, hit) for i, hit in hits if not vetoed[i]]
         if self.phrase_floor is None or not hits:
             return hits
         probs = [call.probabilities(model) for model in self.text_models]
