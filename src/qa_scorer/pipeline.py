@@ -176,14 +176,16 @@ def score_batch(
         result.channel_doubts = mark_channel_doubts(t for _, t in pairs)
         result.cut_off = cut_off_calls(t for _, t in pairs)
         written: list[Path] = []
-        claims = _recording_claims(pairs, history, folders + media)
+        checked, claims = _recording_claims(pairs, history, folders + media)
         stored = history.recording_agents()  # the history's claims before this batch: one query
         calls = prepared(rubric, (t for _, t in pairs))  # the models read the calls a chunk at a time
-        for inp, transcript in _with_progress(pairs, "scoring", progress):
+        for (inp, _), check in zip(_with_progress(pairs, "scoring", progress), checked):
             source = inp.source
             _, call = next(calls)
             try:
-                transcript, recording, problem = _check_recording(inp, transcript, history, folders + media)
+                if isinstance(check, Exception):
+                    raise check
+                transcript, recording, problem = check
                 if recording is not None and problem is None:
                     problem = _shared(inp, transcript, recording, claims, stored)
                 if problem is not None:
@@ -223,17 +225,23 @@ def score_batch(
     return result
 
 
-def _recording_claims(pairs: list, history, roots: list[Path]) -> dict[str, list[tuple[str, str]]]:
-    """Per recording (real path) the calls of this batch scored with it: (agent id, source)."""
+def _recording_claims(pairs: list, history, roots: list[Path]) -> tuple[list, dict[str, list[tuple[str, str]]]]:
+    """Each call's ``_check_recording`` (or the exception it raised, for the call to report when it
+    is scored), and per recording (real path) the calls of this batch scored with it: (agent id,
+    source)."""
+    checked: list = []
     claims: dict[str, list[tuple[str, str]]] = {}
     for inp, transcript in pairs:
         try:
-            _, recording, _ = _check_recording(inp, transcript, history, roots)
-        except Exception:  # noqa: BLE001 - the call's own error comes when it is scored
+            check = _check_recording(inp, transcript, history, roots)
+        except Exception as exc:  # noqa: BLE001 - the call's own error comes when it is scored
+            checked.append(exc)
             continue
+        checked.append(check)
+        recording = check[1]
         if recording is not None:
-            claims.setdefault(recording, []).append((transcript.agent_id, inp.source))
-    return claims
+            claims.setdefault(recording, []).append((check[0].agent_id, inp.source))
+    return checked, claims
 
 
 def _shared(inp, transcript: Transcript, recording: str, claims: dict, stored: dict) -> Optional[InputError]:

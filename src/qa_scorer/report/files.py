@@ -79,17 +79,24 @@ def audio_source(call: StoredCall, media_roots: Sequence[Path] = (),
     """
     ref = call.scorecard.audio or call.transcript.audio
     found = _audio_source(call, ref, media_roots)
-    if found.path is not None and claimed:
-        others = sorted(claimed.get(str(found.path), set()) - {call.agent_id})
-        if others:
-            return Recording(refused=f"{ref or found.path.name}: also the recording of a call of another agent; "
-                                     "one recording is one call")
+    if claimed:
+        found = unshared(call, found, claimed)
     if found.path is not None and found.path.suffix.lower() not in AUDIO_SUFFIXES:
         # a page or script named as the recording would be served from the app's own origin
         # and copied beside the reports, where opening it runs it
         return Recording(refused=f"{ref or found.path.name}: not a recording (the file types taken are "
                                  + ", ".join(sorted(AUDIO_SUFFIXES)) + ")")
     return found
+
+
+def unshared(call: StoredCall, found: Recording, claimed: Mapping[str, set[str]]) -> Recording:
+    """``found``, or refused where ``claimed`` (``History.recording_agents``) says calls of
+    another agent were scored with the same file (one recording is one call)."""
+    if found.path is None or not claimed.get(str(found.path), set()) - {call.agent_id}:
+        return found
+    ref = call.scorecard.audio or call.transcript.audio
+    return Recording(refused=f"{ref or found.path.name}: also the recording of a call of another agent; "
+                             "one recording is one call")
 
 
 def _audio_source(call: StoredCall, ref: Optional[str], media_roots: Sequence[Path]) -> Recording:

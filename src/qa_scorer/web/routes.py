@@ -46,13 +46,14 @@ def home(ctx: Ctx) -> Response:
 
 def _recording(ctx: Ctx, call):
     """The call's recording as the reports take it, refused where calls of another agent were
-    scored with the same file (one recording is one call)."""
+    scored with the same file (one recording is one call): the history asked about this file only."""
+    from qa_scorer.report.files import unshared
     from qa_scorer.web.report_parts import audio_source
 
     rec = audio_source(call)
     if rec.path is None:
         return rec
-    return audio_source(call, claimed=ctx.reviews.history.recording_agents(str(rec.path)))
+    return unshared(call, rec, ctx.reviews.history.recording_agents(str(rec.path)))
 
 
 def call_page(ctx: Ctx) -> Response:
