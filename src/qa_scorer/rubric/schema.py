@@ -67,6 +67,8 @@ DEFAULT_HEDGES = [
 # (检测都正常 三天之内肯定给您退款 holds 正常三), and 不可能 is no 可能.
 DEFAULT_FALSE_HEDGES = [
     *[f"{to}{who}说" for to in "跟和给同向" for who in ("商家", "卖家", "厂家", "仓库", "快递", "物流", "对方")],
+    # …also through 那边 (也跟快递那边说了，绝对不会再发生这种情况: a newcomer's trial of social-media desks)
+    *[f"{to}{who}那边说" for to in "跟和给同向" for who in ("", "商家", "卖家", "厂家", "仓库", "快递", "物流", "对方", "师傅", "网点", "站点")],
     *[f"{how}正常" for how in ("都", "也", "均", "很", "挺", "还算", "一切", "完全", "检测", "检查", "测试", "运行",
                                "恢复", "属于", "比较", "不", "是否")],
     # 不可能 denies, it does not hedge (不可能不给您退的 is a guarantee)
