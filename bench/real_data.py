@@ -16,13 +16,14 @@ import hashlib
 import json
 from pathlib import Path
 
+from qa_scorer.evaluation import GUIDE_JUDGMENTS, guide_statuses
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "bench" / "real"
 SHARED = ROOT.parent / "shared" / "realchats"
 
 # Guide judgments (keys of labels.jsonl).
-JUDGMENTS = ["greeting", "identity_check", "apology_needed", "apology", "banned_phrase", "false_promise",
-             "closing", "customer_praise", "complaint_intent", "soothing"]
+JUDGMENTS = list(GUIDE_JUDGMENTS)
 
 
 def available() -> bool:
@@ -60,21 +61,9 @@ def labels(name: str = "labels.jsonl") -> dict[str, dict]:
 
 
 def item_status(lab: dict) -> dict[str, str]:
-    """A reviewer's judgments → the default rubric's item statuses (pass / fail / na)."""
-    def ok(flag: bool) -> str:
-        return "pass" if flag else "fail"
-
-    return {
-        "greeting": ok(lab["greeting"]),
-        "identity_check": ok(lab["identity_check"]),
-        "apology": ("pass" if lab["apology"] else "fail") if lab["apology_needed"] else "na",
-        "banned_phrases": ok(not lab["banned_phrase"]),
-        "false_promise": ok(not lab["false_promise"]),
-        "closing": ok(lab["closing"]),
-        # a reward: "pass" means earned
-        "customer_praise": "pass" if lab["customer_praise"] else "na",
-        "complaint_soothing": ("pass" if lab["soothing"] else "fail") if lab["complaint_intent"] else "na",
-    }
+    """A reviewer's judgments → the default rubric's item statuses (pass / fail / na), as
+    ``qa-scorer eval`` reads a labels file in the guide's own form."""
+    return guide_statuses({k: bool(lab[k]) for k in JUDGMENTS})
 
 
 ITEMS = ["greeting", "identity_check", "apology", "banned_phrases", "false_promise", "closing",

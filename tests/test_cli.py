@@ -251,7 +251,7 @@ def test_eval_shows_no_ratio_where_nothing_was_flagged(tmp_path):
     res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
     row = next(line for line in res.output.splitlines() if "greeting" in line)
-    cells = [c.strip() for c in row.strip("│┃ ").split("│")]
+    cells = row.split()
     assert cells[2:] == ["0", "0", "–", "–", "–", "1/1"], cells
 
 
@@ -266,6 +266,98 @@ def test_eval_names_every_label_problem_at_once(tmp_path):
     assert "labels.csv:2: the rubric has no item 'greting'" in res.output
     assert "labels.csv:4: s01 closing is already labelled on line 3" in res.output
     assert "labels.csv:5: expected must be pass, fail or na" in res.output
+
+
+GUIDE_ROW = {"greeting": True, "identity_check": False, "apology_needed": True, "apology": False, "banned_phrase": False,
+             "false_promise": True, "closing": True, "customer_praise": False, "complaint_intent": True, "soothing": True}
+
+
+def test_eval_reads_the_labelling_guides_judgments_a_row_per_call(tmp_path):
+    # a reviewer labelling by the guide writes ten true/false judgments a call; eval wanted one row
+    # per rubric item, and a newcomer had to write a converter (apology_needed + apology -> apology, ...)
+    from qa_scorer.evaluation import read_labels
+
+    wide = tmp_path / "guide.csv"
+    wide.write_text("call_id," + ",".join(GUIDE_ROW) + ",notes,greeting_ev\n"
+                    "s01_earbuds_right_silent," + ",".join("true" if v else "false" for v in GUIDE_ROW.values())
+                    + ",开场白完整,[0]\n"
+                    "s02_ac_install_delay,是,是,否,,否,否,是,否,否,\n", encoding="utf-8")
+    got = read_labels(wide)
+    assert {k: v for (c, k), v in got.items() if c == "s01_earbuds_right_silent"} == {
+        "greeting": "pass", "identity_check": "fail", "apology": "fail", "banned_phrases": "pass",
+        "false_promise": "fail", "closing": "pass", "customer_praise": "na", "complaint_soothing": "pass"}
+    # 否 for apology_needed: no apology due, whatever the blank beside it
+    assert got[("s02_ac_install_delay", "apology")] == "na"
+    assert got[("s02_ac_install_delay", "complaint_soothing")] == "na"
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(wide)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert "complaint_soothing" in res.output and "2 call(s)" not in res.output
+
+
+def test_eval_reads_the_guides_own_json_lines(tmp_path):
+    from qa_scorer.evaluation import read_labels
+
+    row = {"idx": 0, "session": "s01_earbuds_right_silent", **GUIDE_ROW, "greeting_ev": [1], "notes": "难判"}
+    jl = tmp_path / "labels.jsonl"
+    jl.write_text(json.dumps(row, ensure_ascii=False) + "\n\n"
+                  + json.dumps({"call_id": "s02_ac_install_delay", "greeting": False, "closing": "na"}) + "\n",
+                  encoding="utf-8")
+    got = read_labels(jl, ["greeting", "identity_check", "apology", "banned_phrases", "false_promise", "closing",
+                           "customer_praise", "complaint_soothing"])
+    assert got[("s01_earbuds_right_silent", "false_promise")] == "fail"
+    assert got[("s01_earbuds_right_silent", "complaint_soothing")] == "pass"
+    # an item id with a status may stand beside the judgments
+    assert got[("s02_ac_install_delay", "greeting")] == "fail" and got[("s02_ac_install_delay", "closing")] == "na"
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(jl)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+
+
+def test_eval_names_what_is_wrong_in_a_guide_labels_file(tmp_path):
+    wide = tmp_path / "guide.csv"
+    wide.write_text("call_id,greeting,apology,banned_phrase,greting\n"
+                    "s01,true,false,maybe,pass\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(wide)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5
+    assert "guide.csv:1: column 'greting': the rubric has no item 'greting' (did you mean 'greeting'?)" in res.output
+    wide.write_text("call_id,greeting,apology,banned_phrase\ns01,true,false,maybe\ns02,true,true,false\n"
+                    "s01,true,true,false\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(wide)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5
+    assert "guide.csv:2: banned_phrase must be true or false (a judgment of the labelling guide), not 'maybe'" in res.output
+    assert "guide.csv:3: apology (true / false) is the guide's judgment whether the agent apologised" in res.output
+    assert "guide.csv:4: s01 is already labelled on line 2" in res.output
+    jl = tmp_path / "labels.jsonl"
+    jl.write_text('{"session": "s01", "greeting": "yes please", "apology_needed": true}\n{"greeting": true}\n[1]\n{oops\n',
+                  encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(jl)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5
+    assert "labels.jsonl:1: $.greeting: greeting must be true or false" in res.output
+    assert "labels.jsonl:2: $.call_id: the call's id" in res.output
+    assert "labels.jsonl:3: $: expected an object" in res.output
+    assert "labels.jsonl:4: not JSON" in res.output
+    # a guide judgment's name in the one-row-per-item form says where it belongs
+    long = tmp_path / "labels.csv"
+    long.write_text("call_id,item,expected\ns01,banned_phrase,pass\ns01,apology_needed,fail\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(long)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5
+    assert "the rubric has no item 'banned_phrase' (banned_phrase is a judgment of the labelling guide" in res.output
+    assert "the rubric has no item 'apology_needed' (apology_needed is a judgment" in res.output
+    long.write_text("call,item,expected\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(long)], env={"COLUMNS": "300"})
+    assert res.exit_code == 5 and "header must be call_id,item,expected (a row per item), or call_id then" in res.output
+
+
+def test_eval_table_fits_an_80_column_terminal():
+    # its headers were cut to flagg… / preci… / requi… in a terminal 80 columns wide
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv")],
+                        env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output, res.output
+    lines = res.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert any("labels" in line and "machine" in line for line in lines)
+    assert any("complaint_soothing" in line and "fatal" in line for line in lines)
+    assert any("banned_phrases" in line and "prohibited" in line for line in lines)
 
 
 def test_report_without_history_is_a_clear_error(tmp_path):

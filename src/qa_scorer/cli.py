@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -428,7 +429,7 @@ def rubric_explain(path: Optional[Path] = typer.Argument(None, help="Rubric YAML
 @app.command("eval")
 def eval_cmd(
     paths: Optional[List[Path]] = typer.Argument(None, help="Labelled transcript files or folders (with --from-reviews: optional; default the machine results in the history)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", "-l", help="CSV with call_id,item,expected (pass/fail/na)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", "-l", help="Labels: CSV call_id,item,expected (pass/fail/na), or a row per call (call_id, then item ids, or the labelling guide's true/false judgments), or the guide's JSON lines."),
     rubric: Optional[Path] = RubricOpt,
     show_mismatches: bool = typer.Option(False, "--mismatches", "-m", help="List every disagreement."),
     from_reviews: bool = typer.Option(False, "--from-reviews", help="Use the human rulings (appeals decided, items reviewed) in the history as labels."),
@@ -490,11 +491,12 @@ def eval_cmd(
                          "use each transcript's call_id and the rubric's item ids"), markup=False)
         _report_errors(errors)
         raise typer.Exit(EXIT_LABELS)
-    table = Table(title=f"{n} call(s) against {source}")
+    # a simple box and headers on two lines: the whole table fits an 80-column terminal
+    table = Table(title=f"{n} call(s) against {source}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     # "flagged": calls the labels flag (a fail, or a reward earned), then those the machine flags;
     # a ratio with nothing to divide by is "–", as in the README's accuracy tables
-    for col in ("item", "kind", "flagged (labels)", "flagged (machine)", "precision", "recall", "F1", "agree"):
-        table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=col == "item")
+    for col in ("item", "kind", "flagged\nlabels", "flagged\nmachine", "prec.", "recall", "F1", "agree"):
+        table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=True)
     order = [item.id for item in r.items] if r is not None else []
     order += sorted(k for k in stats if k not in order)
     for item_id in order:

@@ -1,13 +1,18 @@
 """Compare scorecards with a human reviewer's labels: per-item precision, recall and F1.
 
 Labels are CSV with the header ``call_id,item,expected`` and ``expected`` one of pass / fail /
-na. A call is *flagged* for an item when the item failed, or, for reward items, was earned;
-precision and recall are computed on flagged calls, exact-status agreement is reported too.
+na (one row per item), or one row per call: ``call_id`` then a column per item (pass / fail / na)
+or per judgment of the labelling guide (true / false; see ``GUIDE_JUDGMENTS``), or the guide's
+own output, one JSON object per line. A call is *flagged* for an item when the item failed, or,
+for reward items, was earned; precision and recall are computed on flagged calls, exact-status
+agreement is reported too.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -16,6 +21,56 @@ from qa_scorer.models import Kind, Scorecard, is_flagged
 from qa_scorer.normalize import regular_file_bytes, spreadsheet_text
 
 STATUSES = ("pass", "fail", "na")
+
+# The labelling guide's judgments of a conversation (true / false each), as a reviewer following
+# it writes them, and the default rubric's items they decide (``guide_statuses``).
+GUIDE_JUDGMENTS = ("greeting", "identity_check", "apology_needed", "apology", "banned_phrase",
+                   "false_promise", "closing", "customer_praise", "complaint_intent", "soothing")
+# Columns or keys of a per-call labels file that hold no judgment: the guide's evidence lists
+# (``greeting_ev``…), its notes and row numbers, a reviewer's remarks.
+_IGNORED = {"idx", "notes", "note", "remark", "remarks", "comment", "comments", "备注", "说明", "desk", "channel"}
+_TRUE = {"true", "t", "yes", "y", "1", "是", "对"}
+_FALSE = {"false", "f", "no", "n", "0", "否", "不是", "错"}
+
+
+def guide_statuses(judged: dict[str, bool]) -> dict[str, str]:
+    """The default rubric's item statuses that a reviewer's guide judgments decide: the apology
+    is ``na`` where none was needed, praise is a reward (``pass`` when earned, else ``na``), a
+    threat not soothed fails ``complaint_soothing``. Items whose judgments are not all given are
+    left out."""
+    out: dict[str, str] = {}
+
+    def ok(flag: bool) -> str:
+        return "pass" if flag else "fail"
+
+    for item in ("greeting", "identity_check", "closing"):
+        if item in judged:
+            out[item] = ok(judged[item])
+    if "banned_phrase" in judged:
+        out["banned_phrases"] = ok(not judged["banned_phrase"])
+    if "false_promise" in judged:
+        out["false_promise"] = ok(not judged["false_promise"])
+    if "customer_praise" in judged:
+        out["customer_praise"] = "pass" if judged["customer_praise"] else "na"
+    if "apology_needed" in judged and (not judged["apology_needed"] or "apology" in judged):
+        out["apology"] = ok(judged["apology"]) if judged["apology_needed"] else "na"
+    if "complaint_intent" in judged and (not judged["complaint_intent"] or "soothing" in judged):
+        out["complaint_soothing"] = ok(judged["soothing"]) if judged["complaint_intent"] else "na"
+    return out
+
+
+def _missing_partner(judged: dict[str, bool]) -> Optional[str]:
+    """Why a guide judgment that needs another beside it cannot decide its item, or None."""
+    if "apology" in judged and "apology_needed" not in judged:
+        return ("apology (true / false) is the guide's judgment whether the agent apologised: give apology_needed "
+                "beside it, or label the item apology pass / fail / na")
+    if judged.get("apology_needed") and "apology" not in judged:
+        return "apology_needed is true: give apology (did the agent apologise) beside it"
+    if "soothing" in judged and "complaint_intent" not in judged:
+        return "soothing needs complaint_intent beside it (the item is complaint_soothing)"
+    if judged.get("complaint_intent") and "soothing" not in judged:
+        return "complaint_intent is true: give soothing (did the agent soothe) beside it"
+    return None
 
 
 class LabelError(Exception):
@@ -62,11 +117,13 @@ class ItemStats(Rates):
 
 
 def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict[tuple[str, str], str]:
-    """``(call_id, item) → expected`` of a labels CSV. Every problem of the file is reported at
-    once (one LabelError, a line each, naming the file and line): a row that is not three
-    columns, an ``expected`` that is not pass/fail/na, one call's item labelled twice, and, given
-    the rubric's ``items``, an item id the rubric does not have (a misspelt id would otherwise
-    leave that item unmeasured without a word)."""
+    """``(call_id, item) → expected`` of a labels file: CSV one row per item
+    (``call_id,item,expected``), CSV one row per call (``call_id`` and a column per item or guide
+    judgment), or the guide's JSON lines. Every problem of the file is reported at once (one
+    LabelError, a line each, naming the file and line, and a JSON line's key): a row that is not
+    three columns, an ``expected`` that is not pass/fail/na, a judgment that is not true/false,
+    one call's item labelled twice, and, given the rubric's ``items``, an item id the rubric does
+    not have (a misspelt id would otherwise leave that item unmeasured without a word)."""
     p = Path(path)
     try:
         text = spreadsheet_text(regular_file_bytes(p))
@@ -74,11 +131,17 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
         raise LabelError(f"{p}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise LabelError(f"{p}: not UTF-8 or GBK text (byte {exc.start}: {exc.reason})") from None
+    known = set(items) if items is not None else None
+    if text.lstrip().startswith("{"):
+        return _json_lines(p, text, known)
     rows = csv.reader(text.splitlines())
     header = next(rows, None)
-    if header is None or [h.strip() for h in header[:3]] != ["call_id", "item", "expected"]:
-        raise LabelError(f"{p}:1: header must be call_id,item,expected")
-    known = set(items) if items is not None else None
+    names = [h.strip() for h in header] if header is not None else []
+    if names[:1] in (["call_id"], ["session"]) and names[1:3] != ["item", "expected"] and len(names) > 1:
+        return _per_call_rows(p, names, rows, known)
+    if names[:3] != ["call_id", "item", "expected"]:
+        raise LabelError(f"{p}:1: header must be call_id,item,expected (a row per item), or call_id then item ids or "
+                         "the labelling guide's judgments (a row per call)")
     labels: dict[tuple[str, str], str] = {}
     first: dict[tuple[str, str], int] = {}
     problems: list[str] = []
@@ -93,13 +156,160 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
             problems.append(f"{p}:{line}: expected must be pass, fail or na, not {expected!r}")
             continue
         if known is not None and item not in known:
-            problems.append(f"{p}:{line}: the rubric has no item {item!r}")
+            problems.append(f"{p}:{line}: the rubric has no item {item!r}{_hint(item, known)}")
             continue
         if (call_id, item) in first:
             problems.append(f"{p}:{line}: {call_id} {item} is already labelled on line {first[(call_id, item)]}")
             continue
         first[(call_id, item)] = line
         labels[(call_id, item)] = expected
+    if problems:
+        raise LabelError("\n".join(problems))
+    return labels
+
+
+def _hint(name: str, known: set[str]) -> str:
+    """What a name the rubric lacks may have meant: a guide judgment's place, or a close item id."""
+    if name in GUIDE_JUDGMENTS:
+        return (f" ({name} is a judgment of the labelling guide, true / false: give the guide's judgments as columns, "
+                "a row per call, and eval turns them into the rubric's items)")
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _judgment(value) -> Optional[bool]:
+    """A guide judgment written as true / false (or 1 / 0, yes / no, 是 / 否), else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+    return None
+
+
+class _Call:
+    """One call's labels as a per-call row gives them: statuses named outright, guide judgments."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, str] = {}
+        self.judged: dict[str, bool] = {}
+
+    def take(self, name: str, value, known: Optional[set[str]]) -> Optional[str]:
+        """Record one cell; the problem with it, or None. A blank cell labels nothing."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        status = value.strip().lower() if isinstance(value, str) else None
+        if status in STATUSES and (name not in GUIDE_JUDGMENTS or known is None or name in known):
+            if known is not None and name not in known:
+                return f"the rubric has no item {name!r}{_hint(name, known)}"
+            self.statuses[name] = status
+            return None
+        if name in GUIDE_JUDGMENTS:
+            flag = _judgment(value)
+            if flag is None:
+                return f"{name} must be true or false (a judgment of the labelling guide), not {value!r}"
+            self.judged[name] = flag
+            return None
+        if known is not None and name not in known:
+            return f"the rubric has no item {name!r}{_hint(name, known)}"
+        return f"{name} must be pass, fail or na, not {value!r}"
+
+    def labels(self, known: Optional[set[str]]) -> tuple[dict[str, str], Optional[str]]:
+        """The call's item statuses, and what is wrong with them (None when nothing is)."""
+        why = _missing_partner(self.judged)
+        if why is not None:
+            return {}, why
+        out = dict(self.statuses)
+        for item, status in guide_statuses(self.judged).items():
+            if known is not None and item not in known:
+                continue
+            if item in out and out[item] != status:
+                return {}, (f"{item} is labelled {out[item]} and the guide's judgments make it {status}: "
+                            "give one or the other")
+            out[item] = status
+        return out, None
+
+
+def _per_call_rows(p: Path, names: list[str], rows, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
+    """Labels of a CSV with a row per call: ``call_id``, then item ids (pass / fail / na) or the
+    guide's judgments (true / false); the guide's evidence columns and notes are ignored."""
+    problems: list[str] = []
+    columns = [(k, n) for k, n in enumerate(names) if k > 0 and n and n not in _IGNORED and not n.endswith("_ev")]
+    for k, name in columns:
+        if name not in GUIDE_JUDGMENTS and known is not None and name not in known:
+            problems.append(f"{p}:1: column {name!r}: the rubric has no item {name!r}{_hint(name, known)}")
+    if problems:
+        raise LabelError("\n".join(problems))
+    labels: dict[tuple[str, str], str] = {}
+    first: dict[str, int] = {}
+    for line, row in enumerate(rows, 2):
+        if not row or not "".join(row).strip():
+            continue
+        call_id = row[0].strip()
+        if not call_id:
+            problems.append(f"{p}:{line}: no call_id")
+            continue
+        if call_id in first:
+            problems.append(f"{p}:{line}: {call_id} is already labelled on line {first[call_id]}")
+            continue
+        first[call_id] = line
+        call = _Call()
+        bad = [f"{p}:{line}: {why}" for k, name in columns
+               if (why := call.take(name, row[k] if k < len(row) else None, known)) is not None]
+        statuses, why = call.labels(known)
+        problems += bad or ([f"{p}:{line}: {why}"] if why is not None else [])
+        for item, status in statuses.items():
+            labels[(call_id, item)] = status
+    if problems:
+        raise LabelError("\n".join(problems))
+    return labels
+
+
+def _json_lines(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
+    """Labels of the labelling guide's own output: a JSON object per line, the call's id as
+    ``session`` or ``call_id``, the guide's judgments true / false (item ids with pass / fail / na
+    may stand beside them); ``…_ev`` evidence lists, ``idx`` and ``notes`` are ignored."""
+    problems: list[str] = []
+    labels: dict[tuple[str, str], str] = {}
+    first: dict[str, int] = {}
+    for line, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            problems.append(f"{p}:{line}: not JSON ({exc})")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{p}:{line}: $: expected an object, one per call")
+            continue
+        key = "session" if "session" in obj else "call_id"
+        call_id = obj.get(key)
+        if not isinstance(call_id, str) or not call_id.strip():
+            problems.append(f"{p}:{line}: $.{key}: the call's id (a transcript's call_id) is missing or not text")
+            continue
+        call_id = call_id.strip()
+        if call_id in first:
+            problems.append(f"{p}:{line}: {call_id} is already labelled on line {first[call_id]}")
+            continue
+        first[call_id] = line
+        call = _Call()
+        bad = []
+        for name, value in obj.items():
+            if name in ("session", "call_id") or name in _IGNORED or name.endswith("_ev"):
+                continue
+            why = call.take(name, value, known)
+            if why is not None:
+                bad.append(f"{p}:{line}: $.{name}: {why}")
+        statuses, why = call.labels(known)
+        problems += bad or ([f"{p}:{line}: {why}"] if why is not None else [])
+        for item, status in statuses.items():
+            labels[(call_id, item)] = status
     if problems:
         raise LabelError("\n".join(problems))
     return labels
