@@ -452,3 +452,25 @@ def test_a_bots_line_is_marked_in_the_transcript(tmp_path: Path) -> None:
         (stored,) = h.calls()
     turns = str(call_context(stored)["transcript_html"]).split("\n")
     assert "机器人/系统 bot" in turns[0] and not any("机器人/系统" in x for x in turns[1:])
+
+
+def test_agent_page_marks_the_customers_words_in_an_example(tmp_path: Path) -> None:
+    # under a missed apology, "Your examples" quoted the customer's 「钱到现在还没退」 bare, and an agent
+    # read it as words put in their own mouth
+    from qa_scorer import load_rubric, score_transcript
+    from qa_scorer.models import Transcript
+
+    t = Transcript.model_validate({"version": 1, "call_id": "EX-1", "agent_id": "A9", "channel": "chat",
+                                   "call_date": "2024-05-14", "segments": [
+                                       {"speaker": "agent", "text": "您好 很高兴为您服务"},
+                                       {"speaker": "customer", "text": "钱到现在还没退 都半个月了"},
+                                       {"speaker": "agent", "text": "您把订单号发我"}]})
+    card = score_transcript(t, load_rubric(None))
+    assert card.item("apology").status == "fail"
+    with History(tmp_path / "qa.sqlite") as h:
+        h.record(t, card)
+        render_reports(h, tmp_path / "out")
+    text = page(tmp_path / "out" / "agents" / safe_name("A9") / "index.html").visible
+    assert "「客户 customer: 还没退」" in text, text  # the words that called for the apology
+    # the agent's own words stay unmarked
+    assert "客户 customer: 您" not in text

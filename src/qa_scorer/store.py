@@ -967,21 +967,22 @@ class History:
             ).fetchall()
         return [ItemRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
 
-    def first_evidence_text(self, items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
-        """The first non-empty evidence text of each (call pk, item position) that has one."""
+    def first_evidence_text(self, items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, Optional[str]]]:
+        """The first non-empty evidence text of each (call pk, item position) that has one, and
+        who said it (``agent`` / ``customer``, or None)."""
         if not items:
             return {}
         with self._errors("read"):
             rows = self._db.execute(
-                "SELECT e.call_pk, e.position, e.text FROM evidence e"
+                "SELECT e.call_pk, e.position, e.text, e.speaker FROM evidence e"
                 " JOIN json_each(?) j ON e.call_pk = json_extract(j.value, '$[0]')"
                 " AND e.position = json_extract(j.value, '$[1]')"
                 " WHERE e.text != '' ORDER BY e.call_pk, e.position, e.n",
                 (json.dumps([list(k) for k in items]),),
             ).fetchall()
-        out: dict[tuple[int, int], str] = {}
-        for pk, pos, text in rows:
-            out.setdefault((pk, pos), text)
+        out: dict[tuple[int, int], tuple[str, Optional[str]]] = {}
+        for pk, pos, text, speaker in rows:
+            out.setdefault((pk, pos), (text, speaker))
         return out
 
     def latest_items(self, f: Filter = Filter()) -> dict[tuple[str, str], str]:

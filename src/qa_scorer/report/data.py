@@ -281,9 +281,19 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
                          else ItemResult(id=iid, kind="required", status="na"))
             m["examples"] = [{
                 "href": call_href(c.call_id) + f"#item-{it.position}", "date": c.day,
-                "text": _excerpt(quotes.get((c.pk, it.position)) or it.reason), "call_id": c.call_id,
+                "text": _quoted(quotes.get((c.pk, it.position)), it.reason), "call_id": c.call_id,
             } for c, it in m["examples"]]
     return pages
+
+
+def _quoted(quote: Optional[tuple[str, Optional[str]]], reason: str) -> str:
+    """An example's quote, the customer's words marked as theirs: a missed apology's example is
+    what the customer said that called for one (an agent read 「什么态度」 as words put in their
+    mouth), the item's reason where nothing is quoted."""
+    if quote is None:
+        return _excerpt(reason)
+    text, speaker = quote
+    return ("客户 customer: " if speaker == "customer" else "") + _excerpt(text)
 
 
 _EXCERPT = 120  # characters of an example's quote on an agent's page (the call's page has it all)
