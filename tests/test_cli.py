@@ -327,14 +327,15 @@ def test_eval_names_what_is_wrong_in_a_guide_labels_file(tmp_path):
     assert "guide.csv:3: apology (true / false) is the guide's judgment whether the agent apologised" in res.output
     assert "guide.csv:4: s01 is already labelled on line 2" in res.output
     jl = tmp_path / "labels.jsonl"
-    jl.write_text('{"session": "s01", "greeting": "yes please", "apology_needed": true}\n{"greeting": true}\n[1]\n{oops\n',
-                  encoding="utf-8")
+    jl.write_text('{"session": "s01", "greeting": "yes please", "apology_needed": true}\n{"greeting": true}\n[1]\n{oops\n'
+                  + '{"session": ' + "[" * 100_000 + "\n", encoding="utf-8")
     res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(jl)], env={"COLUMNS": "300"})
     assert res.exit_code == 5
     assert "labels.jsonl:1: $.greeting: greeting must be true or false" in res.output
     assert "labels.jsonl:2: $.call_id: the call's id" in res.output
     assert "labels.jsonl:3: $: expected an object" in res.output
     assert "labels.jsonl:4: not JSON" in res.output
+    assert "labels.jsonl:5: not JSON (nested too deep)" in res.output
     # a guide judgment's name in the one-row-per-item form says where it belongs
     long = tmp_path / "labels.csv"
     long.write_text("call_id,item,expected\ns01,banned_phrase,pass\ns01,apology_needed,fail\n", encoding="utf-8")

@@ -285,6 +285,9 @@ def _json_lines(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str
         except ValueError as exc:
             problems.append(f"{p}:{line}: not JSON ({exc})")
             continue
+        except RecursionError:  # arrays nested thousands deep
+            problems.append(f"{p}:{line}: not JSON (nested too deep)")
+            continue
         if not isinstance(obj, dict):
             problems.append(f"{p}:{line}: $: expected an object, one per call")
             continue
