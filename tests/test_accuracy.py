@@ -787,11 +787,6 @@ BELOW_BAR = {
     # another party's callback (网点明天上午会给您回电) failed, and a replacement's day passed
     ("heldout306", "banned_phrases"): 0.80,
     ("heldout306", "false_promise"): 0.80,
-    # set 312 (shop chats, a bank's and a courier's chats, gas, water and car after-sales calls; read after a blind
-    # score of 454 of 480): a flat 肯定能办 about another office's paperwork and 修好保证不会再漏 beside a price said with
-    # 左右 (the hedge reaches the guarantee) are missed; advice for next time, 以后可以绑定一个自动还款 就不会再出现这种情况,
-    # is read as a promise
-    ("heldout312", "false_promise"): 0.76,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older

@@ -195,6 +195,8 @@ def _apart(words: list[str]) -> tuple[list[str], list[str]]:
 
 # The longest word a false-hedge list may hold (the loader refuses longer): how far back to look.
 MAX_FALSE_HEDGE = 12
+# Hedges said after the figure they hedge (三天左右): they reach no further back than their own clause.
+POSTFIX_HEDGES = frozenset({"左右"})
 
 
 class Hedges(NamedTuple):
@@ -209,12 +211,18 @@ class Hedges(NamedTuple):
         words = _alternation([normalize_phrase(p) for p in ctx.hedges])
         return None if words is None else cls(words, _alternation([normalize_phrase(p) for p in ctx.false_hedges]))
 
-    def within(self, norm: NormText, start: int = 0, end: Optional[int] = None) -> bool:
+    def within(self, norm: NormText, start: int = 0, end: Optional[int] = None,
+               clause_start: Optional[int] = None) -> bool:
         """Whether a hedge stands in ``norm.text[start:end]`` within one clause: words that only
         meet across a break are none (恢复正常，明天保证修好 holds no 正常明天), nor is a hedge whose
-        first character a false hedge covers (我跟商家说好了 holds no report of the shop's)."""
+        first character a false hedge covers (我跟商家说好了 holds no report of the shop's). A
+        hedge that follows what it hedges (左右) counts only from ``clause_start`` on, the hit's
+        own clause: a price said with 左右 in the clause before hedges no guarantee after it
+        (一千二左右 修好保证不会再漏)."""
         text = norm.text
         for m in self.words.finditer(text, start, len(text) if end is None else end):
+            if clause_start is not None and m.start() < clause_start and m.group() in POSTFIX_HEDGES:
+                continue
             if m.end() <= norm.clause(m.start())[1] and not (self.false is not None
                                                             and _covered(self.false, text, m.start())):
                 return True
@@ -810,7 +818,7 @@ class Matcher:
                 return True
         if self.hedges is not None:
             p_start = norm.clause(c_start - 1)[0] if c_start > 0 else c_start
-            if self.hedges.within(norm, max(p_start, start - self.hedge_window), min(c_end, end + 4)):
+            if self.hedges.within(norm, max(p_start, start - self.hedge_window), min(c_end, end + 4), c_start):
                 return True
         if self.questions and norm.is_question(c_start, c_end):
             return True
