@@ -16,14 +16,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from qa_scorer.evaluation import GUIDE_JUDGMENTS, guide_statuses
-
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "bench" / "real"
 SHARED = ROOT.parent / "shared" / "realchats"
 
-# Guide judgments (keys of labels.jsonl).
-JUDGMENTS = list(GUIDE_JUDGMENTS)
+# Guide judgments (keys of labels.jsonl): qa_scorer.evaluation.GUIDE_JUDGMENTS, written out so that this
+# module loads against an older source tree (bench_score.py --against-code times one).
+JUDGMENTS = ["greeting", "identity_check", "apology_needed", "apology", "banned_phrase", "false_promise",
+             "closing", "customer_praise", "complaint_intent", "soothing"]
 
 
 def available() -> bool:
@@ -63,6 +63,9 @@ def labels(name: str = "labels.jsonl") -> dict[str, dict]:
 def item_status(lab: dict) -> dict[str, str]:
     """A reviewer's judgments → the default rubric's item statuses (pass / fail / na), as
     ``qa-scorer eval`` reads a labels file in the guide's own form."""
+    from qa_scorer.evaluation import GUIDE_JUDGMENTS, guide_statuses
+
+    assert tuple(JUDGMENTS) == GUIDE_JUDGMENTS
     return guide_statuses({k: bool(lab[k]) for k in JUDGMENTS})
 
 
