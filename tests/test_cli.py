@@ -325,7 +325,7 @@ def test_eval_names_what_is_wrong_in_a_guide_labels_file(tmp_path):
     assert res.exit_code == 5
     assert "guide.csv:2: banned_phrase must be true or false (a judgment of the labelling guide), not 'maybe'" in res.output
     assert "guide.csv:3: apology (true / false) is the guide's judgment whether the agent apologised" in res.output
-    assert "guide.csv:4: s01 is already labelled on line 2" in res.output
+    assert "guide.csv:4: 's01' is already labelled on line 2" in res.output
     jl = tmp_path / "labels.jsonl"
     jl.write_text('{"session": "s01", "greeting": "yes please", "apology_needed": true}\n{"greeting": true}\n[1]\n{oops\n'
                   + '{"session": ' + "[" * 100_000 + "\n", encoding="utf-8")
@@ -348,6 +348,47 @@ def test_eval_names_what_is_wrong_in_a_guide_labels_file(tmp_path):
     assert res.exit_code == 5 and "header must be call_id,item,expected (a row per item), or call_id then" in res.output
 
 
+def test_eval_labels_files_a_careless_or_hostile_hand_makes(tmp_path):
+    # the before-stop review's files: each a clear message naming file and line, exit 5, no traceback
+    def run(name: str, text: str) -> str:
+        f = tmp_path / name
+        f.write_text(text, encoding="utf-8")
+        res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(f)], env={"COLUMNS": "300"})
+        assert res.exit_code == 5, (name, res.output)
+        assert "Traceback" not in res.output
+        return res.output
+
+    # a notes cell over the csv module's field limit crashed with _csv.Error
+    assert "not readable as CSV" in run("big.csv", "call_id,greeting,notes\ns01,true,\"" + "x" * 200_000 + "\"\n")
+    # a JSON array, pretty-printed JSON, and a file starting with [ nested deep
+    assert "a JSON array: write the labels as JSON lines" in run("a.json", '[{"session": "s01", "greeting": true}]')
+    assert "one object per call on a line" in run("pretty.jsonl", json.dumps({"session": "s01", "greeting": True}, indent=2))
+    assert "a JSON array" in run("deep.jsonl", "[" * 100_000)
+    # a column twice: the last one won in silence
+    assert "column 'greeting' is there twice" in run("dup.csv", "call_id,greeting,greeting\ns01,pass,fail\n")
+    # a quoted note over several lines: the bad row was reported two lines early
+    out = run("multi.csv", 'call_id,greeting,notes\ns01,true,"one\ntwo\nthree"\ns02,maybe,\n')
+    assert "multi.csv:5: greeting must be true or false" in out, out
+    # U+2028 inside a JSON string broke the line in two
+    jl = json.dumps({"session": "s01", "greeting": "maybe", "notes": "a\u2028b"}, ensure_ascii=False)
+    out = run("sep.jsonl", jl + "\n")
+    assert "sep.jsonl:1: $.greeting: greeting must be true or false" in out and "sep.jsonl:2" not in out, out
+    # a 200 KB value was echoed whole
+    out = run("huge.jsonl", json.dumps({"session": "s01", "greeting": "x" * 200_000}) + "\n")
+    assert len(out) < 2_000 and "…" in out
+    # a header of the row-per-item form, misspelt, is named as such
+    assert "header must be call_id,item,expected" in run("h.csv", "call_id,item,status\ns01,greeting,pass\n")
+    assert "header must be call_id,item,expected" in run("h2.csv", "call_id,expected,item\n")
+    # a file with nothing to score said nothing and exited 0
+    assert "no column of an item or a guide judgment" in run("ev.csv", "call_id,greeting_ev\ns01,[1]\n")
+    assert "no labels in it" in run("blank.csv", "call_id,greeting\ns01,\n")
+    assert "no labels in it" in run("empty.csv", "call_id,item,expected\n")
+    # a call id cannot drive the terminal
+    esc = json.dumps({"session": "\x1b[2J\x1b[31mX", "greeting": True})
+    out = run("ansi.jsonl", esc + "\n" + esc + "\n")
+    assert "\x1b" not in out and "already labelled on line 1" in out
+
+
 def test_eval_table_fits_an_80_column_terminal():
     # its headers were cut to flagg… / preci… / requi… in a terminal 80 columns wide
     res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(ROOT / "samples" / "labels.csv")],
@@ -359,6 +400,25 @@ def test_eval_table_fits_an_80_column_terminal():
     assert any("labels" in line and "machine" in line for line in lines)
     assert any("complaint_soothing" in line and "fatal" in line for line in lines)
     assert any("banned_phrases" in line and "prohibited" in line for line in lines)
+
+
+def test_eval_table_cuts_no_number_with_a_thousand_calls_and_a_long_item_id(tmp_path):
+    # with 1,000 calls the agree column came out as 857/10…, and a longer item id cut it further
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text("\n".join(json.dumps({"version": 1, "call_id": f"c{i}", "channel": "chat", "segments": [
+        {"speaker": "agent", "text": "您好 很高兴为您服务"}, {"speaker": "customer", "text": "好的"}]}) for i in range(1000)),
+        encoding="utf-8")
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text((ROOT / "rubrics" / "default.yaml").read_text(encoding="utf-8").replace(
+        "  - id: greeting\n", "  - id: greeting_at_the_very_start_of_it\n", 1), encoding="utf-8")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("call_id,item,expected\n" + "".join(f"c{i},greeting_at_the_very_start_of_it,pass\n"
+                                                          for i in range(1000)), encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(calls), "--labels", str(labels), "--rubric", str(rubric)],
+                        env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert "1000/1000" in res.output and "…" not in res.output, res.output
+    assert max(len(line.rstrip()) for line in res.output.splitlines()) <= 80
 
 
 def test_report_without_history_is_a_clear_error(tmp_path):

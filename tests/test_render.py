@@ -471,6 +471,6 @@ def test_agent_page_marks_the_customers_words_in_an_example(tmp_path: Path) -> N
         h.record(t, card)
         render_reports(h, tmp_path / "out")
     text = page(tmp_path / "out" / "agents" / safe_name("A9") / "index.html").visible
-    assert "「客户 customer: 还没退」" in text, text  # the words that called for the apology
+    assert "客户 customer「还没退」" in text, text  # the words that called for the apology, marked outside the quote
     # the agent's own words stay unmarked
-    assert "客户 customer: 您" not in text
+    assert "客户 customer「您" not in text

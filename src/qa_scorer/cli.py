@@ -472,7 +472,8 @@ def eval_cmd(
         try:
             gold = read_labels(labels, [it.id for it in r.items] if r is not None else None)
         except LabelError as exc:
-            err.print(str(exc), markup=False)
+            # a line per problem; what the file held (call ids, values) cannot drive the terminal
+            err.print("\n".join(_shown(line) for line in str(exc).split("\n")), markup=False)
             raise typer.Exit(EXIT_LABELS)
         source = str(labels)
     if paths:
@@ -491,22 +492,30 @@ def eval_cmd(
                          "use each transcript's call_id and the rubric's item ids"), markup=False)
         _report_errors(errors)
         raise typer.Exit(EXIT_LABELS)
-    # a simple box and headers on two lines: the whole table fits an 80-column terminal
+    # a simple box and headers on two lines: the default rubric's table fits an 80-column terminal, and
+    # where a longer item id or thousands of calls do not fit, the ids wrap and no number is cut
     table = Table(title=f"{n} call(s) against {source}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    # "flagged": calls the labels flag (a fail, or a reward earned), then those the machine flags;
-    # a ratio with nothing to divide by is "–", as in the README's accuracy tables
-    for col in ("item", "kind", "flagged\nlabels", "flagged\nmachine", "prec.", "recall", "F1", "agree"):
-        table.add_column(col, justify="left" if col in ("item", "kind") else "right", no_wrap=True)
     order = [item.id for item in r.items] if r is not None else []
     order += sorted(k for k in stats if k not in order)
+    rows = []
     for item_id in order:
         s = stats.get(item_id)
         if s is None:
             continue
         flagged = s.tp + s.fp
-        table.add_row(s.item, s.kind, str(s.positives), str(flagged), f"{s.precision:.2f}" if flagged else "–",
-                      f"{s.recall:.2f}" if s.positives else "–",
-                      f"{s.f1:.2f}" if flagged or s.positives else "–", f"{s.agree}/{s.total}")
+        rows.append((s.item, s.kind, str(s.positives), str(flagged), f"{s.precision:.2f}" if flagged else "–",
+                     f"{s.recall:.2f}" if s.positives else "–",
+                     f"{s.f1:.2f}" if flagged or s.positives else "–", f"{s.agree}/{s.total}"))
+    # "flagged": calls the labels flag (a fail, or a reward earned), then those the machine flags;
+    # a ratio with nothing to divide by is "–", as in the README's accuracy tables
+    for k, col in enumerate(("item", "kind", "flagged\nlabels", "flagged\nmachine", "prec.", "recall", "F1", "agree")):
+        if k < 2:
+            table.add_column(col, justify="left", overflow="fold")
+        else:
+            width = max([len(line) for line in col.split("\n")] + [len(row[k]) for row in rows])
+            table.add_column(col, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
     if show_mismatches:
         for s in stats.values():

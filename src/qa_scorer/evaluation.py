@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from qa_scorer.models import Kind, Scorecard, is_flagged
 from qa_scorer.normalize import regular_file_bytes, spreadsheet_text
@@ -123,7 +125,8 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     LabelError, a line each, naming the file and line, and a JSON line's key): a row that is not
     three columns, an ``expected`` that is not pass/fail/na, a judgment that is not true/false,
     one call's item labelled twice, and, given the rubric's ``items``, an item id the rubric does
-    not have (a misspelt id would otherwise leave that item unmeasured without a word)."""
+    not have (a misspelt id would otherwise leave that item unmeasured without a word). A file
+    that labels nothing is an error too."""
     p = Path(path)
     try:
         text = spreadsheet_text(regular_file_bytes(p))
@@ -132,31 +135,45 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     except UnicodeDecodeError as exc:
         raise LabelError(f"{p}: not UTF-8 or GBK text (byte {exc.start}: {exc.reason})") from None
     known = set(items) if items is not None else None
-    if text.lstrip().startswith("{"):
-        return _json_lines(p, text, known)
-    rows = csv.reader(text.splitlines())
-    header = next(rows, None)
+    head = text.lstrip()
+    if head.startswith("["):
+        raise LabelError(f"{p}:1: a JSON array: write the labels as JSON lines, one object per call on a line of its own")
+    try:
+        if head.startswith("{"):
+            labels = _json_lines(p, text, known)
+        else:
+            labels = _csv_labels(p, text, known)
+    except csv.Error as exc:  # a field over the csv module's size limit, say
+        raise LabelError(f"{p}: not readable as CSV: {exc}") from None
+    if not labels:
+        raise LabelError(f"{p}: no labels in it (an item's status or a guide judgment for some call)")
+    return labels
+
+
+def _csv_labels(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
+    # newline="": a quoted cell's line breaks stay in the cell, and only \n and \r end a line
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
     names = [h.strip() for h in header] if header is not None else []
-    if names[:1] in (["call_id"], ["session"]) and names[1:3] != ["item", "expected"] and len(names) > 1:
-        return _per_call_rows(p, names, rows, known)
+    if (names[:1] in (["call_id"], ["session"]) and len(names) > 1
+            and not {"item", "expected"} & set(names[1:])):
+        return _per_call_rows(p, names, reader, known)
     if names[:3] != ["call_id", "item", "expected"]:
         raise LabelError(f"{p}:1: header must be call_id,item,expected (a row per item), or call_id then item ids or "
                          "the labelling guide's judgments (a row per call)")
     labels: dict[tuple[str, str], str] = {}
     first: dict[tuple[str, str], int] = {}
     problems: list[str] = []
-    for line, row in enumerate(rows, 2):
-        if not row or not "".join(row).strip():
-            continue
+    for line, row in _rows(reader):
         if len(row) < 3:
             problems.append(f"{p}:{line}: expected 3 columns, got {len(row)}")
             continue
         call_id, item, expected = (c.strip() for c in row[:3])
         if expected not in STATUSES:
-            problems.append(f"{p}:{line}: expected must be pass, fail or na, not {expected!r}")
+            problems.append(f"{p}:{line}: expected must be pass, fail or na, not {_short(expected)}")
             continue
         if known is not None and item not in known:
-            problems.append(f"{p}:{line}: the rubric has no item {item!r}{_hint(item, known)}")
+            problems.append(f"{p}:{line}: the rubric has no item {_short(item)}{_hint(item, known)}")
             continue
         if (call_id, item) in first:
             problems.append(f"{p}:{line}: {call_id} {item} is already labelled on line {first[(call_id, item)]}")
@@ -166,6 +183,27 @@ def read_labels(path: str | Path, items: Optional[Iterable[str]] = None) -> dict
     if problems:
         raise LabelError("\n".join(problems))
     return labels
+
+
+def _rows(reader) -> Iterator[tuple[int, list[str]]]:
+    """The CSV rows after the header that hold anything, each with the file line it starts on (a
+    quoted cell may run over several lines)."""
+    line = reader.line_num + 1
+    for row in reader:
+        if row and "".join(row).strip():
+            yield line, row
+        line = reader.line_num + 1
+
+
+def _key_path(name: str) -> str:
+    """A JSON line's key as a path: ``$.greeting``, or quoted where it is not a plain name."""
+    return f"$.{name}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f"$[{_short(name)}]"
+
+
+def _short(value, limit: int = 60) -> str:
+    """A value from a labels file as an error message quotes it: its repr, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _hint(name: str, known: set[str]) -> str:
@@ -206,18 +244,19 @@ class _Call:
         status = value.strip().lower() if isinstance(value, str) else None
         if status in STATUSES and (name not in GUIDE_JUDGMENTS or known is None or name in known):
             if known is not None and name not in known:
-                return f"the rubric has no item {name!r}{_hint(name, known)}"
+                return f"the rubric has no item {_short(name)}{_hint(name, known)}"
             self.statuses[name] = status
             return None
         if name in GUIDE_JUDGMENTS:
             flag = _judgment(value)
             if flag is None:
-                return f"{name} must be true or false (a judgment of the labelling guide), not {value!r}"
+                also = " or pass / fail / na" if known is None or name in known else ""
+                return f"{name} must be true or false (a judgment of the labelling guide){also}, not {_short(value)}"
             self.judged[name] = flag
             return None
         if known is not None and name not in known:
-            return f"the rubric has no item {name!r}{_hint(name, known)}"
-        return f"{name} must be pass, fail or na, not {value!r}"
+            return f"the rubric has no item {_short(name)}{_hint(name, known)}"
+        return f"{name} must be pass, fail or na, not {_short(value)}"
 
     def labels(self, known: Optional[set[str]]) -> tuple[dict[str, str], Optional[str]]:
         """The call's item statuses, and what is wrong with them (None when nothing is)."""
@@ -235,87 +274,91 @@ class _Call:
         return out, None
 
 
-def _per_call_rows(p: Path, names: list[str], rows, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
+class _PerCall:
+    """The labels of a file with one call per row or line, and its problems, gathered as read."""
+
+    def __init__(self, p: Path, known: Optional[set[str]]):
+        self.p, self.known = p, known
+        self.labels: dict[tuple[str, str], str] = {}
+        self.problems: list[str] = []
+        self.first: dict[str, int] = {}
+
+    def add(self, line: int, call_id: str, cells: Iterable[tuple[str, object, str]]) -> None:
+        """One call's cells, each (name, value, where: '' or a JSON key path)."""
+        if call_id in self.first:
+            self.problems.append(f"{self.p}:{line}: {_short(call_id)} is already labelled on line {self.first[call_id]}")
+            return
+        self.first[call_id] = line
+        call = _Call()
+        bad = [f"{self.p}:{line}: {where}{why}" for name, value, where in cells
+               if (why := call.take(name, value, self.known)) is not None]
+        statuses, why = call.labels(self.known)
+        self.problems += bad or ([f"{self.p}:{line}: {why}"] if why is not None else [])
+        for item, status in statuses.items():
+            self.labels[(call_id, item)] = status
+
+    def result(self) -> dict[tuple[str, str], str]:
+        if self.problems:
+            raise LabelError("\n".join(self.problems))
+        return self.labels
+
+
+def _per_call_rows(p: Path, names: list[str], reader, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
     """Labels of a CSV with a row per call: ``call_id``, then item ids (pass / fail / na) or the
     guide's judgments (true / false); the guide's evidence columns and notes are ignored."""
     problems: list[str] = []
     columns = [(k, n) for k, n in enumerate(names) if k > 0 and n and n not in _IGNORED and not n.endswith("_ev")]
+    seen: set[str] = set()
     for k, name in columns:
+        if name in seen:
+            problems.append(f"{p}:1: column {_short(name)} is there twice")
+        seen.add(name)
         if name not in GUIDE_JUDGMENTS and known is not None and name not in known:
-            problems.append(f"{p}:1: column {name!r}: the rubric has no item {name!r}{_hint(name, known)}")
+            problems.append(f"{p}:1: column {_short(name)}: the rubric has no item {_short(name)}{_hint(name, known)}")
+    if not columns:
+        problems.append(f"{p}:1: no column of an item or a guide judgment after {names[0]}")
     if problems:
         raise LabelError("\n".join(problems))
-    labels: dict[tuple[str, str], str] = {}
-    first: dict[str, int] = {}
-    for line, row in enumerate(rows, 2):
-        if not row or not "".join(row).strip():
-            continue
+    calls = _PerCall(p, known)
+    for line, row in _rows(reader):
         call_id = row[0].strip()
         if not call_id:
-            problems.append(f"{p}:{line}: no call_id")
+            calls.problems.append(f"{p}:{line}: no {names[0]}")
             continue
-        if call_id in first:
-            problems.append(f"{p}:{line}: {call_id} is already labelled on line {first[call_id]}")
-            continue
-        first[call_id] = line
-        call = _Call()
-        bad = [f"{p}:{line}: {why}" for k, name in columns
-               if (why := call.take(name, row[k] if k < len(row) else None, known)) is not None]
-        statuses, why = call.labels(known)
-        problems += bad or ([f"{p}:{line}: {why}"] if why is not None else [])
-        for item, status in statuses.items():
-            labels[(call_id, item)] = status
-    if problems:
-        raise LabelError("\n".join(problems))
-    return labels
+        calls.add(line, call_id, ((name, row[k] if k < len(row) else None, "") for k, name in columns))
+    return calls.result()
 
 
 def _json_lines(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str, str], str]:
     """Labels of the labelling guide's own output: a JSON object per line, the call's id as
     ``session`` or ``call_id``, the guide's judgments true / false (item ids with pass / fail / na
     may stand beside them); ``…_ev`` evidence lists, ``idx`` and ``notes`` are ignored."""
-    problems: list[str] = []
-    labels: dict[tuple[str, str], str] = {}
-    first: dict[str, int] = {}
-    for line, raw in enumerate(text.splitlines(), 1):
+    calls = _PerCall(p, known)
+    # only \n ends a line: a JSON string may hold U+2028 or U+0085 unescaped, which splitlines() breaks at
+    for line, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except ValueError as exc:
-            problems.append(f"{p}:{line}: not JSON ({exc})")
+            calls.problems.append(f"{p}:{line}: not JSON ({exc}); labels are JSON lines, one object per call on a line")
             continue
         except RecursionError:  # arrays nested thousands deep
-            problems.append(f"{p}:{line}: not JSON (nested too deep)")
+            calls.problems.append(f"{p}:{line}: not JSON (nested too deep)")
             continue
         if not isinstance(obj, dict):
-            problems.append(f"{p}:{line}: $: expected an object, one per call")
+            calls.problems.append(f"{p}:{line}: $: expected an object, one per call")
             continue
         key = "session" if "session" in obj else "call_id"
         call_id = obj.get(key)
         if not isinstance(call_id, str) or not call_id.strip():
-            problems.append(f"{p}:{line}: $.{key}: the call's id (a transcript's call_id) is missing or not text")
+            calls.problems.append(f"{p}:{line}: $.{key}: the call's id (a transcript's call_id) is missing or not text")
             continue
-        call_id = call_id.strip()
-        if call_id in first:
-            problems.append(f"{p}:{line}: {call_id} is already labelled on line {first[call_id]}")
-            continue
-        first[call_id] = line
-        call = _Call()
-        bad = []
-        for name, value in obj.items():
-            if name in ("session", "call_id") or name in _IGNORED or name.endswith("_ev"):
-                continue
-            why = call.take(name, value, known)
-            if why is not None:
-                bad.append(f"{p}:{line}: $.{name}: {why}")
-        statuses, why = call.labels(known)
-        problems += bad or ([f"{p}:{line}: {why}"] if why is not None else [])
-        for item, status in statuses.items():
-            labels[(call_id, item)] = status
-    if problems:
-        raise LabelError("\n".join(problems))
-    return labels
+        calls.add(line, call_id.strip(), ((name, value, f"{_key_path(name)}: ")
+                                          for name, value in obj.items()
+                                          if name not in ("session", "call_id") and name not in _IGNORED
+                                          and not name.endswith("_ev")))
+    return calls.result()
 
 
 def compare(cards: list[Scorecard], labels: dict[tuple[str, str], str]) -> dict[str, ItemStats]:

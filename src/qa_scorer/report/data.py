@@ -280,20 +280,20 @@ def agent_pages(history: History, f: Filter, records: Sequence[CallRecord],
             m["item"] = (ItemResult.model_validate_json(stored) if stored is not None
                          else ItemResult(id=iid, kind="required", status="na"))
             m["examples"] = [{
-                "href": call_href(c.call_id) + f"#item-{it.position}", "date": c.day,
-                "text": _quoted(quotes.get((c.pk, it.position)), it.reason), "call_id": c.call_id,
+                "href": call_href(c.call_id) + f"#item-{it.position}", "date": c.day, "call_id": c.call_id,
+                **_quoted(quotes.get((c.pk, it.position)), it.reason),
             } for c, it in m["examples"]]
     return pages
 
 
-def _quoted(quote: Optional[tuple[str, Optional[str]]], reason: str) -> str:
-    """An example's quote, the customer's words marked as theirs: a missed apology's example is
-    what the customer said that called for one (an agent read 「什么态度」 as words put in their
-    mouth), the item's reason where nothing is quoted."""
+def _quoted(quote: Optional[tuple[str, Optional[str]]], reason: str) -> dict[str, str]:
+    """An example's quote (``text``) and whose words they are (``who``: the customer's are marked:
+    a missed apology's example is what the customer said that called for one, which an agent read
+    as words put in their own mouth); the item's reason where nothing is quoted."""
     if quote is None:
-        return _excerpt(reason)
+        return {"text": _excerpt(reason), "who": ""}
     text, speaker = quote
-    return ("客户 customer: " if speaker == "customer" else "") + _excerpt(text)
+    return {"text": _excerpt(text), "who": "客户 customer" if speaker == "customer" else ""}
 
 
 _EXCERPT = 120  # characters of an example's quote on an agent's page (the call's page has it all)
