@@ -255,17 +255,24 @@ def test_eval_shows_no_ratio_where_nothing_was_flagged(tmp_path):
     assert cells[2:] == ["0", "0", "–", "–", "–", "1/1"], cells
 
 
+def _eval_labels(path: Path, text: str, code: int = 5) -> str:
+    """eval of the sample transcripts against labels file ``path`` holding ``text``: its output,
+    once the exit code is ``code`` (5: bad labels) and no traceback is in it."""
+    path.write_text(text, encoding="utf-8")
+    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(path)], env={"COLUMNS": "300"})
+    assert res.exit_code == code, (path.name, res.output)
+    assert "Traceback" not in res.output
+    return res.output
+
+
 def test_eval_names_every_label_problem_at_once(tmp_path):
     # a misspelt item used to be dropped in silence and one call's item labelled twice to let the
     # last row win; each problem cost a run of its own
-    labels = tmp_path / "labels.csv"
-    labels.write_text("call_id,item,expected\ns01,greting,pass\ns01,closing,na\ns01,closing,fail\n"
-                      "s02,greeting,PASS\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(labels)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5
-    assert "labels.csv:2: the rubric has no item 'greting'" in res.output
-    assert "labels.csv:4: s01 closing is already labelled on line 3" in res.output
-    assert "labels.csv:5: expected must be pass, fail or na" in res.output
+    out = _eval_labels(tmp_path / "labels.csv", "call_id,item,expected\ns01,greting,pass\ns01,closing,na\n"
+                       "s01,closing,fail\ns02,greeting,PASS\n")
+    assert "labels.csv:2: the rubric has no item 'greting'" in out
+    assert "labels.csv:4: s01 closing is already labelled on line 3" in out
+    assert "labels.csv:5: expected must be pass, fail or na" in out
 
 
 GUIDE_ROW = {"greeting": True, "identity_check": False, "apology_needed": True, "apology": False, "banned_phrase": False,
@@ -313,50 +320,32 @@ def test_eval_reads_the_guides_own_json_lines(tmp_path):
 
 
 def test_eval_names_what_is_wrong_in_a_guide_labels_file(tmp_path):
-    wide = tmp_path / "guide.csv"
-    wide.write_text("call_id,greeting,apology,banned_phrase,greting\n"
-                    "s01,true,false,maybe,pass\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(wide)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5
-    assert "guide.csv:1: column 'greting': the rubric has no item 'greting' (did you mean 'greeting'?)" in res.output
-    wide.write_text("call_id,greeting,apology,banned_phrase\ns01,true,false,maybe\ns02,true,true,false\n"
-                    "s01,true,true,false\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(wide)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5
-    assert "guide.csv:2: banned_phrase must be true or false (a judgment of the labelling guide), not 'maybe'" in res.output
-    assert "guide.csv:3: apology (true / false) is the guide's judgment whether the agent apologised" in res.output
-    assert "guide.csv:4: 's01' is already labelled on line 2" in res.output
-    jl = tmp_path / "labels.jsonl"
-    jl.write_text('{"session": "s01", "greeting": "yes please", "apology_needed": true}\n{"greeting": true}\n[1]\n{oops\n'
-                  + '{"session": ' + "[" * 100_000 + "\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(jl)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5
-    assert "labels.jsonl:1: $.greeting: greeting must be true or false" in res.output
-    assert "labels.jsonl:2: $.call_id: the call's id" in res.output
-    assert "labels.jsonl:3: $: expected an object" in res.output
-    assert "labels.jsonl:4: not JSON" in res.output
-    assert "labels.jsonl:5: not JSON (nested too deep)" in res.output
+    out = _eval_labels(tmp_path / "guide.csv", "call_id,greeting,apology,banned_phrase,greting\ns01,true,false,maybe,pass\n")
+    assert "guide.csv:1: column 'greting': the rubric has no item 'greting' (did you mean 'greeting'?)" in out
+    out = _eval_labels(tmp_path / "guide.csv", "call_id,greeting,apology,banned_phrase\ns01,true,false,maybe\n"
+                       "s02,true,true,false\ns01,true,true,false\n")
+    assert "guide.csv:2: banned_phrase must be true or false (a judgment of the labelling guide), not 'maybe'" in out
+    assert "guide.csv:3: apology (true / false) is the guide's judgment whether the agent apologised" in out
+    assert "guide.csv:4: 's01' is already labelled on line 2" in out
+    out = _eval_labels(tmp_path / "labels.jsonl", '{"session": "s01", "greeting": "yes please", "apology_needed": true}\n'
+                       '{"greeting": true}\n[1]\n{oops\n' + '{"session": ' + "[" * 100_000 + "\n")
+    assert "labels.jsonl:1: $.greeting: greeting must be true or false" in out
+    assert "labels.jsonl:2: $.call_id: the call's id" in out
+    assert "labels.jsonl:3: $: expected an object" in out
+    assert "labels.jsonl:4: not JSON" in out
+    assert "labels.jsonl:5: not JSON (nested too deep)" in out
     # a guide judgment's name in the one-row-per-item form says where it belongs
-    long = tmp_path / "labels.csv"
-    long.write_text("call_id,item,expected\ns01,banned_phrase,pass\ns01,apology_needed,fail\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(long)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5
-    assert "the rubric has no item 'banned_phrase' (banned_phrase is a judgment of the labelling guide" in res.output
-    assert "the rubric has no item 'apology_needed' (apology_needed is a judgment" in res.output
-    long.write_text("call,item,expected\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(long)], env={"COLUMNS": "300"})
-    assert res.exit_code == 5 and "header must be call_id,item,expected (a row per item), or call_id then" in res.output
+    out = _eval_labels(tmp_path / "labels.csv", "call_id,item,expected\ns01,banned_phrase,pass\ns01,apology_needed,fail\n")
+    assert "the rubric has no item 'banned_phrase' (banned_phrase is a judgment of the labelling guide" in out
+    assert "the rubric has no item 'apology_needed' (apology_needed is a judgment" in out
+    out = _eval_labels(tmp_path / "labels.csv", "call,item,expected\n")
+    assert "header must be call_id,item,expected (a row per item), or call_id then" in out
 
 
 def test_eval_labels_files_a_careless_or_hostile_hand_makes(tmp_path):
     # the before-stop review's files: each a clear message naming file and line, exit 5, no traceback
     def run(name: str, text: str) -> str:
-        f = tmp_path / name
-        f.write_text(text, encoding="utf-8")
-        res = runner.invoke(app, ["eval", str(SAMPLES), "--labels", str(f)], env={"COLUMNS": "300"})
-        assert res.exit_code == 5, (name, res.output)
-        assert "Traceback" not in res.output
-        return res.output
+        return _eval_labels(tmp_path / name, text)
 
     # a notes cell over the csv module's field limit crashed with _csv.Error
     assert "not readable as CSV" in run("big.csv", "call_id,greeting,notes\ns01,true,\"" + "x" * 200_000 + "\"\n")
