@@ -173,7 +173,7 @@ def _csv_labels(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str
             problems.append(f"{p}:{line}: expected must be pass, fail or na, not {_short(expected)}")
             continue
         if known is not None and item not in known:
-            problems.append(f"{p}:{line}: the rubric has no item {_short(item)}{_hint(item, known)}")
+            problems.append(f"{p}:{line}: {_no_item(item, known)}")
             continue
         if (call_id, item) in first:
             problems.append(f"{p}:{line}: {call_id} {item} is already labelled on line {first[(call_id, item)]}")
@@ -204,6 +204,17 @@ def _short(value, limit: int = 60) -> str:
     """A value from a labels file as an error message quotes it: its repr, cut to a line."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _no_item(name: str, known: set[str]) -> str:
+    """The message for a name the rubric has no item of, with what it may have meant."""
+    return f"the rubric has no item {_short(name)}{_hint(name, known)}"
+
+
+def _holds_labels(name: str) -> bool:
+    """Whether a per-call file's column or key may hold labels (not the guide's ``…_ev`` evidence,
+    its notes and row numbers, a reviewer's remarks)."""
+    return name not in _IGNORED and not name.endswith("_ev")
 
 
 def _hint(name: str, known: set[str]) -> str:
@@ -241,21 +252,20 @@ class _Call:
         """Record one cell; the problem with it, or None. A blank cell labels nothing."""
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
+        is_item = known is None or name in known
+        if name not in GUIDE_JUDGMENTS and not is_item:
+            return _no_item(name, known)
         status = value.strip().lower() if isinstance(value, str) else None
-        if status in STATUSES and (name not in GUIDE_JUDGMENTS or known is None or name in known):
-            if known is not None and name not in known:
-                return f"the rubric has no item {_short(name)}{_hint(name, known)}"
+        if status in STATUSES and is_item:
             self.statuses[name] = status
             return None
         if name in GUIDE_JUDGMENTS:
             flag = _judgment(value)
             if flag is None:
-                also = " or pass / fail / na" if known is None or name in known else ""
+                also = " or pass / fail / na" if is_item else ""
                 return f"{name} must be true or false (a judgment of the labelling guide){also}, not {_short(value)}"
             self.judged[name] = flag
             return None
-        if known is not None and name not in known:
-            return f"the rubric has no item {_short(name)}{_hint(name, known)}"
         return f"{name} must be pass, fail or na, not {_short(value)}"
 
     def labels(self, known: Optional[set[str]]) -> tuple[dict[str, str], Optional[str]]:
@@ -307,14 +317,14 @@ def _per_call_rows(p: Path, names: list[str], reader, known: Optional[set[str]])
     """Labels of a CSV with a row per call: ``call_id``, then item ids (pass / fail / na) or the
     guide's judgments (true / false); the guide's evidence columns and notes are ignored."""
     problems: list[str] = []
-    columns = [(k, n) for k, n in enumerate(names) if k > 0 and n and n not in _IGNORED and not n.endswith("_ev")]
+    columns = [(k, n) for k, n in enumerate(names) if k > 0 and n and _holds_labels(n)]
     seen: set[str] = set()
     for k, name in columns:
         if name in seen:
             problems.append(f"{p}:1: column {_short(name)} is there twice")
         seen.add(name)
         if name not in GUIDE_JUDGMENTS and known is not None and name not in known:
-            problems.append(f"{p}:1: column {_short(name)}: the rubric has no item {_short(name)}{_hint(name, known)}")
+            problems.append(f"{p}:1: column {_short(name)}: {_no_item(name, known)}")
     if not columns:
         problems.append(f"{p}:1: no column of an item or a guide judgment after {names[0]}")
     if problems:
@@ -356,8 +366,7 @@ def _json_lines(p: Path, text: str, known: Optional[set[str]]) -> dict[tuple[str
             continue
         calls.add(line, call_id.strip(), ((name, value, f"{_key_path(name)}: ")
                                           for name, value in obj.items()
-                                          if name not in ("session", "call_id") and name not in _IGNORED
-                                          and not name.endswith("_ev")))
+                                          if name not in ("session", "call_id") and _holds_labels(name)))
     return calls.result()
 
 
