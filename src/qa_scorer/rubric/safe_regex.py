@@ -76,6 +76,13 @@ MAX_WIDTH = 2_000
 MAX_LOOP_POSITIONS = 400
 MAX_PRODUCT_EDGES = 2_000_000
 RE2_MEMORY = 64 << 20
+# Bytes of automaton memory per program instruction, where that is more than RE2_MEMORY: a
+# DFA state holds up to one entry per instruction, so a large program (a matcher's many
+# patterns joined, their capped repeats unrolled) fits only a few hundred states in 64 MiB;
+# its DFA then keeps throwing its states away and rebuilding them, dozens of times slower
+# than with room for a thousand or so. The budget is a ceiling: memory is taken as states
+# are made (a whole batch of real chats adds a few MiB).
+RE2_MEMORY_PER_INSTRUCTION = 4 << 10
 MAX_RE2_PROGRAM = 100_000
 _BIG = 10 ** 15
 
@@ -825,14 +832,21 @@ def _program_estimate(items, times: int = 1) -> int:
 
 
 def _re2_compile(pattern: str):
-    """``pattern`` compiled for RE2 with ``RE2_MEMORY`` for its automaton (re2.error if RE2
+    """``pattern`` compiled for RE2 with ``RE2_MEMORY`` for its automaton, or
+    ``RE2_MEMORY_PER_INSTRUCTION`` per instruction of a larger program (re2.error if RE2
     refuses it). Room for the DFA: capped repeats of Unicode classes make large programs, and
     with RE2's default 8 MiB the DFA gives up and falls back to a slower search."""
     import re2
 
     options = re2.Options()
     options.max_mem = RE2_MEMORY
-    return re2.compile(pattern, options)
+    compiled = re2.compile(pattern, options)
+    room = compiled.programsize * RE2_MEMORY_PER_INSTRUCTION
+    if room > RE2_MEMORY:  # a large program: compiled again with room for its states
+        options = re2.Options()
+        options.max_mem = room
+        compiled = re2.compile(pattern, options)
+    return compiled
 
 
 def _re2_program_size(pattern: str) -> int:
