@@ -697,9 +697,13 @@ class Matcher:
         if self.regex is not None:
             raw.extend(self.regex.spans(text))
         if self.pinyin is not None:
+            # a stretch the words or patterns found already needs no check of how it sounds
+            # (mostly the same words, written right: _accept keeps each span once anyway)
+            found = set(raw)
             raw.extend(m.span() for m in self.pinyin.finditer(pinyin)
-                       if self._sounds_like(text, m.start(), m.end(), m.group())
-                       or self._misheard(text, m.start(), m.end(), m.group()))
+                       if m.span() not in found
+                       and (self._sounds_like(text, m.start(), m.end(), m.group())
+                            or self._misheard(text, m.start(), m.end(), m.group())))
         return raw
 
     def _accept(self, norm: NormText, raw: list[tuple[int, int]]) -> list[Hit]:
