@@ -809,6 +809,13 @@ BELOW_BAR = {
     # 这回态度还算可以 out (set 24's reviewers count it in) and 真是帮了大忙了 after a long wait as sarcasm
     ("heldout320", "banned_phrases"): 0.65,
     ("heldout320", "customer_praise"): 0.75,
+    # set 322 (dental and optical, cleaning agencies and dry cleaners, parking and transit cards, florists and photo
+    # printing, a dealership's service desk, smartwatches and a language app; read after a blind score of 455 of 480): its
+    # reviewers failed the customer's own doing suspected or implied (是不是您刷了两次 / 您是点了"继续使用"的 / 模糊一般是原图
+    # 像素不够), an error minimised (手写的难免会有失误), a reader told to look it up in the app (券的有效期在小程序里面都能看到的),
+    # 反正会退的 and a lecture after a loss (下次记得每天连一下手机同步哈): words other sets' reviewers pass where no rule told
+    # them apart
+    ("heldout322", "banned_phrases"): 0.70,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
