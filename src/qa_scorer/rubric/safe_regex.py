@@ -39,7 +39,7 @@ What passes is then run in one of two ways, and neither can blow up:
    is linear in the text it reads, whatever the pattern: at most the program size (capped at
    ``MAX_RE2_PROGRAM`` instructions; repeats are unrolled, so RE2 also refuses more than
    1,000 nested repetitions) per character, and one step per character while its DFA (given
-   ``RE2_MEMORY``) holds. RE2 reads past a match only while a longer match is still possible,
+   ``RE2_MEMORY``, or ``RE2_MEMORY_PER_INSTRUCTION`` a program instruction up to ``RE2_MEMORY_MAX``) holds. RE2 reads past a match only while a longer match is still possible,
    at most ``width`` <= ``MAX_WIDTH`` characters, so finding all ``k`` matches reads at most
    ``n + k * MAX_WIDTH`` characters: linear again. Patterns RE2 cannot run with Python's
    meaning (lookarounds, ``\\b``, a character class holding a negated ``\\S``/``\\W`` among
@@ -83,6 +83,9 @@ RE2_MEMORY = 64 << 20
 # than with room for a thousand or so. The budget is a ceiling: memory is taken as states
 # are made (a whole batch of real chats adds a few MiB).
 RE2_MEMORY_PER_INSTRUCTION = 4 << 10
+# ... and no more than this for one program, however large (a rubric's own list of tens of
+# thousands of phrases makes a trie program that MAX_RE2_PROGRAM does not bound)
+RE2_MEMORY_MAX = 512 << 20
 MAX_RE2_PROGRAM = 100_000
 _BIG = 10 ** 15
 
@@ -833,15 +836,15 @@ def _program_estimate(items, times: int = 1) -> int:
 
 def _re2_compile(pattern: str):
     """``pattern`` compiled for RE2 with ``RE2_MEMORY`` for its automaton, or
-    ``RE2_MEMORY_PER_INSTRUCTION`` per instruction of a larger program (re2.error if RE2
-    refuses it). Room for the DFA: capped repeats of Unicode classes make large programs, and
+    ``RE2_MEMORY_PER_INSTRUCTION`` per instruction of a larger program, at most
+    ``RE2_MEMORY_MAX`` (re2.error if RE2 refuses it). Room for the DFA: capped repeats of Unicode classes make large programs, and
     with RE2's default 8 MiB the DFA gives up and falls back to a slower search."""
     import re2
 
     options = re2.Options()
     options.max_mem = RE2_MEMORY
     compiled = re2.compile(pattern, options)
-    room = compiled.programsize * RE2_MEMORY_PER_INSTRUCTION
+    room = min(compiled.programsize * RE2_MEMORY_PER_INSTRUCTION, RE2_MEMORY_MAX)
     if room > RE2_MEMORY:  # a large program: compiled again with room for its states
         options = re2.Options()
         options.max_mem = room
