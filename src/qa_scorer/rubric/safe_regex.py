@@ -39,7 +39,8 @@ What passes is then run in one of two ways, and neither can blow up:
    is linear in the text it reads, whatever the pattern: at most the program size (capped at
    ``MAX_RE2_PROGRAM`` instructions; repeats are unrolled, so RE2 also refuses more than
    1,000 nested repetitions) per character, and one step per character while its DFA (given
-   ``RE2_MEMORY``, or ``RE2_MEMORY_PER_INSTRUCTION`` a program instruction up to ``RE2_MEMORY_MAX``) holds. RE2 reads past a match only while a longer match is still possible,
+   ``RE2_MEMORY``, or ``RE2_MEMORY_PER_INSTRUCTION`` a program instruction up to
+   ``RE2_MEMORY_MAX``) holds. RE2 reads past a match only while a longer match is still possible,
    at most ``width`` <= ``MAX_WIDTH`` characters, so finding all ``k`` matches reads at most
    ``n + k * MAX_WIDTH`` characters: linear again. Patterns RE2 cannot run with Python's
    meaning (lookarounds, ``\\b``, a character class holding a negated ``\\S``/``\\W`` among
@@ -837,26 +838,32 @@ def _program_estimate(items, times: int = 1) -> int:
 def _re2_compile(pattern: str):
     """``pattern`` compiled for RE2 with ``RE2_MEMORY`` for its automaton, or
     ``RE2_MEMORY_PER_INSTRUCTION`` per instruction of a larger program, at most
-    ``RE2_MEMORY_MAX`` (re2.error if RE2 refuses it). Room for the DFA: capped repeats of Unicode classes make large programs, and
-    with RE2's default 8 MiB the DFA gives up and falls back to a slower search."""
-    import re2
-
-    options = re2.Options()
-    options.max_mem = RE2_MEMORY
-    compiled = re2.compile(pattern, options)
+    ``RE2_MEMORY_MAX`` (re2.error if RE2 refuses it). Room for the DFA: capped repeats of Unicode
+    classes make large programs, and with RE2's default 8 MiB the DFA gives up and falls back to
+    a slower search."""
+    compiled = _re2_with(pattern, RE2_MEMORY)
     room = min(compiled.programsize * RE2_MEMORY_PER_INSTRUCTION, RE2_MEMORY_MAX)
     if room > RE2_MEMORY:  # a large program: compiled again with room for its states
-        options = re2.Options()
-        options.max_mem = room
-        compiled = re2.compile(pattern, options)
+        compiled = _re2_with(pattern, room)
     return compiled
 
 
+def _re2_with(pattern: str, memory: int):
+    """``pattern`` compiled for RE2 with ``memory`` bytes for its program and automaton."""
+    import re2
+
+    options = re2.Options()
+    options.max_mem = memory
+    return re2.compile(pattern, options)
+
+
 def _re2_program_size(pattern: str) -> int:
+    """The size of ``pattern``'s RE2 program (only read, never searched with: compiled once, with
+    the plain budget, whatever room a search would give it)."""
     import re2
 
     try:
-        return _re2_compile("(?m)" + pattern).programsize
+        return _re2_with("(?m)" + pattern, RE2_MEMORY).programsize
     except re2.error:
         return _BIG
 
