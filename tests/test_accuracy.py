@@ -816,6 +816,16 @@ BELOW_BAR = {
     # 反正会退的 and a lecture after a loss (下次记得每天连一下手机同步哈): words other sets' reviewers pass where no rule told
     # them apart
     ("heldout322", "banned_phrases"): 0.70,
+    # set 324 (broadband repairs, a credit-card centre, a courier, city gas, an airline and a hospital's booking line; cosmetics,
+    # food-delivery and game chats, brands' Weibo and Douyin replies, an appliance brand's WeChat desk; read after a blind score
+    # of 454 of 480): its reviewers do not take the agent's found-order statement (这边查到亲的订单) or a reissue card's order
+    # number as a check, nor which cup is missing or which scan was done (少了哪一杯 / 您做的是哪个部位的核磁), which other sets'
+    # reviewers count; they take the flight date invited in a public reply and a name the caller gave, said back, as one; its praise counts a channel compared
+    # (微博比电话管用) and not 服务真周到 before a platform is called in; its threats count soothing said before them
+    # (非常理解您的心情 … → 我去消协投诉, see set 316) and not a bare 不好意思 after one
+    ("heldout324", "identity_check"): 0.76,
+    ("heldout324", "customer_praise"): 0.83,
+    ("heldout324", "complaint_soothing"): 0.80,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
