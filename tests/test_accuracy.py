@@ -246,7 +246,9 @@ BELOW_BAR = {
     # neighbour's licence plate asked for (车牌号你看一下是多少) as none; they took a callback the agent
     # will make (明天给您回个话) and a visit declined to be guaranteed (但是效果我没法跟您保证) as no promise
     # and a flat 师傅马上到 as one
-    ("heldout102", "identity_check"): 0.77,
+    # (…and the agent saying it found the customer's order as a check: 0.73 since that statement alone is none, as the
+    # guide's reviewers and the JD chats' have it; see identity_check in the rubric)
+    ("heldout102", "identity_check"): 0.73,
     ("heldout102", "false_promise"): 0.82,
     # set 108 (luxury, jewellery and watch desks; blind 364, tuned to 370, the last round of its session,
     # left short of the bar): its reviewers took an adviser's follow-up by name (王先生您好…您上周在我们店购买的
@@ -291,7 +293,8 @@ BELOW_BAR = {
     # customer pasted and the agent merely looked up (看到您的订单 / 查到) as a check, where sets 122
     # and 126's did not: no rule serves both; a curt 别人停不代表可以停 and a fee rule said flat
     # (没办法减免哦…这个是规定) as banned wording
-    ("heldout128", "identity_check"): 0.50,  # 0.58 before the identity model learnt more calls' marked lines (below)
+    # (0.47 since the found-order statement alone is no check: the guide's reviewers, sets 318, 324 and 326, and the JD chats')
+    ("heldout128", "identity_check"): 0.47,  # 0.58 before the identity model learnt more calls' marked lines (below)
     ("heldout128", "banned_phrases"): 0.75,
     # set 132 (beauty and personal care): its reviewers took no restated store, time or technician as a
     # check (013, 014) but the agent's booking looked up in the app as one (023, 030); the rudeness model
@@ -532,6 +535,9 @@ BELOW_BAR = {
     # model now reads under 0.8)
     ("heldout192", "apology"): 0.82,
     ("heldout44", "apology"): 0.84,
+    # set 44: its reviewers took the agent saying it found the order (查到您的订单了) as a check, which the guide's reviewers
+    # (sets 318, 324, 326) and the JD chats' do not; the rubric follows those
+    ("heldout44", "identity_check"): 0.76,
     ("heldout70", "complaint_soothing"): 0.66,
     ("heldout92", "customer_praise"): 0.80,
     # set 230 (online education of the north and east): its reviewers took a system notice as the agent's first turn and
