@@ -848,6 +848,11 @@ BELOW_BAR = {
     # split (the product read back as a rule: tuned -4, untuned 0); its threats count soothing said before them (see set 316)
     ("heldout328", "identity_check"): 0.80,
     ("heldout328", "complaint_soothing"): 0.83,
+    # set 332 (gas, heating, card collections, bank fraud, lost parcels, airline baggage, roadside assistance, a 12345 hotline;
+    # shop, ride-hailing, bank, tour, cleaning, car-app and cosmetics chats; read after a blind score of 454 of 480): its
+    # threats count soothing said before them (非常抱歉给您带来困扰 … → 找你们领导, see set 316), not advice not to hurry into a
+    # transfer that the soothing model reads as soothing (建议您先别急着转: p 0.87), nor a refusal said with 抱歉 (抱歉 OTA升级后不支持回退), which the other sets' reviewers take as soothing a threat
+    ("heldout332", "complaint_soothing"): 0.72,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
