@@ -477,3 +477,42 @@ def test_a_segment_with_thousands_of_hits_has_its_vetoes_judged_once(monkeypatch
     card = score_transcript(t, load_rubric(None))
     assert card.item("customer_praise").status == "pass"
     assert 0 < len(judged) <= 10 and set(judged) == {1}, len(judged)
+
+
+_GREETING_RUBRIC = """\
+id: clip
+items:
+  - id: hello
+    name: 开场问候
+    kind: required
+    points: 5
+    type: phrase
+    speaker: agent
+    scope: {first_turns: 1}
+    match: {phrases: [欢迎致电, 有什么可以帮, 很高兴为您服务], clipped_start: CLIP}
+"""
+
+
+def test_a_phrase_cut_off_by_the_recordings_start_counts_only_where_the_rubric_says_so():
+    """``clipped_start``: a listed phrase whose first characters the recording lost, inside a word,
+    counts as the segment's first words; a cut on a word boundary, more than a word lost, the
+    fragment later in the segment, or a rubric without the key do not."""
+    from qa_scorer.rubric.loader import parse_rubric
+    from qa_scorer.rubric.schema import clipped_tails
+
+    def status(rubric, first):
+        call = Transcript.model_validate({"version": 1, "call_id": "c", "channel": "phone", "segments": [
+            {"speaker": "agent", "text": first, "start": 0.0, "end": 2.0},
+            {"speaker": "customer", "text": "嗯 我想问一下", "start": 2.5, "end": 4.0}]})
+        return score_transcript(call, rubric).item("hello").status
+
+    clip = parse_rubric(_GREETING_RUBRIC.replace("CLIP", "true"), "c.yaml")
+    plain = parse_rubric(_GREETING_RUBRIC.replace("CLIP", "false"), "c.yaml")
+    for cut in ("迎致电联通客服 工号三二一", "兴为您服务 我是小李", "么可以帮您"):
+        assert status(clip, cut) == "pass", cut
+        assert status(plain, cut) == "fail", cut
+    # 可以帮 loses 有什么 whole and cuts nothing; 以为您… is not 为您服务; the fragment not first
+    for not_cut in ("可以帮您看一下", "以为您已经办好了", "那个迎致电的人呢", "您说的什么可以帮"):
+        assert status(clip, not_cut) == "fail", not_cut
+    assert status(clip, "欢迎致电联通客服") == "pass"
+    assert clipped_tails(["欢迎致电", "有什么可以帮", "什么可以为你", "早上好"]) == ["么可以为你", "么可以帮", "迎致电"]

@@ -502,6 +502,10 @@ class Match(Strict):
     pinyin: bool = False
     # Require jieba word boundaries around literal hits: 'auto' does so for one-character phrases.
     word_boundary: Literal["auto", "always", "never"] = "auto"
+    # Also accept, as a segment's very first words, a phrase whose first characters a recording cut
+    # off (迎致电 for 欢迎致电, 兴为您服务 for 很高兴为您服务): the cut must fall inside one of the
+    # phrase's words (no one starts a sentence with half a word) and leave at least three characters.
+    clipped_start: bool = False
 
     _matcher: Optional["Matcher"] = PrivateAttr(default=None)
 
@@ -568,6 +572,28 @@ def in_quotes(norm: NormText, start: int, end: int) -> bool:
 _FUNCTION_CHARS = frozenset("是的了吗呢吧啊在有和与或把被给就都也还又很")
 
 
+# How much of a phrase's start a recording may have cut off, and how much must be left of it.
+CLIPPED_MAX_CUT = 3
+CLIPPED_MIN_LEFT = 3
+
+
+def clipped_tails(phrases: list[str]) -> list[str]:
+    """What is left of each (normalised) phrase when a recording starts inside its first word of
+    two or more characters, longest first: 欢迎致电 → 迎致电; 有什么可以帮 → 么可以帮, not 什么可以帮 (a
+    whole word first: those words must stand on their own) nor 可以帮 (a longer word lost whole)."""
+    out: set[str] = set()
+    for p in phrases:
+        bounds = sorted(word_bounds(p) | {0, len(p)})
+        # the first word longer than one character
+        word = next(((a, b) for a, b in zip(bounds, bounds[1:]) if b - a > 1), None)
+        if word is None:
+            continue
+        for cut in range(word[0] + 1, min(word[1], CLIPPED_MAX_CUT + 1, len(p) - CLIPPED_MIN_LEFT + 1)):
+            out.add(p[cut:])
+    out -= set(phrases)
+    return sorted(out, key=lambda t: (-len(t), t))
+
+
 class Matcher:
     """A :class:`Match` compiled once: plain attributes, so matching stays fast."""
 
@@ -604,6 +630,10 @@ class Matcher:
             trie = safe_regex.literal_re2(safe_regex.trie_pattern(plain), plain) if numbers and plain else None
             if trie is not None:
                 self.literal_re2, self.numbers = trie, _alternation(numbers)
+        if spec.clipped_start:
+            tails = clipped_tails(phrases)
+            if tails:
+                patterns.append("^(?:" + "|".join(re.escape(t) for t in tails) + ")")
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
         # Whether what it finds in a segment does not depend on the segments joined around it
