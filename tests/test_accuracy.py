@@ -858,9 +858,10 @@ BELOW_BAR = {
     # count soothing said before them (宝妈别急 / 我理解您的心情 … → 12315 / 大众点评, see set 316); its reviewers take no desk named
     # without 您好 as an opening (险 理赔服务 我是客服 小郑, the recording cut), which the rubric and other sets' reviewers do, and
     # split on a shop's agent announced (明视眼镜小桃来啦); they take 谢谢你啊 提醒得及时 as praise, which other sets' reviewers
-    # read as sarcasm after a loss, and pass 谢谢你们啊 真棒 beside 原来不止我一个人被坑 as sarcasm
+    # read as sarcasm after a loss, and pass 谢谢你们啊 真棒 beside 原来不止我一个人被坑 and 赔我四十 那可真谢谢你们了 as sarcasm, where
+    # no rule told them apart (那可真谢谢你了 is as often earnest: the before-stop review)
     ("heldout334", "greeting"): 0.83,
-    ("heldout334", "customer_praise"): 0.83,
+    ("heldout334", "customer_praise"): 0.76,
     ("heldout334", "complaint_soothing"): 0.76,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
@@ -949,8 +950,9 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout326", "complaint_soothing"): 2,
     # set 328: soothing before the threat (see BELOW_BAR)
     ("heldout328", "complaint_soothing"): 2,
-    # set 334: soothing before the threat (see BELOW_BAR)
+    # set 334: soothing before the threat, and sarcastic thanks (see BELOW_BAR)
     ("heldout334", "complaint_soothing"): 3,
+    ("heldout334", "customer_praise"): 2,
     # set 320: a grudging word and sarcasm read as praise (see BELOW_BAR)
     ("heldout320", "customer_praise"): 2,
 }
