@@ -503,8 +503,9 @@ class Match(Strict):
     # Require jieba word boundaries around literal hits: 'auto' does so for one-character phrases.
     word_boundary: Literal["auto", "always", "never"] = "auto"
     # Also accept, as a segment's very first words, a phrase whose first characters a recording cut
-    # off (迎致电 for 欢迎致电, 兴为您服务 for 很高兴为您服务): the cut must fall inside one of the
-    # phrase's words (no one starts a sentence with half a word) and leave at least three characters.
+    # off (迎致电 for 欢迎致电, 兴为您服务 for 很高兴为您服务): the cut must fall inside the phrase's
+    # first word of two or more characters (no one starts a sentence with half a word) and leave at
+    # least three characters (``clipped_tails``).
     clipped_start: bool = False
 
     _matcher: Optional["Matcher"] = PrivateAttr(default=None)
@@ -583,7 +584,7 @@ def clipped_tails(phrases: list[str]) -> list[str]:
     whole word first: those words must stand on their own) nor 可以帮 (a longer word lost whole)."""
     out: set[str] = set()
     for p in phrases:
-        bounds = sorted(word_bounds(p) | {0, len(p)})
+        bounds = sorted(word_bounds(p))
         # the first word longer than one character
         word = next(((a, b) for a, b in zip(bounds, bounds[1:]) if b - a > 1), None)
         if word is None:
@@ -633,7 +634,7 @@ class Matcher:
         if spec.clipped_start:
             tails = clipped_tails(phrases)
             if tails:
-                patterns.append("^(?:" + "|".join(re.escape(t) for t in tails) + ")")
+                patterns.append("^(?:" + _alternation_pattern(tails) + ")")
         # Each pattern runs on Python's re or on RE2, whichever bounds its cost (safe_regex).
         self.regex = safe_regex.RegexSet.build(patterns)
         # Whether what it finds in a segment does not depend on the segments joined around it
