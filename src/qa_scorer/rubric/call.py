@@ -72,8 +72,9 @@ _RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|�
 
 # ... and a notice the company's platform posts under its own name, telling what has happened to the order
 # or the goods (【闲换回收】您的手机已完成质检，最终回收价…请在72小时内确认成交, set 336's reviewers judged the
-# person's first words after it): a bracketed name that is no bot's or auto-reply's, then the status.
-_NAMED_NOTICE = re.compile(r"^\s*[【\[［](?![^】\]］\n]{0,12}(自动回复|欢迎|助手|助理|机器人|客服|小秘书))[^】\]］\n]{1,12}[】\]］]\s*(您的|你的)?[^\n，,。!！?？]{0,16}(已完成|已发货|已签收|已受理|已出库|已送达|已揽收|已派送|已退款|已到账|已生成|已创建|已取消|已确认)(?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))")
+# person's first words after it): a bracketed name that is no bot's or auto-reply's (a desk's name, 【京东客服】, may post
+# one too), then the status.
+_NAMED_NOTICE = re.compile(r"^\s*[【\[［](?![^】\]］\n]{0,12}(自动回复|欢迎|助手|助理|机器人|小秘书))[^】\]］\n]{1,12}[】\]］]\s*(您的|你的)?[^\n，,。!！?？]{0,16}(已完成|已发货|已签收|已受理|已出库|已送达|已揽收|已派送|已退款|已到账|已生成|已创建|已取消|已确认|已到站|已到达|已入柜|已存入|已放入|已审核|已通过|已支付|已付款)(?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))")
 
 
 class Call:
