@@ -870,6 +870,21 @@ BELOW_BAR = {
     # 明天之前给我日期 不然我直接去门店 and a sarcastic 我会在小红书上好好给你们宣传一下的 as threats, which no rule tells from a visit
     # announced or publicity promised (the rubric reads both as no threat)
     ("heldout336", "complaint_soothing"): 0.44,
+    # set 338 (a 12345 hotline, a new flat's handover, a cemetery office, a vaccine line, a ski resort, outbound collections and
+    # sales; Weibo, Douyin, Xiaohongshu, Meituan and Dianping messages, a game's ban appeal, a marathon's registration; read after
+    # a blind score of 429 of 480, the lowest of the guide-labelled sets): its threats count soothing said before them (see set
+    # 316) and a post made or a bad review given as one (写了差评才有人理 / 我那条微博也几百转了: a complaint made before is none to
+    # the older sets' reviewers, set 186); its reviewers fail the buck passed politely (我们这边只能帮您催一下 / 平台这边不好干预哦 /
+    # 详见下单页面的《节日配送须知》) and a copy-pasted verdict (经复核 处罚无误), which no rule tells from the same words said with help
+    # (a rule for 没法干预: tuned +6, untuned -3); they take a 👍 as praise (the normaliser drops emoji), and 点个赞 / 太专业了 said
+    # after a refusal as sarcasm; a firm yes to a delivery time asked (四点前可以的) is a promise to them, as JD's reviewers split
+    # on; and they take a booking card the agent posts (【预约确认】…) and the amount read back (金额是¥1180（三人车型+钢琴搬运）对吧)
+    # as checks, and the details to give on a later visit or call (您下次来报手机号 / 需报老人的姓名和身份证号) as none
+    ("heldout338", "identity_check"): 0.84,
+    ("heldout338", "banned_phrases"): 0.66,
+    ("heldout338", "false_promise"): 0.83,
+    ("heldout338", "customer_praise"): 0.76,
+    ("heldout338", "complaint_soothing"): 0.50,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
@@ -962,6 +977,9 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout334", "customer_praise"): 2,
     # set 336: soothing before the threat (see BELOW_BAR)
     ("heldout336", "complaint_soothing"): 3,
+    # set 338: soothing before the threat, and sarcasm after a refusal (see BELOW_BAR)
+    ("heldout338", "complaint_soothing"): 4,
+    ("heldout338", "customer_praise"): 3,
     # set 320: a grudging word and sarcasm read as praise (see BELOW_BAR)
     ("heldout320", "customer_praise"): 2,
 }
