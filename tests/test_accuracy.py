@@ -876,14 +876,15 @@ BELOW_BAR = {
     # 316) and a post made or a bad review given as one (写了差评才有人理 / 我那条微博也几百转了: a complaint made before is none to
     # the older sets' reviewers, set 186); its reviewers fail the buck passed politely (我们这边只能帮您催一下 / 平台这边不好干预哦 /
     # 详见下单页面的《节日配送须知》) and a copy-pasted verdict (经复核 处罚无误), which no rule tells from the same words said with help
-    # (a rule for 没法干预: tuned +6, untuned -3); they take a 👍 as praise (the normaliser drops emoji), and 点个赞 / 太专业了 said
+    # (a rule for 没法干预: tuned +6, untuned -3); they take a 👍 and 爱了爱了 as praise (the normaliser drops emoji; 爱了爱了 is as often
+    # sarcastic, 又要跑一趟 爱了爱了: the before-stop review), and 点个赞 / 太专业了 said
     # after a refusal as sarcasm; a firm yes to a delivery time asked (四点前可以的) is a promise to them, as JD's reviewers split
     # on; and they take a booking card the agent posts (【预约确认】…) and the amount read back (金额是¥1180（三人车型+钢琴搬运）对吧)
     # as checks, and the details to give on a later visit or call (您下次来报手机号 / 需报老人的姓名和身份证号) as none
     ("heldout338", "identity_check"): 0.84,
     ("heldout338", "banned_phrases"): 0.66,
     ("heldout338", "false_promise"): 0.83,
-    ("heldout338", "customer_praise"): 0.76,
+    ("heldout338", "customer_praise"): 0.70,
     ("heldout338", "complaint_soothing"): 0.50,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
