@@ -156,15 +156,25 @@ def test_a_window_whose_decoding_stopped_early_is_heard_to_its_end(model, monkey
     assert len(t.segments) >= len(lost.segments) + 1
 
 
+DIGITS = "一二三四五六七八九零幺1234567890"
+
+
 @pytest.mark.slow
 def test_a_turn_decoded_as_the_prompt_read_back_is_heard_again_without_it(model):
     # A customer saying a phone number digit by digit (一三八一二三四五六七八, the offline voice,
     # 8 kHz stereo): with the initial prompt Whisper writes the prompt for it, and the guard
-    # that drops the prompt read back on hiss used to drop the whole turn.
+    # that drops the prompt read back on hiss used to drop the whole turn. The first pass reads
+    # the prompt back there; which second decoding brings the number back varies from process to
+    # process with this int8 model on these cores (mostly the decoding without the prompt, some
+    # runs a window decoded again piece by piece), so the test asks that one did, and that the
+    # number, not the prompt, is what the transcript holds.
     t = run(model, ROOT / "tests" / "data" / "spoken" / "phone_number_read_as_prompt.wav")
     said = "".join(s.text for s in t.segments if s.speaker == "customer")
-    assert sum(ch in "一二三四五六七八九零幺1234567890" for ch in said) >= 8, said
-    assert "普通话" not in said and t.metadata["asr"]["decoder"]["prompt_retries"] >= 1
+    assert sum(ch in DIGITS for ch in said) >= 8, said
+    assert "普通话" not in said, said
+    decoder = t.metadata["asr"]["decoder"]
+    again = sum(decoder.get(k, 0) for k in ("prompt_retries", "fallback_windows", "gap_retries", "tail_retries"))
+    assert again >= 1, decoder
 
 
 def test_backchannels_and_hold_are_kept_apart(model):
@@ -258,6 +268,9 @@ def test_guard_drops_the_initial_prompt_read_back():
     assert guard.echoes_prompt(words("以下是普通话客服电话录音 我要投诉"), tr.DEFAULT_PROMPT)
     assert not guard.echoes_prompt(words("这是你们客服电话吗 我要投诉你们"), tr.DEFAULT_PROMPT)
     assert not guard.echoes_prompt(words("您好，客服电话录音已经开始了，请讲"), tr.DEFAULT_PROMPT)
+    # ... or most of it beside a few misheard words (a phone number read out, one run in three)
+    assert guard.echoes_prompt(words("音声排下。音声上是普通话客服电话录音，使用简体中文。"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("这是客服电话录音吗 我想问一下使用简体中文的方法"), tr.DEFAULT_PROMPT)
 
 
 def test_guard_drops_known_hallucinations_and_loops():
