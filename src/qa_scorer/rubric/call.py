@@ -68,13 +68,15 @@ _SYSTEM_NOTICE = re.compile(r"^\s*[【\[［(（〔]\s*(系统|自动|平台|机�
 # 【订单已发货】 / 【预约提醒】 / [订单] 订单号:…, set 142; an event's notice, 【活动通知】…活动取消, set 160), unless
 # the agent greets, closes or offers help in it (…还有其他问题吗 / 再见 / 有什么可以帮). An
 # auto-reply (【自动回复】亲爱的宝，感谢你的私信) is written to the customer: it opens the conversation.
-_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态|(活动|服务|变更|取消|重要)?(通知|公告)(?=\s*[】\]］])|(预约|预订|订单|挂号|下单|支付)(已)?(成功|确认|已确认|信息|详情|提醒|变更|取消|异常|发货|退款)|订单\s*(?=[】\]］]))(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］](?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))")
+# What neither kind of record below holds: a greeting, a closing or help offered in the same message.
+_NO_GREETING = r"(?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))"
+_RECORD = re.compile(r"^\s*[【\[［]\s*(系统|平台|工单|服务单|案件|诉求|状态|(活动|服务|变更|取消|重要)?(通知|公告)(?=\s*[】\]］])|(预约|预订|订单|挂号|下单|支付)(已)?(成功|确认|已确认|信息|详情|提醒|变更|取消|异常|发货|退款)|订单\s*(?=[】\]］]))(?![^】\]］\n]{0,40}(自动回复|欢迎))[^】\]］\n]{0,40}[】\]］]" + _NO_GREETING)
 
 # ... and a notice the company's platform posts under its own name, telling what has happened to the order
 # or the goods (【闲换回收】您的手机已完成质检，最终回收价…请在72小时内确认成交, set 336's reviewers judged the
 # person's first words after it): a bracketed name that is no bot's or auto-reply's (a desk's name, 【京东客服】, may post
 # one too), then the status.
-_NAMED_NOTICE = re.compile(r"^\s*[【\[［](?![^】\]］\n]{0,12}(自动回复|欢迎|助手|助理|机器人|小秘书))[^】\]］\n]{1,12}[】\]］]\s*(您的|你的)?[^\n，,。!！?？]{0,16}(已完成|已发货|已签收|已受理|已出库|已送达|已揽收|已派送|已退款|已到账|已生成|已创建|已取消|已确认|已到站|已到达|已入柜|已存入|已放入|已审核|已通过|已支付|已付款)(?![^\n]*(您好|你好|欢迎|我是|为您服务|有什么可以帮|还有其他|还有别的|再见))")
+_NAMED_NOTICE = re.compile(r"^\s*[【\[［](?![^】\]］\n]{0,12}(自动回复|欢迎|助手|助理|机器人|小秘书))[^】\]］\n]{1,12}[】\]］]\s*(您的|你的)?[^\n，,。!！?？]{0,16}(已完成|已发货|已签收|已受理|已出库|已送达|已揽收|已派送|已退款|已到账|已生成|已创建|已取消|已确认|已到站|已到达|已入柜|已存入|已放入|已审核|已通过|已支付|已付款)" + _NO_GREETING)
 
 
 class Call:
