@@ -171,7 +171,10 @@ def test_a_turn_decoded_as_the_prompt_read_back_is_heard_again_without_it(model)
     t = run(model, ROOT / "tests" / "data" / "spoken" / "phone_number_read_as_prompt.wav")
     said = "".join(s.text for s in t.segments if s.speaker == "customer")
     assert sum(ch in DIGITS for ch in said) >= 8, said
-    assert "普通话" not in said, said
+    # and no piece of the prompt is left on either side (the agent's 好的 decoded the careful way
+    # came out as 好战，使用简体中文。 in some processes)
+    every = [s.text for s in t.segments]
+    assert not any(piece in text for text in every for piece in ("普通话", "简体中文", "客服电")), every
     decoder = t.metadata["asr"]["decoder"]
     again = sum(decoder.get(k, 0) for k in ("prompt_retries", "fallback_windows", "gap_retries", "tail_retries"))
     assert again >= 1, decoder
@@ -271,6 +274,19 @@ def test_guard_drops_the_initial_prompt_read_back():
     # ... or most of it beside a few misheard words (a phone number read out, one run in three)
     assert guard.echoes_prompt(words("音声排下。音声上是普通话客服电话录音，使用简体中文。"), tr.DEFAULT_PROMPT)
     assert not guard.echoes_prompt(words("这是客服电话录音吗 我想问一下使用简体中文的方法"), tr.DEFAULT_PROMPT)
+    # ... or pieces of it making up most of the text: one piece twice, or beside a word or two
+    # (decodings of a phone number read out and of an agent's 好的 with the temperature fallback)
+    assert guard.echoes_prompt(words("。 以下是普通话客服电。 以下是普通话客服电。"), tr.DEFAULT_PROMPT)
+    assert guard.echoes_prompt(words("好战，使用简体中文。"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("请拨打我们的客服电话"), tr.DEFAULT_PROMPT)
+    assert not guard.echoes_prompt(words("对，是这个客服电话录音的"), tr.DEFAULT_PROMPT)
+    # six of its characters in a row beside other words are the prompt read back too: the turn is
+    # decoded again without it, and where that fails the other words are kept
+    said = [Word(word=ch, start=i * 0.2, end=i * 0.2 + 0.2) for i, ch in enumerate("使用简体中文。我六七八十")]
+    assert not guard.echoes_prompt(said, tr.DEFAULT_PROMPT) and guard.holds_prompt(said, tr.DEFAULT_PROMPT)
+    assert "".join(w.word for w in guard.without_prompt(said, tr.DEFAULT_PROMPT)) == "我六七八十"
+    assert not guard.holds_prompt(words("请拨打我们的客服电话 以下是您的订单"), tr.DEFAULT_PROMPT)
+    assert guard.without_prompt(words("以下是普通话"), None) == words("以下是普通话")
 
 
 def test_guard_drops_known_hallucinations_and_loops():

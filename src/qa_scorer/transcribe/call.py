@@ -190,14 +190,20 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
             dropped["hallucination_words"] += len(p.words) - len(kept)
             _to_source(kept, window, words, durations)
     out = []
-    echoes: list[tuple[int, Utt]] = []
+    echoes: list[tuple[int, Utt, Optional[Utt]]] = []
     for c, (regions, ws, pause) in enumerate(zip(all_regions, words, split_pauses)):
         ws.sort(key=lambda w: w.start)
         utts = []
         for u in split_utterances(ws, regions, pause):
             if guard.echoes_prompt(u.words, options.initial_prompt):
                 dropped["hallucination_words"] += len(u.words)
-                echoes.append((c, u))
+                echoes.append((c, u, None))
+            elif guard.holds_prompt(u.words, options.initial_prompt):
+                # the prompt read back beside other words: decoded again without it, and where
+                # that fails the words beside it are kept
+                rest = guard.without_prompt(u.words, options.initial_prompt)
+                dropped["hallucination_words"] += len(u.words) - len(rest)
+                echoes.append((c, u, Utt(u.start, u.end, rest) if rest else None))
             elif guard.norm(u.text):  # not only punctuation
                 utts.append(u)
         out.append(utts)
@@ -207,11 +213,13 @@ def transcribe_channels(model, channels: list[np.ndarray], split_pauses: list[fl
     return out, dropped
 
 
-def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, Utt]], out: list[list[Utt]],
-                    all_regions: list, split_pauses: list[float], durations: list[float],
+def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, Utt, Optional[Utt]]],
+                    out: list[list[Utt]], all_regions: list, split_pauses: list[float], durations: list[float],
                     options: TranscribeOptions) -> int:
-    """Decode again, without the initial prompt, the speech whose decoding was the prompt read
-    back, and add what it hears to ``out``; returns how many stretches it recovered.
+    """Decode again, without the initial prompt, the speech whose decoding read the prompt back
+    (the whole of it, or beside other words: ``echoes`` holds (channel, utterance, what is kept
+    where the second decoding fails)), and add what it hears to ``out``; returns how many
+    stretches it recovered.
 
     On hiss Whisper reads its prompt back, but it may do so on speech too, where the prompt is
     likelier to it than what was said (a phone number said digit by digit): the turn was lost.
@@ -219,24 +227,36 @@ def _without_prompt(model, channels: list[np.ndarray], echoes: list[tuple[int, U
     failed, not unlikely, no known hallucination, not the prompt again), so hiss stays dropped."""
     plain = options.model_copy(update={"initial_prompt": None})
     todo = []
-    for c, u in echoes:
+    for c, u, rest in echoes:
         at, to = max(0.0, u.start - 0.2), min(durations[c], u.end + 0.2)
         if 0 < to - at <= options.window_seconds:
-            todo.append((c, at, to))
-    clips = [channels[c][int(round(at * SR)):int(round(to * SR))] for c, at, to in todo]
+            todo.append((c, at, to, rest))
+        elif rest is not None:
+            out[c] = sorted(out[c] + [rest], key=lambda x: x.start)
+    clips = [channels[c][int(round(at * SR)):int(round(to * SR))] for c, at, to, _ in todo]
     recovered = 0
-    for (c, at, to), d in zip(todo, engine.decode_batch(model, clips, plain)):
-        if _failed(d, plain, to - at) or _unlikely(d, options):
-            continue
-        kept = _shifted(guard.guard_words(d.words, options.max_repeats), at)
-        if not kept or guard.echoes_prompt(kept, options.initial_prompt):
-            continue
-        regions = [r for r in all_regions[c] if r[1] > at and r[0] < to]
-        heard = [u for u in split_utterances(kept, regions, split_pauses[c]) if guard.norm(u.text)]
+    for (c, at, to, rest), d in zip(todo, engine.decode_batch(model, clips, plain)):
+        heard = _heard_again(d, c, at, to, all_regions, split_pauses, options, plain)
         if heard:
             recovered += 1
-            out[c] = sorted(out[c] + heard, key=lambda u: u.start)
+        elif rest is not None:
+            heard = [rest]
+        out[c] = sorted(out[c] + heard, key=lambda x: x.start)
     return recovered
+
+
+def _heard_again(d: engine.Decoded, c: int, at: float, to: float, all_regions: list, split_pauses: list[float],
+                 options: TranscribeOptions, plain: TranscribeOptions) -> list[Utt]:
+    """The utterances of a stretch decoded again without the prompt, or [] where that decoding
+    fails a test every decoding passes."""
+    if _failed(d, plain, to - at) or _unlikely(d, options):
+        return []
+    kept = _shifted(guard.guard_words(d.words, options.max_repeats), at)
+    prompt = options.initial_prompt
+    if not kept or guard.echoes_prompt(kept, prompt) or guard.holds_prompt(kept, prompt):
+        return []
+    regions = [r for r in all_regions[c] if r[1] > at and r[0] < to]
+    return [u for u in split_utterances(kept, regions, split_pauses[c]) if guard.norm(u.text)]
 
 
 def _wav_data_sizes(path) -> Optional[tuple[int, int]]:

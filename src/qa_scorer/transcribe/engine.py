@@ -27,6 +27,15 @@ STATS = {"model_runs": 0, "cache_hits": 0, "model_loads": 0, "windows": 0, "fall
 _MODELS: dict[tuple, Any] = {}
 _PIPELINES: dict[int, Any] = {}
 
+# Seed of the decoder's sampling (the careful decoding's temperature fallback). CTranslate2 seeds
+# each decoding thread's generator once, at its first sample, from a process-wide seed that is
+# random unless set: unset, a window decoded the careful way came out differently from process to
+# process (a phone number in one run, the prompt read back in the next). Set before a model is
+# loaded, a batch transcribes the same way every time it is run in the same order on the same
+# machine; the generator runs on from call to call, so one call's careful decoding may still
+# differ with the calls decoded before it in the process.
+SAMPLING_SEED = 20241
+
 
 def resolve_device(device: str) -> str:
     if device == "auto":
@@ -48,6 +57,9 @@ def load_model(options: TranscribeOptions, path: Optional[str] = None, threads: 
     threads = threads or options.cpu_threads or (os.cpu_count() or 1)
     key = (path, device, compute, threads)
     if key not in _MODELS:
+        import ctranslate2
+
+        ctranslate2.set_random_seed(SAMPLING_SEED)
         _MODELS[key] = WhisperModel(path, device=device, compute_type=compute, cpu_threads=threads,
                                     num_workers=1)
         STATS["model_loads"] += 1

@@ -72,11 +72,61 @@ def guard_words(words: list[Word], max_repeats: int) -> list[Word]:
     return kept if any(norm(w.word) for w in kept) else []
 
 
+def _prompt_pieces(said: str, told: str, least: int = 4) -> list[tuple[int, int]]:
+    """Where ``said`` holds pieces of ``told`` at least ``least`` characters long, as (start, length)
+    (at each place the longest piece that starts there)."""
+    pieces = []
+    i = 0
+    while i < len(said):
+        n = 0
+        while i + n < len(said) and said[i:i + n + 1] in told:
+            n += 1
+        if n >= least:
+            pieces.append((i, n))
+            i += n
+        else:
+            i += 1
+    return pieces
+
+
+# A piece of the prompt this long inside a segment is the prompt read back beside real or misheard
+# words (使用简体中文。我六七八十 for a phone number); no one says six of its characters in a row.
+PROMPT_PIECE_CHARS = 6
+
+
+def holds_prompt(words: list[Word], prompt: Optional[str]) -> bool:
+    """True when a segment holds ``PROMPT_PIECE_CHARS`` or more of the initial prompt in a row."""
+    if not words or not prompt:
+        return False
+    said = "".join(norm(w.word) for w in words)
+    return any(n >= PROMPT_PIECE_CHARS for _, n in _prompt_pieces(said, norm(to_simplified(prompt))))
+
+
+def without_prompt(words: list[Word], prompt: Optional[str]) -> list[Word]:
+    """The words of a segment that are not in pieces of the initial prompt (4 characters or
+    more); [] when nothing but punctuation is left."""
+    if not words or not prompt:
+        return words
+    normed = [norm(w.word) for w in words]
+    owner: list[int] = []
+    for i, t in enumerate(normed):
+        owner.extend([i] * len(t))
+    bad = {owner[k] for at, n in _prompt_pieces("".join(normed), norm(to_simplified(prompt)))
+           for k in range(at, at + n)}
+    for i, t in enumerate(normed):  # punctuation after a dropped word goes with it
+        if not t and i - 1 in bad:
+            bad.add(i)
+    kept = [w for i, w in enumerate(words) if i not in bad]
+    return kept if any(norm(w.word) for w in kept) else []
+
+
 def echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
     """True when a segment's whole text is a piece of the initial prompt (4 characters or more),
-    or, 8 characters or more, is three quarters the prompt's characters in its order: on noise or
-    hiss Whisper may read its own prompt back (录音，使用简体中文。), on a poor line with a word of
-    it misheard (而是普通话客服电话录音，使用简体中文。 for 以下是…) or a few real words beside it."""
+    or, 8 characters or more, is three quarters the prompt's characters in its order, or three
+    quarters pieces of the prompt: on noise or hiss Whisper may read its own prompt back
+    (录音，使用简体中文。), on a poor line with a word of it misheard (而是普通话客服电话录音，使用简体中文。
+    for 以下是…) or a few real words beside it (好战，使用简体中文。 for 好的), or a piece of it twice
+    (以下是普通话客服电。以下是普通话客服电。 for a phone number read out)."""
     if not words or not prompt:
         return False
     said = "".join(norm(w.word) for w in words)
@@ -85,6 +135,8 @@ def echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
         return True
     if len(said) < 8:
         return False
+    if sum(n for _, n in _prompt_pieces(said, told)) >= 0.75 * len(said):
+        return True
     shared = sum(b.size for b in SequenceMatcher(None, said, told, autojunk=False).get_matching_blocks())
     # ... or twelve of its characters in order beside a few misheard words (音声排下。音声上是普通话客服电话录音，
     # 使用简体中文。 for a phone number read out): no one says that much of the prompt

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SR = 16000
 # Bump when decoding, splitting, guarding or role logic changes what a transcript holds: old cache
 # entries then stop matching.
-PIPELINE_VERSION = 16
+PIPELINE_VERSION = 17
 
 # Plain and short: with question marks or many commas in the prompt, Whisper base starts emitting
 # broken punctuation bytes (fullwidth letters and digits) in Chinese output.
