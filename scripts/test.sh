@@ -13,7 +13,9 @@ if ! .venv/bin/python -c "import qa_scorer, pytest, playwright, hypothesis" 2>/d
   .venv/bin/pip install -q -e '.[test]'
 fi
 
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+# (grep reads fc-list's whole output: with -q it would stop at the first match, fc-list would die of
+# SIGPIPE, and under pipefail the fonts would look missing, so apt-get ran on most runs)
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -i "noto.*cjk" >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Chromium and CJK fonts for the browser tests (apt-get)..."
     apt-get update -qq
