@@ -886,6 +886,19 @@ BELOW_BAR = {
     ("heldout338", "false_promise"): 0.83,
     ("heldout338", "customer_praise"): 0.70,
     ("heldout338", "complaint_soothing"): 0.50,
+    # set 340 (an emergency plumber, a gas bill, number porting, a property office's leak, a rural bus station, a travel
+    # agency, a lottery prize, a library; outbound collections, reminders and sales; Weibo, Xiaohongshu, Dianping and
+    # 12345 messages, a luxury bag's authentication, a tutoring refund; read after a blind score of 438 of 480): its threats
+    # count soothing said before them (see set 316); its reviewers do not take an invitation to come back (有需要随时找我 /
+    # 有问题随时私信 / 有事随时在公众号留言) as a closing, which the older sets' reviewers did (sets 28, 32, 36, 46, 188,
+    # 202, 304, 306); they fail a read-back of a place asked about (杨家坪是吧) and an order card the agent posts for a new
+    # order as checks (the identity model reads them at 0.88-0.96); a store manager's callback promised (下午六点前一定联系您)
+    # is a promise to them, which the older sets' reviewers passed as the company's own to make (set 48), and so is a bare
+    # 一定一定 to 别再有头发 (no rule tells it from 一定一定 said to 记得提醒我)
+    ("heldout340", "identity_check"): 0.83,
+    ("heldout340", "false_promise"): 0.80,
+    ("heldout340", "closing"): 0.82,
+    ("heldout340", "complaint_soothing"): 0.77,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
@@ -981,6 +994,10 @@ FALSE_FLAGS_ALLOWED = {
     # set 338: soothing before the threat, and sarcasm after a refusal (see BELOW_BAR)
     ("heldout338", "complaint_soothing"): 4,
     ("heldout338", "customer_praise"): 3,
+    # set 340: soothing before the threat, and praise said sarcastically after a delay (我真是要好好夸夸你们 / 你们效率真高 /
+    # 太周到了 我给你们写个好评), which no rule tells from the same words said in earnest
+    ("heldout340", "complaint_soothing"): 4,
+    ("heldout340", "customer_praise"): 2,
     # set 320: a grudging word and sarcasm read as praise (see BELOW_BAR)
     ("heldout320", "customer_praise"): 2,
 }
