@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Optional, Sequence
 
 from qa_scorer.models import Word
@@ -52,14 +53,27 @@ def has_loop(words: Sequence[Word], max_repeats: int) -> bool:
     return any(is_loop([norm(w.word) for w in words], max_repeats))
 
 
+def _owners(normed: list[str]) -> list[int]:
+    """For each character of the words' joined compared text, the index of the word it is in."""
+    owner: list[int] = []
+    for i, t in enumerate(normed):
+        owner.extend([i] * len(t))
+    return owner
+
+
+@lru_cache(maxsize=8)
+def _told(prompt: str) -> str:
+    """The initial prompt as the guard compares it (simplified, ``norm``): worked out once per prompt,
+    not once per segment."""
+    return norm(to_simplified(prompt))
+
+
 def guard_words(words: list[Word], max_repeats: int) -> list[Word]:
     """Remove known hallucination phrases and repetition loops from a run of words."""
     if not words:
         return words
     normed = [norm(w.word) for w in words]
-    owner: list[int] = []
-    for i, t in enumerate(normed):
-        owner.extend([i] * len(t))
+    owner = _owners(normed)
     flat = "".join(normed)
     bad = set()
     for phrase in HALLUCINATIONS:
@@ -99,7 +113,7 @@ def holds_prompt(words: list[Word], prompt: Optional[str]) -> bool:
     if not words or not prompt:
         return False
     said = "".join(norm(w.word) for w in words)
-    return any(n >= PROMPT_PIECE_CHARS for _, n in _prompt_pieces(said, norm(to_simplified(prompt))))
+    return any(n >= PROMPT_PIECE_CHARS for _, n in _prompt_pieces(said, _told(prompt)))
 
 
 def without_prompt(words: list[Word], prompt: Optional[str]) -> list[Word]:
@@ -108,10 +122,8 @@ def without_prompt(words: list[Word], prompt: Optional[str]) -> list[Word]:
     if not words or not prompt:
         return words
     normed = [norm(w.word) for w in words]
-    owner: list[int] = []
-    for i, t in enumerate(normed):
-        owner.extend([i] * len(t))
-    bad = {owner[k] for at, n in _prompt_pieces("".join(normed), norm(to_simplified(prompt)))
+    owner = _owners(normed)
+    bad = {owner[k] for at, n in _prompt_pieces("".join(normed), _told(prompt))
            for k in range(at, at + n)}
     for i, t in enumerate(normed):  # punctuation after a dropped word goes with it
         if not t and i - 1 in bad:
@@ -130,7 +142,7 @@ def echoes_prompt(words: list[Word], prompt: Optional[str]) -> bool:
     if not words or not prompt:
         return False
     said = "".join(norm(w.word) for w in words)
-    told = norm(to_simplified(prompt))
+    told = _told(prompt)
     if len(said) >= 4 and said in told:
         return True
     if len(said) < 8:
