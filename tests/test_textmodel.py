@@ -171,6 +171,47 @@ def test_question_tail_lets_a_template_offer_after_the_judged_words_stand(tmp_pa
         load_rubric(_rubric(tmp_path, "sorry.json", "    question_tail: {phrases: [帮]}\n"))
 
 
+def test_answers_count_a_flat_answer_to_the_question_just_before(tmp_path):
+    r = tmp_path / "rubric.yaml"
+    r.write_text("""id: t
+items:
+  - id: promise
+    kind: prohibited
+    points: 10
+    type: classifier
+    speaker: agent
+    match: {phrases: [保证送到]}
+    answers:
+      - match: {regex: ['^(是的|对)'], hedges: true}
+        asked: {regex: ['明天能到吗']}
+""", encoding="utf-8")
+    rubric = load_rubric(r)
+
+    def status(*lines):
+        return score_transcript(_call(*lines), rubric).item("promise")
+
+    found = status(("customer", "快递明天能到吗"), ("agent", "是的"))
+    assert found.status == "fail" and found.evidence[0].segment == 1
+    # the answer is a clause of its own: 对不起 is no 对, 对 明天到 is
+    assert status(("customer", "快递明天能到吗"), ("agent", "对不起 我查一下")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("agent", "对 明天到")).status == "fail"
+    # a hedge anywhere in the utterance drops it
+    assert status(("customer", "快递明天能到吗"), ("agent", "是的 预计明天送达")).status == "pass"
+    # only the first utterance of the turn right after the question answers it
+    assert status(("customer", "快递明天能到吗"), ("agent", "我帮您查一下"), ("agent", "是的")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("agent", "稍等"), ("customer", "好"),
+                  ("agent", "是的")).status == "pass"
+    # a yes to another question is none; the phrases still count
+    assert status(("customer", "是这个订单吗"), ("agent", "是的")).status == "pass"
+    assert status(("customer", "是这个订单吗"), ("agent", "保证送到")).status == "fail"
+    # the customer's own yes is not the agent's
+    assert status(("agent", "快递明天能到吗"), ("customer", "是的")).status == "pass"
+    r.write_text(r.read_text(encoding="utf-8").replace("asked: {regex: ['明天能到吗']}", "asked: {regex: ['(a+)+']}"),
+                 encoding="utf-8")
+    with pytest.raises(RubricError, match="asked"):
+        load_rubric(r)
+
+
 def test_veto_all_drops_phrase_hits_as_well_as_model_judgments(tmp_path):
     _trained(tmp_path)
     said = ("agent", "真的非常抱歉 打扰了")

@@ -170,6 +170,18 @@ class AfterVeto(Strict):
     veto: Optional[Match] = None
 
 
+class Answers(Strict):
+    """A flat answer to the other side's question counts as a hit of its own: the utterance opens
+    the speaker's turn right after the other side's turn, ``match`` finds the answer in it (是的 /
+    对的 / 不会的, with the matcher's own negation and hedge exclusions) as a clause of its own (对 明天到,
+    not 对不起), and ``asked`` finds the question in that turn of the other side's. A hedge anywhere in
+    the utterance drops it (是的哦 预计今日送达): what follows a bare yes is what it says. A bare 是的呢 to 是今晚到吗 says 今晚到 as flatly as
+    the words would, though none of them is in the answer."""
+
+    match: Match
+    asked: Match
+
+
 def _listed(matches: Optional[Union[Match, list[Match]]]) -> list[Match]:
     """One match, several, or none, as a list."""
     if matches is None:
@@ -227,12 +239,15 @@ class Detect(Strict):
     veto_after: Optional[AfterVeto] = None
     # Judgments (phrase hits too) dropped where another model is sure of the utterance (see SureVeto).
     veto_model_all: Optional[SureVeto] = None
+    # A flat answer to a question of the other side's counts as a phrase hit does (see Answers).
+    answers: Optional[Union[Answers, list[Answers]]] = None
 
     _models: list[TextModel] = PrivateAttr(default_factory=list)
     _veto_model: Optional[TextModel] = PrivateAttr(default=None)
     _after_model: Optional[TextModel] = PrivateAttr(default=None)
     _sure_model: Optional[TextModel] = PrivateAttr(default=None)
     _hedges = PrivateAttr(default=None)
+    _answer_hedges = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _something(self):
@@ -270,7 +285,8 @@ class Detect(Strict):
             questions.append(self.accumulate.unless)
         if self.veto_model_all is not None and self.veto_model_all.unless is not None:
             questions.append(self.veto_model_all.unless)
-        for m in self.matchers + self.vetoes + self.vetoes_all + after + questions:
+        answers = [m for a in _listed(self.answers) for m in (a.match, a.asked)]
+        for m in self.matchers + self.vetoes + self.vetoes_all + after + questions + answers:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
         if not refs and self.model is not None:
@@ -299,6 +315,8 @@ class Detect(Strict):
                                  f"({cutoff}) of model {model.name!r}")
         if self.unless_hedged:
             self._hedges = Hedges.of(ctx)
+        if self.answers is not None:
+            self._answer_hedges = Hedges.of(ctx)
 
     def detect_phrases(self, ctx: CompileContext) -> list[str]:
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
@@ -406,6 +424,10 @@ class Detect(Strict):
 
     def _phrase_hits(self, call: Call, indices: list[int], per_segment: bool):
         hits = phrase_hits(self.matchers, call, indices, per_segment)
+        if self.answers is not None:
+            answered = self._answered(call, indices, {i for i, _ in hits})
+            if answered:
+                hits = sorted(hits + answered, key=lambda f: (f[0], f[1].start))
         # the vetoes that drop phrase hits too, each judged once per segment however many hits it
         # holds (a message of thousands of hits cost the square of its length)
         for veto, vetoed_at in ((self.veto_all, self._all_vetoed), (self.veto_after, self._after_vetoed),
@@ -417,6 +439,31 @@ class Detect(Strict):
             return hits
         probs = [call.probabilities(model) for model in self.text_models]
         return [(i, hit) for i, hit in hits if any(p[i] >= self.phrase_floor for p in probs)]
+
+    def _answered(self, call: Call, indices: list[int], taken: set[int]) -> list[tuple[int, Hit]]:
+        """(segment, hit) of each utterance among ``indices`` that answers the other side's question
+        flatly (see Answers), but none in a segment ``taken`` already holds a hit of."""
+        out = []
+        for i in indices:
+            if i == 0 or i in taken:
+                continue
+            speaker = call.segments[i].speaker
+            if call.segments[i - 1].speaker == speaker:
+                continue  # not the first utterance of the turn
+            other = call.segments[i - 1].speaker
+            norm = call.norms[i]
+            hedges = self.__pydantic_private__["_answer_hedges"]
+            if hedges is not None and hedges.within(norm):
+                continue
+            for ans in _listed(self.answers):
+                hits = [h for h in ans.match.matcher.find(norm) if norm.clause(h.end - 1)[1] == h.end]
+                if not hits:
+                    continue
+                before = call.turns_before(other, i, 1)
+                if before and any(ans.asked.matcher.find(call.norms[j]) for j in before[0]):
+                    out.append((i, hits[0]))
+                    break
+        return out
 
     def _vetoed(self, call: Call, i: int, p: float) -> bool:
         """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
