@@ -443,27 +443,21 @@ class Detect(Strict):
     def _answered(self, call: Call, indices: list[int], taken: set[int]) -> list[tuple[int, Hit]]:
         """(segment, hit) of each utterance among ``indices`` that answers the other side's question
         flatly (see Answers), but none in a segment ``taken`` already holds a hit of."""
-        out = []
-        for i in indices:
-            if i == 0 or i in taken:
-                continue
-            speaker = call.segments[i].speaker
-            if call.segments[i - 1].speaker == speaker:
-                continue  # not the first utterance of the turn
-            other = call.segments[i - 1].speaker
-            norm = call.norms[i]
-            hedges = self.__pydantic_private__["_answer_hedges"]
-            if hedges is not None and hedges.within(norm):
-                continue
-            for ans in _listed(self.answers):
-                hits = [h for h in ans.match.matcher.find(norm) if norm.clause(h.end - 1)[1] == h.end]
-                if not hits:
+        segments = call.segments
+        opening = [i for i in indices if i > 0 and i not in taken and segments[i - 1].speaker != segments[i].speaker]
+        out: dict[int, Hit] = {}
+        hedges = self.__pydantic_private__["_answer_hedges"]
+        for ans in _listed(self.answers):
+            # one search of the turns' first utterances (most calls have no answer of the kind)
+            for i, hit in phrase_hits([ans.match], call, opening, per_segment=True):
+                norm = call.norms[i]
+                if i in out or norm.clause(hit.end - 1)[1] != hit.end:
                     continue
-                before = call.turns_before(other, i, 1)
-                if before and any(ans.asked.matcher.find(call.norms[j]) for j in before[0]):
-                    out.append((i, hits[0]))
-                    break
-        return out
+                before = call.turns_before(segments[i - 1].speaker, i, 1)
+                if before and any(ans.asked.matcher.find(call.norms[j]) for j in before[0]) and not (
+                        hedges is not None and hedges.within(norm)):
+                    out[i] = hit
+        return sorted(out.items())
 
     def _vetoed(self, call: Call, i: int, p: float) -> bool:
         """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
