@@ -184,6 +184,7 @@ items:
     answers:
       - match: {regex: ['^(是的|对)'], hedges: true}
         asked: {regex: ['明天能到吗']}
+        unless: {regex: ['为准']}
 """, encoding="utf-8")
     rubric = load_rubric(r)
 
@@ -195,8 +196,16 @@ items:
     # the answer is a clause of its own: 对不起 is no 对, 对 明天到 is
     assert status(("customer", "快递明天能到吗"), ("agent", "对不起 我查一下")).status == "pass"
     assert status(("customer", "快递明天能到吗"), ("agent", "对 明天到")).status == "fail"
-    # a hedge anywhere in the utterance drops it
+    # a hedge anywhere in the utterance drops it, or in the rest of the turn, and so does what unless finds
     assert status(("customer", "快递明天能到吗"), ("agent", "是的 预计明天送达")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("agent", "是的"), ("agent", "一般明天下午到")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("agent", "是的"), ("agent", "以物流为准")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("agent", "是的"), ("customer", "好"),
+                  ("agent", "以物流为准")).status == "fail"
+    # an answer that ends asking, or a yes to a question asked after the one the rule knows, is none
+    assert status(("customer", "快递明天能到吗"), ("agent", "对 您是说明天吗")).status == "pass"
+    assert status(("customer", "快递明天能到吗 发票在里面吗"), ("agent", "是的")).status == "pass"
+    assert status(("customer", "快递明天能到吗"), ("customer", "发票在里面吗"), ("agent", "是的")).status == "pass"
     # only the first utterance of the turn right after the question answers it
     assert status(("customer", "快递明天能到吗"), ("agent", "我帮您查一下"), ("agent", "是的")).status == "pass"
     assert status(("customer", "快递明天能到吗"), ("agent", "稍等"), ("customer", "好"),

@@ -118,6 +118,19 @@ def _ends_asking(norm) -> bool:
     return text.endswith("么") and not text.endswith(("什么", "怎么", "这么", "那么", "多么", "要么"))
 
 
+def _asks_from(norm, pos: int) -> bool:
+    """Whether a clause of a normalised utterance from offset ``pos`` on is a question (? / 吗 / 么,
+    a tag question, or a clause ending in 吧 / 呢)."""
+    n = len(norm.text)
+    while pos < n:
+        start, end = norm.clause(pos)
+        end = max(end, pos + 1)
+        if norm.is_question(start, end) or norm.text[end - 1] in "吧呢":
+            return True
+        pos = end
+    return False
+
+
 def where_words(speaker: str, scope: Optional[Scope]) -> tuple[str, str]:
     """Where an item looks, in English and in Chinese: its scope, or all that ``speaker`` said.
     The same two strings for every call, so they are made once per scope (see ``_described``)."""
@@ -174,12 +187,16 @@ class Answers(Strict):
     """A flat answer to the other side's question counts as a hit of its own: the utterance opens
     the speaker's turn right after the other side's turn, ``match`` finds the answer in it (是的 /
     对的 / 不会的, with the matcher's own negation and hedge exclusions) as a clause of its own (对 明天到,
-    not 对不起), and ``asked`` finds the question in that turn of the other side's. A hedge anywhere in
-    the utterance drops it (是的哦 预计今日送达): what follows a bare yes is what it says. A bare 是的呢 to 是今晚到吗 says 今晚到 as flatly as
-    the words would, though none of them is in the answer."""
+    not 对不起), and ``asked`` finds the question in that turn of the other side's, with no other
+    question after it there (明天能到吗 另外发票在盒子里吗 → 是的 answers the second). Not where a
+    hedge stands anywhere in the speaker's turn from the answer on (是的 | 一般明天下午能到: what follows a
+    bare yes is what it says), nor where ``unless`` finds something there (是的 可以给您预约: a request
+    granted; 不会的 | 不过最终以审批结果为准), nor where the utterance itself ends as a question or a guess
+    (对 您是要改到明天送是吧)."""
 
     match: Match
     asked: Match
+    unless: Optional[Match] = None
 
 
 def _listed(matches: Optional[Union[Match, list[Match]]]) -> list[Match]:
@@ -285,7 +302,7 @@ class Detect(Strict):
             questions.append(self.accumulate.unless)
         if self.veto_model_all is not None and self.veto_model_all.unless is not None:
             questions.append(self.veto_model_all.unless)
-        answers = [m for a in _listed(self.answers) for m in (a.match, a.asked)]
+        answers = [m for a in _listed(self.answers) for m in (a.match, a.asked) + ((a.unless,) if a.unless else ())]
         for m in self.matchers + self.vetoes + self.vetoes_all + after + questions + answers:
             m.compile(ctx)
         refs = [self.model] if isinstance(self.model, str) else list(self.model or [])
@@ -446,18 +463,41 @@ class Detect(Strict):
         segments = call.segments
         opening = [i for i in indices if i > 0 and i not in taken and segments[i - 1].speaker != segments[i].speaker]
         out: dict[int, Hit] = {}
-        hedges = self.__pydantic_private__["_answer_hedges"]
         for ans in _listed(self.answers):
             # one search of the turns' first utterances (most calls have no answer of the kind)
             for i, hit in phrase_hits([ans.match], call, opening, per_segment=True):
                 norm = call.norms[i]
-                if i in out or norm.clause(hit.end - 1)[1] != hit.end:
+                if i in out or norm.clause(hit.end - 1)[1] != hit.end or _ends_asking(norm) or norm.text.endswith(
+                        "吧") or norm.is_question(*norm.clause(len(norm.text) - 1)):
                     continue
                 before = call.turns_before(segments[i - 1].speaker, i, 1)
-                if before and any(ans.asked.matcher.find(call.norms[j]) for j in before[0]) and not (
-                        hedges is not None and hedges.within(norm)):
+                if before and self._asked_last(call, ans.asked, before[0]) and not self._turn_hedged(call, i, ans.unless):
                     out[i] = hit
         return sorted(out.items())
+
+    @staticmethod
+    def _asked_last(call: Call, asked: Match, turn: list[int]) -> bool:
+        """Whether ``asked`` finds the question in the turn with no other question after it."""
+        for k, j in enumerate(turn):
+            norm = call.norms[j]
+            for hit in asked.matcher.find(norm):
+                if not _asks_from(norm, norm.clause(hit.end - 1)[1]) and not any(
+                        _asks_from(call.norms[m], 0) for m in turn[k + 1:]):
+                    return True
+        return False
+
+    def _turn_hedged(self, call: Call, i: int, unless: Optional[Match]) -> bool:
+        """Whether a hedge, or something ``unless`` finds, stands in utterance ``i`` or in the rest of
+        its speaker's turn."""
+        hedges = self.__pydantic_private__["_answer_hedges"]
+        speaker = call.segments[i].speaker
+        j = i
+        while j < len(call.segments) and call.segments[j].speaker == speaker:
+            norm = call.norms[j]
+            if (hedges is not None and hedges.within(norm)) or (unless is not None and unless.matcher.find(norm)):
+                return True
+            j += 1
+        return False
 
     def _vetoed(self, call: Call, i: int, p: float) -> bool:
         """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
