@@ -478,12 +478,13 @@ class Detect(Strict):
     @staticmethod
     def _asked_last(call: Call, asked: Match, turn: list[int]) -> bool:
         """Whether ``asked`` finds the question in the turn with no other question after it."""
-        for k, j in enumerate(turn):
+        # only the last utterance that asks anything, and those after it, can hold the last question
+        # (each utterance looked at once: a turn of thousands of questions costs no square)
+        last = next((k for k in range(len(turn) - 1, -1, -1) if _asks_from(call.norms[turn[k]], 0)), 0)
+        for j in turn[last:]:
             norm = call.norms[j]
-            for hit in asked.matcher.find(norm):
-                if not _asks_from(norm, norm.clause(hit.end - 1)[1]) and not any(
-                        _asks_from(call.norms[m], 0) for m in turn[k + 1:]):
-                    return True
+            if any(not _asks_from(norm, norm.clause(hit.end - 1)[1]) for hit in asked.matcher.find(norm)):
+                return True
         return False
 
     def _turn_hedged(self, call: Call, i: int, unless: Optional[Match]) -> bool:
