@@ -218,6 +218,13 @@ items:
     ]
     for lines, expected in cases:
         assert status(*lines).status == expected, lines
+    # a system's line between question and answer is no one's turn: the yes still answers the question,
+    # and a template after it hedges nothing of the agent's
+    system = {"speaker": "agent", "text": "【系统】预计稍后为您转接", "automated": True}
+    for segments in ([{"speaker": "customer", "text": "快递明天能到吗"}, system, {"speaker": "agent", "text": "是的"}],
+                     [{"speaker": "customer", "text": "快递明天能到吗"}, {"speaker": "agent", "text": "是的"}, system]):
+        call = Transcript.model_validate({"version": 1, "call_id": "c1", "channel": "chat", "segments": segments})
+        assert score_transcript(call, rubric).item("promise").status == "fail", segments
     r.write_text(r.read_text(encoding="utf-8").replace("asked: {regex: ['明天能到吗']}", "asked: {regex: ['(a+)+']}"),
                  encoding="utf-8")
     with pytest.raises(RubricError, match="asked"):

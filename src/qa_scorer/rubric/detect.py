@@ -330,10 +330,10 @@ class Detect(Strict):
             if self.accumulate is not None and self.accumulate.threshold >= cutoff:
                 raise ValueError(f"'accumulate' threshold ({self.accumulate.threshold}) must be below the cut-off "
                                  f"({cutoff}) of model {model.name!r}")
-        if self.unless_hedged:
-            self._hedges = Hedges.of(ctx)
-        if self.answers is not None:
-            self._answer_hedges = Hedges.of(ctx)
+        if self.unless_hedged or self.answers is not None:
+            hedges = Hedges.of(ctx)  # one compiled set serves both
+            self._hedges = hedges if self.unless_hedged else None
+            self._answer_hedges = hedges if self.answers is not None else None
 
     def detect_phrases(self, ctx: CompileContext) -> list[str]:
         return [p for m in self.matchers for p in m.expanded_phrases(ctx)]
@@ -460,18 +460,21 @@ class Detect(Strict):
     def _answered(self, call: Call, indices: list[int], taken: set[int]) -> list[tuple[int, Hit]]:
         """(segment, hit) of each utterance among ``indices`` that answers the other side's question
         flatly (see Answers), but none in a segment ``taken`` already holds a hit of."""
-        segments = call.segments
-        opening = [i for i in indices if i > 0 and i not in taken and segments[i - 1].speaker != segments[i].speaker]
+        wanted = set(indices).difference(taken)
+        runs = call.turns("any")  # turns as every rule counts them: a bot's or a subtitle's line is no one's
+        # each turn's first utterance → (the other side's turn just before it, its own turn)
+        opening = {run[0]: (runs[k - 1], run) for k, run in enumerate(runs) if k and run[0] in wanted}
         out: dict[int, Hit] = {}
         for ans in _listed(self.answers):
             # one search of the turns' first utterances (most calls have no answer of the kind)
-            for i, hit in phrase_hits([ans.match], call, opening, per_segment=True):
+            for i, hit in phrase_hits([ans.match], call, list(opening), per_segment=True):
                 norm = call.norms[i]
-                if i in out or norm.clause(hit.end - 1)[1] != hit.end or _ends_asking(norm) or norm.text.endswith(
+                # (the last clause a question covers 吗 / 么 / ? at the end; 吧 there is a guess)
+                if i in out or norm.clause(hit.end - 1)[1] != hit.end or norm.text.endswith(
                         "吧") or norm.is_question(*norm.clause(len(norm.text) - 1)):
                     continue
-                before = call.turns_before(segments[i - 1].speaker, i, 1)
-                if before and self._asked_last(call, ans.asked, before[0]) and not self._turn_hedged(call, i, ans.unless):
+                asked, turn = opening[i]
+                if self._asked_last(call, ans.asked, asked) and not self._turn_hedged(call, turn, ans.unless):
                     out[i] = hit
         return sorted(out.items())
 
@@ -487,18 +490,11 @@ class Detect(Strict):
                 return True
         return False
 
-    def _turn_hedged(self, call: Call, i: int, unless: Optional[Match]) -> bool:
-        """Whether a hedge, or something ``unless`` finds, stands in utterance ``i`` or in the rest of
-        its speaker's turn."""
+    def _turn_hedged(self, call: Call, turn: list[int], unless: Optional[Match]) -> bool:
+        """Whether a hedge, or something ``unless`` finds, stands in an utterance of the answer's turn."""
         hedges = self.__pydantic_private__["_answer_hedges"]
-        speaker = call.segments[i].speaker
-        j = i
-        while j < len(call.segments) and call.segments[j].speaker == speaker:
-            norm = call.norms[j]
-            if (hedges is not None and hedges.within(norm)) or (unless is not None and unless.matcher.find(norm)):
-                return True
-            j += 1
-        return False
+        return any((hedges is not None and hedges.within(call.norms[j])) or (unless is not None and unless.matcher.find(
+            call.norms[j])) for j in turn)
 
     def _vetoed(self, call: Call, i: int, p: float) -> bool:
         """Whether the model's judgment of utterance ``i`` (at probability ``p``) is dropped."""
