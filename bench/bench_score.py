@@ -71,9 +71,9 @@ CUSTOMER = [
     "你好，我买的{product}坏了，用了{days}天就不行了。", "对，是我，我姓{surname}。", "订单号是{num}。",
     "快递一直没到，等了{days}天了，{carrier}电话也打不通。", "我要投诉你们！{product}到现在都没给我处理。", "好的谢谢，{name}辛苦了。",
     "你服务态度真好，{name}很专业。", "那什么时候能退款？{product}我已经寄回{city}了。", "我的{product}不转了，开机就响。",
-    "{month}月{day}号买的{product}，今天降价了{amount}块，能保价吗？", "为什么我付了{amount}元只退了{refund}元？",
-    "能不能让人工来说话，不要机器，急死了，{product}明天就要用。", "地址写错了，应该是{city}{district}，能改吗？",
-    "尾号{tail}，是这个手机号。", "{carrier}说{product}丢了，你们怎么弄？", "七天内出现质量问题还不能换货，只能维修？",
+    "{month}月{day}号买的{product}，今天降价了{amount}块，能保价吗？", "我付的是{amount}元，怎么只退回来{refund}元？",
+    "换个真人跟我说吧，别再是机器人了，我着急，{product}明天就要用。", "地址写错了，应该是{city}{district}，能改吗？",
+    "尾号{tail}，是这个手机号。", "{carrier}说{product}丢了，你们怎么弄？", "质量问题七天内也不给换，只给修？",
     "我在{city}，{product}能送货上门吗？", "发票抬头写{company}，可以吗？", "{product}少发了{count}个配件。",
     "行，那就换一台新的{product}吧。", "上次{name}说{days}天就到，到现在还没到。", "五星好评，{name}解决得很快。",
 ]
