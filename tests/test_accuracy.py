@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from qa_scorer.evaluation import compare, read_labels
+from qa_scorer.models import Transcript
 from qa_scorer.pipeline import score_transcript_files
+from qa_scorer.rubric.loader import load_rubric
+from qa_scorer.score import score_transcript
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = {
@@ -20,6 +23,12 @@ for folder in sorted((ROOT / "tests" / "data").glob("heldout*")):
 SETS["answers342"] = (ROOT / "bench" / "answers342", ROOT / "bench" / "answers342" / "labels.csv")
 # set 343, labelled for banned wording and complaint soothing only (bench/pushback343/README.md), not tuned on
 SETS["pushback343"] = (ROOT / "bench" / "pushback343", ROOT / "bench" / "pushback343" / "labels.csv")
+
+# Sets labelled with the labelling guide's ten judgments (tests/data/guide-labelled.txt says why it matters): scored with
+# the default rubric; the others, labelled item by item, with their reviewers' reading of complaint soothing
+# (`after_threat_rubric`).
+GUIDE_LABELLED = {line.strip() for line in (ROOT / "tests" / "data" / "guide-labelled.txt").read_text(encoding="utf-8")
+                  .splitlines() if line.strip() and not line.startswith("#")}
 
 # Items of a set that are still below the bar of 0.85 after the round that tuned on it: the
 # scorer's failures there were read and left alone rather than fitted sentence by sentence (see
@@ -799,10 +808,9 @@ BELOW_BAR = {
     ("heldout306", "false_promise"): 0.80,
     # set 316 (outbound reminder and sales calls, rental, hotel, game, SaaS, freight, car-rental, cross-border and ticketing
     # desks; read after a blind score of 458 of 480): its reviewers, labelling by the guide, take soothing said before the
-    # threat (非常抱歉给您带来困扰了 … 再拖我就打12345了 → 我这边会一直跟进的), which the rubric does not (see complaint_soothing's
-    # lookback_turns: all earlier soothing counting cost the other written sets 167 judgments), and 不好意思打扰您了 after a
-    # stop-calling threat as soothing (its second reviewer does not)
-    ("heldout316", "complaint_soothing"): 0.80,
+    # threat (非常抱歉给您带来困扰了 … 再拖我就打12345了 → 我这边会一直跟进的), which the rubric now counts too (complaint_soothing's
+    # lookback_turns: all; 0.80 before, 0.89 since), and 不好意思打扰您了 after a stop-calling threat as soothing (its second
+    # reviewer does not)
     # set 318 (a credit-card centre, utilities, food delivery, pet care, photo studios, renovation, a driving school, a visa
     # agency, EV charging and bike sharing; read after a blind score of 460 of 480): its reviewers failed the merchant named
     # as the one to see (建议您先联系一下商家协商处理哦 / 开票是商家那边操作的，我们这边没法干预的), the customer's card use
@@ -819,6 +827,10 @@ BELOW_BAR = {
     # 这回态度还算可以 out (set 24's reviewers count it in) and 真是帮了大忙了 after a long wait as sarcasm
     ("heldout320", "banned_phrases"): 0.65,
     ("heldout320", "customer_praise"): 0.75,
+    # …and, since soothing said before a threat counts (0.89 -> 0.82), what the soothing model reads as soothing before one:
+    # a promise sealed with 你放心 (换了就好了保证不会再出这个问题你放心, p 1.00) and advice to see a doctor if worried (你要是不放心
+    # 可以带去医院看看, p 0.95), which its reviewers did not take as soothing
+    ("heldout320", "complaint_soothing"): 0.82,
     # set 322 (dental and optical, cleaning agencies and dry cleaners, parking and transit cards, florists and photo
     # printing, a dealership's service desk, smartwatches and a language app; read after a blind score of 455 of 480): its
     # reviewers failed the customer's own doing suspected or implied (是不是您刷了两次 / 您是点了"继续使用"的 / 模糊一般是原图
@@ -832,52 +844,53 @@ BELOW_BAR = {
     # number as a check, nor which cup is missing or which scan was done (少了哪一杯 / 您做的是哪个部位的核磁), which other sets'
     # reviewers count; they take the flight date invited in a public reply and a name the caller gave, said back, as one; its praise counts a channel compared
     # (微博比电话管用) and not 服务真周到 before a platform is called in; its threats count soothing said before them
-    # (非常理解您的心情 … → 我去消协投诉, see set 316) and not a bare 不好意思 after one
+    # (非常理解您的心情 … → 我去消协投诉, see set 316: counted since, 0.80 -> 0.86) and not a bare 不好意思 after one
     ("heldout324", "identity_check"): 0.76,
     ("heldout324", "customer_praise"): 0.83,
-    ("heldout324", "complaint_soothing"): 0.80,
     # set 326 (a carrier's hotline, property management, car-insurance claims, a power utility, outbound calls, furniture
     # delivery; discount-shop, ride-hailing, travel, electronics, power-bank and online-course chats; read after a blind
     # score of 459 of 480): its reviewers fail the buck passed (安装师傅是第三方的安装公司派的 不是我们店员工 / 丢件的话需要
     # 您那边跟快递公司核实哦 / 这边是售后退款), the customer's own oversight pointed out (小程序内是有提示的哦 / 您当时没有上报)
     # and glass shards to be rinsed off a cup (您用清水冲洗一下就可以了呢), which other sets' reviewers pass where no rule told
     # them apart (a rule for 我们控制不了 / 没法干预 without help offered: tuned +6, untuned -3); and take soothing said before a
-    # threat (理解您的情况 … → 再打我就投诉你们, see set 316: FALSE_FLAGS_ALLOWED)
+    # threat (理解您的情况 … → 再打我就投诉你们, see set 316: counted since)
     ("heldout326", "banned_phrases"): 0.60,
     # set 328 (a city hotline, social insurance, railway tickets, a hotel desk, car rental, a gym; grocery, pharmacy,
     # kindergarten-parent, SaaS, second-hand and parcel-locker chats; read after a blind score of 459 of 480): its reviewers
     # take the product read back from the order (您下单的是【泰诺林…】), a coach named back (您说的是李教练吧) and the
     # patient's details a prescription needs as checks, and a district named back for a policy (高新区是吧), which item is
     # missing (哪件呢) and an account named in an instruction (用您的账号把他加为乘车人) as none, where other sets' reviewers
-    # split (the product read back as a rule: tuned -4, untuned 0); its threats count soothing said before them (see set 316)
+    # split (the product read back as a rule: tuned -4, untuned 0); its threats count soothing said before them (see set 316:
+    # counted since, 0.83 -> 1.00)
     ("heldout328", "identity_check"): 0.80,
-    ("heldout328", "complaint_soothing"): 0.83,
     # set 332 (gas, heating, card collections, bank fraud, lost parcels, airline baggage, roadside assistance, a 12345 hotline;
     # shop, ride-hailing, bank, tour, cleaning, car-app and cosmetics chats; read after a blind score of 454 of 480): its
-    # threats count soothing said before them (非常抱歉给您带来困扰 … → 找你们领导, see set 316), not advice not to hurry into a
-    # transfer that the soothing model reads as soothing (建议您先别急着转: p 0.87), nor a refusal said with 抱歉 (抱歉 OTA升级后不支持回退), which the other sets' reviewers take as soothing a threat
-    ("heldout332", "complaint_soothing"): 0.72,
+    # threats count soothing said before them (非常抱歉给您带来困扰 … → 找你们领导, see set 316: counted since, 0.73 -> 0.80), not
+    # advice not to hurry into a transfer that the soothing model reads as soothing (建议您先别急着转: p 0.87), nor a refusal
+    # said with 抱歉 (抱歉 OTA升级后不支持回退), which the other sets' reviewers take as soothing a threat
+    ("heldout332", "complaint_soothing"): 0.80,
     # set 334 (broadband, power, property, car rental, insurance claims, a post office, a visa agency, a wedding studio; tea,
     # glasses, bike-sharing, hotel, game, phone-recycling and course chats; read after a blind score of 452 of 480): its threats
-    # count soothing said before them (宝妈别急 / 我理解您的心情 … → 12315 / 大众点评, see set 316); its reviewers take no desk named
+    # count soothing said before them (宝妈别急 / 我理解您的心情 … → 12315 / 大众点评, see set 316: counted since, 0.77 -> 1.00); its
+    # reviewers take no desk named
     # without 您好 as an opening (险 理赔服务 我是客服 小郑, the recording cut), which the rubric and other sets' reviewers do, and
     # split on a shop's agent announced (明视眼镜小桃来啦); they take 谢谢你啊 提醒得及时 as praise, which other sets' reviewers
     # read as sarcasm after a loss, and pass 谢谢你们啊 真棒 beside 原来不止我一个人被坑 and 赔我四十 那可真谢谢你们了 as sarcasm, where
     # no rule told them apart (那可真谢谢你了 is as often earnest: the before-stop review)
     ("heldout334", "greeting"): 0.83,
     ("heldout334", "customer_praise"): 0.76,
-    ("heldout334", "complaint_soothing"): 0.76,
     # set 336 (a water utility, elevators, rooftop solar, a tax hotline, airline baggage, a bank's lost-card line, bottled gas,
     # a ferry, a hearing-aid shop, pest control, an insurer's claims line; pharmacy, ticketing, parcel-locker, flower, print-shop,
     # smart-lock, photo-printing, cinema, mattress and phone trade-in chats; read after a blind score of 451 of 480): its threats
-    # count soothing said before them (理解理解 / 您别着急 … → 市监局 / 工信部 / 12315, see set 316), its reviewers take
+    # count soothing said before them (理解理解 / 您别着急 … → 市监局 / 工信部 / 12315, see set 316: counted since, 0.44 -> 0.67), its
+    # reviewers take
     # 明天之前给我日期 不然我直接去门店 and a sarcastic 我会在小红书上好好给你们宣传一下的 as threats, which no rule tells from a visit
     # announced or publicity promised (the rubric reads both as no threat)
-    ("heldout336", "complaint_soothing"): 0.44,
+    ("heldout336", "complaint_soothing"): 0.66,
     # set 338 (a 12345 hotline, a new flat's handover, a cemetery office, a vaccine line, a ski resort, outbound collections and
     # sales; Weibo, Douyin, Xiaohongshu, Meituan and Dianping messages, a game's ban appeal, a marathon's registration; read after
     # a blind score of 429 of 480, the lowest of the guide-labelled sets): its threats count soothing said before them (see set
-    # 316) and a post made or a bad review given as one (写了差评才有人理 / 我那条微博也几百转了: a complaint made before is none to
+    # 316: counted since, 0.50 -> 0.75) and a post made or a bad review given as one (写了差评才有人理 / 我那条微博也几百转了: a complaint made before is none to
     # the older sets' reviewers, set 186); its reviewers fail the buck passed politely (我们这边只能帮您催一下 / 平台这边不好干预哦 /
     # 详见下单页面的《节日配送须知》) and a copy-pasted verdict (经复核 处罚无误), which no rule tells from the same words said with help
     # (a rule for 没法干预: tuned +6, untuned -3); they take a 👍 and 爱了爱了 as praise (the normaliser drops emoji; 爱了爱了 is as often
@@ -889,11 +902,11 @@ BELOW_BAR = {
     ("heldout338", "banned_phrases"): 0.66,
     ("heldout338", "false_promise"): 0.83,
     ("heldout338", "customer_praise"): 0.70,
-    ("heldout338", "complaint_soothing"): 0.50,
+    ("heldout338", "complaint_soothing"): 0.75,
     # set 340 (an emergency plumber, a gas bill, number porting, a property office's leak, a rural bus station, a travel
     # agency, a lottery prize, a library; outbound collections, reminders and sales; Weibo, Xiaohongshu, Dianping and
     # 12345 messages, a luxury bag's authentication, a tutoring refund; read after a blind score of 438 of 480): its threats
-    # count soothing said before them (see set 316); its reviewers do not take an invitation to come back (有需要随时找我 /
+    # count soothing said before them (see set 316: counted since, 0.78 -> 0.92); its reviewers do not take an invitation to come back (有需要随时找我 /
     # 有问题随时私信 / 有事随时在公众号留言) as a closing, which the older sets' reviewers did (sets 28, 32, 36, 46, 188,
     # 202, 304, 306); they fail a read-back of a place asked about (杨家坪是吧) and an order card the agent posts for a new
     # order as checks (the identity model reads them at 0.88-0.96); a store manager's callback promised (下午六点前一定联系您)
@@ -902,7 +915,6 @@ BELOW_BAR = {
     ("heldout340", "identity_check"): 0.83,
     ("heldout340", "false_promise"): 0.80,
     ("heldout340", "closing"): 0.82,
-    ("heldout340", "complaint_soothing"): 0.77,
     # sets 42, 48, 130, 144, 164, 220 and 250 (and 108, 304 above): the identity check one or two calls off since the
     # identity model learnt the check lines marked one by one in the written calls (bench/real/written-identity-line-
     # labels.jsonl) and the agent lines of the calls failed on the check as non-checks: it finds read-backs the older
@@ -924,11 +936,9 @@ BELOW_BAR = {
     ("heldout202", "identity_check"): 0.84,
     ("heldout166", "identity_check"): 0.81,
     ("heldout224", "identity_check"): 0.76,
-    # set 343 (guide-labelled, blind, not tuned on): its reviewers judged soothing over the whole conversation, so soothing
-    # said before the threat counts for them (six of its eight false flags); the rubric counts only what follows the threat,
-    # as the written sets' reviewers do (docs/history.md); and 理解 said with the leave to complain (理解您的心情 差评是您的
-    # 权利哈), which the rubric takes as the threat waved on. Measured when the set was added: 0.71
-    ("pushback343", "complaint_soothing"): 0.70,
+    # (set 343, guide-labelled, blind: complaint soothing 0.71 when the set was added, six of its eight false flags soothing
+    # said before the threat, which the rubric counted only after it then; 0.89 since it counts, one false flag: 理解 said with
+    # the leave to complain, 理解您的心情 差评是您的权利哈, which the rubric takes as the threat waved on)
 }
 
 # Rare items' false flags allowed above one per set, with the reason, where a set's kind defeats
@@ -989,36 +999,56 @@ FALSE_FLAGS_ALLOWED = {
     ("heldout144", "false_promise"): 2,
     # set 304: see BELOW_BAR
     ("heldout304", "banned_phrases"): 3,
-    # set 316: soothing before the threat (see BELOW_BAR)
-    ("heldout316", "complaint_soothing"): 3,
-    # set 326: soothing before the threat (see BELOW_BAR)
-    ("heldout326", "complaint_soothing"): 2,
-    # set 328: soothing before the threat (see BELOW_BAR)
-    ("heldout328", "complaint_soothing"): 2,
-    # set 334: soothing before the threat, and sarcastic thanks (see BELOW_BAR)
-    ("heldout334", "complaint_soothing"): 3,
+    # set 334: sarcastic thanks (see BELOW_BAR)
     ("heldout334", "customer_praise"): 2,
-    # set 336: soothing before the threat (see BELOW_BAR)
-    ("heldout336", "complaint_soothing"): 3,
-    # set 338: soothing before the threat, and sarcasm after a refusal (see BELOW_BAR)
-    ("heldout338", "complaint_soothing"): 4,
+    # set 338: sarcasm after a refusal (see BELOW_BAR)
     ("heldout338", "customer_praise"): 3,
-    # set 340: soothing before the threat, and praise said sarcastically after a delay (我真是要好好夸夸你们 / 你们效率真高 /
-    # 太周到了 我给你们写个好评), which no rule tells from the same words said in earnest
-    ("heldout340", "complaint_soothing"): 4,
+    # set 340: praise said sarcastically after a delay (我真是要好好夸夸你们 / 你们效率真高 / 太周到了 我给你们写个好评), which
+    # no rule tells from the same words said in earnest
     ("heldout340", "customer_praise"): 2,
     # set 320: a grudging word and sarcasm read as praise (see BELOW_BAR)
     ("heldout320", "customer_praise"): 2,
-    # set 343: soothing before the threat (six calls), and 理解 said with the leave to complain (two calls; see BELOW_BAR)
-    ("pushback343", "complaint_soothing"): 8,
 }
 
 
+@pytest.fixture(scope="module")
+def after_threat_rubric():
+    """The default rubric with complaint soothing judged as the item-by-item reviewers judged it: what the agent says
+    after the threat, and the turn just before when nothing follows (README, Accuracy: how a team switches)."""
+    rubric = load_rubric(ROOT / "rubrics" / "default.yaml")
+    (item,) = [i for i in rubric.items if i.id == "complaint_soothing"]
+    assert item.lookback_turns == "all" and not item.lookback_if_silent  # what the default reads
+    item.lookback_turns, item.lookback_if_silent = 1, True
+    return rubric
+
+
+def test_guide_labelled_sets_are_sets():
+    assert GUIDE_LABELLED and GUIDE_LABELLED <= set(SETS), GUIDE_LABELLED - set(SETS)
+
+
+def test_after_threat_reading_differs_from_the_default(default_rubric, after_threat_rubric):
+    """The two readings of complaint soothing part where the agent soothed before the threat only: the default (the
+    guide's) passes it, the item-by-item reading fails it; both pass soothing after the threat."""
+    def status(rubric, segments):
+        t = Transcript.model_validate({"version": 1, "call_id": "c", "channel": "chat",
+                                       "segments": [{"speaker": s, "text": x} for s, x in segments]})
+        return {i.id: i.status for i in score_transcript(t, rubric).items}["complaint_soothing"]
+
+    before = [("agent", "您好，很高兴为您服务"), ("customer", "快递三天没动了"),
+              ("agent", "非常理解您的心情，给您带来不便实在抱歉"), ("customer", "再不到我就打12315投诉你们"),
+              ("agent", "好的，我这边记录一下"), ("customer", "快点")]
+    after = before[:4] + [("agent", "真的很抱歉，我马上帮您联系快递加急处理"), ("customer", "快点")]
+    assert status(default_rubric, before) == "pass"
+    assert status(after_threat_rubric, before) == "fail"
+    assert status(default_rubric, after) == status(after_threat_rubric, after) == "pass"
+
+
 @pytest.mark.parametrize("name", sorted(SETS))
-def test_item_level_agreement(name, default_rubric):
+def test_item_level_agreement(name, default_rubric, after_threat_rubric):
     folder, labels_path = SETS[name]
     labels = read_labels(labels_path)
-    result = score_transcript_files([folder], default_rubric)
+    rubric = default_rubric if name in GUIDE_LABELLED else after_threat_rubric
+    result = score_transcript_files([folder], rubric)
     assert not result.errors, result.errors
     assert {c.scorecard.call_id for c in result.calls} >= {call for call, _ in labels}
     stats = compare(result.scorecards, labels)
