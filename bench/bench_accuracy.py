@@ -233,7 +233,52 @@ def guarantees(rubric) -> list[str]:
             + _line_table(rows, "guarantees", tp, fp, fn) + ([""] + agree if agree else []))
 
 
-def written_sets(rubric) -> list[str]:
+def guide_labelled() -> set[str]:
+    """The written sets labelled with the guide's ten judgments (tests/data/guide-labelled.txt)."""
+    text = (rd.ROOT / "tests" / "data" / "guide-labelled.txt").read_text(encoding="utf-8")
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def after_threat(rubric_path):
+    """The rubric with complaint soothing read as the item-by-item reviewers read it: what the agent says after the
+    threat, and the turn just before when nothing follows."""
+    rubric = load_rubric(rubric_path)
+    for it in rubric.items:
+        if it.id == "complaint_soothing" and it.lookback_turns == "all":
+            it.lookback_turns, it.lookback_if_silent = 1, True
+    return rubric
+
+
+def _soothing_readings(sets: dict, rubric, rubric_path) -> list[str]:
+    """Complaint soothing over three groups of sets, read both ways."""
+    guide, other = guide_labelled(), after_threat(rubric_path)
+    groups = {"guide-labelled (tuned)": [], "item by item (tuned)": [], "item by item (untuned)": []}
+    for name, (folder, labels_path) in sets.items():
+        if name.startswith("sample"):
+            continue
+        key = ("guide-labelled (tuned)" if name in guide else
+               "item by item (untuned)" if name.endswith("(untuned)") else "item by item (tuned)")
+        groups[key].append((folder, read_labels(labels_path)))
+    lines = ["| sets | calls | reading | flagged | precision | recall | **F1** | false flags / 100 calls |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, members in groups.items():
+        for reading, r in (("whole call (default)", rubric), ("after the threat", other)):
+            tp = fp = fn = calls = 0
+            for folder, labels in members:
+                result = score_transcript_files([folder], r)
+                s = compare(result.scorecards, labels).get("complaint_soothing")
+                calls += len(result.calls)
+                if s is not None:
+                    tp, fp, fn = tp + s.tp, fp + s.fp, fn + s.fn
+            p = tp / (tp + fp) if tp + fp else 1.0
+            rec = tp / (tp + fn) if tp + fn else 1.0
+            f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
+            lines.append(f"| {key} | {calls} | {reading} | {tp + fn} | {p:.2f} | {rec:.2f} | **{f1:.2f}** | "
+                         f"{100 * fp / calls if calls else 0:.2f} |")
+    return lines
+
+
+def written_sets(rubric, rubric_path=None) -> list[str]:
     root = rd.ROOT
     sets = {"samples": (root / "samples" / "transcripts", root / "samples" / "labels.csv"),
             "sample-calls (source transcripts)": (root / "samples" / "calls" / "src", root / "samples" / "calls" / "labels.csv")}
@@ -253,7 +298,11 @@ def written_sets(rubric) -> list[str]:
             s = stats.get(it)
             cells.append("–" if s is None or not s.positives and not s.fp else f"{s.f1:.2f} ({s.positives})")
         lines.append(f"| {name} | {len(result.calls)} | " + " | ".join(cells) + " |")
-    lines.append("\nF1 of flagged calls per item (flagged calls in brackets; – : none flagged by either).")
+    lines.append("\nF1 of flagged calls per item (flagged calls in brackets; – : none flagged by either), with the rubric as it is.")
+    lines += ["", "Complaint soothing, read two ways: the default counts soothing said anywhere in the call, as the guide judges",
+              "it; the sets labelled item by item (all but those in tests/data/guide-labelled.txt) counted only what the agent",
+              "said after the threat (`lookback_turns: 1`, `lookback_if_silent: true`), and tests/test_accuracy.py scores them so.",
+              ""] + _soothing_readings(sets, rubric, rubric_path)
     return lines
 
 
@@ -289,7 +338,7 @@ def main() -> None:
         doc += [f"(../shared/realchats/ not found: the real-data sections were skipped)"]
     doc += ["", "## The customer's own circumstances or trouble: written lines, the apology trigger", ""] + own_circumstances(rubric)
     doc += ["", "## Guarantees or not: written agent turns, the false promise item", ""] + guarantees(rubric)
-    doc += ["", "## Written labelled sets (tests/data) and samples", ""] + written_sets(rubric)
+    doc += ["", "## Written labelled sets (tests/data) and samples", ""] + written_sets(rubric, args.rubric)
     doc += ["", f"({time.time() - t0:.0f} s)"]
     Path(args.out).write_text("\n".join(doc) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
