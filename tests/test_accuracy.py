@@ -23,6 +23,8 @@ for folder in sorted((ROOT / "tests" / "data").glob("heldout*")):
 SETS["answers342"] = (ROOT / "bench" / "answers342", ROOT / "bench" / "answers342" / "labels.csv")
 # set 343, labelled for banned wording and complaint soothing only (bench/pushback343/README.md), not tuned on
 SETS["pushback343"] = (ROOT / "bench" / "pushback343", ROOT / "bench" / "pushback343" / "labels.csv")
+# set 344, labelled for all ten of the guide's judgments (bench/feelings344/README.md), measured blind, then read
+SETS["feelings344"] = (ROOT / "bench" / "feelings344", ROOT / "bench" / "feelings344" / "labels.csv")
 
 # Sets labelled with the labelling guide's ten judgments (tests/data/guide-labelled.txt says why it matters): scored with
 # the default rubric; the others, labelled item by item, with their reviewers' reading of complaint soothing
@@ -936,6 +938,16 @@ BELOW_BAR = {
     ("heldout202", "identity_check"): 0.84,
     ("heldout166", "identity_check"): 0.81,
     ("heldout224", "identity_check"): 0.76,
+    # set 344 (guide-labelled, blind at e6c588f, then read; bench/feelings344/README.md): its reviewers take no desk named
+    # after 亲亲 / 亲 without 您好 as an opening (亲亲，这边是…官方旗舰店客服哦), as set 334's did and the older sets' did not; they
+    # take a place or a booking read back (五零二是吧 / 阳光花园是吧 / the hotel and the dates of the booking read out) and a
+    # door number asked for as the check, which the rubric does not (six calls); and they fail as banned wording the leave
+    # to complain (…您去幺二三幺五反映 也是您的权利), a rule or a notice put flat (位置没办法变 / 停水通知已经在官网发布了), two
+    # options put curtly (您可以选择等待配送，或者拒收退款) and 这个是流程，我这边无法跳过 (one reviewer of the two), which the
+    # rudeness model reads low
+    ("feelings344", "greeting"): 0.66,
+    ("feelings344", "identity_check"): 0.75,
+    ("feelings344", "banned_phrases"): 0.28,
     # (set 343, guide-labelled, blind: complaint soothing 0.71 when the set was added, six of its eight false flags soothing
     # said before the threat, which the rubric counted only after it then; 0.89 since it counts, one false flag: 理解 said with
     # the leave to complain, 理解您的心情 差评是您的权利哈, which the rubric takes as the threat waved on)
