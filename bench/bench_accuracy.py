@@ -249,30 +249,25 @@ def after_threat(rubric_path):
     return rubric
 
 
-def _soothing_readings(sets: dict, rubric, rubric_path) -> list[str]:
-    """Complaint soothing over three groups of sets, read both ways."""
+def _soothing_readings(soothing: dict, rubric_path) -> list[str]:
+    """Complaint soothing over three groups of sets, read both ways: ``soothing`` holds, per set, its folder, labels,
+    calls and the default rubric's stats of the item (as written_sets scored them); only the other reading is scored."""
     guide, other = guide_labelled(), after_threat(rubric_path)
-    groups = {"guide-labelled (tuned)": [], "item by item (tuned)": [], "item by item (untuned)": []}
-    for name, (folder, labels_path) in sets.items():
-        if name.startswith("sample"):
-            continue
+    groups: dict[str, list] = {"guide-labelled (tuned)": [], "item by item (tuned)": [], "item by item (untuned)": []}
+    for name, entry in soothing.items():
         key = ("guide-labelled (tuned)" if name in guide else
                "item by item (untuned)" if name.endswith("(untuned)") else "item by item (tuned)")
-        groups[key].append((folder, read_labels(labels_path)))
+        groups[key].append(entry)
     lines = ["| sets | calls | reading | flagged | precision | recall | **F1** | false flags / 100 calls |",
              "|---|---|---|---|---|---|---|---|"]
     for key, members in groups.items():
-        for reading, r in (("whole call (default)", rubric), ("after the threat", other)):
-            tp = fp = fn = calls = 0
-            for folder, labels in members:
-                result = score_transcript_files([folder], r)
-                s = compare(result.scorecards, labels).get("complaint_soothing")
-                calls += len(result.calls)
-                if s is not None:
-                    tp, fp, fn = tp + s.tp, fp + s.fp, fn + s.fn
-            p = tp / (tp + fp) if tp + fp else 1.0
-            rec = tp / (tp + fn) if tp + fn else 1.0
-            f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
+        calls = sum(n for _, _, n, _ in members)
+        readings = {"whole call (default)": [s for _, _, _, s in members],
+                    "after the threat": [compare(score_transcript_files([folder], other).scorecards, labels)
+                                         .get("complaint_soothing") for folder, labels, _, _ in members]}
+        for reading, stats in readings.items():
+            tp, fp, fn = (sum(getattr(s, f) for s in stats if s is not None) for f in ("tp", "fp", "fn"))
+            p, rec, f1 = _prf(tp, fp, fn)
             lines.append(f"| {key} | {calls} | {reading} | {tp + fn} | {p:.2f} | {rec:.2f} | **{f1:.2f}** | "
                          f"{100 * fp / calls if calls else 0:.2f} |")
     return lines
@@ -289,10 +284,13 @@ def written_sets(rubric, rubric_path=None) -> list[str]:
         sets[f"{folder.name} (untuned)"] = (folder, folder / "labels.csv")
     items = [it.id for it in rubric.items]
     lines = ["| set | calls | " + " | ".join(items) + " |", "|---|---|" + "---|" * len(items)]
+    soothing = {}  # per set (not the samples): what _soothing_readings needs, the default's stats included
     for name, (folder, labels_path) in sets.items():
         labels = read_labels(labels_path)
         result = score_transcript_files([folder], rubric)
         stats = compare(result.scorecards, labels)
+        if not name.startswith("sample"):
+            soothing[name] = (folder, labels, len(result.calls), stats.get("complaint_soothing"))
         cells = []
         for it in items:
             s = stats.get(it)
@@ -302,7 +300,7 @@ def written_sets(rubric, rubric_path=None) -> list[str]:
     lines += ["", "Complaint soothing, read two ways: the default counts soothing said anywhere in the call, as the guide judges",
               "it; the sets labelled item by item (all but those in tests/data/guide-labelled.txt) counted only what the agent",
               "said after the threat (`lookback_turns: 1`, `lookback_if_silent: true`), and tests/test_accuracy.py scores them so.",
-              ""] + _soothing_readings(sets, rubric, rubric_path)
+              ""] + _soothing_readings(soothing, rubric_path)
     return lines
 
 

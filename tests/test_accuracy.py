@@ -2,6 +2,7 @@
 written separately from the rubric (tests/data/heldout*). Guards against regressions when the
 rubric changes; `qa-scorer eval` prints the same figures."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,12 @@ import pytest
 from qa_scorer.evaluation import compare, read_labels
 from qa_scorer.models import Transcript
 from qa_scorer.pipeline import score_transcript_files
-from qa_scorer.rubric.loader import load_rubric
 from qa_scorer.score import score_transcript
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_accuracy import after_threat, guide_labelled  # noqa: E402  (the results file reads both readings the same way)
+
 SETS = {
     "samples": (ROOT / "samples" / "transcripts", ROOT / "samples" / "labels.csv"),
     "sample-calls": (ROOT / "samples" / "calls" / "src", ROOT / "samples" / "calls" / "labels.csv"),
@@ -29,8 +32,7 @@ SETS["feelings344"] = (ROOT / "bench" / "feelings344", ROOT / "bench" / "feeling
 # Sets labelled with the labelling guide's ten judgments (tests/data/guide-labelled.txt says why it matters): scored with
 # the default rubric; the others, labelled item by item, with their reviewers' reading of complaint soothing
 # (`after_threat_rubric`).
-GUIDE_LABELLED = {line.strip() for line in (ROOT / "tests" / "data" / "guide-labelled.txt").read_text(encoding="utf-8")
-                  .splitlines() if line.strip() and not line.startswith("#")}
+GUIDE_LABELLED = guide_labelled()
 
 # Items of a set that are still below the bar of 0.85 after the round that tuned on it: the
 # scorer's failures there were read and left alone rather than fitted sentence by sentence (see
@@ -1027,10 +1029,9 @@ FALSE_FLAGS_ALLOWED = {
 def after_threat_rubric():
     """The default rubric with complaint soothing judged as the item-by-item reviewers judged it: what the agent says
     after the threat, and the turn just before when nothing follows (README, Accuracy: how a team switches)."""
-    rubric = load_rubric(ROOT / "rubrics" / "default.yaml")
+    rubric = after_threat(ROOT / "rubrics" / "default.yaml")
     (item,) = [i for i in rubric.items if i.id == "complaint_soothing"]
-    assert item.lookback_turns == "all" and not item.lookback_if_silent  # what the default reads
-    item.lookback_turns, item.lookback_if_silent = 1, True
+    assert item.lookback_turns == 1 and item.lookback_if_silent  # the default read "all", and after_threat changed it
     return rubric
 
 
